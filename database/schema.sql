@@ -1,0 +1,59 @@
+-- Schema of the fleet database (SQLite, WAL). Times are UTC epoch seconds.
+-- PRAGMA user_version tracks the schema; database/db.py applies this file
+-- (every statement is idempotent) and then any migration for older files.
+
+CREATE TABLE IF NOT EXISTS miners (
+    id            INTEGER PRIMARY KEY,
+    ip            TEXT NOT NULL UNIQUE,
+    port          INTEGER,                -- NULL = the family's default port (+ offset)
+    family        TEXT NOT NULL,          -- detected once, stored, never re-detected per poll
+    model         TEXT,
+    name          TEXT,
+    algorithm     TEXT NOT NULL DEFAULT 'sha256d',
+    credentials   TEXT,                   -- JSON {username, password}; never sent to a client
+    source        TEXT NOT NULL DEFAULT 'manual',  -- manual | discovery | config
+    added_ts      REAL NOT NULL,
+    last_seen_ts  REAL
+);
+
+-- One row per miner per successful poll (raw; kept storage.raw_retention_days).
+CREATE TABLE IF NOT EXISTS samples (
+    miner_id     INTEGER NOT NULL REFERENCES miners(id) ON DELETE CASCADE,
+    ts           REAL NOT NULL,
+    hashrate_hs  REAL,
+    power_w      REAL,                    -- NULL when the firmware reports none
+    temp_c       REAL,
+    fan_rpm      INTEGER                  -- fastest fan
+);
+CREATE INDEX IF NOT EXISTS samples_miner_ts ON samples(miner_id, ts);
+CREATE INDEX IF NOT EXISTS samples_ts ON samples(ts);
+
+-- 5-minute averages (kept storage.rollup_retention_days), built hourly.
+CREATE TABLE IF NOT EXISTS samples_5m (
+    miner_id     INTEGER NOT NULL REFERENCES miners(id) ON DELETE CASCADE,
+    bucket_ts    INTEGER NOT NULL,        -- start of the 5-minute bucket
+    hashrate_hs  REAL,
+    power_w      REAL,
+    temp_c       REAL,
+    n            INTEGER NOT NULL,
+    PRIMARY KEY (miner_id, bucket_ts)
+);
+CREATE INDEX IF NOT EXISTS samples_5m_ts ON samples_5m(bucket_ts);
+
+-- Everything that happened: state changes, commands (who asked, outcome), discovery.
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY,
+    ts        REAL NOT NULL,
+    kind      TEXT NOT NULL,              -- miner_online, miner_offline, command, discovery, ...
+    miner_ip  TEXT,
+    actor     TEXT,                       -- session, token, controller, system
+    message   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+
+-- Small named state that must survive a restart (controller latch, overrides, EMS).
+CREATE TABLE IF NOT EXISTS state (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,            -- JSON
+    updated_ts  REAL NOT NULL
+);
