@@ -1,0 +1,147 @@
+"""The admin password and the API token: where they come from, how they are checked.
+
+Order: environment (ADMIN_PASSWORD, API_TOKEN) > config.yaml > files in
+DATA_DIR written once (mode 0600) by ``python -m services.credentials ensure``,
+which install.sh and start.sh call and which prints new values exactly once.
+Only a salted PBKDF2 hash of a generated password is stored. Secrets are
+compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.config import Config, ConfigError, load_config
+
+PASSWORD_FILE = "admin_password.hash"
+TOKEN_FILE = "api_token"
+SECRET_KEY_FILE = "secret_key"
+_ITERATIONS = 120_000  # about 0.3 s on a Raspberry Pi 4: fine for a login, slow for guessing
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A storable 'pbkdf2_sha256$iterations$salt$hash' string."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
+    return "$".join(["pbkdf2_sha256", str(_ITERATIONS), base64.b64encode(salt).decode(),
+                     base64.b64encode(digest).decode()])
+
+
+def check_password_hash(stored: str, password: str) -> bool:
+    """True if ``password`` matches a hash made by hash_password."""
+    try:
+        scheme, iterations, salt, digest = stored.strip().split("$")
+        if scheme != "pbkdf2_sha256":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Create a file readable only by its owner, atomically."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What the web layer needs to authenticate callers."""
+
+    password: str  # plain, from env/config; "" when only a hash file exists
+    password_hash: str
+    api_token: str
+    secret_key: str  # signs the session cookie
+
+    def check_password(self, candidate: str) -> bool:
+        """Constant-time check of a login password."""
+        if not candidate:
+            return False
+        if self.password:
+            return hmac.compare_digest(self.password.encode(), candidate.encode())
+        return bool(self.password_hash) and check_password_hash(self.password_hash, candidate)
+
+    def check_token(self, candidate: str) -> bool:
+        """Constant-time check of a bearer token."""
+        return bool(self.api_token and candidate) and hmac.compare_digest(self.api_token.encode(), candidate.encode())
+
+
+def ensure(data_dir: Path, config: Config) -> dict[str, str]:
+    """Create the missing secret files; returns the NEW plain values (to show once)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    created: dict[str, str] = {}
+    if not config.security.admin_password and not (data_dir / PASSWORD_FILE).exists():
+        password = secrets.token_urlsafe(9)
+        _write_secret(data_dir / PASSWORD_FILE, hash_password(password))
+        created["admin_password"] = password
+    if not config.security.api_token and not (data_dir / TOKEN_FILE).exists():
+        token = secrets.token_urlsafe(24)
+        _write_secret(data_dir / TOKEN_FILE, token)
+        created["api_token"] = token
+    if not (data_dir / SECRET_KEY_FILE).exists():
+        _write_secret(data_dir / SECRET_KEY_FILE, secrets.token_hex(32))
+    return created
+
+
+def load_secrets(config: Config) -> Secrets:
+    """Read the secrets (creating missing files first, silently)."""
+    data_dir = config.data_path
+    ensure(data_dir, config)
+
+    def read(name: str) -> str:
+        path = data_dir / name
+        return path.read_text().strip() if path.exists() else ""
+
+    return Secrets(
+        password=config.security.admin_password,
+        password_hash="" if config.security.admin_password else read(PASSWORD_FILE),
+        api_token=config.security.api_token or read(TOKEN_FILE),
+        secret_key=read(SECRET_KEY_FILE),
+    )
+
+
+def reset_password(data_dir: Path) -> str:
+    """Generate and store a new admin password; returns it (to show once)."""
+    password = secrets.token_urlsafe(9)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_secret(data_dir / PASSWORD_FILE, hash_password(password))
+    return password
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m services.credentials ensure|reset-password``: create secrets, print new ones once."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 1
+    data_dir = config.data_path
+    if args[:1] == ["reset-password"]:
+        print(f"New dashboard password: {reset_password(data_dir)}")
+        return 0
+    if args[:1] not in (["ensure"], []):
+        print("usage: python -m services.credentials [ensure|reset-password]", file=sys.stderr)
+        return 2
+    created = ensure(data_dir, config)
+    if "admin_password" in created:
+        print(f"Dashboard password (shown once; reset with ./install.sh --reset-password): {created['admin_password']}")
+    if "api_token" in created:
+        print(f"API token for scripts (shown once; stored in {data_dir / TOKEN_FILE}): {created['api_token']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""FleetManager: the known miners, polling them in parallel, commands, fleet totals.
+
+One ThreadPoolExecutor does all network I/O (polls, discovery probes,
+commands). A poll round submits one task per miner and waits at most the
+per-miner timeout plus a small margin: a miner that accepts the connection
+and never answers cannot hold up the others, and it is not polled again while
+its old call is still stuck. Log lines and events are written on state
+changes only (online -> offline, recovered), as Home Assistant's coordinator
+does, so a dead miner does not fill the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Callable
+
+import miners
+from database import queries
+from database.db import Database
+from miners.base import Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
+from services.config import Config
+from services.miner_state import MinerRecord, ip_sort_key
+
+log = logging.getLogger(__name__)
+
+_ROUND_MARGIN_S = 0.5  # on top of the per-miner timeout, for thread hand-over
+
+
+class UnknownMiner(KeyError):
+    """No miner with that IP is known."""
+
+
+class FleetManager:
+    """Owns the miners, the executor and the poll rounds; knows nothing of Flask."""
+
+    def __init__(self, config: Config, db: Database, *,
+                 driver_factory: Callable[..., MinerDriver] | None = None) -> None:
+        self.config = config
+        self.db = db
+        self._make_driver = driver_factory or miners.make_driver
+        self.executor = ThreadPoolExecutor(max_workers=config.polling.workers, thread_name_prefix="fleet-io")
+        self._records: dict[str, MinerRecord] = {}
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[dict], None]] = []
+        self.last_round: dict[str, Any] = {}
+        self._load_from_db()
+
+    # --- records ----------------------------------------------------------------
+    def _driver_for(self, ip: str, family: str, port: int | None, credentials: dict | None) -> MinerDriver:
+        creds = Credentials(**credentials) if credentials else None
+        return self._make_driver(family, ip, port=port or None, port_offset=self.config.network.port_offset,
+                                 timeout=self.config.polling.timeout_sec, credentials=creds)
+
+    def _record_from_row(self, row: Any) -> MinerRecord:
+        credentials = json.loads(row["credentials"]) if row["credentials"] else None
+        return MinerRecord(
+            id=row["id"], ip=row["ip"], family=row["family"], port=row["port"],
+            driver=self._driver_for(row["ip"], row["family"], row["port"], credentials),
+            model=row["model"], name=row["name"], algorithm=row["algorithm"],
+            credentials_set=bool(credentials), last_seen_ts=row["last_seen_ts"],
+        )
+
+    def _load_from_db(self) -> None:
+        for row in queries.list_miners(self.db.conn()):
+            try:
+                self._records[row["ip"]] = self._record_from_row(row)
+            except ValueError as exc:  # a family whose driver was removed
+                log.warning("miner %s: %s; skipped", row["ip"], exc)
+
+    def records(self) -> list[MinerRecord]:
+        """Known miners in numeric IP order."""
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: ip_sort_key(r.ip))
+
+    def get(self, ip: str) -> MinerRecord:
+        """One miner by IP (raises UnknownMiner)."""
+        with self._lock:
+            try:
+                return self._records[ip]
+            except KeyError:
+                raise UnknownMiner(ip) from None
+
+    def add(self, ip: str, family: str, *, port: int | None = None, model: str | None = None,
+            algorithm: str | None = None, source: str = "manual", name: str | None = None,
+            credentials: dict | None = None) -> MinerRecord:
+        """Store a miner (or update a known one) and start polling it; family must be known."""
+        driver = self._driver_for(ip, family, port, credentials)  # ValueError on an unknown family
+        algorithm = algorithm or getattr(driver, "algorithm", None) or "sha256d"
+        with self._lock:
+            miner_id = queries.upsert_miner(self.db.conn(), ip=ip, family=family, port=port, model=model,
+                                            algorithm=algorithm, source=source, name=name,
+                                            credentials=credentials)
+            row = queries.get_miner(self.db.conn(), ip)
+            old = self._records.get(ip)
+            record = self._record_from_row(row)
+            if old is not None and old.family == record.family:
+                record.status, record.online, record.last_error = old.status, old.online, old.last_error
+            self._records[ip] = record
+        if old is None:
+            self.event("miner_added", f"{family} miner added ({source})", miner_ip=ip)
+        return record
+
+    def remove(self, ip: str, actor: str = "system") -> None:
+        """Forget a miner and its history."""
+        with self._lock:
+            record = self._records.pop(ip, None)
+            if record is None:
+                raise UnknownMiner(ip)
+            queries.delete_miner(self.db.conn(), ip)
+        record.driver.close()
+        self.event("miner_removed", f"{record.family} miner removed", miner_ip=ip, actor=actor)
+
+    # --- events and listeners ------------------------------------------------------
+    def event(self, kind: str, message: str, *, miner_ip: str | None = None, actor: str = "system") -> None:
+        """Record an event in the database and the log."""
+        queries.add_event(self.db.conn(), kind, message, miner_ip=miner_ip, actor=actor)
+        log.info("%s%s: %s", f"{miner_ip} " if miner_ip else "", kind, message)
+
+    def subscribe(self, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(message)`` after every poll round (the WebSocket hub uses this)."""
+        self._listeners.append(callback)
+
+    def notify(self, message: dict) -> None:
+        """Hand a message to every listener; a failing listener never breaks polling."""
+        for callback in list(self._listeners):
+            try:
+                callback(message)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the poller
+                log.exception("listener failed")
+
+    # --- polling -------------------------------------------------------------------
+    def _read(self, record: MinerRecord) -> MinerStatus | Exception:
+        try:
+            return record.driver.read()
+        except MinerError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - a driver bug is one miner's failure, not the fleet's
+            log.exception("%s: driver %s crashed", record.ip, type(record.driver).__name__)
+            return MinerError(f"driver error: {type(exc).__name__}")
+
+    def poll_round(self, records: list[MinerRecord] | None = None) -> dict[str, Any]:
+        """Poll miners in parallel, wait at most timeout + margin, store one transaction, notify."""
+        started = time.monotonic()
+        now = time.time()
+        targets = self.records() if records is None else records
+        futures: dict[Future, MinerRecord] = {}
+        skipped = 0
+        for record in targets:
+            if record.busy.is_set():  # its previous call is still hanging: do not pile up threads
+                skipped += 1
+                self._apply_failure(record, MinerError("still waiting for the previous poll"))
+                continue
+            record.busy.set()
+            future = self.executor.submit(self._read, record)
+            future.add_done_callback(lambda _f, r=record: r.busy.clear())
+            futures[future] = record
+        done, not_done = wait(futures, timeout=self.config.polling.timeout_sec + _ROUND_MARGIN_S)
+        rows, seen = [], []
+        for future, record in futures.items():
+            if future in not_done:
+                self._apply_failure(record, MinerError(f"no answer within {self.config.polling.timeout_sec:g} s"))
+                continue
+            result = future.result()
+            if isinstance(result, Exception):
+                self._apply_failure(record, result)
+            else:
+                self._apply_success(record, result, now, rows, seen)
+        if rows:
+            queries.insert_samples(self.db.conn(), rows, seen)
+        summary = {"ts": now, "polled": len(futures), "ok": len(rows), "timed_out": len(not_done),
+                   "skipped": skipped, "duration_s": round(time.monotonic() - started, 3)}
+        self.last_round = summary
+        self.notify(self.snapshot_message())
+        return summary
+
+    def _apply_success(self, record: MinerRecord, status: MinerStatus, now: float,
+                       rows: list, seen: list) -> None:
+        if record.online is False or record.unauthorized:
+            self.event("miner_online", "back online" if record.online is False else "answering again",
+                       miner_ip=record.ip)
+        elif record.online is None:
+            log.info("%s: online (%s %s)", record.ip, record.family, status.model or "")
+        record.status, record.online, record.failures = status, True, 0
+        record.unauthorized, record.last_error, record.last_seen_ts = False, None, now
+        if (status.model and status.model != record.model) or status.algorithm != record.algorithm:
+            record.model, record.algorithm = status.model or record.model, status.algorithm
+            queries.update_identity(self.db.conn(), record.id, record.model, record.algorithm)
+        fan = max(status.fan_rpm) if status.fan_rpm else None
+        rows.append((record.id, now, status.hashrate_hs, status.power_w, status.temp_c, fan))
+        seen.append((now, record.id))
+
+    def _apply_failure(self, record: MinerRecord, error: Exception) -> None:
+        record.failures += 1
+        message = str(error) or type(error).__name__
+        first_error = record.last_error is None
+        record.last_error = message
+        if isinstance(error, MinerAuthError):
+            if not record.unauthorized:
+                self.event("miner_unauthorized", message, miner_ip=record.ip)
+            record.unauthorized, record.online = True, False
+            return
+        if record.online is not False and record.failures >= self.config.polling.offline_after:
+            self.event("miner_offline", f"offline after {record.failures} failed polls: {message}",
+                       miner_ip=record.ip)
+            record.online = False
+        elif first_error:
+            log.info("%s: poll failed (%s); offline after %d in a row", record.ip, message,
+                     self.config.polling.offline_after)
+
+    # --- commands ------------------------------------------------------------------
+    def command(self, ip: str, action: str, *args: Any, actor: str = "system", capability: str | None = None) -> str:
+        """Run one control action on a miner through the executor; logs an event with the outcome.
+
+        Raises UnknownMiner, NotSupported (capability missing) or MinerError.
+        """
+        record = self.get(ip)
+        needed = capability or action
+        if needed not in record.driver.capabilities:
+            raise NotSupported(f"{record.family} miners cannot {action.replace('_', ' ')}")
+        method = getattr(record.driver, action)
+        future = self.executor.submit(method, *args)
+        try:
+            future.result(timeout=self.config.polling.timeout_sec * 3 + 1)
+        except MinerError as exc:
+            self.event("command", f"{action} failed: {exc}", miner_ip=ip, actor=actor)
+            raise
+        except TimeoutError:
+            self.event("command", f"{action} failed: no answer", miner_ip=ip, actor=actor)
+            raise MinerError(f"{action}: the miner did not answer in time") from None
+        self.event("command", f"{action} ok", miner_ip=ip, actor=actor)
+        return f"{action} sent to {ip}"
+
+    # --- views ---------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Fleet totals over the online miners."""
+        records = self.records()
+        online = [r for r in records if r.online and r.status]
+        hashrate: dict[str, float] = {}
+        power_w, powered, temps = 0.0, 0, []
+        eff_power, eff_hash = 0.0, 0.0
+        for r in online:
+            s = r.status
+            hashrate[r.algorithm] = hashrate.get(r.algorithm, 0.0) + (s.hashrate_hs or 0.0)
+            if s.power_w is not None:
+                power_w += s.power_w
+                powered += 1
+                if r.algorithm == "sha256d" and s.hashrate_hs:
+                    eff_power += s.power_w
+                    eff_hash += s.hashrate_hs
+            if s.temp_c is not None:
+                temps.append(s.temp_c)
+        return {
+            "miners_total": len(records),
+            "online": len(online),
+            "offline": len(records) - len(online),
+            "power_w": round(power_w, 1) if powered else None,
+            "power_reported_by": powered,
+            "hashrate_hs": hashrate,
+            "avg_temp_c": round(sum(temps) / len(temps), 1) if temps else None,
+            "efficiency_j_th": round(eff_power / (eff_hash / 1e12), 2) if eff_hash else None,
+            "updated_ts": self.last_round.get("ts"),
+        }
+
+    def miners_list(self) -> list[dict[str, Any]]:
+        """Every miner as the list API shows it."""
+        return [r.to_dict() for r in self.records()]
+
+    def snapshot_message(self) -> dict[str, Any]:
+        """The WebSocket snapshot: miners and totals."""
+        return {"type": "snapshot", "miners": self.miners_list(), "stats": self.stats()}
+
+    def shutdown(self) -> None:
+        """Stop accepting work; wait briefly for commands in flight, drop queued polls."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for record in self.records():
+            record.driver.close()

@@ -1,0 +1,100 @@
+"""What the app knows about one miner between polls, and how it is shown."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from miners.base import MinerDriver, MinerStatus
+
+ONLINE = "online"
+OFFLINE = "offline"
+UNKNOWN = "unknown"
+UNAUTHORIZED = "unauthorized"
+
+# Fields of MinerStatus shown in the list; the detail view shows all of them.
+_LIST_FIELDS = ("hashrate_hs", "expected_hashrate_hs", "power_w", "temp_c", "fan_rpm", "fan_percent",
+                "uptime_s", "hostname", "mac", "state", "firmware_version")
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC, or None."""
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else None
+
+
+def ip_sort_key(ip: str) -> int:
+    """Numeric order for dotted IPv4 addresses."""
+    return int(ipaddress.IPv4Address(ip))
+
+
+@dataclass
+class MinerRecord:
+    """One known miner: identity, driver, last good reading and online bookkeeping."""
+
+    id: int
+    ip: str
+    family: str
+    port: int | None
+    driver: MinerDriver
+    model: str | None = None
+    name: str | None = None
+    algorithm: str = "sha256d"
+    credentials_set: bool = False
+    status: MinerStatus | None = None  # last GOOD reading, kept while offline
+    online: bool | None = None  # None = not polled yet
+    failures: int = 0  # failed polls in a row
+    last_seen_ts: float | None = None
+    last_error: str | None = None
+    unauthorized: bool = False
+    busy: threading.Event = field(default_factory=threading.Event)  # set while a poll is in flight
+
+    @property
+    def state_name(self) -> str:
+        """online / offline / unauthorized / unknown, as the dashboard shows it."""
+        if self.online:
+            return ONLINE
+        if self.unauthorized:
+            return UNAUTHORIZED
+        if self.online is None:
+            return UNKNOWN
+        return OFFLINE
+
+    def to_dict(self, detail: bool = False) -> dict[str, Any]:
+        """JSON view for the API and the WebSocket; never contains credentials."""
+        status = self.status
+        data: dict[str, Any] = {
+            "ip": self.ip,
+            "port": self.driver.port,
+            "family": self.family,
+            "name": self.name,
+            "model": (status.model if status and status.model else self.model),
+            "firmware": status.firmware if status else None,
+            "algorithm": self.algorithm,
+            "online": bool(self.online),
+            "status": self.state_name,
+            "capabilities": sorted(self.driver.capabilities),
+            "modes": list(self.driver.modes),
+            "last_seen": iso(self.last_seen_ts),
+            "last_seen_ts": self.last_seen_ts,
+            "last_error": self.last_error,
+            "efficiency_j_th": status.efficiency_j_th if status and self.online else None,
+        }
+        for name in _LIST_FIELDS:
+            data[name] = getattr(status, name) if status else None
+        if not self.online:
+            # Keep identity from the last good read, but never present stale
+            # hashrate or power as if the miner were still producing it.
+            for name in ("hashrate_hs", "power_w", "temp_c", "fan_percent", "uptime_s"):
+                data[name] = None
+            data["fan_rpm"] = []
+        if detail:
+            full = status.to_dict() if status else {}
+            for name in ("boards", "pools", "shares_accepted", "shares_rejected", "frequency_mhz",
+                         "voltage_mv", "errors", "firmware_version"):
+                data[name] = full.get(name)
+            data["credentials_set"] = self.credentials_set
+            data["last_reading"] = full or None  # the last good reading, even while offline
+        return data

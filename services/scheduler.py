@@ -1,0 +1,46 @@
+"""The periodic jobs, on one APScheduler BackgroundScheduler; no job ever overlaps itself."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger(__name__)
+
+# APScheduler 3.x defaults are coalesce=True, max_instances=1 already; they are
+# set explicitly because a double poll would double every request to the miners.
+_JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+
+
+def build_scheduler(jobs: list[tuple[str, Callable[[], object], float, bool]]) -> BackgroundScheduler:
+    """A scheduler with (name, function, interval seconds, run at start) jobs, not yet started."""
+    scheduler = BackgroundScheduler(job_defaults=_JOB_DEFAULTS, timezone="UTC")
+    for name, func, seconds, run_now in jobs:
+        kwargs = {"next_run_time": _now_utc()} if run_now else {}
+        scheduler.add_job(_logged(name, func), "interval", seconds=seconds, id=name, name=name, **kwargs)
+    return scheduler
+
+
+def _now_utc():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def _logged(name: str, func: Callable[[], object]) -> Callable[[], None]:
+    """Wrap a job so an exception is logged with its name and the schedule goes on."""
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            func()
+        except Exception:  # noqa: BLE001 - the next run may well succeed
+            log.exception("job %s failed", name)
+        else:
+            log.debug("job %s took %.3f s", name, time.monotonic() - started)
+
+    run.__name__ = f"job_{name}"
+    return run
