@@ -173,7 +173,8 @@ class FleetManager:
             queries.insert_samples(self.db.conn(), rows, seen)
         summary = {"ts": now, "polled": len(futures), "ok": len(rows), "timed_out": len(not_done),
                    "skipped": skipped, "duration_s": round(time.monotonic() - started, 3)}
-        self.last_round = summary
+        if records is None:  # a partial round (new miners) says nothing about the fleet's freshness
+            self.last_round = summary
         self.notify(self.snapshot_message())
         return summary
 

@@ -1,0 +1,74 @@
+"""Build the Flask app: ``create_app()`` is the gunicorn entry point (``app:create_app()``).
+
+Only wiring lives here: configuration, the controller runtime, blueprints and
+error handlers. Routes are in web/, the work in services/.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from services.config import Config, load_config
+from services.credentials import load_secrets
+from services.runtime import Runtime
+
+
+def create_app(config_path: str | None = None, *, config: Config | None = None,
+               runtime: Runtime | None = None, start_background: bool = True,
+               test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the app; background polling starts unless ``start_background`` is False (tests)."""
+    config = config or load_config(config_path)
+    logging.basicConfig(level=config.logging.level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    secrets = load_secrets(config)
+    app.config.update(
+        SECRET_KEY=secrets.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",  # a second barrier against cross-site writes
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        SOCK_SERVER_OPTIONS={"ping_interval": 25},  # detects dead sockets so their thread is freed
+        JSON_SORT_KEYS=False,
+        CONTROLLER=config,
+    )
+    if test_config:
+        app.config.update(test_config)
+    runtime = runtime or Runtime(config)
+    app.extensions["runtime"] = runtime
+    app.extensions["secrets"] = secrets
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    if start_background and not app.testing:
+        runtime.start()
+        atexit.register(runtime.shutdown)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from web import api, auth, pages, ws
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    ws.sock.init_app(app)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """JSON errors for the API, never a stack trace."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith("/api/") or request.is_json:
+            return jsonify({"error": exc.description or exc.name}), exc.code
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": "internal error; see the server log"}), 500

@@ -1,0 +1,1 @@
+"""Controller services: configuration, fleet, discovery, storage jobs. Never imports Flask."""

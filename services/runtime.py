@@ -1,0 +1,142 @@
+"""The running controller: database, fleet, discovery, hub and scheduler, started and stopped together.
+
+Only one process may poll: ``start()`` takes an exclusive, non-blocking
+``flock`` on DATA_DIR/fleet.lock. A second process (someone raised gunicorn's
+workers, or ran the app twice) gets no lock and serves read-only, without
+pollers, instead of doubling every request to the miners.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from database import queries
+from database.db import Database
+from services.config import Config
+from services.discovery import Discovery
+from services.fleet import FleetManager
+from services.hub import Hub
+from services.scheduler import build_scheduler
+
+log = logging.getLogger(__name__)
+
+_HOUR_S = 3600
+
+
+class Runtime:
+    """Everything the web layer talks to, with one start and one shutdown."""
+
+    def __init__(self, config: Config, *, fleet: FleetManager | None = None, db: Database | None = None) -> None:
+        self.config = config
+        self.data_dir = config.data_path
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = db or Database(self.data_dir / "fleet.db")
+        self.fleet = fleet or FleetManager(config, self.db)
+        self.hub = Hub()
+        self.fleet.subscribe(self.hub.publish)
+        self.discovery = Discovery(self.fleet)
+        self.scheduler = None
+        self.read_only = False
+        self._lock_file: IO[str] | None = None
+        self._stopped = threading.Event()
+
+    # --- single-poller guard ----------------------------------------------------
+    def _take_lock(self) -> bool:
+        path = self.data_dir / "fleet.lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
+        return True
+
+    # --- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Take the lock, add configured miners, start the periodic jobs."""
+        if not self._take_lock():
+            self.read_only = True
+            log.warning("another process holds %s: serving read-only, no polling "
+                        "(run exactly one gunicorn worker; see README)", self.data_dir / "fleet.lock")
+            return
+        self._add_configured_miners()
+        cfg = self.config
+        jobs = [
+            ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
+            ("maintenance", self.maintenance, _HOUR_S, False),
+        ]
+        if cfg.network.discover_every_min:
+            jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
+        self.scheduler = build_scheduler(jobs)
+        self.scheduler.start()
+        if cfg.network.discover_on_start and not self.fleet.records():
+            self._periodic_discovery()
+        log.info("controller started: %d miners known, polling every %g s",
+                 len(self.fleet.records()), cfg.polling.interval_sec)
+
+    def _add_configured_miners(self) -> None:
+        """Miners listed in config.yaml; ones without a family are detected in the background."""
+        for entry in self.config.miners:
+            creds = {"username": entry.username, "password": entry.password} if entry.password else None
+            if entry.family:
+                try:
+                    self.fleet.add(entry.ip, entry.family, port=entry.port or None, source="config",
+                                   name=entry.name or None, credentials=creds)
+                except ValueError as exc:
+                    log.error("config miner %s: %s", entry.ip, exc)
+            else:
+                self.fleet.executor.submit(self._detect_and_add, entry.ip, entry.name or None, creds)
+
+    def _detect_and_add(self, ip: str, name: str | None, creds: dict | None) -> None:
+        from miners import detect
+
+        found = detect.detect(ip, port_offset=self.config.network.port_offset,
+                              timeout=self.config.polling.timeout_sec)
+        if found is None:
+            log.warning("config miner %s: no miner answered; give its family in config.yaml", ip)
+            return
+        self.fleet.add(ip, found.family, model=found.model, source="config", name=name, credentials=creds)
+
+    def _periodic_discovery(self) -> None:
+        try:
+            self.discovery.start()
+        except Exception as exc:  # noqa: BLE001 - busy or no subnet: logged, tried again next time
+            log.warning("discovery not started: %s", exc)
+
+    def maintenance(self) -> dict[str, Any]:
+        """Hourly: roll raw samples up into 5-minute buckets and drop expired history."""
+        import time
+
+        storage = self.config.storage
+        raw, old = queries.rollup_and_purge(self.db.conn(), time.time(), storage.raw_retention_days,
+                                            storage.rollup_retention_days)
+        if raw or old:
+            log.info("retention: %d raw samples and %d roll-ups removed", raw, old)
+        return {"raw_deleted": raw, "rollups_deleted": old}
+
+    def shutdown(self) -> None:
+        """Stop the scheduler, wait for work in flight, close the database; safe to call twice."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
+        self.fleet.shutdown()
+        self.db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+        log.info("controller stopped")
+
+    def lock_path(self) -> Path:
+        """Where the single-poller lock lives."""
+        return self.data_dir / "fleet.lock"

@@ -1,0 +1,1 @@
+"""Flask blueprints: the JSON API, login, pages and the WebSocket."""

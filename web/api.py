@@ -1,0 +1,263 @@
+"""The JSON API of DESIGN section 7: miners, fleet stats, discovery, commands, history, events."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+import miners
+from database import queries
+from miners.base import MinerAuthError, MinerError, NotSupported
+from services.discovery import DiscoveryBusy
+from services.fleet import UnknownMiner
+from web.auth import caller, error, read_allowed, write_required
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+RANGES_S = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "3d": 3 * 86400, "1w": 7 * 86400}
+_TARGET_POINTS = 300  # a chart wants a few hundred points per series, not every row
+
+
+class BadRequest(Exception):
+    """A request we refuse with 400 and a reason."""
+
+
+def _runtime():
+    return current_app.extensions["runtime"]
+
+
+def _fleet():
+    return _runtime().fleet
+
+
+@bp.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest):
+    return error(str(exc), 400)
+
+
+@bp.errorhandler(UnknownMiner)
+def _unknown(exc: UnknownMiner):
+    return error(f"no miner with IP {exc.args[0]}", 404)
+
+
+@bp.before_request
+def _guard_reads():
+    if request.method == "GET" and not read_allowed():
+        return error("authentication required", 401)
+    return None
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest naming what is wrong."""
+    if not request.data:
+        return {}
+    if not request.is_json:
+        raise BadRequest("send JSON with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _ipv4(text: Any, what: str = "ip") -> str:
+    if not isinstance(text, str):
+        raise BadRequest(f"{what} must be a string like 192.168.1.50")
+    try:
+        return str(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        raise BadRequest(f"{what} is not an IPv4 address: {text!r}") from None
+
+
+def _actor() -> str:
+    return caller() or "anonymous"
+
+
+# --- miners -----------------------------------------------------------------------
+@bp.get("/miners")
+def list_miners():
+    """Every known miner with its latest reading."""
+    return jsonify(_fleet().miners_list())
+
+
+@bp.get("/miners/<ip>")
+def miner_detail(ip: str):
+    """One miner: full status, capabilities, last seen, online."""
+    return jsonify(_fleet().get(_ipv4(ip)).to_dict(detail=True))
+
+
+@bp.post("/miners")
+@write_required
+def add_miner():
+    """Add a miner by IP; without a family it is detected (read requests only)."""
+    body = json_object()
+    ip = _ipv4(body.get("ip"))
+    family = body.get("family") or None
+    if family is not None and family not in miners.DRIVERS:
+        raise BadRequest(f"unknown family {family!r}; known: {', '.join(sorted(miners.DRIVERS))}")
+    port = body.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise BadRequest("port must be a whole number 1-65535")
+    creds = None
+    if body.get("password") is not None or body.get("username") is not None:
+        user, password = body.get("username", ""), body.get("password", "")
+        if not isinstance(user, str) or not isinstance(password, str):
+            raise BadRequest("username and password must be strings")
+        creds = {"username": user, "password": password}
+    fleet = _fleet()
+    model = None
+    if family is None:
+        from miners import detect
+
+        found = detect.detect(ip, port_offset=fleet.config.network.port_offset,
+                              timeout=fleet.config.polling.timeout_sec)
+        if found is None:
+            return error(f"no supported miner answered at {ip}; check the address or give its family", 422)
+        if found.family not in miners.DRIVERS:
+            return error(f"{ip} looks like a {found.family} miner, which is not supported yet", 422)
+        family, model = found.family, found.model
+    record = fleet.add(ip, family, port=port, model=model, source="manual", credentials=creds)
+    fleet.poll_round([record])
+    return jsonify(record.to_dict(detail=True)), 201
+
+
+@bp.delete("/miners/<ip>")
+@write_required
+def delete_miner(ip: str):
+    """Forget a miner and its history."""
+    ip = _ipv4(ip)
+    _fleet().remove(ip, actor=_actor())
+    _fleet().notify(_fleet().snapshot_message())
+    return jsonify({"deleted": ip})
+
+
+@bp.post("/miners/<ip>/restart")
+@write_required
+def restart_miner(ip: str):
+    """Restart a miner (409 when its firmware cannot)."""
+    return _run_command(_ipv4(ip), "restart")
+
+
+def _run_command(ip: str, action: str, *args: Any, capability: str | None = None):
+    fleet = _fleet()
+    fleet.get(ip)  # 404 before anything else
+    try:
+        message = fleet.command(ip, action, *args, actor=_actor(), capability=capability)
+    except NotSupported as exc:
+        return error(str(exc), 409)
+    except MinerAuthError as exc:
+        return error(str(exc), 502)
+    except MinerError as exc:
+        return error(f"the miner did not accept the command: {exc}", 502)
+    return jsonify({"ok": True, "message": message})
+
+
+# --- fleet --------------------------------------------------------------------------
+@bp.get("/stats")
+def stats():
+    """Fleet totals."""
+    return jsonify(_fleet().stats())
+
+
+@bp.get("/health")
+def health():
+    """Liveness and the last poll round, for monitoring."""
+    runtime = _runtime()
+    last = runtime.fleet.last_round
+    age = time.time() - last["ts"] if last else None
+    return jsonify({"ok": True, "read_only": runtime.read_only, "last_round": last,
+                    "last_round_age_s": round(age, 1) if age is not None else None,
+                    "websocket_clients": runtime.hub.count()})
+
+
+@bp.get("/events")
+def events():
+    """Newest events first (?limit=, ?miner=)."""
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    miner_ip = request.args.get("miner")
+    rows = queries.recent_events(_runtime().db.conn(), limit, _ipv4(miner_ip, "miner") if miner_ip else None)
+    return jsonify([dict(row) for row in rows])
+
+
+# --- discovery ------------------------------------------------------------------------
+@bp.post("/discover")
+@write_required
+def start_discovery():
+    """Start scanning a subnet (default from config or the Pi's own LAN)."""
+    body = json_object()
+    subnet = body.get("subnet")
+    if subnet is not None and not isinstance(subnet, str):
+        raise BadRequest("subnet must be a string like 192.168.1.0/24")
+    try:
+        job = _runtime().discovery.start(subnet or None)
+    except DiscoveryBusy as exc:
+        return error(str(exc), 409, job=_runtime().discovery.status())
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    _fleet().event("discovery", f"scan of {job.subnet} started", actor=_actor())
+    return jsonify(job.to_dict()), 202
+
+
+@bp.get("/discover")
+def discovery_status():
+    """The latest discovery job and its progress."""
+    return jsonify(_runtime().discovery.status())
+
+
+# --- history --------------------------------------------------------------------------
+def _range_window(conn) -> tuple[str, float, int]:
+    name = request.args.get("range", "24h")
+    now = time.time()
+    if name == "all":
+        oldest = queries.oldest_sample_ts(conn) or now - 3600
+        span = max(now - oldest, 3600)
+    elif name in RANGES_S:
+        span = RANGES_S[name]
+    else:
+        raise BadRequest(f"range must be one of {', '.join([*RANGES_S, 'all'])}")
+    interval = int(max(_fleet().config.polling.interval_sec, 1))
+    bucket = max(interval, int(span // _TARGET_POINTS))
+    bucket = -(-bucket // interval) * interval  # a whole number of poll intervals
+    return name, now - span, bucket
+
+
+@bp.get("/history")
+def fleet_history():
+    """Fleet hashrate per algorithm, power and online count, bucketed for a chart."""
+    conn = _runtime().db.conn()
+    name, since, bucket = _range_window(conn)
+    rows = queries.fleet_history(conn, since, bucket)
+    ts: list[int] = []
+    index: dict[int, int] = {}
+    per_algo: dict[str, dict[int, float]] = {}
+    power: dict[int, float | None] = {}
+    online: dict[int, int] = {}
+    for row in rows:
+        t = row["t"]
+        if t not in index:
+            index[t] = len(ts)
+            ts.append(t)
+        per_algo.setdefault(row["algorithm"], {})[t] = row["hashrate_hs"]
+        if row["power_w"] is not None:
+            power[t] = (power.get(t) or 0.0) + row["power_w"]
+        online[t] = online.get(t, 0) + row["online"]
+    series: dict[str, list] = {f"hashrate_hs.{algo}": [values.get(t) for t in ts] for algo, values in per_algo.items()}
+    series["power_w"] = [power.get(t) for t in ts]
+    series["online"] = [online.get(t, 0) for t in ts]
+    return jsonify({"range": name, "bucket_s": bucket, "ts": ts, "series": series})
+
+
+@bp.get("/miners/<ip>/history")
+def miner_history(ip: str):
+    """One miner's hashrate, power and temperature, bucketed for a chart."""
+    record = _fleet().get(_ipv4(ip))
+    conn = _runtime().db.conn()
+    name, since, bucket = _range_window(conn)
+    rows = queries.miner_history(conn, record.id, since, bucket)
+    return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
+                    "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})

@@ -1,0 +1,128 @@
+"""Login, logout and the write guard: a session cookie or ``Authorization: Bearer <API_TOKEN>``.
+
+Cookie-authenticated writes must come from a page of ours: the Origin (or,
+failing that, the Referer) must match the Host, so another site open in the
+same browser cannot post to the LAN controller (CSRF). Token callers are
+scripts and carry no ambient credentials, so they need no Origin.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, request, session
+
+bp = Blueprint("auth", __name__)
+
+_FAILED_LOGINS: dict[str, list[float]] = {}
+_FAILED_LOCK = threading.Lock()
+_MAX_FAILURES, _WINDOW_S = 5, 60.0
+
+
+def _secrets():
+    return current_app.extensions["secrets"]
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def _same_origin() -> bool:
+    """True if the request's Origin (or Referer) names this very host."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return parts.netloc.lower() == request.host.lower()
+
+
+def caller() -> str | None:
+    """Who is asking: 'token', 'session', or None (not authenticated). Bad tokens are None."""
+    token = _bearer()
+    if token is not None:
+        return "token" if _secrets().check_token(token) else None
+    if session.get("logged_in"):
+        return "session"
+    return None
+
+
+def error(message: str, code: int, **extra: Any):
+    """A JSON error reply."""
+    return jsonify({"error": message, **extra}), code
+
+
+def write_required(view: Callable) -> Callable:
+    """Allow the view only for a valid token, or a logged-in session from our own origin."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        who = caller()
+        if who is None:
+            return error("authentication required: log in, or send Authorization: Bearer <API_TOKEN>", 401)
+        if who == "session" and not _same_origin():
+            return error("cross-origin write refused: the Origin header does not match this host", 403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def read_allowed() -> bool:
+    """Reads are open on the LAN unless security.reads_require_login is set."""
+    if not current_app.config["CONTROLLER"].security.reads_require_login:
+        return True
+    return caller() is not None
+
+
+def _too_many_failures(addr: str) -> bool:
+    now = time.monotonic()
+    with _FAILED_LOCK:
+        recent = [t for t in _FAILED_LOGINS.get(addr, []) if now - t < _WINDOW_S]
+        _FAILED_LOGINS[addr] = recent
+        return len(recent) >= _MAX_FAILURES
+
+
+def _record_failure(addr: str) -> None:
+    with _FAILED_LOCK:
+        _FAILED_LOGINS.setdefault(addr, []).append(time.monotonic())
+
+
+@bp.post("/login")
+def login():
+    """Check the dashboard password and start a session (JSON or form body)."""
+    addr = request.remote_addr or "?"
+    if _too_many_failures(addr):
+        return error("too many failed logins; wait a minute", 429)
+    if request.headers.get("Origin") and not _same_origin():
+        return error("cross-origin login refused", 403)
+    data = request.get_json(silent=True) if request.is_json else request.form
+    password = (data or {}).get("password") if isinstance(data, dict) or hasattr(data, "get") else None
+    if not isinstance(password, str) or not password:
+        return error("send the password as JSON {\"password\": ...} or a form field", 400)
+    if not _secrets().check_password(password):
+        _record_failure(addr)
+        current_app.logger.warning("failed dashboard login from %s", addr)
+        return error("wrong password", 401)
+    session.clear()
+    session["logged_in"] = True
+    session.permanent = True
+    return jsonify({"logged_in": True})
+
+
+@bp.post("/logout")
+def logout():
+    """End the session."""
+    session.clear()
+    return jsonify({"logged_in": False})
+
+
+@bp.get("/api/session")
+def session_state():
+    """Whether this browser is logged in (never any secret)."""
+    return jsonify({"logged_in": bool(session.get("logged_in"))})
