@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Run the controller in the foreground (gunicorn, one worker, threads).
+#   ./start.sh          the real thing, with config.yaml (or $CONFIG)
+#   ./start.sh --demo   a simulated mixed fleet on loopback plus the app, with its own data dir
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./scripts_common.sh
+ensure_venv requirements.txt
+
+if [ "${1:-}" = "--demo" ]; then
+  shift
+  demo_dir="${DEMO_DIR:-$PWD/demo-data}"
+  mkdir -p "$demo_dir"
+  offset=0; [ "$(id -u)" -ne 0 ] && offset=10000   # ports 80/4028 need root; the app dials the same offset
+  demo_count="${DEMO_MINERS:-14}"
+  cat > "$demo_dir/config.yaml" <<YAML
+# Written by ./start.sh --demo; edits are overwritten.
+server:
+  data_dir: $demo_dir
+network:
+  subnet: 127.77.0.0/24
+  port_offset: $offset
+  discover_on_start: true
+polling:
+  interval_sec: 5
+  timeout_sec: 3
+YAML
+  export CONFIG="$demo_dir/config.yaml"
+  export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"
+  .venv/bin/python -m simulator --demo --count "$demo_count" --base-ip 127.77.0.10 --port-offset "$offset" &
+  sim_pid=$!
+  trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
+  .venv/bin/python -m services.config >/dev/null
+  .venv/bin/python -m services.credentials ensure >/dev/null
+  echo "Demo: $demo_count simulated miners on 127.77.0.10+ (ports offset by $offset)"
+  echo "Dashboard: http://127.0.0.1:${PORT:-5000}/   password: $ADMIN_PASSWORD"
+  echo "API token: $(cat "$demo_dir/api_token")"
+  .venv/bin/gunicorn -c gunicorn.conf.py "$@" &
+  app_pid=$!
+  trap 'kill "$app_pid" "$sim_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+  wait "$app_pid"
+  exit $?
+fi
+
+# A broken config.yaml stops here with one line naming the key, exit code 1.
+.venv/bin/python -m services.config >/dev/null
+.venv/bin/python -m services.credentials ensure
+exec .venv/bin/gunicorn -c gunicorn.conf.py "$@"
