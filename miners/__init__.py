@@ -1,0 +1,58 @@
+"""Miner drivers: the explicit family registry and the one factory the services use."""
+
+from __future__ import annotations
+
+from .antminer import AntminerDriver
+from .base import Credentials, MinerDriver
+from .bitaxe import BitaxeDriver
+from .cgminer import CGMinerDriver
+
+# Families with a driver of their own. Adding a family = one module + one line here.
+DRIVERS: dict[str, type[MinerDriver]] = {
+    "bitaxe": BitaxeDriver,
+    "cgminer": CGMinerDriver,
+    "antminer": AntminerDriver,
+}
+
+# Families detect.py recognises that have no driver yet but answer the cgminer API on
+# 4028 (reference sections 5-9): they are read through CGMinerDriver, which reports
+# what the common summary/stats/pools/devs give. Whatsminer API 2.x hashrates are
+# MH/s like cgminer's, Avalon's per-module data (MM ID strings) is not parsed yet,
+# and their writes need family-specific commands, so a proper driver replaces each.
+CGMINER_API_FAMILIES: frozenset[str] = frozenset({
+    "whatsminer", "avalon", "braiins", "luxos", "vnish", "hiveon", "marathon", "msk",
+    "goldshell", "innosilicon", "auradine",
+})
+
+FAMILIES: list[str] = sorted(set(DRIVERS) | CGMINER_API_FAMILIES)
+
+
+def has_driver(family: str) -> bool:
+    """True if make_driver() can build a driver for ``family`` (own driver or cgminer fallback)."""
+    return family in DRIVERS or family in CGMINER_API_FAMILIES
+
+
+def make_driver(family: str, host: str, *, port: int | None = None, port_offset: int = 0,
+                timeout: float = 3.0, credentials: Credentials | None = None) -> MinerDriver:
+    """Build the driver for ``family``; the port defaults to the driver's default + ``port_offset``.
+
+    An explicit ``port`` is used as given (no offset added). Raises ValueError for
+    an unknown family.
+    """
+    cls = DRIVERS.get(family)
+    if cls is None and family in CGMINER_API_FAMILIES:
+        cls = CGMinerDriver  # read-only-ish fallback, see CGMINER_API_FAMILIES
+    if cls is None:
+        raise ValueError(f"unknown miner family {family!r}; known: {', '.join(FAMILIES)}")
+    driver = cls(host, port=port if port is not None else cls.default_port + port_offset,
+                 timeout=timeout, credentials=credentials)
+    if cls is CGMinerDriver and family != "cgminer":
+        # The generic driver's restart/addpool are cgminer commands these firmwares
+        # refuse or implement differently (btminer needs tokens, LuxOS a session id):
+        # read-only until the family gets a driver of its own.
+        driver.capabilities = frozenset()
+        driver.family = family  # instance attribute: messages name the real family
+    return driver
+
+
+__all__ = ["DRIVERS", "FAMILIES", "CGMINER_API_FAMILIES", "has_driver", "make_driver"]

@@ -1,0 +1,78 @@
+"""Small HTTP helper for the HTTP drivers: one overall deadline and miner errors instead of requests' own."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .base import MinerProtocolError, MinerUnreachable
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # /api/system/info is ~3 kB; anything huge is not a miner
+
+
+@dataclass(slots=True)
+class HttpReply:
+    """Status, headers and the complete body of one HTTP exchange."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The body as text (UTF-8, undecodable bytes replaced)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; MinerProtocolError if it is not."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            raise MinerProtocolError(f"reply is not JSON: {self.text[:60]!r}") from None
+
+
+def request(session: requests.Session, method: str, url: str, *, timeout: float,
+            json_body: Any = None, allow_redirects: bool = False,
+            headers: dict[str, str] | None = None) -> HttpReply:
+    """One request with connect/read timeouts and an overall deadline for the whole body.
+
+    Timeouts, refused and reset connections raise MinerUnreachable; the status
+    code is returned as is (the caller knows what a 401 means for its firmware).
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        response = session.request(method, url, json=json_body, timeout=(timeout, timeout), stream=True,
+                                   allow_redirects=allow_redirects, headers=headers)
+        try:
+            chunks, size = [], 0
+            for chunk in response.iter_content(8192):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise MinerProtocolError(f"{url}: reply larger than {MAX_BODY_BYTES} bytes")
+                if time.monotonic() > deadline:  # a peer that trickles bytes must not hold us
+                    raise MinerUnreachable(f"{url}: reply not finished within {timeout:g} s")
+            return HttpReply(response.status_code, b"".join(chunks), dict(response.headers))
+        finally:
+            response.close()
+    except requests.exceptions.ConnectTimeout:
+        raise MinerUnreachable(f"{url}: no answer to connect within {timeout:g} s") from None
+    except requests.exceptions.Timeout:
+        raise MinerUnreachable(f"{url}: no reply within {timeout:g} s") from None
+    except requests.exceptions.ConnectionError as exc:
+        raise MinerUnreachable(f"{url}: {_reason(exc)}") from None
+    except requests.exceptions.RequestException as exc:
+        raise MinerProtocolError(f"{url}: {exc}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for phrase in ("Connection refused", "Connection reset", "timed out", "No route to host",
+                   "Network is unreachable", "Remote end closed connection"):
+        if phrase.lower() in text.lower():
+            return phrase.lower()
+    return "connection failed"
