@@ -1,0 +1,438 @@
+"""Stock Antminer (Bitmain bmminer/cgminer build): read-only cgminer API on 4028, digest-auth web on 80.
+
+Shapes are modelled on replies recorded from stock units (reference section 4;
+antminer/stats.s19_sleeping.json, version.s19_sleeping.json, stats.s17_cgminer.json
+and the Foreman S9 and L3+ captures): S9 chains 6..8 and fans 5/6, "}{" between
+the two STATS objects on S9/L3+, X19 "a-b-c-d" temperature strings and the
+"Pool Stale%%" typo, MH/s in the "GHS" fields of the scrypt L3+.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import time
+from typing import Any
+
+from . import httpd
+from .cgapi import CgReply, Record
+from .cgminer import CgApiMiner, Command, Pool
+from .formats import fx, suffix_string
+from .miner import CGAPI, HTTP
+from .models import SCRYPT, resolve_antminer
+from .physics import ShareCounter, noisy
+from .spec import MinerSpec
+
+# The stock /config/cgminer.conf: "api-groups":"A:stats:pools:devs:summary:version", "api-allow":"A:0/0,W:*".
+READ_ONLY = frozenset({"stats", "pools", "devs", "summary", "version"})
+REALM = "antMiner Configuration"
+# lighttpd's built-in error page.
+LIGHTTPD_PAGE = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
+                 'Transitional//EN"\n         "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+                 '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n'
+                 '  <title>{code} - {reason}</title>\n </head>\n <body>\n  <h1>{code} - {reason}</h1>\n'
+                 ' </body>\n</html>\n')
+INDEX_PAGE = (b'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>Antminer</title></head>\n'
+              b'<body><h1>antMiner Configuration</h1></body>\n</html>\n')
+
+
+def _hms(seconds: float) -> str:
+    """bmminer's "Last Share Time": elapsed since the share as H:MM:SS."""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _parse_auth(header: str) -> dict[str, str]:
+    """Parse a Digest Authorization header's key=value list."""
+    fields: dict[str, str] = {}
+    rest = header[len("Digest"):].strip()
+    while rest:
+        key, sep, rest = rest.partition("=")
+        if not sep:
+            break
+        rest = rest.lstrip()
+        if rest.startswith('"'):
+            end = rest.find('"', 1)
+            value, rest = (rest[1:end], rest[end + 1:]) if end > 0 else (rest[1:], "")
+        else:
+            value, _, rest = rest.partition(",")
+            value = value.strip()
+        fields[key.strip().lower()] = value
+        rest = rest.lstrip(" ,")
+    return fields
+
+
+class AntminerMiner(CgApiMiner):
+    """A stock S9, S19 or L3+."""
+
+    kind = "antminer"
+    protocols = (CGAPI, HTTP)
+
+    def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.hw = hw = resolve_antminer(spec.model)
+        self.supports_join = hw.joins  # pyasic: joined commands "don't work for S19"
+        rng = self.rng
+        self.chain_quality = {c: rng.uniform(0.985, 1.015) for c in hw.chains}
+        self.chain_heat = {c: rng.uniform(-2.5, 2.5) for c in hw.chains}
+        self.fan_speed = {f: int(hw.fan_rpm * rng.uniform(0.94, 1.06)) for f in hw.fans}
+        self.miner_id = hashlib.sha1(f"miner_id:{spec.ip}".encode()).hexdigest()[:16]
+        octets = spec.ip.split(".")
+        worker = f"sim.{octets[2]}x{octets[3]}"
+        if spec.pools:
+            pools = list(spec.pools)
+        elif hw.algorithm == SCRYPT:
+            pools = [("stratum+tcp://us.litecoinpool.org:3333", worker), ("stratum+tcp://ltc.viabtc.com:3333", worker)]
+        else:
+            pools = [("stratum+tcp://stratum.braiins.com:3333", worker), ("stratum+tcp://btc.viabtc.com:3333", worker)]
+        while len(pools) < 3:  # the stock config always holds three pools, unused ones empty
+            pools.append(("", ""))
+        self.pools = [Pool(url, user, priority=i, diff=hw.pool_diff) for i, (url, user) in enumerate(pools)]
+        self.web_user = "root"
+        self.web_password = "root"
+        self._nonces: list[str] = []
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+        self._boot_wall = time.time()
+        self.commands = {
+            "version": Command(self.cmd_version, True),
+            "summary": Command(self.cmd_summary, True),
+            "stats": Command(self.cmd_stats, True),
+            "pools": Command(self.cmd_pools, True),
+            "devs": Command(self.cmd_devs, True),
+        }
+
+    @property
+    def model(self) -> str:
+        """VERSION[0].Type, e.g. "Antminer S9"."""
+        return self.hw.type
+
+    @property
+    def description(self) -> str:
+        """STATUS Description ("bmminer 1.0.0" on S9, "cgminer 1.0.0" on S19, "cgminer 4.9.0" on L3+)."""
+        return self.hw.description
+
+    def allowed(self, command: str) -> bool:
+        """Only the five read commands of the stock api-groups answer from the LAN."""
+        return command in READ_ONLY
+
+    def on_boot(self) -> None:
+        """bmminer restarted: Elapsed and share counters start again."""
+        super().on_boot()
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+        self._boot_wall = time.time()
+        for pool in self.pools:
+            pool.accepted = pool.rejected = pool.stale = 0
+            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
+            pool.last_share_time = None
+
+    # --- physics ---------------------------------------------------------------------
+    def chain_rate(self, chain: int) -> float:
+        """Noise-free rate of one chain in the firmware's unit (GH/s, MH/s on scrypt)."""
+        return self.hw.rate_per_chain * self.chain_quality[chain]
+
+    def total_rate(self) -> float:
+        """Noise-free total in the firmware's unit."""
+        return sum(self.chain_rate(c) for c in self.hw.chains)
+
+    def hashrate_hs(self) -> float:
+        """Noise-free hashes per second."""
+        return self.total_rate() * (1e6 if self.hw.algorithm == SCRYPT else 1e9)
+
+    def _advance(self) -> None:
+        now = self.now()
+        pool = self.active_pool()
+        dt = now - self._last_advance
+        self._last_advance = now
+        if pool is None:
+            return
+        before_acc, before_rej = self.shares.accepted, self.shares.rejected
+        wall = time.time()
+        self.shares.advance(self.rng, dt, self.hashrate_hs(), pool.diff, algorithm=self.hw.algorithm, now=wall)
+        new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
+        if new_acc:
+            pool.accepted += new_acc
+            pool.diff_accepted += new_acc * pool.diff
+            pool.last_share_time = wall
+            pool.last_share_diff = pool.diff
+            pool.best_share = max(pool.best_share, self.shares.best_share)
+        if new_rej:
+            pool.rejected += new_rej
+            pool.diff_rejected += new_rej * pool.diff
+
+    def _temps(self, chain: int) -> tuple[int, int]:
+        """(PCB, chip) temperature of one chain."""
+        pcb = self.hw.pcb_temp + self.chain_heat[chain] + self.rng.gauss(0.0, 0.4)
+        chip = self.hw.chip_temp + self.chain_heat[chain] + self.rng.gauss(0.0, 0.5)
+        return int(round(pcb)), int(round(chip))
+
+    def _chain_hw(self, chain: int) -> int:
+        share = self.chain_quality[chain] / sum(self.chain_quality.values())
+        return int(self.shares.hw_errors * share)
+
+    def _elapsed(self) -> int:
+        return max(self.uptime_s, 1)
+
+    def _acs(self) -> str:
+        # One 'o' per answering chip, grouped in eights (S9/L3+) or pairs (X19), each group space-led.
+        group = 2 if self.hw.x19 else 8
+        chips = self.hw.chips
+        return "".join(" " + "o" * min(group, chips - i) for i in range(0, chips, group))
+
+    # --- commands ---------------------------------------------------------------------
+    def _version_record(self, api: bool) -> Record:
+        hw = self.hw
+        rec: Record = [(hw.version_key, hw.version)]
+        if api:
+            rec.append(("API", "3.1"))
+        rec += [("Miner", hw.miner), ("CompileTime", hw.compile_time), ("Type", hw.type)]
+        return rec
+
+    def cmd_version(self, param: str | None, isjson: bool) -> CgReply:
+        """version: firmware ids and the model in Type."""
+        return self.ok(22, self.hw.version_msg, "VERSION", [self._version_record(True)], text_prefix=True)
+
+    def _rate_value(self, value: float, as_string: bool) -> object:
+        # cgminer-4.9-era builds (S9, L3+) write "GHS 5s" as a string, "GHS av" as a number.
+        return f"{value:.2f}" if as_string else fx(value, 2)
+
+    def cmd_summary(self, param: str | None, isjson: bool) -> CgReply:
+        """summary: GHS 5s/av (MH/s on L3+), shares, difficulty totals; no power anywhere."""
+        self._advance()
+        hw, rng, s = self.hw, self.rng, self.shares
+        total, elapsed = self.total_rate(), self._elapsed()
+        minutes = elapsed / 60.0
+        diff1 = s.diff_accepted + s.diff_rejected
+        getworks = elapsed // 30 + 1
+        rec: Record = [("Elapsed", elapsed), ("GHS 5s", self._rate_value(noisy(rng, total, 0.02), not hw.x19)),
+                       ("GHS av", fx(noisy(rng, total, 0.003), 2))]
+        if hw.x19:
+            rec.append(("GHS 30m", fx(noisy(rng, total, 0.006), 2)))
+        rec += [("Found Blocks", 0), ("Getworks", getworks), ("Accepted", s.accepted), ("Rejected", s.rejected),
+                ("Hardware Errors", s.hw_errors), ("Utility", fx(s.accepted / minutes, 2)),
+                ("Discarded", getworks * 12), ("Stale", 0), ("Get Failures", 0), ("Local Work", getworks * 60),
+                ("Remote Failures", 0), ("Network Blocks", elapsed // 600 + 1),
+                ("Total MH", fx(total * (1.0 if hw.algorithm == SCRYPT else 1000.0) * elapsed, 4)),
+                ("Work Utility", fx(diff1 / minutes, 2)), ("Difficulty Accepted", fx(s.diff_accepted, 8)),
+                ("Difficulty Rejected", fx(s.diff_rejected, 8)), ("Difficulty Stale", fx(0.0, 8)),
+                ("Best Share", int(s.best_share)),
+                ("Device Hardware%", fx(_pct(s.hw_errors, s.hw_errors + diff1), 4)),
+                ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)),
+                ("Pool Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
+                ("Last getwork", int(time.time()))]
+        return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
+
+    def cmd_pools(self, param: str | None, isjson: bool) -> CgReply:
+        """pools: bmminer layout ("Last Share Time" as H:MM:SS, suffixed "Diff", X19 "Pool Stale%%")."""
+        self._advance()
+        active = self.active_pool()
+        wall = time.time()
+        records: list[Record] = []
+        for i, pool in enumerate(self.pools):
+            total = pool.diff_accepted + pool.diff_rejected
+            is_active = pool is active
+            getworks = (self._elapsed() // 30 + 1) if is_active else (1 if pool.url else 0)
+            last = _hms(wall - pool.last_share_time) if pool.last_share_time else "0"
+            records.append([
+                ("POOL", i), ("URL", pool.url), ("Status", pool.status), ("Priority", pool.priority), ("Quota", 1),
+                ("Long Poll", "N"), ("Getworks", getworks), ("Accepted", pool.accepted),
+                ("Rejected", pool.rejected), ("Discarded", getworks * 12 if is_active else 0), ("Stale", pool.stale),
+                ("Get Failures", 0), ("Remote Failures", 0), ("User", pool.user), ("Last Share Time", last),
+                ("Diff", suffix_string(pool.diff) if pool.url else ""), ("Diff1 Shares", 0), ("Proxy Type", ""),
+                ("Proxy", ""), ("Difficulty Accepted", fx(pool.diff_accepted, 8)),
+                ("Difficulty Rejected", fx(pool.diff_rejected, 8)), ("Difficulty Stale", fx(0.0, 8)),
+                ("Last Share Difficulty", fx(pool.last_share_diff, 8)), ("Has Stratum", bool(pool.url)),
+                ("Stratum Active", is_active), ("Stratum URL", pool.stratum_host() if is_active else ""),
+                ("Has GBT", False), ("Best Share", int(pool.best_share)),
+                ("Pool Rejected%", fx(_pct(pool.diff_rejected, total), 4)),
+                ("Pool Stale%%" if self.hw.x19 else "Pool Stale%", fx(0.0, 4)),
+            ])
+        return self.ok(7, f"{len(self.pools)} Pool(s)", "POOLS", records)
+
+    def cmd_devs(self, param: str | None, isjson: bool) -> CgReply:
+        """devs: one pseudo-device with zero hashrate (X19 BTM_SOC shape, incl. the "Tenperature" typo).
+
+        The X19 shape is recorded (reference section 4); S9/L3+ use the same shape
+        with their own device name, which is not verified against a capture.
+        """
+        self._advance()
+        s, elapsed, hw = self.shares, self._elapsed(), self.hw
+        diff1 = s.diff_accepted + s.diff_rejected
+        now = int(time.time())
+        rec: Record = [
+            ("ASC", 0), ("Name", "BTM_SOC" if hw.x19 else hw.stats_id.rstrip("0")), ("ID", 0), ("Enabled", "Y"),
+            ("Status", "Alive"), ("Tenperature" if hw.x19 else "Temperature", fx(0.0, 2)),
+            ("MHS av", fx(0.0, 2)), ("MHS 5s", fx(0.0, 2)), ("MHS 1m", fx(0.0, 2)), ("MHS 5m", fx(0.0, 2)),
+            ("MHS 15m", fx(0.0, 2)), ("Accepted", s.accepted), ("Rejected", s.rejected),
+            ("Hardware Errors", s.hw_errors), ("Utility", fx(s.accepted / (elapsed / 60.0), 2)),
+            ("Last Share Pool", 0), ("Last Share Time", int(s.last_share_at or 0)), ("Total MH", fx(0.0, 4)),
+            ("Diff1 Work", int(diff1)), ("Difficulty Accepted", fx(s.diff_accepted, 8)),
+            ("Difficulty Rejected", fx(s.diff_rejected, 8)), ("Last Share Difficulty", fx(hw.pool_diff, 8)),
+            ("Last Valid Work", now), ("Device Hardware%", fx(_pct(s.hw_errors, s.hw_errors + diff1), 4)),
+            ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Device Elapsed", elapsed),
+        ]
+        return self.ok(9, "1 ASC(s)", "DEVS", [rec])
+
+    def cmd_stats(self, param: str | None, isjson: bool) -> CgReply:
+        """stats: a version block and a device block (glued "}{" on S9/L3+)."""
+        self._advance()
+        hw = self.hw
+        version_block = self._version_record(False)
+        if hw.x19:
+            device = self._stats_x19()
+        elif hw.algorithm == SCRYPT:
+            device = self._stats_l3()
+        else:
+            device = self._stats_s9()
+        reply = self.ok(70, hw.stats_msg, "STATS", [version_block, device])
+        reply.glued = hw.glued_stats
+        return reply
+
+    def _stats_head(self) -> tuple[Record, dict[int, float], float]:
+        hw, rng = self.hw, self.rng
+        rates = {c: noisy(rng, self.chain_rate(c), 0.02) for c in hw.chains}
+        total = sum(rates.values())
+        head: Record = [("STATS", 0), ("ID", hw.stats_id), ("Elapsed", self._elapsed()), ("Calls", 0),
+                        ("Wait", fx(0, 6)), ("Max", fx(0, 6)), ("Min", fx(99999999, 6)),
+                        ("GHS 5s", self._rate_value(total, not hw.x19)),
+                        ("GHS av", fx(noisy(rng, self.total_rate(), 0.003), 2))]
+        return head, rates, total
+
+    def _fans(self) -> Record:
+        rng = self.rng
+        return [(f"fan{i}", int(self.fan_speed[i] + rng.gauss(0, 30)) if i in self.fan_speed else 0)
+                for i in range(1, self.hw.fan_slots + 1)]
+
+    def _stats_s9(self) -> Record:
+        hw = self.hw
+        slots = range(1, hw.chain_slots + 1)
+        head, rates, total = self._stats_head()
+        temps = {c: self._temps(c) for c in hw.chains}
+        ideal = hw.rate_per_chain
+        rec = head + [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)), ("fan_num", len(hw.fans))]
+        rec += self._fans()
+        rec.append(("temp_num", len(hw.chains)))
+        rec += [(f"temp{i}", temps[i][0] if i in temps else 0) for i in slots]
+        rec += [(f"temp2_{i}", temps[i][1] if i in temps else 0) for i in slots]
+        rec += [(f"temp3_{i}", 0) for i in slots]
+        rec += [(f"freq_avg{i}", fx(hw.freq if i in temps else 0, 2)) for i in slots]
+        hw_total = self.shares.hw_errors
+        rec += [("total_rateideal", fx(ideal * len(hw.chains), 2)), ("total_freqavg", fx(hw.freq, 2)),
+                ("total_acn", hw.chips * len(hw.chains)), ("total_rate", fx(total, 2))]
+        rec += [(f"chain_rateideal{i}", fx(ideal if i in temps else 0, 2)) for i in slots]
+        rec += [("temp_max", max(t[1] for t in temps.values())),
+                ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
+                ("no_matching_work", hw_total)]
+        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
+        acs = self._acs()
+        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
+        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
+        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
+        rec += [(f"chain_xtime{i}", "{}") for i in hw.chains]
+        rec += [(f"chain_offside_{i}", "0") for i in hw.chains]
+        rec += [(f"chain_opencore_{i}", "0") for i in hw.chains]
+        rec += [("miner_version", hw.miner), ("miner_id", self.miner_id)]
+        return rec
+
+    def _stats_l3(self) -> Record:
+        hw = self.hw
+        slots = range(1, hw.chain_slots + 1)
+        head, rates, _ = self._stats_head()
+        temps = {c: self._temps(c) for c in hw.chains}
+        rec = head + [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)), ("fan_num", len(hw.fans))]
+        rec += self._fans()
+        rec.append(("temp_num", len(hw.chains)))
+        rec += [(f"temp{i}", temps[i][0] if i in temps else 0) for i in slots]
+        rec += [(f"temp2_{i}", temps[i][1] if i in temps else 0) for i in slots]
+        rec += [(f"temp3{i}", 0) for i in slots]  # sic: "temp31".."temp34" in the L3+ capture
+        rec += [(f"temp4_{i}", 0) for i in slots]
+        hw_total = self.shares.hw_errors
+        rec += [("temp_max", max(t[0] for t in temps.values())),
+                ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
+                ("no_matching_work", hw_total)]
+        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
+        acs = self._acs()
+        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
+        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
+        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
+        return rec
+
+    def _stats_x19(self) -> Record:
+        hw, rng = self.hw, self.rng
+        slots = range(1, hw.chain_slots + 1)
+        head, rates, total = self._stats_head()
+        temps = {c: self._temps(c) for c in hw.chains}
+        rec = head + [("rate_30m", fx(noisy(rng, self.total_rate(), 0.006), 2)), ("Mode", 2),
+                      ("miner_count", len(hw.chains)), ("frequency", hw.freq), ("fan_num", len(hw.fans))]
+        rec += self._fans()
+        rec.append(("temp_num", len(hw.chains)))
+        for c in hw.chains:  # recorded order: temp2, temp2_2, temp3, temp2_3 ...
+            rec += [(f"temp{c}", temps[c][0]), (f"temp2_{c}", temps[c][1])]
+
+        def quad(value: int) -> str:
+            # Four sensors per board, inlet side about 15 degrees cooler than outlet.
+            return f"{value - 15}-{value - 1}-{value - 14}-{value}"
+
+        rec += [(f"temp_pcb{i}", quad(temps[i][0]) if i in temps else "0-0-0-0") for i in slots]
+        rec += [(f"temp_chip{i}", quad(temps[i][1]) if i in temps else "0-0-0-0") for i in slots]
+        rec += [(f"temp_pic{i}", quad(temps[i][0]) if i in temps else "0-0-0-0") for i in slots]
+        rec += [("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("rate_unit", "GH"),
+                ("total_freqavg", hw.freq), ("total_acn", hw.chips * len(hw.chains)),
+                ("total rate", fx(total, 2)),  # sic, with a space, as recorded
+                ("temp_max", max(t[1] for t in temps.values())), ("no_matching_work", self.shares.hw_errors)]
+        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
+        acs = self._acs()
+        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
+        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
+        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
+        rec += [(f"freq{i}", hw.freq if i in temps else 0) for i in slots]
+        rec += [("miner_version", hw.miner), ("miner_id", self.miner_id)]
+        return rec
+
+    # --- web (lighttpd, digest auth) ------------------------------------------------
+    def _new_nonce(self) -> str:
+        nonce = _md5(f"{time.time()}:{os.urandom(8).hex()}:{self.ip}")
+        self._nonces.append(nonce)
+        del self._nonces[:-256]
+        return nonce
+
+    def _authorized(self, request: httpd.Request) -> bool:
+        header = request.header("authorization")
+        if not header or not header.startswith("Digest "):
+            return False
+        f = _parse_auth(header)
+        if f.get("username") != self.web_user or f.get("realm") != REALM or f.get("nonce") not in self._nonces:
+            return False
+        ha1 = _md5(f"{self.web_user}:{REALM}:{self.web_password}")
+        method = "HEAD" if request.head else request.method
+        ha2 = _md5(f"{method}:{f.get('uri', '')}")
+        if f.get("qop"):
+            expected = _md5(f"{ha1}:{f['nonce']}:{f.get('nc', '')}:{f.get('cnonce', '')}:{f['qop']}:{ha2}")
+        else:
+            expected = _md5(f"{ha1}:{f['nonce']}:{ha2}")
+        return f.get("response") == expected
+
+    def _page(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> httpd.Response:
+        body = LIGHTTPD_PAGE.format(code=status, reason=reason).encode()
+        base = [("Date", email.utils.formatdate(usegmt=True)), ("Server", "lighttpd/1.4.32")]
+        return httpd.Response(status, body, headers=(headers or []) + base, reason=reason)
+
+    def handle_http(self, request: httpd.Request) -> httpd.Response:
+        """Every path needs digest auth (realm "antMiner Configuration"); the CGI scripts are not simulated yet."""
+        if not self._authorized(request):
+            challenge = (f'Digest realm="{REALM}", charset="UTF-8", algorithm=MD5, '
+                         f'nonce="{self._new_nonce()}", qop="auth"')
+            return self._page(401, "Unauthorized", [("WWW-Authenticate", challenge)])
+        if request.path in ("/", "/index.html") and request.method == "GET":
+            return httpd.Response(200, INDEX_PAGE, headers=[("Server", "lighttpd/1.4.32")])
+        return self._page(404, "Not Found")
+
+
+def _pct(part: float, whole: float) -> float:
+    return 100.0 * part / whole if whole else 0.0

@@ -1,0 +1,607 @@
+"""Bitaxe running AxeOS (bitaxeorg/ESP-Miner v2.x): the HTTP API on port 80.
+
+Behaviour follows main/http_server/http_server.c of the ESP-Miner tags named in
+the protocol reference (section 3): cJSON-formatted replies, the private-range
+access rule (401 "Unauthorized"), PATCH /api/system answering an empty chunked
+200 and ignoring unknown keys, and the field set of /api/system/info changing
+with the firmware version. Where the reference gives no exact release for a
+field, the gate below says so.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+from typing import Any
+
+from . import httpd
+from .formats import cjson_dumps, cjson_float, suffix_string
+from .miner import HTTP, SimMiner
+from .models import AXEOS_VERSIONS, parse_version, resolve_bitaxe
+from .physics import AMBIENT_C, ShareCounter, chip_temperature, dynamic_power, noisy
+from .spec import MinerSpec
+
+DEFAULT_VERSION = "v2.12.0"
+MAX_POOLS = 8  # v2.15 pools[] ids 0..7
+NOMINAL_FAN_PCT = 60.0
+PRIVATE_NETS = (ipaddress.IPv4Network("10.0.0.0/8"), ipaddress.IPv4Network("172.16.0.0/12"),
+                ipaddress.IPv4Network("192.168.0.0/16"))
+
+CORS = [("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        ("Access-Control-Allow-Headers", "Content-Type")]
+
+# The Angular index.html is served from SPIFFS as index.html.gz, chunked, with
+# Content-Encoding: gzip and no access check (static files are not /api/*).
+INDEX_HTML = (b'<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n  <title>AxeOS</title>\n'
+              b'  <base href="/">\n  <meta name="viewport" content="width=device-width, initial-scale=1">\n'
+              b'  <link rel="icon" type="image/x-icon" href="favicon.ico">\n</head>\n<body>\n'
+              b'  <app-root></app-root>\n</body>\n</html>\n')
+INDEX_GZ = gzip.compress(INDEX_HTML, mtime=0)
+
+STR, NUM, BOOL = "str", "num", "bool"
+V = parse_version
+# PATCH /api/system keys: (name, type, first version, first version without it, min, max).
+# From main/nvs_config.c rest_name (v2.10+) or the PATCH handler of older tags (reference section 3).
+SETTINGS: tuple[tuple[str, str, tuple[int, int, int], tuple[int, int, int] | None, float, float], ...] = (
+    ("stratumURL", STR, V("2.6"), V("2.15"), 0, 128),
+    ("stratumPort", NUM, V("2.6"), V("2.15"), 1, 65535),
+    ("stratumUser", STR, V("2.6"), V("2.15"), 0, 128),
+    ("stratumPassword", STR, V("2.6"), V("2.15"), 0, 64),
+    ("fallbackStratumURL", STR, V("2.6"), V("2.15"), 0, 128),
+    ("fallbackStratumPort", NUM, V("2.6"), V("2.15"), 1, 65535),
+    ("fallbackStratumUser", STR, V("2.6"), V("2.15"), 0, 128),
+    ("fallbackStratumPassword", STR, V("2.6"), V("2.15"), 0, 64),
+    ("ssid", STR, V("2.6"), None, 0, 32),
+    ("wifiPass", STR, V("2.6"), None, 0, 63),
+    ("hostname", STR, V("2.6"), None, 1, 32),
+    ("coreVoltage", NUM, V("2.6"), None, 1, 1800),
+    ("frequency", NUM, V("2.6"), None, 1, 1500),
+    ("flipscreen", BOOL, V("2.6"), V("2.10"), 0, 1),
+    ("overheat_mode", BOOL, V("2.6"), None, 0, 1),
+    ("invertscreen", BOOL, V("2.6"), None, 0, 1),
+    ("invertfanpolarity", BOOL, V("2.6"), None, 0, 1),
+    ("autofanspeed", BOOL, V("2.6"), None, 0, 1),
+    ("fanspeed", NUM, V("2.6"), V("2.12"), 0, 100),  # manual fan % until v2.12
+    ("overclockEnabled", BOOL, V("2.6"), None, 0, 1),
+    ("stratumSuggestedDifficulty", NUM, V("2.10"), V("2.15"), 0, 4294967295),
+    ("stratumExtranonceSubscribe", BOOL, V("2.10"), V("2.15"), 0, 1),
+    ("fallbackStratumSuggestedDifficulty", NUM, V("2.10"), V("2.15"), 0, 4294967295),
+    ("fallbackStratumExtranonceSubscribe", BOOL, V("2.10"), V("2.15"), 0, 1),
+    ("display", STR, V("2.10"), None, 0, 32),
+    ("rotation", NUM, V("2.10"), None, 0, 270),
+    ("displayTimeout", NUM, V("2.10"), None, -1, 1440),
+    ("minFanSpeed", NUM, V("2.10"), None, 0, 100),
+    ("temptarget", NUM, V("2.10"), None, 35, 75),
+    ("statsFrequency", NUM, V("2.10"), None, 0, 3600),
+    ("manualFanSpeed", NUM, V("2.12"), None, 0, 100),  # v2.12 renamed the manual fan key
+    ("useFallbackStratum", BOOL, V("2.12"), None, 0, 1),
+    ("stratumTLS", NUM, V("2.12"), V("2.15"), 0, 2),
+    ("stratumCert", STR, V("2.12"), V("2.15"), 0, 4096),
+    ("fallbackStratumTLS", NUM, V("2.12"), V("2.15"), 0, 2),
+    ("fallbackStratumCert", STR, V("2.12"), V("2.15"), 0, 4096),
+    ("primaryPoolIndex", NUM, V("2.15"), None, 0, MAX_POOLS - 1),
+    ("secondaryPoolIndex", NUM, V("2.15"), None, 0, MAX_POOLS - 1),
+)
+POOL_KEYS = {"stratumURL": STR, "stratumPort": NUM, "stratumUser": STR, "stratumPassword": STR,
+             "stratumTLS": NUM, "stratumCert": STR, "stratumProtocol": STR,
+             "stratumSuggestedDifficulty": NUM, "stratumExtranonceSubscribe": BOOL}
+# Flat PATCH key -> (pool slot: 0 primary / 1 fallback, pool field).
+FLAT_POOL_KEYS = {
+    "stratumURL": (0, "stratumURL"), "stratumPort": (0, "stratumPort"), "stratumUser": (0, "stratumUser"),
+    "stratumPassword": (0, "stratumPassword"), "stratumTLS": (0, "stratumTLS"), "stratumCert": (0, "stratumCert"),
+    "stratumSuggestedDifficulty": (0, "stratumSuggestedDifficulty"),
+    "stratumExtranonceSubscribe": (0, "stratumExtranonceSubscribe"),
+    "fallbackStratumURL": (1, "stratumURL"), "fallbackStratumPort": (1, "stratumPort"),
+    "fallbackStratumUser": (1, "stratumUser"), "fallbackStratumPassword": (1, "stratumPassword"),
+    "fallbackStratumTLS": (1, "stratumTLS"), "fallbackStratumCert": (1, "stratumCert"),
+    "fallbackStratumSuggestedDifficulty": (1, "stratumSuggestedDifficulty"),
+    "fallbackStratumExtranonceSubscribe": (1, "stratumExtranonceSubscribe"),
+}
+
+DEFAULT_POOLS = (("public-pool.io", 21496), ("solo.ckpool.org", 3333))
+WORKER_ADDR = "bc1qsimu1atorxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0"
+
+
+def _is_private(addr: str) -> bool:
+    try:
+        ip = ipaddress.IPv4Address(addr.removeprefix("::ffff:"))
+    except ValueError:
+        return False
+    return any(ip in net for net in PRIVATE_NETS)
+
+
+def _error(status: int, message: str) -> httpd.Response:
+    # esp_http_server httpd_resp_send_err: the message as a text/html body.
+    return httpd.Response(status, message.encode())
+
+
+def _json(obj: Any, status: int = 200) -> httpd.Response:
+    return httpd.Response(status, cjson_dumps(obj).encode(), content_type="application/json", headers=list(CORS))
+
+
+def _empty_ok() -> httpd.Response:
+    # httpd_resp_send_chunk(req, NULL, 0) with nothing sent before: chunked, zero length.
+    return httpd.Response(200, b"", headers=list(CORS), chunked=True)
+
+
+class BitaxeMiner(SimMiner):
+    """A Bitaxe (Ultra/Supra/Gamma/Max) on one AxeOS version."""
+
+    kind = "bitaxe"
+    protocols = (HTTP,)
+
+    def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.hw = resolve_bitaxe(spec.model)
+        self.version = spec.firmware_version or DEFAULT_VERSION
+        if not self.version.startswith("v"):
+            self.version = "v" + self.version
+        self.vt = parse_version(self.version)
+        if self.vt < (2, 6, 0) or self.vt >= (3, 0, 0):
+            raise ValueError(f"AxeOS {self.version} is not simulated; use one of {AXEOS_VERSIONS}")
+        octets = spec.ip.split(".")
+        self.hostname = spec.hostname or f"bitaxe-{octets[2]}-{octets[3]}"
+        self.mac_addr = self.mac("DC:DA:0C")  # an Espressif OUI, like the ESP32-S3 on the board
+        # NVS settings.
+        self.frequency: float = float(self.hw.default_freq)
+        self.core_voltage: int = self.hw.default_mv
+        self.autofanspeed = 1
+        self.manual_fan = 100
+        self.min_fan = 25
+        self.temp_target = 60
+        self.use_fallback = 0
+        self.primary_index = 0
+        self.secondary_index = 1
+        self.paused = False
+        self.settings: dict[str, Any] = {
+            "ssid": "miners", "flipscreen": 0, "overheat_mode": 0, "invertscreen": 0, "invertfanpolarity": 1,
+            "overclockEnabled": 0, "display": "SSD1306 (128x32)", "rotation": 0, "displayTimeout": -1,
+            "statsFrequency": 0,
+        }
+        user = f"{WORKER_ADDR}.{self.hostname}"
+        pools = spec.pools or tuple((f"{h}", user) for h, _ in DEFAULT_POOLS)
+        self.pools: dict[int, dict[str, Any]] = {}
+        for i, (url, pool_user) in enumerate(pools[:MAX_POOLS]):
+            host, port = _split_url(url, DEFAULT_POOLS[min(i, 1)][1])
+            self.pools[i] = {"stratumURL": host, "stratumPort": port, "stratumUser": pool_user,
+                             "stratumPassword": "x", "stratumTLS": 0, "stratumCert": "", "stratumProtocol": "SV1",
+                             "stratumSuggestedDifficulty": 1000, "stratumExtranonceSubscribe": 0}
+        self.pool_difficulty = 1000
+        # Per-unit silicon and sensor differences.
+        self.chip_quality = self.rng.uniform(0.97, 1.02)
+        self.power_bias = self.rng.uniform(0.97, 1.03)
+        self.best_diff_alltime = 0.0  # NVS: survives reboots
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+
+    # --- identity / physics ------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """Board name as AxeOS reports it in /api/system/asic ("Gamma")."""
+        return self.hw.device
+
+    def on_boot(self) -> None:
+        """Power cycle: uptime, session shares and pause state reset; NVS settings stay."""
+        super().on_boot()
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+        self.paused = False
+
+    def expected_ghs(self) -> float:
+        """ESP-Miner's expectedHashrate for the current frequency (GH/s)."""
+        return self.hw.expected_ghs(self.frequency)
+
+    def true_ghs(self) -> float:
+        """Noise-free hashrate (GH/s): proportional to frequency, 0 while paused."""
+        return 0.0 if self.paused else self.expected_ghs() * self.chip_quality
+
+    def power_w(self) -> float:
+        """Noise-free board power: static part + f*V^2 part (mostly idle while paused)."""
+        dyn = dynamic_power(self.hw.power_w - self.hw.static_w, self.frequency, self.hw.default_freq,
+                            self.core_voltage, self.hw.default_mv) * self.power_bias
+        return self.hw.static_w + (0.12 * dyn if self.paused else dyn)
+
+    def fan_and_temp(self) -> tuple[float, float]:
+        """(fan %, ASIC temperature) for the current power and fan settings."""
+        ratio = self.power_w() / self.hw.power_w
+        if self.autofanspeed:
+            guess = chip_temperature(self.hw.temp_c, ratio, NOMINAL_FAN_PCT, NOMINAL_FAN_PCT)
+            target = self.temp_target if self.vt >= (2, 10, 0) else 60
+            fan = min(max(NOMINAL_FAN_PCT + (guess - target) * 4.0, float(self.min_fan)), 100.0)
+        else:
+            fan = float(self.manual_fan)
+        return fan, chip_temperature(self.hw.temp_c, ratio, fan, NOMINAL_FAN_PCT)
+
+    def _advance(self) -> None:
+        now = self.now()
+        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty, now=now)
+        self._last_advance = now
+        self.best_diff_alltime = max(self.best_diff_alltime, self.shares.best_share)
+
+    def active_pool(self) -> dict[str, Any]:
+        """The pool the miner is mining on (primary unless useFallbackStratum is set)."""
+        index = self.secondary_index if self.use_fallback else self.primary_index
+        return self.pools.get(index) or self.pools.get(self.primary_index) or _blank_pool()
+
+    # --- /api/system/info ----------------------------------------------------------
+    def system_info(self) -> dict[str, Any]:
+        """The /api/system/info object for this firmware version."""
+        self._advance()
+        vt, rng, hw = self.vt, self.rng, self.hw
+        true_ghs = self.true_ghs()
+        power = noisy(rng, self.power_w(), 0.01)
+        fan, temp = self.fan_and_temp()
+        temp = temp + rng.gauss(0.0, 0.25)
+        volts_mv = 5100.0 - 8.0 * power + rng.gauss(0.0, 6.0)
+        primary = self.pools.get(self.primary_index) or _blank_pool()
+        fallback = self.pools.get(self.secondary_index) or _blank_pool()
+        best_all, best_session = self.best_diff_alltime, self.shares.best_share
+        info: dict[str, Any] = {
+            "power": cjson_float(power),
+            "voltage": cjson_float(volts_mv),
+            "current": cjson_float(power / (volts_mv / 1000.0) * 1000.0),
+            "temp": cjson_float(temp),
+        }
+        if vt >= (2, 10, 0):  # second ASIC sensor (-1 when the board has none); exact release unverified
+            info["temp2"] = -1
+        info["vrTemp"] = round(AMBIENT_C + (temp - AMBIENT_C) * 0.85 + rng.gauss(0.0, 0.5))
+        info["maxPower"] = hw.max_power
+        info["nominalVoltage"] = 5
+        info["hashRate"] = cjson_float(noisy(rng, true_ghs, 0.03))
+        if vt >= (2, 12, 0):
+            info["hashRate_1m"] = cjson_float(noisy(rng, true_ghs, 0.015))
+            info["hashRate_10m"] = cjson_float(noisy(rng, true_ghs, 0.006))
+            info["hashRate_1h"] = cjson_float(noisy(rng, true_ghs, 0.003))
+        if vt >= (2, 9, 0):
+            info["expectedHashrate"] = cjson_float(self.expected_ghs())
+        if vt >= (2, 12, 0):
+            info["errorPercentage"] = cjson_float(abs(rng.gauss(0.4, 0.1)))
+        if vt < (2, 11, 0):
+            # Up to v2.10 bestDiff is a suffixed string, with the raw number beside it.
+            info["bestDiff"] = suffix_string(best_all)
+            info["bestNonceDiff"] = int(best_all)
+            info["bestSessionDiff"] = suffix_string(best_session)
+            info["bestSessionNonceDiff"] = int(best_session)
+        else:
+            info["bestDiff"] = int(best_all)
+            info["bestSessionDiff"] = int(best_session)
+        info["poolDifficulty" if vt >= (2, 9, 0) else "stratumDiff"] = self.pool_difficulty
+        info["isUsingFallbackStratum"] = 1 if self.use_fallback else 0
+        info["isPSRAMAvailable"] = 1
+        info["freeHeap"] = 160000 + rng.randrange(0, 20000, 4)
+        info["coreVoltage"] = self.core_voltage
+        info["coreVoltageActual"] = int(round(self.core_voltage - 8 + rng.gauss(0.0, 3.0)))
+        info["frequency"] = self.frequency if vt >= (2, 12, 0) else int(self.frequency)
+        if vt >= (2, 15, 0):
+            info["actualFrequency"] = self.frequency
+        info["ssid"] = self.settings["ssid"]
+        info["macAddr"] = self.mac_addr
+        info["hostname"] = self.hostname
+        if vt >= (2, 9, 0):  # absent from the v2.6 API example; exact release unverified
+            info["ipv4"] = self.ip
+        info["wifiStatus"] = "Connected!"
+        info["wifiRSSI"] = -48 - rng.randrange(0, 12)
+        info["apEnabled"] = 0
+        info["sharesAccepted"] = self.shares.accepted
+        info["sharesRejected"] = self.shares.rejected
+        info["sharesRejectedReasons"] = ([{"message": "Above target", "count": self.shares.rejected}]
+                                         if self.shares.rejected else [])
+        info["uptimeSeconds"] = self.uptime_s
+        if vt < (2, 9, 0):
+            info["asicCount"] = hw.asic_count  # moved to /api/system/asic from ~v2.9 (pyasic PR #352)
+        info["smallCoreCount"] = hw.small_cores
+        info["ASICModel"] = hw.asic
+        info["stratumURL"] = primary["stratumURL"]
+        info["stratumPort"] = primary["stratumPort"]
+        info["stratumUser"] = primary["stratumUser"]
+        if vt >= (2, 10, 0):
+            info["stratumSuggestedDifficulty"] = primary["stratumSuggestedDifficulty"]
+            info["stratumExtranonceSubscribe"] = primary["stratumExtranonceSubscribe"]
+        if vt >= (2, 12, 0):
+            info["stratumTLS"] = primary["stratumTLS"]
+        info["fallbackStratumURL"] = fallback["stratumURL"]
+        info["fallbackStratumPort"] = fallback["stratumPort"]
+        info["fallbackStratumUser"] = fallback["stratumUser"]
+        if vt >= (2, 10, 0):
+            info["fallbackStratumSuggestedDifficulty"] = fallback["stratumSuggestedDifficulty"]
+            info["fallbackStratumExtranonceSubscribe"] = fallback["stratumExtranonceSubscribe"]
+        if vt >= (2, 12, 0):
+            info["fallbackStratumTLS"] = fallback["stratumTLS"]
+            info["responseTime"] = cjson_float(abs(rng.gauss(45.0, 8.0)))
+        info["version"] = self.version
+        if vt >= (2, 9, 0):  # absent from the v2.6 API example
+            info["axeOSVersion"] = self.version
+        info["idfVersion"] = "v5.1.2" if vt < (2, 9, 0) else ("v5.3.1" if vt < (2, 13, 0) else "v5.4.1")
+        info["boardVersion"] = hw.board_version
+        info["runningPartition"] = "ota_0"
+        if vt < (2, 10, 0):
+            info["flipscreen"] = self.settings["flipscreen"]
+        info["overheat_mode"] = self.settings["overheat_mode"]
+        if vt >= (2, 14, 0):
+            info["miningPaused"] = self.paused
+        info["overclockEnabled"] = self.settings["overclockEnabled"]
+        if vt >= (2, 10, 0):
+            info["display"] = self.settings["display"]
+            info["rotation"] = self.settings["rotation"]
+        info["invertscreen"] = self.settings["invertscreen"]
+        if vt >= (2, 10, 0):
+            info["displayTimeout"] = self.settings["displayTimeout"]
+        info["invertfanpolarity"] = self.settings["invertfanpolarity"]
+        info["autofanspeed"] = self.autofanspeed
+        # Until v2.12 "fanspeed" is both the manual setting and the read-out; then only the read-out.
+        info["fanspeed"] = cjson_float(fan) if vt >= (2, 12, 0) else int(round(fan))
+        if vt >= (2, 12, 0):
+            info["manualFanSpeed"] = self.manual_fan
+        if vt >= (2, 10, 0):
+            info["minFanSpeed"] = self.min_fan
+            info["temptarget"] = self.temp_target
+        info["fanrpm"] = int(max(0.0, fan * 62.0 + rng.gauss(0.0, 25.0)))
+        if vt >= (2, 11, 0):
+            info["fan2rpm"] = 0
+        if vt >= (2, 10, 0):
+            info["statsFrequency"] = self.settings["statsFrequency"]
+        if vt >= (2, 11, 0):
+            domains = 1 if hw.asic == "BM1397" else 4
+            per_chip = true_ghs / hw.asic_count
+            info["hashrateMonitor"] = {"asics": [
+                {"total": cjson_float(noisy(rng, per_chip, 0.02)),
+                 "domains": [cjson_float(noisy(rng, per_chip / domains, 0.04)) for _ in range(domains)],
+                 "errorCount": self.shares.hw_errors}
+                for _ in range(hw.asic_count)]}
+        if vt >= (2, 15, 0):
+            info["pools"] = [{"id": i, **{k: ("*****" if k == "stratumPassword" else v) for k, v in p.items()
+                                          if k != "stratumCert"}}
+                             for i, p in sorted(self.pools.items())]
+            info["primaryPoolIndex"] = self.primary_index
+            info["secondaryPoolIndex"] = self.secondary_index
+        return info
+
+    def system_asic(self) -> dict[str, Any]:
+        """GET /api/system/asic (v2.9+): chip identity and the UI's frequency/voltage options."""
+        hw = self.hw
+        return {"ASICModel": hw.asic, "deviceModel": hw.device, "swarmColor": hw.swarm_color,
+                "asicCount": hw.asic_count, "defaultFrequency": hw.default_freq,
+                "frequencyOptions": list(hw.freq_options), "defaultVoltage": hw.default_mv,
+                "voltageOptions": list(hw.volt_options)}
+
+    # --- access rule ---------------------------------------------------------------
+    def network_allowed(self, request: httpd.Request) -> bool:
+        """ESP-Miner is_network_allowed: private client and private (or local-name) Origin."""
+        if self.allow_any_client:
+            return True
+        if not _is_private(request.client_ip):
+            return False
+        origin = request.header("origin")
+        if origin is None:
+            return True  # the Origin defaults to the client address, already checked
+        if not origin.startswith("http://"):
+            return False
+        host = origin[len("http://"):].split("/", 1)[0].split(":", 1)[0]
+        if _is_private(host):
+            return True
+        # Newer builds also accept mDNS ".local" names, bare hostnames and the device's own name.
+        try:
+            ipaddress.IPv4Address(host)
+            return False  # a public or loopback address
+        except ValueError:
+            return host.endswith(".local") or "." not in host or host == self.hostname
+
+    # --- HTTP ----------------------------------------------------------------------
+    def handle_http(self, request: httpd.Request) -> httpd.Response | object:
+        """Route one request like ESP-Miner's URI handler table."""
+        path = request.path
+        if not path.startswith("/api/"):
+            return self._static(request)
+        if not self.network_allowed(request):
+            return _error(401, "Unauthorized")
+        method = request.method
+        if method == "OPTIONS":
+            return httpd.Response(200, b"", headers=list(CORS))
+        routes = self._api_routes()
+        handler = routes.get((method, path))
+        if handler is None and path.startswith("/api/system/pools/") and self.vt >= (2, 15, 0):
+            handler = routes.get((method, "/api/system/pools/*"))
+        if handler is None:
+            if any(p == path for _, p in routes):
+                return _error(405, "Request method for this URI is not handled by server")
+            return _json({"error": "unknown route"}, 404)
+        return handler(request)
+
+    def _api_routes(self) -> dict[tuple[str, str], Any]:
+        vt = self.vt
+        routes: dict[tuple[str, str], Any] = {
+            ("GET", "/api/system/info"): lambda r: _json(self.system_info()),
+            ("PATCH", "/api/system"): self._patch_settings,
+            ("POST", "/api/system/restart"): self._restart,
+        }
+        if vt >= (2, 9, 0):
+            routes[("GET", "/api/system/asic")] = lambda r: _json(self.system_asic())
+        if vt >= (2, 12, 0):
+            routes[("POST", "/api/system/identify")] = lambda r: _json(
+                {"message": 'The device says "Hi!" for 30 seconds.'})
+        if vt >= (2, 14, 0):
+            routes[("POST", "/api/system/pause")] = lambda r: self._pause(True)
+            routes[("POST", "/api/system/resume")] = lambda r: self._pause(False)
+        if vt >= (2, 15, 0):
+            routes[("PUT", "/api/system/pools/*")] = self._put_pool
+            routes[("DELETE", "/api/system/pools/*")] = self._delete_pool
+        return routes
+
+    def _static(self, request: httpd.Request) -> httpd.Response:
+        if request.method != "GET":
+            return _error(404, "This URI does not exist")
+        if request.path in ("/", "/index.html"):
+            return httpd.Response(200, INDEX_GZ, content_type="text/html", chunked=True,
+                                  headers=[("Content-Encoding", "gzip")])
+        # rest_common_get_handler: a missing file redirects to the captive portal root.
+        return httpd.Response(302, b"Redirect to the captive portal", content_type="text/plain",
+                              reason="Temporary Redirect", headers=[("Location", "/")])
+
+    def _restart(self, request: httpd.Request) -> httpd.Response:
+        message = "System will restart shortly."
+        if self.vt >= (2, 13, 0):
+            response = _json({"message": message})
+        else:
+            response = httpd.Response(200, message.encode(), headers=list(CORS))
+        # The firmware waits ~1 s before esp_restart(); we drop as soon as the reply is out,
+        # so "unreachable right after a restart" is deterministic for tests.
+        response.after = self.reboot
+        return response
+
+    def _pause(self, pause: bool) -> httpd.Response:
+        self._advance()
+        self.paused = pause
+        return _json({"message": "Mining paused" if pause else "Mining resumed"})
+
+    # --- settings ------------------------------------------------------------------
+    def _known_settings(self) -> dict[str, tuple[str, float, float]]:
+        vt = self.vt
+        return {name: (kind, lo, hi) for name, kind, since, until, lo, hi in SETTINGS
+                if vt >= since and (until is None or vt < until)}
+
+    def _patch_settings(self, request: httpd.Request) -> httpd.Response:
+        try:
+            body = json.loads(request.body.decode("utf-8")) if request.body else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if body is None:
+            return _error(400, "Invalid JSON")  # cJSON_Parse failed
+        if not isinstance(body, dict):
+            # cJSON_GetObjectItem on a non-object finds nothing: nothing changes, 200.
+            return _empty_ok()
+        known = self._known_settings()
+        validate = self.vt >= (2, 11, 0)  # type/range validation arrived in v2.11
+        changes: dict[str, Any] = {}
+        for key, value in body.items():
+            if key not in known:
+                continue  # unknown keys are silently ignored (the handler walks known settings only)
+            kind, lo, hi = known[key]
+            ok, coerced = _check(kind, value, lo, hi)
+            if validate and not ok:
+                return _error(400, "Wrong API input")
+            if coerced is not None:
+                changes[key] = coerced
+        pools_update = body.get("pools") if self.vt >= (2, 15, 0) else None
+        if pools_update is not None:
+            parsed = _parse_pools(pools_update)
+            if parsed is None:
+                return _error(400, "Wrong API input")
+        self._advance()
+        for key, value in changes.items():
+            self._apply(key, value)
+        if pools_update is not None and parsed is not None:
+            for pool_id, fields in parsed:
+                self.pools.setdefault(pool_id, _blank_pool()).update(fields)
+        return _empty_ok()
+
+    def _apply(self, key: str, value: Any) -> None:
+        if key in FLAT_POOL_KEYS:
+            slot, field = FLAT_POOL_KEYS[key]
+            index = self.primary_index if slot == 0 else self.secondary_index
+            self.pools.setdefault(index, _blank_pool())[field] = value
+        elif key == "frequency":
+            self.frequency = float(value) if self.vt >= (2, 12, 0) else float(int(value))
+        elif key == "coreVoltage":
+            self.core_voltage = int(value)
+        elif key in ("fanspeed", "manualFanSpeed"):
+            self.manual_fan = int(value)
+        elif key == "autofanspeed":
+            self.autofanspeed = 1 if value else 0
+        elif key == "minFanSpeed":
+            self.min_fan = int(value)
+        elif key == "temptarget":
+            self.temp_target = int(value)
+        elif key == "hostname":
+            self.hostname = str(value)
+        elif key == "useFallbackStratum":
+            self.use_fallback = 1 if value else 0
+        elif key == "primaryPoolIndex":
+            self.primary_index = int(value)
+        elif key == "secondaryPoolIndex":
+            self.secondary_index = int(value)
+        else:
+            self.settings[key] = value
+
+    def _pool_id(self, request: httpd.Request) -> int | None:
+        tail = request.path.rsplit("/", 1)[-1]
+        return int(tail) if tail.isdigit() and int(tail) < MAX_POOLS else None
+
+    def _put_pool(self, request: httpd.Request) -> httpd.Response:
+        pool_id = self._pool_id(request)
+        if pool_id is None:
+            return _error(400, "Wrong API input")
+        try:
+            body = json.loads(request.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Invalid JSON")
+        parsed = _parse_pools([{**body, "id": pool_id}] if isinstance(body, dict) else None)
+        if parsed is None:
+            return _error(400, "Wrong API input")
+        self.pools.setdefault(pool_id, _blank_pool()).update(parsed[0][1])
+        return _empty_ok()
+
+    def _delete_pool(self, request: httpd.Request) -> httpd.Response:
+        pool_id = self._pool_id(request)
+        if pool_id is None or pool_id not in self.pools:
+            return _error(400, "Wrong API input")
+        del self.pools[pool_id]
+        return _empty_ok()
+
+    def malformed_http(self, request: httpd.Request, response: httpd.Response) -> httpd.Response:
+        """Under the "malformed" fault JSON bodies arrive cut in half (a crashed or starved HTTP task)."""
+        if response.content_type == "application/json" and len(response.body) > 8:
+            response.body = response.body[: len(response.body) // 2]
+        return response
+
+
+def _check(kind: str, value: Any, lo: float, hi: float) -> tuple[bool, Any]:
+    """(valid per v2.11+ rules, value as older builds would store it or None to skip)."""
+    if kind == STR:
+        if not isinstance(value, str):
+            return False, None  # item->valuestring is NULL: older builds stored nothing
+        return lo <= len(value) <= hi, value
+    if kind == BOOL:
+        if isinstance(value, bool):
+            return True, int(value)
+        if isinstance(value, (int, float)):
+            return lo <= value <= hi, 1 if value else 0
+        return False, 0
+    # Numbers: older builds stored item->valueint, which is 0 for a string.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False, 0
+    return lo <= value <= hi, value
+
+
+def _parse_pools(value: Any) -> list[tuple[int, dict[str, Any]]] | None:
+    if not isinstance(value, list):
+        return None
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), int) or not 0 <= item["id"] < MAX_POOLS:
+            return None
+        fields = {}
+        for key, kind in POOL_KEYS.items():
+            if key in item:
+                ok, coerced = _check(kind, item[key], 0, 4294967295 if kind == NUM else 4096)
+                if not ok:
+                    return None
+                fields[key] = coerced
+        out.append((item["id"], fields))
+    return out
+
+
+def _blank_pool() -> dict[str, Any]:
+    return {"stratumURL": "", "stratumPort": 0, "stratumUser": "", "stratumPassword": "", "stratumTLS": 0,
+            "stratumCert": "", "stratumProtocol": "SV1", "stratumSuggestedDifficulty": 1000,
+            "stratumExtranonceSubscribe": 0}
+
+
+def _split_url(url: str, default_port: int) -> tuple[str, int]:
+    """"stratum+tcp://host:3333" or "host" -> ("host", 3333): AxeOS stores host and port apart."""
+    rest = url.split("://", 1)[-1].split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if sep and port.isdigit():
+        return host, int(port)
+    return rest, default_port

@@ -1,0 +1,282 @@
+"""The cgminer-style TCP API (port 4028): request parsing, reply encoding, one connection's life.
+
+Written from cgminer's ``api.c`` (ckolivas 4.11): one request per connection,
+JSON or ``cmd|param`` plain text, reply is ``strlen + 1`` bytes (a trailing
+NUL), then the socket is closed. Shared by the generic cgminer and the stock
+Antminer (bmminer is a cgminer fork with the same api.c).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .faults import HANG, RESET
+from .formats import Raw
+
+Record = list[tuple[str, object]]
+
+# Report commands that may be joined with '+' (cgminer API-README "joinable" = yes).
+JOINABLE = frozenset({
+    "version", "config", "summary", "pools", "devs", "edevs", "stats", "estats", "coin",
+    "devdetails", "asccount", "pgacount", "notify", "lcd", "lockstats", "usbstats",
+})
+
+_JSON_KEYS: dict[str, str] = {}
+
+
+def _json_key(key: str) -> str:
+    cached = _JSON_KEYS.get(key)
+    if cached is None:
+        cached = _JSON_KEYS[key] = json.dumps(key) + ":"
+    return cached
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, Raw):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6f}"  # api.c's default "%f" for doubles without an explicit precision
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_escape(value: str) -> str:
+    # api.c escape_string(str, false): '|', ',', '=' and '\' get a backslash in text mode.
+    if not any(c in value for c in "|,=\\"):
+        return value
+    return "".join("\\" + c if c in "|,=\\" else c for c in value)
+
+
+def _text_value(value: object) -> str:
+    if isinstance(value, Raw):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return _text_escape(str(value))
+
+
+@dataclass(slots=True)
+class Status:
+    """The STATUS block every cgminer reply starts with."""
+
+    letter: str  # S success, I info, W warning, E error, F fatal
+    code: int
+    msg: str
+    description: str
+    when: int | None = None  # unix time; None = now
+
+
+@dataclass(slots=True)
+class CgReply:
+    """One command's reply: a STATUS plus an optional upper-case data section."""
+
+    status: Status | None
+    section: str | None = None
+    records: list[Record] = field(default_factory=list)
+    # Text mode prefixes "SECTION," for single-record sections (VERSION, SUMMARY,
+    # CONFIG) but not for lists whose first key names the item (POOL=, ASC=, STATS=).
+    text_prefix: bool = False
+    # bmminer/cgminer-4.9 'stats' writes its records with no comma between them: "}{".
+    glued: bool = False
+    # restart/quit answer a bare status word instead: {"STATUS":"RESTART","id":1}.
+    bare: str | None = None
+    # Runs after the reply is sent and the socket closed (restart/quit take the miner down).
+    after: Callable[[], None] | None = None
+
+
+def message(letter: str, code: int, msg: str, description: str) -> CgReply:
+    """A reply that is only a STATUS (errors, acknowledgements)."""
+    return CgReply(Status(letter, code, msg, description))
+
+
+def _json_record(record: Record) -> str:
+    return "{" + ",".join(_json_key(k) + _json_value(v) for k, v in record) + "}"
+
+
+def _json_body(reply: CgReply) -> str:
+    """The reply without the closing ',"id":1}' (so joins can wrap it)."""
+    if reply.bare is not None:
+        return '{"STATUS":' + json.dumps(reply.bare)
+    st = reply.status
+    assert st is not None
+    when = st.when if st.when is not None else int(time.time())
+    parts = ['{"STATUS":[{"STATUS":', json.dumps(st.letter), ',"When":', str(when), ',"Code":', str(st.code),
+             ',"Msg":', json.dumps(st.msg, ensure_ascii=False), ',"Description":',
+             json.dumps(st.description), "}]"]
+    if reply.section is not None:
+        sep = "" if reply.glued else ","
+        parts.append("," + json.dumps(reply.section) + ":[")
+        parts.append(sep.join(_json_record(r) for r in reply.records))
+        parts.append("]")
+    return "".join(parts)
+
+
+def _text_body(reply: CgReply) -> str:
+    if reply.bare is not None:
+        return reply.bare
+    st = reply.status
+    assert st is not None
+    when = st.when if st.when is not None else int(time.time())
+    out = [f"STATUS={st.letter},When={when},Code={st.code},Msg={_text_escape(st.msg)},"
+           f"Description={_text_escape(st.description)}|"]
+    if reply.section is not None:
+        for i, record in enumerate(reply.records):
+            fields = ",".join(f"{k}={_text_value(v)}" for k, v in record)
+            prefix = reply.section + "," if reply.text_prefix and i == 0 else ""
+            out.append(prefix + fields + "|")
+    return "".join(out)
+
+
+def encode(reply: CgReply, isjson: bool) -> str:
+    """The full reply text (without the NUL terminator)."""
+    if isjson:
+        return _json_body(reply) + ',"id":1}'
+    return _text_body(reply)
+
+
+def encode_join(parts: list[tuple[str, CgReply]], isjson: bool) -> str:
+    """A '+'-joined reply: each command's reply in a one-element list under its name, then "id":1.
+
+    api.c head_join/tail_join; real example avalon/multicommand_pools+summary+stats.a10xx.json.
+    Text mode prefixes each part with "CMD=<name>|" instead.
+    """
+    if isjson:
+        inner = ",".join(json.dumps(name) + ":[" + encode(reply, True) + "]" for name, reply in parts)
+        return "{" + inner + ',"id":1}'
+    return "".join(f"CMD={_text_escape(name)}|" + encode(reply, False) for name, reply in parts)
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed API request."""
+
+    command: str
+    parameter: str | None
+    isjson: bool
+
+
+def parse_request(data: bytes) -> Request | CgReply:
+    """Parse the request bytes, or return the error reply cgminer would send."""
+    text = data.decode("utf-8", "replace")
+    if text[:1] != "{":
+        # Plain text "cmd" or "cmd|param". cgminer does not trim; we strip a trailing
+        # newline so `echo summary | nc` works (a real miner would say Invalid command).
+        text = text.rstrip("\r\n")
+        cmd, sep, param = text.partition("|")
+        return Request(cmd, param if sep else None, False)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return CgReply(Status("E", 23, "Invalid JSON", ""))
+    if not isinstance(obj, dict) or not isinstance(obj.get("command"), str):
+        return CgReply(Status("E", 24, "Missing JSON 'command'", ""))
+    param = obj.get("parameter")
+    if param is not None and not isinstance(param, str):
+        param = json.dumps(param) if not isinstance(param, (int, float)) else str(param)
+    return Request(obj["command"], param, True)
+
+
+# --- malformed replies (fault injection) -------------------------------------
+# Each variant reproduces a breakage seen from real firmware (reference section 1,
+# pyasic _load_api_data repairs): bmminer "}{", btminer ",}" and missing commas,
+# bmminer "[,{", Avalon bare nan.
+
+def _glue(text: str) -> str:
+    if "},{" in text:
+        return text.replace("},{", "}{", 1)
+    return text.replace("}],", "}]", 1)  # no list to glue: drop the comma after STATUS instead
+
+
+def _trailing_comma(text: str) -> str:
+    idx = text.rfind("}]")
+    return text[:idx] + ",}]" + text[idx + 2:] if idx > 0 else text + ",}"
+
+
+def _missing_comma(text: str) -> str:
+    start = text.find("}],")  # first key of the data section (or of "id")
+    idx = text.find(',"', start + 3 if start >= 0 else 0)
+    return text[:idx] + text[idx + 1:] if idx > 0 else text
+
+
+def _bracket_comma(text: str) -> str:
+    idx = text.find(":[{", text.find("}],"))
+    return text[:idx] + ":[,{" + text[idx + 3:] if idx > 0 else text
+
+
+def _bare_nan(text: str) -> str:
+    for key in ('"MHS av":', '"GHS av":', '"Elapsed":', '"When":'):
+        idx = text.find(key)
+        if idx >= 0:
+            start = idx + len(key)
+            end = start
+            while end < len(text) and text[end] not in ",}]":
+                end += 1
+            return text[:start] + "nan" + text[end:]
+    return text
+
+
+MALFORMATIONS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("glued_objects", _glue),
+    ("trailing_comma", _trailing_comma),
+    ("missing_comma", _missing_comma),
+    ("bracket_comma", _bracket_comma),
+    ("bare_nan", _bare_nan),
+)
+
+
+def malform(text: str, index: int) -> str:
+    """Break a JSON reply the ``index``-th known way (cycling through MALFORMATIONS)."""
+    return MALFORMATIONS[index % len(MALFORMATIONS)][1](text)
+
+
+# --- one connection ------------------------------------------------------------
+
+# dispatch(request_bytes, client_ip) -> reply text, (reply text, run_after_close), HANG or RESET
+Dispatch = Callable[[bytes, str], object]
+
+
+async def serve_cgapi(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dispatch: Dispatch,
+                      *, read_timeout: float = 30.0) -> object | None:
+    """Serve one API connection: one read (cgminer does one recv), one reply + NUL, close.
+
+    Returns HANG/RESET when dispatch asked for that (the caller owns the socket
+    then), else None after closing.
+    """
+    try:
+        async with asyncio.timeout(read_timeout):
+            data = await reader.read(65536)
+    except (TimeoutError, ConnectionError):
+        writer.close()
+        return None
+    if not data:
+        writer.close()
+        return None
+    peer = writer.get_extra_info("peername")
+    result = dispatch(data, peer[0] if peer else "")
+    if result is HANG or result is RESET:
+        return result
+    after = None
+    if isinstance(result, tuple):
+        result, after = result
+    assert isinstance(result, str)
+    try:
+        # api.c send_result: tosend = len + 1, so the C string's NUL goes out too.
+        writer.write(result.encode("utf-8") + b"\x00")
+        await writer.drain()
+    except ConnectionError:
+        pass
+    writer.close()
+    if after is not None:
+        after()
+    return None

@@ -1,0 +1,246 @@
+"""SimMiner: the life of one simulated miner on the event loop (listeners, faults, reboots, clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from typing import ClassVar
+
+from . import cgapi, httpd
+from .faults import HANG, RESET, check_fault, hold, reset
+from .spec import MinerSpec
+
+log = logging.getLogger(__name__)
+
+HTTP = "http"
+CGAPI = "cgapi"
+FIRMWARE_PORTS = {HTTP: 80, CGAPI: 4028}
+
+
+class BindError(OSError):
+    """A simulated miner could not listen on its address/port."""
+
+
+class SimMiner:
+    """Base class: one miner's sockets and clock; subclasses speak a firmware's protocol.
+
+    All methods run on the fleet's event loop except the plain attribute reads and
+    writes tests do (``fault`` must be changed through ``SimFleet.set_fault``).
+    """
+
+    kind: ClassVar[str] = ""
+    protocols: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: MinerSpec, *, port_offset: int = 0, seed: int | None = None,
+                 allow_any_client: bool = False) -> None:
+        self.spec = spec
+        self.ip = spec.ip
+        self.port_offset = port_offset
+        self.allow_any_client = allow_any_client
+        self.restart_seconds = spec.restart_seconds
+        # One generator per miner, seeded from (seed, ip): the same miner gets the same noise
+        # whatever else is in the fleet. str seeds are hashed with SHA-512 by random.seed.
+        self.rng = random.Random(f"{seed}:{spec.ip}") if seed is not None else random.Random()
+        self.fault: str | None = None
+        self.reboots = 0
+        self.requests = 0
+        self._skew = 0.0
+        self._boot = self.now()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._conns: set[asyncio.StreamWriter] = set()
+        self._reboot_handle: asyncio.TimerHandle | None = None
+        self._stopped = False
+        self._malformed_count = 0
+
+    # --- identity --------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """Model name as the firmware reports it."""
+        raise NotImplementedError
+
+    @property
+    def description(self) -> str:
+        """cgminer STATUS Description (cgminer-style miners only)."""
+        return ""
+
+    def ports(self) -> dict[str, int]:
+        """The TCP ports this miner listens on: {"http": 80+offset, "cgapi": 4028+offset}."""
+        return {proto: FIRMWARE_PORTS[proto] + self.port_offset for proto in self.protocols}
+
+    def mac(self, prefix: str) -> str:
+        """A stable MAC address derived from the IP, under a vendor prefix ("AA:BB:CC")."""
+        digest = hashlib.sha1(self.ip.encode()).digest()
+        return prefix + "".join(f":{b:02X}" for b in digest[:3])
+
+    # --- clock -----------------------------------------------------------------
+    def now(self) -> float:
+        """The miner's monotonic clock (seconds), including any ``skip``."""
+        return time.monotonic() + self._skew
+
+    def skip(self, seconds: float) -> None:
+        """Let ``seconds`` pass for this miner at once: uptime and share counters jump ahead."""
+        self._skew += seconds
+
+    @property
+    def uptime_s(self) -> int:
+        """Seconds since the miner (re)booted."""
+        return int(self.now() - self._boot)
+
+    @property
+    def listening(self) -> bool:
+        """True while the miner accepts connections."""
+        return bool(self._servers)
+
+    def on_boot(self) -> None:
+        """Reset what a power cycle resets (session counters); subclasses extend."""
+        self._boot = self.now()
+
+    # --- protocol hooks (subclasses) ---------------------------------------------
+    def handle_http(self, request: httpd.Request) -> httpd.Response | object:
+        """Answer one HTTP request (port 80)."""
+        return httpd.Response(404, b"Not Found")
+
+    def handle_cgapi(self, request: cgapi.Request) -> str | tuple[str, object]:
+        """Answer one cgminer API request (port 4028): reply text, optionally with an after-close action."""
+        return cgapi.encode(cgapi.message("E", 14, "Invalid command", self.description), request.isjson)
+
+    def malformed_http(self, request: httpd.Request, response: httpd.Response) -> httpd.Response:
+        """The reply under the "malformed" fault (default: unchanged)."""
+        return response
+
+    # --- dispatch with faults ------------------------------------------------------
+    def _http_dispatch(self, request: httpd.Request) -> object:
+        if self.fault == "hang":
+            return HANG
+        if self.fault == "reset":
+            return RESET
+        self.requests += 1
+        result = self.handle_http(request)
+        if self.fault == "malformed" and isinstance(result, httpd.Response):
+            result = self.malformed_http(request, result)
+        return result
+
+    def _cgapi_dispatch(self, data: bytes, client_ip: str) -> object:
+        if self.fault == "hang":
+            return HANG
+        if self.fault == "reset":
+            return RESET
+        self.requests += 1
+        parsed = cgapi.parse_request(data)
+        if isinstance(parsed, cgapi.CgReply):
+            assert parsed.status is not None
+            parsed.status.description = self.description
+            result: object = cgapi.encode(parsed, True)
+        else:
+            result = self.handle_cgapi(parsed)
+        if self.fault == "malformed":
+            text, after = result if isinstance(result, tuple) else (result, None)
+            if isinstance(text, str) and text.startswith("{"):
+                text = cgapi.malform(text, self._malformed_count)
+                self._malformed_count += 1
+            result = (text, after) if after is not None else text
+        return result
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proto: str) -> None:
+        if self.fault == "reset":
+            reset(writer)
+            return
+        self._conns.add(writer)
+        try:
+            if proto == HTTP:
+                outcome = await httpd.serve_http(reader, writer, self._http_dispatch)
+            else:
+                outcome = await cgapi.serve_cgapi(reader, writer, self._cgapi_dispatch)
+            if outcome is RESET:
+                reset(writer)
+            elif outcome is HANG:
+                await hold(reader, writer)
+        except (ConnectionError, OSError):
+            writer.transport.abort()
+        except asyncio.CancelledError:
+            # Fleet shutdown. Ending quietly matters: asyncio's stream callback calls
+            # task.exception() on the finished task, which raises for a cancelled one.
+            writer.transport.abort()
+        except Exception:  # a bug in a handler must not kill the loop; the client sees a reset
+            log.exception("simulated miner %s crashed on a %s request", self.ip, proto)
+            writer.transport.abort()
+        finally:
+            self._conns.discard(writer)
+
+    # --- sockets -----------------------------------------------------------------
+    async def listen(self) -> None:
+        """Bind every port of this miner (raises BindError naming the address and port)."""
+        if self._servers or self._stopped:
+            return
+        servers = []
+        try:
+            for proto in self.protocols:
+                port = FIRMWARE_PORTS[proto] + self.port_offset
+
+                async def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter, _p: str = proto) -> None:
+                    await self._on_connect(r, w, _p)
+
+                try:
+                    server = await asyncio.start_server(on_connect, host=self.ip, port=port,
+                                                        reuse_address=True, backlog=256)
+                except OSError as exc:
+                    raise BindError(exc.errno, f"cannot listen on {self.ip}:{port} ({self.kind}): "
+                                               f"{exc.strerror or exc}") from exc
+                servers.append(server)
+        except BaseException:
+            for server in servers:
+                server.close()
+            raise
+        self._servers = servers
+
+    def close_listeners(self) -> None:
+        """Stop listening and drop every open connection (what a power cut does)."""
+        for server in self._servers:
+            server.close()
+        self._servers = []
+        for writer in list(self._conns):
+            writer.transport.abort()
+        self._conns.clear()
+
+    def reboot(self, seconds: float | None = None) -> None:
+        """Go unreachable for ``seconds`` (default ``restart_seconds``), then come back with uptime 0."""
+        delay = self.restart_seconds if seconds is None else seconds
+        self.reboots += 1
+        self.close_listeners()
+        if self._reboot_handle is not None:
+            self._reboot_handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._reboot_handle = loop.call_later(delay, lambda: loop.create_task(self._come_back()))
+
+    @property
+    def rebooting(self) -> bool:
+        """True between a restart and the miner answering again."""
+        return self._reboot_handle is not None
+
+    async def _come_back(self) -> None:
+        self._reboot_handle = None
+        self.on_boot()
+        if self.fault != "down" and not self._stopped:
+            try:
+                await self.listen()
+            except BindError:
+                log.exception("simulated miner %s could not come back after a restart", self.ip)
+
+    async def set_fault(self, fault: str | None) -> None:
+        """Apply a fault (see faults.FAULTS); "down" closes the listeners, None reopens them."""
+        self.fault = check_fault(fault)
+        if fault == "down":
+            self.close_listeners()
+        elif not self._servers and self._reboot_handle is None:
+            await self.listen()
+
+    async def shutdown(self) -> None:
+        """Close everything for good (fleet stop)."""
+        self._stopped = True
+        if self._reboot_handle is not None:
+            self._reboot_handle.cancel()
+            self._reboot_handle = None
+        self.close_listeners()

@@ -1,0 +1,45 @@
+"""MinerSpec: what one simulated miner is (kind, address, model, firmware version)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+KINDS = ("bitaxe", "cgminer", "antminer")
+
+
+@dataclass(frozen=True)
+class MinerSpec:
+    """One simulated miner.
+
+    kind: "bitaxe" (AxeOS/ESP-Miner HTTP), "cgminer" (generic cgminer 4.11.1 with
+    USB ASICs, TCP 4028), "antminer" (stock bmminer: TCP 4028 + digest-auth web).
+    model: Bitaxe ASIC or board name ("BM1370"/"Gamma"), Antminer type ("Antminer
+    S19"/"S19"), or USB stick for cgminer ("GekkoScience Compac F").
+    firmware_version: AxeOS version for a Bitaxe ("v2.12.0"); ignored by the others.
+    pools: (url, user) pairs; None = a default pool list for the kind.
+    """
+
+    kind: str
+    ip: str
+    model: str | None = None
+    firmware_version: str | None = None
+    hostname: str | None = None
+    devices: int = 2
+    restart_seconds: float = 3.0
+    pools: tuple[tuple[str, str], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown miner kind {self.kind!r}; use one of {KINDS}")
+        try:
+            addr = ipaddress.IPv4Address(self.ip)
+        except ValueError as exc:
+            raise ValueError(f"bad simulator address {self.ip!r}: {exc}") from None
+        # The simulator only ever listens on loopback: 127.0.0.0/8.
+        if not addr.is_loopback:
+            raise ValueError(f"simulator address {self.ip} is not in 127.0.0.0/8")
+        if self.devices < 1:
+            raise ValueError("a cgminer miner needs at least one device")
+        if self.restart_seconds < 0:
+            raise ValueError("restart_seconds must be >= 0")
