@@ -1,0 +1,28 @@
+"""HTML pages of the dashboard. They carry no data: the browser fetches
+everything from the JSON API (web/api.py) and the /ws WebSocket, so these views
+stay trivial and the page works the same behind any API implementation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+# template_folder makes the pages render even when the app was created with
+# Flask's default template folder; the app's own folder still wins on a clash.
+bp = Blueprint("pages", __name__, template_folder="../templates")
+
+DEFAULT_APP_NAME = "Miner Fleet"
+
+
+def _app_name() -> str:
+    return current_app.config.get("APP_NAME") or DEFAULT_APP_NAME
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", app_name=_app_name())
+
+
+@bp.get("/login")
+def login():
+    # POST /login (the password check and the session) lives in web/auth.py.
+    return render_template("login.html", app_name=_app_name())
