@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from .base import MinerProtocolError, MinerUnreachable
 
@@ -49,7 +50,7 @@ def request(session: requests.Session, method: str, url: str, *, timeout: float,
                                    allow_redirects=allow_redirects, headers=headers)
         try:
             chunks, size = [], 0
-            for chunk in response.iter_content(8192):
+            for chunk in _chunks(response):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
@@ -67,6 +68,28 @@ def request(session: requests.Session, method: str, url: str, *, timeout: float,
         raise MinerUnreachable(f"{url}: {_reason(exc)}") from None
     except requests.exceptions.RequestException as exc:
         raise MinerProtocolError(f"{url}: {exc}") from None
+    # Raised by raw.read1() while the body streams in (requests wraps these only in iter_content).
+    except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        raise MinerUnreachable(f"{url}: no reply within {timeout:g} s") from None
+    except (urllib3.exceptions.ProtocolError, ConnectionError) as exc:
+        raise MinerUnreachable(f"{url}: {_reason(exc)}") from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise MinerProtocolError(f"{url}: {exc}") from None
+
+
+def _chunks(response: requests.Response):
+    """Body pieces as they arrive. iter_content(n) waits until n bytes are in (urllib3
+    fills the whole amount), which would let a trickling peer outlast the deadline;
+    read1() returns whatever one socket read gave."""
+    raw = response.raw
+    if hasattr(raw, "read1"):  # urllib3 >= 2
+        while True:
+            chunk = raw.read1(8192, decode_content=True)
+            if not chunk:
+                return
+            yield chunk
+    else:  # urllib3 1.26: small reads keep the deadline check close
+        yield from response.iter_content(256)
 
 
 def _reason(exc: Exception) -> str:
