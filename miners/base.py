@@ -87,7 +87,7 @@ class PoolConfig:
 
     url: str
     user: str
-    password: str = "x"
+    password: str = field(default="x", repr=False)  # secrets never in reprs or logs
 
 
 @dataclass(slots=True)
