@@ -81,6 +81,11 @@ def _num(value: Any) -> float | None:
     return float(value) if value == value and value not in (float("inf"), float("-inf")) else None
 
 
+def _int(value: Any) -> int | None:
+    result = _num(value)
+    return int(result) if result is not None else None
+
+
 def _positive(value: Any) -> float | None:
     result = _num(value)
     return result if result is not None and result > 0 else None
@@ -167,19 +172,20 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
     readings = [t for t in chip_temps if t is not None]
     status.temp_c = max(readings) if readings else None
     fans = []
-    if _num(info.get("fanrpm")) is not None:
-        fans.append(int(_num(info["fanrpm"]) or 0))
-    second = info.get("fanrpm2", info.get("fan2rpm"))  # NerdOS fanrpm2, AxeOS fan2rpm
+    first = _int(info.get("fanrpm"))
+    if first is not None:  # the one fan of a Bitaxe: 0 RPM is reported, it means stopped
+        fans.append(first)
+    second = _int(info.get("fanrpm2", info.get("fan2rpm")))  # NerdOS fanrpm2, AxeOS fan2rpm
     count = _num(info.get("fanCount")) or 0
-    if _positive(second) is not None or (count >= 2 and _num(second) is not None):
-        fans.append(int(_num(second) or 0))
+    if second is not None and (second > 0 or count >= 2):  # AxeOS reports 0 when there is no second fan
+        fans.append(second)
     status.fan_rpm = fans
     status.fan_percent = _num(info.get("fanspeed"))
     status.frequency_mhz = _positive(info.get("frequency"))
     status.voltage_mv = _positive(info.get("coreVoltage"))
-    status.uptime_s = int(_num(info.get("uptimeSeconds")) or 0) if _num(info.get("uptimeSeconds")) is not None else None
-    status.shares_accepted = int(_num(info.get("sharesAccepted"))) if _num(info.get("sharesAccepted")) is not None else None
-    status.shares_rejected = int(_num(info.get("sharesRejected"))) if _num(info.get("sharesRejected")) is not None else None
+    status.uptime_s = _int(info.get("uptimeSeconds"))
+    status.shares_accepted = _int(info.get("sharesAccepted"))
+    status.shares_rejected = _int(info.get("sharesRejected"))
     status.model = model_name(info, asic)
     status.firmware = "NerdOS" if nerd else "AxeOS"
     version = info.get("version")

@@ -188,8 +188,9 @@ def parse_devs(reply: Mapping[str, Any] | None, *, ghs_scale: float = GH) -> lis
     boards = []
     for position, dev in enumerate(section(reply, "DEVS")):
         temp = num(dev.get("Temperature"))
+        number = integer(dev.get("ID", dev.get("ASC")))
         boards.append(BoardStatus(
-            index=integer(dev.get("ID", dev.get("ASC"))) if dev.get("ID", dev.get("ASC")) is not None else position,
+            index=number if number is not None else position,
             hashrate_hs=hashrate_from(dev, ghs_scale),
             temp_c=temp if temp is not None and temp > 0 else None,  # Avalon reports -273.0 (unused)
             chip_temp_c=positive(dev.get("Chip Temp Max")),  # Whatsminer

@@ -89,7 +89,12 @@ def _sweep_chunk(pairs: list[tuple[str, int]], timeout: float) -> list[tuple[str
                     log.warning("sweep: cannot open more sockets (%s); %d pairs skipped", exc, len(pairs))
                     break
                 sock.setblocking(False)
-                err = sock.connect_ex((host, port))
+                try:
+                    err = sock.connect_ex((host, port))
+                except OSError as exc:  # not an address (gaierror) or similar: that pair is simply closed
+                    log.debug("sweep %s:%d: %s", host, port, exc)
+                    sock.close()
+                    continue
                 if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
                     selector.register(sock, selectors.EVENT_WRITE, (host, port))
                 else:  # refused or unroutable at once (loopback, local subnet without ARP reply)

@@ -28,6 +28,7 @@ def loads_lenient(text: str) -> Any:
     # client strips it already; kept here so text from other paths parses too.
     if data.endswith("\x00"):
         data = data[:-1]
+    data = data.strip()  # so the "does it end with }" rule below is not fooled by a trailing CR/space
     # Whatsminer btminer: a trailing comma before a closing brace (",}").
     data = data.replace(",}", "}")
     # Whatsminer btminer, and an S9 fork whose `Type` holds a raw newline (Foreman

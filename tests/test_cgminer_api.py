@@ -188,3 +188,7 @@ def test_multi_command_budget_is_one_deadline():
         with pytest.raises(MinerUnreachable):
             cgminer_api.send_commands(fake.host, fake.port, ["summary", "pools", "stats"], timeout=0.4)
         assert time.monotonic() - start < 0.9
+
+
+def test_trailing_whitespace_does_not_trigger_truncation():
+    assert json_repair.loads_lenient('{"a":1,"b":2,}\r\n ') == {"a": 1, "b": 2}
