@@ -29,8 +29,9 @@ const state = {
   skewS: 0,             // server clock minus browser clock, see noteServerTime()
   range: "24h",
   historySeq: 0,
+  started: false,        // initial load done
   discovery: null,
-  watchingDiscovery: false,
+  watchingDiscovery: false, // a finished job from before this page loaded stays hidden
   lastDiscoveryMsg: 0,
   ws: null,
   wsLive: false,
@@ -56,13 +57,7 @@ function el(tag, props = {}, ...children) {
 function setText(id, text) { $(id).textContent = text; }
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 
-class ApiError extends Error {
-  constructor(status, message, redirected = false) {
-    super(message);
-    this.status = status;
-    this.redirected = redirected;
-  }
-}
+const apiError = (status, message, redirected = false) => Object.assign(new Error(message), { status, redirected });
 
 // All requests go through here: same-origin cookies, JSON bodies on writes
 // (a JSON content type also keeps cross-site forms from posting to us).
@@ -73,19 +68,23 @@ async function api(method, url, body) {
     opts.body = JSON.stringify(body ?? {});
   }
   let res;
-  try { res = await fetch(url, opts); } catch { throw new ApiError(0, "the controller is not reachable"); }
+  try { res = await fetch(url, opts); } catch { throw apiError(0, "the controller is not reachable"); }
   let data = null;
   try { data = await res.json(); } catch { /* empty or non-JSON body */ }
-  if (res.status === 401 && method !== "GET") {
+  // 401: a write needs a login, and so do reads when the server sets
+  // security.reads_require_login; either way the login page is the way on.
+  if (res.status === 401) {
     location.assign("/login");
-    throw new ApiError(401, "login required", true);
+    throw apiError(401, "login required", true);
   }
-  if (!res.ok) throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`);
+  if (!res.ok) throw apiError(res.status, (data && data.error) || `HTTP ${res.status}`);
   return data;
 }
 
-function reportError(prefix) {
-  return (e) => { if (!e.redirected) toast(`${prefix}: ${e.message}`, "error"); };
+// While the socket is down the indicator already says so; no toast every 10 s.
+function reportError(prefix, e) {
+  if (e.redirected || (e.status === 0 && !state.wsLive && state.started)) return;
+  toast(`${prefix}: ${e.message}`, "error");
 }
 
 // ---------- formatting ----------
@@ -115,9 +114,7 @@ function fmtFan(m) {
 function fmtDuration(s) {
   if (!isNum(s)) return "—";
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  if (d) return `${d} d ${h} h`;
-  if (h) return `${h} h ${m} min`;
-  return `${m} min`;
+  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min`;
 }
 
 const nowS = () => Date.now() / 1000 + state.skewS;
@@ -176,9 +173,10 @@ function compareIp(a, b) {
 function renderStats(s) {
   if (!s) return;
   noteServerTime(s.updated_ts);
-  setText("t-total", isNum(s.miners_total) ? String(s.miners_total) : "—");
-  setText("t-online", isNum(s.online) ? String(s.online) : "—");
-  setText("t-offline", isNum(s.offline) ? String(s.offline) : "—");
+  const count = (v) => (isNum(v) ? String(v) : "—");
+  setText("t-total", count(s.miners_total));
+  setText("t-online", count(s.online));
+  setText("t-offline", count(s.offline));
   renderHashTiles(s.hashrate_hs && typeof s.hashrate_hs === "object" ? s.hashrate_hs : {});
   // Never a made-up 0 W: no reporter means unknown power.
   const reporters = isNum(s.power_reported_by) ? s.power_reported_by : null;
@@ -241,7 +239,7 @@ function updateCard({ root, f }, m) {
   const family = typeof m.family === "string" && m.family ? m.family : "unknown";
   f.family.textContent = family;
   f.family.className = `badge fam-${familySlot(family)}`;
-  f.model.textContent = m.model || m.hostname || "Unknown model";
+  f.model.textContent = m.name || m.model || m.hostname || "Unknown model";
   f.model.title = f.model.textContent; // full name when the title is clamped
   const status = ["online", "offline", "unauthorized"].includes(m.status) ? m.status : "unknown";
   const extra = status === "online" && m.state && m.state !== "mining" ? ` · ${m.state}` : "";
@@ -300,12 +298,10 @@ function placeCards() {
   const families = new Set(FAMILY_HINTS);
   for (const m of state.miners.values()) if (m.family) families.add(m.family);
   $("families").replaceChildren(...[...families].sort().map((fam) => el("option", { value: fam })));
-  if (state.discovery) renderFound(state.discovery.found);
 }
 
 function dropMiner(ip) {
-  const card = state.cards.get(ip);
-  if (card) card.root.remove();
+  state.cards.get(ip)?.root.remove();
   state.cards.delete(ip);
   state.miners.delete(ip);
 }
@@ -336,42 +332,41 @@ function toast(message, kind = "ok") {
 }
 
 async function restartMiner(ip) {
-  const ok = await confirmDialog(`Restart ${ip}?`,
-    "The miner stops hashing for a minute or two while it reboots.", "Restart");
-  if (!ok) return;
+  if (!await confirmDialog(`Restart ${ip}?`, "The miner stops hashing for a minute or two while it reboots.",
+    "Restart")) return;
   try {
-    await api("POST", `/api/miners/${encodeURIComponent(ip)}/restart`);
-    toast(`Restart sent to ${ip}`);
-  } catch (e) { reportError(`Restart of ${ip} failed`)(e); }
+    const res = await api("POST", `/api/miners/${encodeURIComponent(ip)}/restart`);
+    toast(`Restart sent to ${ip}${res && typeof res.message === "string" && res.message ? `: ${res.message}` : ""}`);
+  } catch (e) { reportError(`Restart of ${ip} failed`, e); }
 }
 
 async function removeMiner(ip) {
-  const ok = await confirmDialog(`Remove ${ip}?`,
-    "It will no longer be polled or shown. Discover or Add can bring it back later.", "Remove");
-  if (!ok) return;
+  if (!await confirmDialog(`Remove ${ip}?`,
+    "It will no longer be polled or shown, and its history is deleted. Discover or Add can bring it back.",
+    "Remove")) return;
   try {
     await api("DELETE", `/api/miners/${encodeURIComponent(ip)}`);
     dropMiner(ip);
     placeCards();
     toast(`Removed ${ip}`);
     refreshFleet(); // totals now, rather than at the server's next poll round
-  } catch (e) { reportError(`Removing ${ip} failed`)(e); }
+  } catch (e) { reportError(`Removing ${ip} failed`, e); }
 }
 
-async function addMiner(ip, family, button) {
-  const body = { ip };
-  if (family) body.family = family;
-  if (button) button.disabled = true; // detection can take a few seconds
+async function addMiner(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget, button = form.querySelector("button");
+  const ip = form.ip.value.trim(), family = form.family.value.trim();
+  button.disabled = true; // the server detects the family and polls once: a few seconds
   try {
-    await api("POST", "/api/miners", body);
+    await api("POST", "/api/miners", family ? { ip, family } : { ip });
     toast(`Added ${ip}`);
+    form.reset();
     await refreshFleet();
-    return true;
   } catch (e) {
-    reportError(`Adding ${ip} failed`)(e);
-    return false;
+    reportError(`Adding ${ip} failed`, e);
   } finally {
-    if (button) button.disabled = false;
+    button.disabled = false;
   }
 }
 
@@ -407,17 +402,12 @@ function renderDiscovery(d) {
   }
 }
 
-// Found miners not (yet) in the fleet get an Add button; the server may add them itself.
+// The server adds what it finds to the fleet itself; the list says what was new.
 function renderFound(found) {
-  if (!Array.isArray(found) || !state.watchingDiscovery) return;
   $("discover-found").replaceChildren(...found.filter((m) => m && typeof m.ip === "string").map((m) => {
-    const inFleet = state.miners.has(m.ip);
     const fam = m.family || "unknown";
-    return el("li", {},
-      el("span", { class: `badge fam-${familySlot(fam)}` }, fam),
-      el("span", { class: "found-ip" }, m.ip), el("span", { class: "muted found-model" }, m.model || ""),
-      inFleet ? el("span", { class: "muted" }, "in fleet")
-        : el("button", { type: "button", class: "btn btn-small", onclick: (ev) => addMiner(m.ip, m.family, ev.currentTarget) }, "Add"));
+    return el("li", {}, el("span", { class: `badge fam-${familySlot(fam)}` }, fam),
+      el("span", { class: "found-ip" }, m.ip), el("span", { class: "muted found-model" }, m.model || ""));
   }));
 }
 
@@ -426,13 +416,9 @@ function renderFound(found) {
 function startDiscoveryPoll() {
   if (discoveryTimer) return;
   discoveryTimer = setInterval(async () => {
-    if (!state.discovery || state.discovery.state !== "running") {
-      clearInterval(discoveryTimer);
-      discoveryTimer = null;
-      return;
-    }
+    if (state.discovery?.state !== "running") { clearInterval(discoveryTimer); discoveryTimer = null; return; }
     if (state.wsLive && Date.now() - state.lastDiscoveryMsg < 2000) return;
-    try { renderDiscovery(await api("GET", "/api/discover")); } catch { /* next tick retries */ }
+    try { renderDiscovery(await api("GET", "/api/discover")); } catch { /* the next tick retries */ }
   }, 1000);
 }
 
@@ -445,7 +431,7 @@ async function startDiscovery(ev) {
     renderDiscovery(job && job.state ? job : await api("GET", "/api/discover"));
   } catch (e) {
     if (e.status === 409) renderDiscovery(await api("GET", "/api/discover").catch(() => null));
-    else reportError("Discovery could not start")(e);
+    else reportError("Discovery could not start", e);
   }
 }
 
@@ -553,7 +539,7 @@ async function loadHistory() {
       ds.data = ts.map((x, i) => ({ x, y: isNum(ys[i]) ? ys[i] : null }));
     }
     fitChart();
-  } catch (e) { reportError("History could not load")(e); }
+  } catch (e) { reportError("History could not load", e); }
 }
 
 function appendLivePoint(s) {
@@ -599,7 +585,7 @@ async function refreshFleet() {
   try {
     const [miners, stats] = await Promise.all([api("GET", "/api/miners"), api("GET", "/api/stats")]);
     applySnapshot(miners, stats);
-  } catch (e) { reportError("Refresh failed")(e); }
+  } catch (e) { reportError("Refresh failed", e); }
 }
 
 function handleMessage(raw) {
@@ -607,14 +593,25 @@ function handleMessage(raw) {
   let msg;
   try { msg = JSON.parse(raw); } catch { return; }
   if (!msg || typeof msg !== "object") return;
-  state.backoffMs = 1000; // a working server: next outage starts over at 1 s
   if (msg.type === "snapshot") {
+    if (!state.wsLive) socketWorks();
     applySnapshot(msg.miners, msg.stats);
     if (msg.discovery) renderDiscovery(msg.discovery);
   } else if (msg.type === "discovery") {
     state.lastDiscoveryMsg = Date.now();
     renderDiscovery(msg);
+  } else if (msg.type === "error") {
+    refreshFleet(); // the socket refused us (login needed for reads): REST says where to go
   }
+}
+
+// Only a snapshot proves the socket works: one that opens and closes at once
+// (server restarting, login needed) must not stop polling or reset the backoff.
+function socketWorks() {
+  setLive("live");
+  state.backoffMs = 1000;
+  clearInterval(pollTimer);
+  pollTimer = null;
 }
 
 function connectWs() {
@@ -622,9 +619,6 @@ function connectWs() {
   let pinger = null;
   state.ws = ws;
   ws.addEventListener("open", () => {
-    setLive("live");
-    clearInterval(pollTimer);
-    pollTimer = null;
     pinger = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send("ping"); }, PING_MS);
   });
   ws.addEventListener("message", (ev) => handleMessage(ev.data));
@@ -643,17 +637,17 @@ function connectWs() {
 
 // ---------- login state ----------
 
-function renderAuth(loggedIn) {
-  $("login-link").hidden = loggedIn;
-  $("logout-btn").hidden = !loggedIn;
+function showLoggedIn(yes) {
+  $("login-link").hidden = yes;
+  $("logout-btn").hidden = !yes;
 }
 
 async function logout() {
   try {
     await api("POST", "/logout");
-    renderAuth(false);
+    showLoggedIn(false);
     toast("Logged out");
-  } catch (e) { reportError("Log out failed")(e); }
+  } catch (e) { reportError("Log out failed", e); }
 }
 
 // ---------- start ----------
@@ -661,12 +655,7 @@ async function logout() {
 async function init() {
   $("logout-btn").addEventListener("click", logout);
   $("discover-form").addEventListener("submit", startDiscovery);
-  $("add-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const form = ev.currentTarget;
-    const ok = await addMiner(form.ip.value.trim(), form.family.value.trim(), form.querySelector("button"));
-    if (ok) form.reset();
-  });
+  $("add-form").addEventListener("submit", addMiner);
   $("ranges").addEventListener("click", (ev) => { const b = ev.target.closest("button"); if (b) selectRange(b.dataset.range); });
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyChartTheme);
   try { createChart(); } catch (e) { console.error("chart disabled:", e); chart = null; } // the rest still works
@@ -675,14 +664,15 @@ async function init() {
   const [miners, stats, disc, , session] = await Promise.allSettled([
     get("/api/miners"), get("/api/stats"), get("/api/discover"), loadHistory(), get("/api/session")]);
   if (miners.status === "fulfilled") renderMiners(miners.value);
-  else reportError("Miners could not load")(miners.reason);
+  else reportError("Miners could not load", miners.reason);
   if (stats.status === "fulfilled") renderStats(stats.value);
-  renderAuth(session.status === "fulfilled" && !!session.value?.logged_in);
+  showLoggedIn(session.status === "fulfilled" && !!session.value?.logged_in);
   if (disc.status === "fulfilled" && disc.value) {
     // Pre-fill the subnet so what the user sees is what gets scanned.
     if (disc.value.subnet && !$("discover-subnet").value) $("discover-subnet").value = disc.value.subnet;
     renderDiscovery(disc.value);
   }
+  state.started = true;
   setInterval(tickLastSeen, 1000);
   setInterval(loadHistory, HISTORY_MS);
   connectWs();

@@ -27,7 +27,8 @@ form.addEventListener("submit", async (ev) => {
     }
     let data = null;
     try { data = await res.json(); } catch { /* not JSON */ }
-    const reason = data && typeof data.error === "string" ? data.error : null;
+    const reason = data && typeof data.error === "string" && data.error
+      ? data.error[0].toUpperCase() + data.error.slice(1) : null;
     if (res.status === 401) showError(reason || "Wrong password.");
     else if (res.status === 429) showError(reason || "Too many attempts; wait a minute and try again.");
     else showError(reason || `Login failed (HTTP ${res.status}).`);

@@ -30,7 +30,7 @@ def miner(ip, family, model, **over):
     """A miner dict with every field of GET /api/miners (contract order)."""
     now = time.time()
     m = {
-        "ip": ip, "port": 80, "family": family, "model": model, "firmware": None,
+        "ip": ip, "port": 80, "family": family, "name": None, "model": model, "firmware": None,
         "firmware_version": None, "algorithm": "sha256d", "online": True, "status": "online",
         "hashrate_hs": None, "expected_hashrate_hs": None, "power_w": None, "temp_c": None,
         "fan_rpm": [], "fan_percent": None, "uptime_s": None, "efficiency_j_th": None,
@@ -78,10 +78,10 @@ def compute_stats(miners):
     eff_hs = sum(m["hashrate_hs"] for m in eff)
     return {
         "miners_total": len(miners), "online": len(online), "offline": len(miners) - len(online),
-        "power_w": sum(m["power_w"] for m in powered) if powered else None,
+        "power_w": round(sum(m["power_w"] for m in powered), 1) if powered else None,
         "power_reported_by": len(powered), "hashrate_hs": hashrate,
-        "avg_temp_c": sum(temps) / len(temps) if temps else None,
-        "efficiency_j_th": sum(m["power_w"] for m in eff) / (eff_hs / 1e12) if eff_hs else None,
+        "avg_temp_c": round(sum(temps) / len(temps), 1) if temps else None,
+        "efficiency_j_th": round(sum(m["power_w"] for m in eff) / (eff_hs / 1e12), 2) if eff_hs else None,
         "updated_ts": time.time(),
     }
 
@@ -117,6 +117,8 @@ class FakeController:
         with self.lock:
             self.miners = {m["ip"]: m for m in default_miners()}
             self.job = None
+            self.reads_require_login = False  # security.reads_require_login
+            self.ws_refused = False  # /ws closes at once: the page must fall back to polling
             self.requests: list[tuple[str, str, object]] = []  # writes only: (method, path, json)
             self.ws_connects = 0
             self.pings = 0
@@ -141,10 +143,20 @@ class FakeController:
         with self.lock:
             self.job.update(fields)
 
-    def snapshot(self):
+    def finish_job(self):
+        """Like services/discovery.py: found miners join the fleet, then the job is done."""
+        with self.lock:
+            for m in self.job["found"]:
+                self.miners.setdefault(m["ip"], copy.deepcopy(m))
+            self.job.update(state="done", probed=self.job["total"], finished_ts=time.time())
+
+    def snapshot(self, with_discovery=False):
+        """The WS snapshot; only the one sent on connect carries "discovery"."""
         miners = self.miner_list()
-        return {"type": "snapshot", "miners": miners, "stats": compute_stats(miners),
-                "discovery": self.discovery()}
+        message = {"type": "snapshot", "miners": miners, "stats": compute_stats(miners)}
+        if with_discovery:
+            message["discovery"] = self.discovery()
+        return message
 
     # --- pushes over /ws ---
     def broadcast(self, message):
@@ -165,12 +177,19 @@ class FakeController:
 def api_blueprint(fake: FakeController) -> Blueprint:
     bp = Blueprint("fake_api", __name__)
 
+    @bp.before_request
+    def guard_reads():
+        if (request.method == "GET" and request.path.startswith("/api/") and request.path != "/api/session"
+                and fake.reads_require_login and not session.get("auth")):
+            return jsonify(error="authentication required"), 401
+        return None
+
     def need_login():
         origin = request.headers.get("Origin")
         if origin and origin != request.host_url.rstrip("/"):
             abort(403)
         if not session.get("auth"):
-            return jsonify(error="login required"), 401
+            return jsonify(error="authentication required: log in, or send Authorization: Bearer <API_TOKEN>"), 401
         with fake.lock:
             fake.requests.append((request.method, request.path, request.get_json(silent=True)))
         return None
@@ -200,7 +219,7 @@ def api_blueprint(fake: FakeController) -> Blueprint:
     def login():
         data = request.get_json(silent=True) or request.form
         if data.get("password") != PASSWORD:
-            return jsonify(error="Wrong password."), 401
+            return jsonify(error="wrong password"), 401
         session["auth"] = True
         return jsonify(logged_in=True)
 
@@ -218,11 +237,12 @@ def api_blueprint(fake: FakeController) -> Blueprint:
         if (resp := need_login()) is not None:
             return resp
         if fake.discovery()["state"] == "running":
-            return jsonify(error="a discovery is already running"), 409
+            return jsonify(error="a discovery is already running", job=fake.discovery()), 409
         subnet = (request.get_json(silent=True) or {}).get("subnet") or DEFAULT_SUBNET
         with fake.lock:
             fake.job = {"job_id": "job-1", "state": "running", "subnet": subnet, "probed": 0,
-                        "total": 254, "found": [], "error": None}
+                        "total": 254, "found": [], "error": None, "started_ts": time.time(),
+                        "finished_ts": None}
         return jsonify(fake.discovery()), 202
 
     @bp.post("/api/miners")
@@ -245,7 +265,7 @@ def api_blueprint(fake: FakeController) -> Blueprint:
             return resp
         if ip not in fake.miners:
             return jsonify(error="no such miner"), 404
-        return jsonify(ok=True)
+        return jsonify(ok=True, message="restart command sent")
 
     @bp.delete("/api/miners/<ip>")
     def remove(ip):
@@ -254,7 +274,7 @@ def api_blueprint(fake: FakeController) -> Blueprint:
         with fake.lock:
             if fake.miners.pop(ip, None) is None:
                 return jsonify(error="no such miner"), 404
-        return jsonify(ok=True)
+        return jsonify(deleted=ip)
 
     return bp
 
@@ -270,12 +290,18 @@ def make_app(fake: FakeController) -> Flask:
 
     @sock.route("/ws")
     def ws(socket):
+        with fake.lock:
+            fake.ws_connects += 1
+        if fake.ws_refused:
+            return
+        if fake.reads_require_login and not session.get("auth"):
+            socket.send(json.dumps({"type": "error", "error": "authentication required"}))
+            return
         q: queue.Queue = queue.Queue()
         with fake.lock:
             fake.clients.append(q)
-            fake.ws_connects += 1
         try:
-            socket.send(json.dumps(fake.snapshot()))
+            socket.send(json.dumps(fake.snapshot(with_discovery=True)))
             while True:
                 msg = socket.receive(timeout=0.05)
                 if msg == "ping":

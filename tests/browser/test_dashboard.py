@@ -64,14 +64,14 @@ def open_page(browser, server, fake):
     fake.reset()
     contexts, errors = [], []
 
-    def _open(path="/", **options):
+    def _open(path="/", wait_live=True, **options):
         options.setdefault("viewport", {"width": 1280, "height": 900})
         ctx = browser.new_context(**options)
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(server + path)
-        if path == "/":
+        if path == "/" and wait_live:
             expect(page.locator("#live")).to_have_attribute("data-state", "live")
         return page
 
@@ -200,17 +200,14 @@ def test_discovery_shows_progress_from_ws_and_polling(open_page, fake):
     page.screenshot(path=str(ARTIFACTS / "dashboard-discovery.png"), full_page=True)
 
     # No WS message this time: the 1 s GET /api/discover poll must pick it up.
-    fake.update_job(probed=254, state="done")
+    fake.finish_job()
     expect(page.locator("#discover-text")).to_have_text("Done 10.0.1.0/24: 254 / 254 probed, found 1",
                                                         timeout=6000)
     expect(page.locator(".toast")).to_contain_text("Discovery finished: found 1 miner")
     expect(page.locator("#discover-btn")).to_be_enabled()
-
-    # A found miner that is not in the fleet can be added from the list.
-    page.locator("#discover-found li", has_text="10.0.1.50").get_by_role("button", name="Add").click()
+    expect(page.locator("#discover-found li")).to_have_text(["bitaxe10.0.1.50Bitaxe Ultra"])
+    # The server added it to the fleet; the page refreshes rather than wait for a poll round.
     expect(card(page, "10.0.1.50")).to_be_visible()
-    assert ("POST", "/api/miners", {"ip": "10.0.1.50", "family": "bitaxe"}) in fake.requests
-    expect(page.locator("#discover-found li", has_text="10.0.1.50")).to_contain_text("in fleet")
 
 
 def test_remove_asks_for_confirmation(open_page, fake):
@@ -249,7 +246,7 @@ def test_writes_need_login_and_login_page_works(open_page, fake):
 
     page.get_by_label("Password").fill("wrong")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+    expect(page.get_by_role("alert")).to_have_text("Wrong password")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/$"))
@@ -257,7 +254,7 @@ def test_writes_need_login_and_login_page_works(open_page, fake):
 
     card(page, "10.0.0.2").get_by_role("button", name="Restart").click()
     page.locator("#confirm").get_by_role("button", name="Restart").click()
-    expect(page.locator(".toast")).to_contain_text("Restart sent to 10.0.0.2")
+    expect(page.locator(".toast")).to_contain_text("Restart sent to 10.0.0.2: restart command sent")
     assert ("POST", "/api/miners/10.0.0.2/restart", {}) in fake.requests
 
     page.get_by_role("button", name="Log out").click()
@@ -293,6 +290,28 @@ def test_reconnects_after_the_socket_drops(open_page, fake):
     expect(page.locator("#live")).to_contain_text("reconnecting")
     expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=5000)
     assert fake.ws_connects == 2
+
+
+def test_polls_rest_while_the_socket_is_down(open_page, fake):
+    fake.ws_refused = True
+    page = open_page(wait_live=False)
+    expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
+    expect(card(page, "10.0.0.2")).to_contain_text("1.20 TH/s")
+    fake.update_miner("10.0.0.2", hashrate_hs=3.0e12)
+    expect(card(page, "10.0.0.2")).to_contain_text("3.00 TH/s", timeout=13_000)  # 10 s poll
+    assert fake.ws_connects >= 2  # and it kept trying to reconnect
+    fake.ws_refused = False
+    expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+
+
+def test_reads_that_need_login_go_to_the_login_page(open_page, fake):
+    fake.reads_require_login = True
+    page = open_page(wait_live=False)
+    page.wait_for_url("**/login")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect(card(page, "10.0.0.2")).to_be_visible()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
