@@ -114,7 +114,7 @@ function fmtFan(m) {
 function fmtDuration(s) {
   if (!isNum(s)) return "—";
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min`;
+  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : m ? `${m} min` : `${Math.floor(s)} s`;
 }
 
 const nowS = () => Date.now() / 1000 + state.skewS;
@@ -324,7 +324,8 @@ function confirmDialog(title, text, okLabel) {
 }
 
 function toast(message, kind = "ok") {
-  const node = el("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" },
+  // No role here: #toasts is the polite live region that announces the text.
+  const node = el("div", { class: `toast toast-${kind}` },
     kind === "error" ? el("strong", {}, "Error: ") : null, message);
   node.addEventListener("click", () => node.remove());
   $("toasts").append(node);
@@ -336,7 +337,8 @@ async function restartMiner(ip) {
     "Restart")) return;
   try {
     const res = await api("POST", `/api/miners/${encodeURIComponent(ip)}/restart`);
-    toast(`Restart sent to ${ip}${res && typeof res.message === "string" && res.message ? `: ${res.message}` : ""}`);
+    const said = res && typeof res.message === "string" && res.message; // the server's own words, if any
+    toast(!said ? `Restart sent to ${ip}` : said.includes(ip) ? said[0].toUpperCase() + said.slice(1) : `${ip}: ${said}`);
   } catch (e) { reportError(`Restart of ${ip} failed`, e); }
 }
 
@@ -467,7 +469,9 @@ function createChart() {
   chart = new window.Chart($("chart"), {
     type: "line",
     data: { datasets: CHART_SERIES.map((s) => ({ key: s.key, label: s.label, yAxisID: s.axis, data: [],
-      borderWidth: 2, pointRadius: 0, tension: 0.2, spanGaps: false })) },
+      borderWidth: 2, tension: 0.2, spanGaps: false,
+      // dots only while there are few points, or a new install's first minutes stay invisible
+      pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0) })) },
     options: {
       animation: false, // the Pi serves many clients; also keeps redraws cheap on phones
       maintainAspectRatio: false,
