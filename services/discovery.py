@@ -76,9 +76,9 @@ class Discovery:
     def start(self, subnet: str | None = None, *, wait: bool = False) -> DiscoveryJob:
         """Validate the subnet and scan it in a background thread (ValueError, DiscoveryBusy)."""
         net = resolve_subnet(subnet or self.fleet.config.network.subnet)
+        if net.num_addresses > MAX_HOSTS:
+            raise ValueError(f"{net} has {net.num_addresses} addresses; scan at most {MAX_HOSTS} (a /20) at once")
         hosts = [str(h) for h in (net.hosts() if net.num_addresses > 2 else net)]
-        if len(hosts) > MAX_HOSTS:
-            raise ValueError(f"{net} has {len(hosts)} addresses; scan at most {MAX_HOSTS} (a /20) at once")
         with self._lock:
             if self.latest and self.latest.state == "running":
                 raise DiscoveryBusy("a discovery is already running")
@@ -143,10 +143,8 @@ class Discovery:
             known = None
         if known is not None and known.family == detection.family:
             return known
-        default_port = None  # the family's default port (+ offset) unless detection says otherwise
-        try:
-            return self.fleet.add(host, detection.family, port=default_port, model=detection.model,
-                                  source="discovery")
+        try:  # port None: the family's default port plus network.port_offset, where it was found
+            return self.fleet.add(host, detection.family, model=detection.model, source="discovery")
         except ValueError as exc:  # detected a family we have no driver for
             log.info("discovery: %s looks like %s, which is not supported yet (%s)", host, detection.family, exc)
             return None

@@ -52,7 +52,7 @@ def _guard_reads():
 
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or BadRequest naming what is wrong."""
-    if not request.data:
+    if not request.content_length and not request.data:
         return {}
     if not request.is_json:
         raise BadRequest("send JSON with Content-Type: application/json")
@@ -95,8 +95,8 @@ def add_miner():
     body = json_object()
     ip = _ipv4(body.get("ip"))
     family = body.get("family") or None
-    if family is not None and family not in miners.DRIVERS:
-        raise BadRequest(f"unknown family {family!r}; known: {', '.join(sorted(miners.DRIVERS))}")
+    if family is not None and not isinstance(family, str):
+        raise BadRequest("family must be a string")
     port = body.get("port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise BadRequest("port must be a whole number 1-65535")
@@ -115,10 +115,13 @@ def add_miner():
                               timeout=fleet.config.polling.timeout_sec)
         if found is None:
             return error(f"no supported miner answered at {ip}; check the address or give its family", 422)
-        if found.family not in miners.DRIVERS:
+        if not miners.has_driver(found.family):
             return error(f"{ip} looks like a {found.family} miner, which is not supported yet", 422)
         family, model = found.family, found.model
-    record = fleet.add(ip, family, port=port, model=model, source="manual", credentials=creds)
+    try:
+        record = fleet.add(ip, family, port=port, model=model, source="manual", credentials=creds)
+    except ValueError:
+        raise BadRequest(f"unknown family {family!r}; known: {', '.join(miners.FAMILIES)}") from None
     fleet.poll_round([record])
     return jsonify(record.to_dict(detail=True)), 201
 
