@@ -26,6 +26,7 @@ const state = {
   miners: new Map(),    // ip -> miner dict, as last received
   cards: new Map(),     // ip -> { root, f: field elements }
   hashTiles: new Map(), // algorithm -> <dd> of its fleet tile
+  families: [],         // options of the Add form's family list
   skewS: 0,             // server clock minus browser clock, see noteServerTime()
   range: "24h",
   historySeq: 0,
@@ -129,8 +130,8 @@ function fmtAgo(ts) {
 }
 
 // A Pi without internet often has no NTP, so its clock can be far off the
-// browser's. updated_ts is "now" on the server only roughly (REST may hand out
-// an older round), so small differences are ignored and large ones corrected.
+// browser's. A snapshot's updated_ts is "now" on the server only roughly, so
+// small differences are ignored and large ones corrected.
 function noteServerTime(ts) {
   if (!isNum(ts)) return;
   const skew = ts - Date.now() / 1000;
@@ -172,7 +173,6 @@ function compareIp(a, b) {
 
 function renderStats(s) {
   if (!s) return;
-  noteServerTime(s.updated_ts);
   const count = (v) => (isNum(v) ? String(v) : "—");
   setText("t-total", count(s.miners_total));
   setText("t-online", count(s.online));
@@ -295,9 +295,12 @@ function placeCards() {
   const n = state.cards.size;
   $("miners-count").textContent = n ? `(${n})` : "";
   $("miners-empty").hidden = n > 0;
-  const families = new Set(FAMILY_HINTS);
-  for (const m of state.miners.values()) if (m.family) families.add(m.family);
-  $("families").replaceChildren(...[...families].sort().map((fam) => el("option", { value: fam })));
+  const families = [...new Set([...FAMILY_HINTS, ...[...state.miners.values()].map((m) => m.family)])]
+    .filter((fam) => typeof fam === "string" && fam).sort();
+  if (families.join() !== state.families.join()) { // rebuilding an open datalist would close it
+    state.families = families;
+    $("families").replaceChildren(...families.map((fam) => el("option", { value: fam })));
+  }
 }
 
 function dropMiner(ip) {
@@ -428,8 +431,8 @@ async function startDiscovery(ev) {
   ev.preventDefault();
   const subnet = $("discover-subnet").value.trim();
   try {
-    state.watchingDiscovery = true;
     const job = await api("POST", "/api/discover", subnet ? { subnet } : {});
+    state.watchingDiscovery = true; // show it even if a tiny scan is already done
     renderDiscovery(job && job.state ? job : await api("GET", "/api/discover"));
   } catch (e) {
     if (e.status === 409) renderDiscovery(await api("GET", "/api/discover").catch(() => null));
@@ -599,6 +602,7 @@ function handleMessage(raw) {
   if (!msg || typeof msg !== "object") return;
   if (msg.type === "snapshot") {
     if (!state.wsLive) socketWorks();
+    noteServerTime(msg.stats?.updated_ts); // sent right after a poll round: "now" on the server
     applySnapshot(msg.miners, msg.stats);
     if (msg.discovery) renderDiscovery(msg.discovery);
   } else if (msg.type === "discovery") {

@@ -29,6 +29,8 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from fake_api import PASSWORD, FakeController, make_app  # noqa: E402
 
+pytestmark = pytest.mark.browser
+
 HOST = "127.83.0.1"  # browser tests' own /16, see docs/contracts.md
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
