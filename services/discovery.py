@@ -9,7 +9,6 @@ Nothing but read requests is ever sent.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any, Callable
 
 from miners import detect
 from services.fleet import FleetManager
+from services.miner_state import ip_sort_key
 from services.netinfo import resolve_subnet
 
 log = logging.getLogger(__name__)
@@ -122,12 +122,14 @@ class Discovery:
                         new_records.append(record)
                         job.found.append(record.to_dict())
                 self._push(job)
-            job.found.sort(key=lambda m: ipaddress.IPv4Address(m["ip"]))
+            if new_records:
+                self.fleet.poll_round(new_records)  # show them at once, not one interval later
+                job.found = [r.to_dict() for r in sorted(new_records, key=lambda r: ip_sort_key(r.ip))] + [
+                    m for m in job.found if m["ip"] not in {r.ip for r in new_records}]
+                job.found.sort(key=lambda m: ip_sort_key(m["ip"]))
             job.state = "done"
             self.fleet.event("discovery", f"{job.subnet}: {len(job.found)} miners found in "
                              f"{time.time() - job.started_ts:.1f} s")
-            if new_records:
-                self.fleet.poll_round(new_records)  # show them at once, not one interval later
         except Exception as exc:  # noqa: BLE001 - reported through the job, never crashes the app
             log.exception("discovery of %s failed", job.subnet)
             job.state, job.error = "failed", str(exc)
