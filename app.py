@@ -26,6 +26,8 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
     config = config or load_config(config_path)
     logging.basicConfig(level=config.logging.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs two INFO lines per job run: every 15 s forever, on an SD card.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = Flask(__name__)
     secrets = load_secrets(config)
     app.config.update(

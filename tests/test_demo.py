@@ -1,0 +1,106 @@
+"""End to end: ./start.sh --demo (simulator + gunicorn) serves a live fleet; SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    port = free_port()
+    data = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k not in ("CONFIG", "DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD")}
+    env.update(PORT=str(port), DEMO_DIR=str(data), DEMO_NET="127.80.7", DEMO_MINERS="12")
+    log = open(data / "out.log", "w")
+    proc = subprocess.Popen(["./start.sh", "--demo"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    yield {"proc": proc, "base": base, "data": data, "token": None}
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+def get(url):
+    return requests.get(url, timeout=5)
+
+
+def test_demo_serves_at_least_10_online_miners_within_a_minute(demo):
+    deadline = time.monotonic() + 60
+    miners = []
+    while time.monotonic() < deadline:
+        try:
+            miners = get(demo["base"] + "/api/miners").json()
+            if sum(m["online"] for m in miners) >= 10:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    assert sum(m["online"] for m in miners) >= 10, (demo["data"] / "out.log").read_text()[-3000:]
+    stats = get(demo["base"] + "/api/stats").json()
+    miners = get(demo["base"] + "/api/miners").json()
+    assert stats["miners_total"] == len(miners)
+    assert stats["online"] == sum(m["online"] for m in miners)
+    assert stats["offline"] == len(miners) - stats["online"]
+    assert {m["family"] for m in miners} == {"bitaxe", "cgminer", "antminer"}
+    page = get(demo["base"] + "/")
+    assert page.status_code == 200 and "vendor/chart" in page.text
+
+
+def test_websocket_pushes_snapshots(demo):
+    import simple_websocket
+
+    ws = simple_websocket.Client.connect(demo["base"].replace("http", "ws") + "/ws")
+    try:
+        first = json.loads(ws.receive(timeout=10))
+        assert first["type"] == "snapshot" and first["stats"]["miners_total"] >= 10
+        assert "discovery" in first
+        ws.send("ping")
+        seen = set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not {"pong", "snapshot"} <= seen:
+            message = ws.receive(timeout=10)
+            seen.add("pong" if message == "pong" else json.loads(message)["type"])
+        assert {"pong", "snapshot"} <= seen  # a new snapshot after the next poll round (every 5 s)
+    finally:
+        ws.close()
+
+
+def test_writes_need_the_token(demo):
+    token = (demo["data"] / "api_token").read_text().strip()
+    miners = get(demo["base"] + "/api/miners").json()
+    target = next(m["ip"] for m in miners if m["family"] == "cgminer")
+    url = f"{demo['base']}/api/miners/{target}/restart"
+    assert requests.post(url, timeout=5).status_code == 401
+    reply = requests.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    for path in ("/api/miners", "/api/stats", "/api/discover", "/api/health", "/api/events", "/"):
+        assert token not in get(demo["base"] + path).text
+
+
+def test_sigterm_stops_cleanly(demo):
+    proc = demo["proc"]
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM, 143)
+    log = (demo["data"] / "out.log").read_text()
+    assert "controller stopped" in log
+    assert "Traceback" not in log
