@@ -233,7 +233,7 @@ class BitaxeDriver(MinerDriver):
 
     def __init__(self, host: str, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
-        self._session = requests.Session()
+        self._session = http.new_session()
         self._session.headers["Accept"] = "application/json"
         self._asic: dict[str, Any] | None = None
         self._asic_done = False

@@ -190,7 +190,7 @@ def _fingerprint_cgminer(host: str, port: int, timeout: float) -> Detection | No
 
 def _fingerprint_http(host: str, port: int, timeout: float) -> Detection | None:
     base = f"http://{host}:{port}" if port != 80 else f"http://{host}"
-    with requests.Session() as session:
+    with http.new_session() as session:
         try:
             reply = http.request(session, "GET", base + "/api/system/info", timeout=timeout)
         except MinerError as exc:

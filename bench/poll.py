@@ -1,0 +1,139 @@
+"""Benchmark: one poll round of 100 and 500 simulated miners, and the app's resident memory.
+
+The simulator runs in its own process, so the figures are the controller's
+alone. Part 1 drives the real FleetManager (real drivers, real SQLite write
+of the round) in this process and reports wall time and CPU time (all
+threads) per round. Part 2 starts the real app under gunicorn with the 500
+miners listed in its config, lets it poll a few rounds, and reads the
+worker's VmRSS.
+
+    .venv/bin/python bench/poll.py                 # 100 and 500 miners
+    .venv/bin/python bench/poll.py --sizes 500 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, port_offset, start_simulator, stop
+
+BASE_IP = "127.93.0.10"
+
+
+def _config(tmp: Path, extra: str = "") -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(f"network:\n  port_offset: {port_offset()}\n"
+                    "polling:\n  interval_sec: 15\n  timeout_sec: 5\n"
+                    "security:\n  api_token: bench-token-0123456789\n  admin_password: bench-password\n" + extra)
+    return path
+
+
+def poll_rounds(specs, rounds: int) -> list[tuple[float, float, int]]:
+    """(wall s, cpu s, miners ok) for each measured round, after one warm-up round."""
+    from services.config import load_config
+    from services.runtime import Runtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(load_config(_config(Path(tmp)), environ={}))
+        try:
+            for spec in specs:
+                runtime.fleet.add(spec.ip, spec.kind)
+            runtime.fleet.poll_round()  # warm-up: connections, caches (e.g. AxeOS /api/system/asic)
+            results = []
+            for _ in range(rounds):
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                summary = runtime.fleet.poll_round()
+                results.append((time.perf_counter() - wall0, time.process_time() - cpu0, summary["ok"]))
+        finally:
+            runtime.shutdown()
+    return results
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def app_memory(specs, settle_s: float) -> tuple[int, int]:
+    """Start gunicorn with every miner in config; return (worker RSS kB, miners online)."""
+    import requests
+
+    entries = "".join(f"  - ip: {s.ip}\n    family: {s.kind}\n" for s in specs)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _config(Path(tmp), "miners:\n" + entries)
+        port = _free_port()
+        env = {**os.environ, "CONFIG": str(cfg), "PORT": str(port)}
+        env.pop("DATA_DIR", None)
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            online = 0
+            while time.monotonic() < deadline:
+                try:
+                    online = requests.get(f"http://127.0.0.1:{port}/api/stats", timeout=5).json()["online"]
+                    if online == len(specs):
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.5)
+            time.sleep(settle_s)  # a few more rounds, the dashboard's queries, then measure
+            for path in ("/api/miners", "/api/stats", "/api/history?range=24h", "/"):
+                requests.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+            workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            rss = max(_rss_kb(int(pid)) for pid in workers) if workers else 0
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+    return rss, online
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=35.0, help="seconds of polling before measuring memory")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+    from simulator import scaled_specs
+
+    largest = max(args.sizes)
+    sim = start_simulator(largest, BASE_IP)
+    try:
+        all_specs = scaled_specs(BASE_IP, largest)
+        for size in args.sizes:
+            results = poll_rounds(all_specs[:size], args.rounds)
+            walls = [r[0] for r in results]
+            cpus = [r[1] for r in results]
+            ok = min(r[2] for r in results)
+            print(f"{size} miners: round wall median {statistics.median(walls):.3f} s (max {max(walls):.3f}), "
+                  f"CPU median {statistics.median(cpus):.3f} s = {1000 * statistics.median(cpus) / size:.2f} ms "
+                  f"per miner, {ok}/{size} ok  (targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
+        if not args.no_memory:
+            rss, online = app_memory(all_specs, args.settle)
+            print(f"app (gunicorn worker) with {largest} miners, {online} online: VmRSS {rss / 1024:.1f} MB "
+                  f"(target < 80 MB)")
+    finally:
+        stop(sim)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
