@@ -274,8 +274,15 @@ class FleetManager:
         """The WebSocket snapshot: miners and totals."""
         return {"type": "snapshot", "miners": self.miners_list(), "stats": self.stats()}
 
-    def shutdown(self) -> None:
-        """Stop accepting work; wait briefly for commands in flight, drop queued polls."""
-        self.executor.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, wait_s: float = 10.0) -> None:
+        """Drop queued work, wait up to ``wait_s`` for calls in flight (commands), close drivers."""
+        # Every network call has its own deadline, so in-flight calls end; the
+        # bound only guards against a driver bug holding systemd's stop.
+        waiter = threading.Thread(target=self.executor.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                                  name="fleet-shutdown", daemon=True)
+        waiter.start()
+        waiter.join(wait_s)
+        if waiter.is_alive():
+            log.warning("shutdown: network calls still running after %g s; leaving them", wait_s)
         for record in self.records():
             record.driver.close()
