@@ -13,10 +13,10 @@ import email.utils
 import hashlib
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from . import httpd
-from .cgapi import CgReply, Record
+from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Command, Pool
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
@@ -96,6 +96,7 @@ class AntminerMiner(CgApiMiner):
         self.web_user = "root"
         self.web_password = "root"
         self._nonces: list[str] = []
+        self._segments: dict[object, Segment] = {}
         self.shares = ShareCounter()
         self._last_advance = self.now()
         self._boot_wall = time.time()
@@ -283,7 +284,7 @@ class AntminerMiner(CgApiMiner):
         """stats: a version block and a device block (glued "}{" on S9/L3+)."""
         self._advance()
         hw = self.hw
-        version_block = self._version_record(False)
+        version_block: Record = [self._seg("version", lambda: self._version_record(False))]
         if hw.x19:
             device = self._stats_x19()
         elif hw.algorithm == SCRYPT:
@@ -294,82 +295,115 @@ class AntminerMiner(CgApiMiner):
         reply.glued = hw.glued_stats
         return reply
 
+    # Static parts of 'stats' are encoded once per miner (cgapi.Segment): empty chain
+    # slots, fixed identity fields. Only the live values are encoded per request.
+    def _seg(self, key: object, build: Callable[[], list[tuple[str, object]]]) -> Segment:
+        seg = self._segments.get(key)
+        if seg is None:
+            seg = self._segments[key] = Segment(build())
+        return seg
+
+    def _indexed(self, fmt: str, count: int, live: dict[int, object], idle: object) -> Record:
+        """``fmt.format(i)`` for i in 1..count: live values where given, cached Segments for idle runs."""
+        out: Record = []
+        run: list[int] = []
+
+        def flush() -> None:
+            if run:
+                keys = tuple(run)
+                out.append(self._seg((fmt, keys, idle), lambda: [(fmt.format(i), idle) for i in keys]))
+                run.clear()
+
+        for i in range(1, count + 1):
+            if i in live:
+                flush()
+                out.append((fmt.format(i), live[i]))
+            else:
+                run.append(i)
+        flush()
+        return out
+
+    def _slots(self, fmt: str, live: dict[int, object], idle: object) -> Record:
+        return self._indexed(fmt, self.hw.chain_slots, live, idle)
+
     def _stats_head(self) -> tuple[Record, dict[int, float], float]:
         hw, rng = self.hw, self.rng
         rates = {c: noisy(rng, self.chain_rate(c), 0.02) for c in hw.chains}
         total = sum(rates.values())
-        head: Record = [("STATS", 0), ("ID", hw.stats_id), ("Elapsed", self._elapsed()), ("Calls", 0),
-                        ("Wait", fx(0, 6)), ("Max", fx(0, 6)), ("Min", fx(99999999, 6)),
+        head: Record = [("STATS", 0), ("ID", hw.stats_id), ("Elapsed", self._elapsed()),
+                        self._seg("timing", lambda: [("Calls", 0), ("Wait", fx(0, 6)), ("Max", fx(0, 6)),
+                                                     ("Min", fx(99999999, 6))]),
                         ("GHS 5s", self._rate_value(total, not hw.x19)),
                         ("GHS av", fx(noisy(rng, self.total_rate(), 0.003), 2))]
         return head, rates, total
 
     def _fans(self) -> Record:
         rng = self.rng
-        return [(f"fan{i}", int(self.fan_speed[i] + rng.gauss(0, 30)) if i in self.fan_speed else 0)
-                for i in range(1, self.hw.fan_slots + 1)]
+        live = {i: int(rpm + rng.gauss(0, 30)) for i, rpm in self.fan_speed.items()}
+        return self._indexed("fan{}", self.hw.fan_slots, live, 0)
+
+    def _chain_common(self, rates: dict[int, float]) -> Record:
+        hw = self.hw
+        acs = self._acs()
+        return (self._slots("chain_acn{}", {c: hw.chips for c in hw.chains}, 0)
+                + self._slots("chain_acs{}", {c: acs for c in hw.chains}, "")
+                + self._slots("chain_hw{}", {c: self._chain_hw(c) for c in hw.chains}, 0)
+                + self._slots("chain_rate{}", {c: f"{rates[c]:.2f}" for c in hw.chains}, ""))
 
     def _stats_s9(self) -> Record:
         hw = self.hw
-        slots = range(1, hw.chain_slots + 1)
         head, rates, total = self._stats_head()
         temps = {c: self._temps(c) for c in hw.chains}
-        ideal = hw.rate_per_chain
-        rec = head + [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)), ("fan_num", len(hw.fans))]
+        hw_total = self.shares.hw_errors
+        rec = head + [self._seg("s9_counts", lambda: [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)),
+                                                      ("fan_num", len(hw.fans))])]
         rec += self._fans()
         rec.append(("temp_num", len(hw.chains)))
-        rec += [(f"temp{i}", temps[i][0] if i in temps else 0) for i in slots]
-        rec += [(f"temp2_{i}", temps[i][1] if i in temps else 0) for i in slots]
-        rec += [(f"temp3_{i}", 0) for i in slots]
-        rec += [(f"freq_avg{i}", fx(hw.freq if i in temps else 0, 2)) for i in slots]
-        hw_total = self.shares.hw_errors
-        rec += [("total_rateideal", fx(ideal * len(hw.chains), 2)), ("total_freqavg", fx(hw.freq, 2)),
-                ("total_acn", hw.chips * len(hw.chains)), ("total_rate", fx(total, 2))]
-        rec += [(f"chain_rateideal{i}", fx(ideal if i in temps else 0, 2)) for i in slots]
+        rec += self._slots("temp{}", {c: t[0] for c, t in temps.items()}, 0)
+        rec += self._slots("temp2_{}", {c: t[1] for c, t in temps.items()}, 0)
+        rec += self._slots("temp3_{}", {}, 0)
+        rec += self._slots("freq_avg{}", {c: fx(hw.freq, 2) for c in hw.chains}, fx(0, 2))
+        rec.append(self._seg("s9_ideal", lambda: [
+            ("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("total_freqavg", fx(hw.freq, 2)),
+            ("total_acn", hw.chips * len(hw.chains))]))
+        rec.append(("total_rate", fx(total, 2)))
+        rec += self._slots("chain_rateideal{}", {c: fx(hw.rate_per_chain, 2) for c in hw.chains}, fx(0, 2))
         rec += [("temp_max", max(t[1] for t in temps.values())),
                 ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
                 ("no_matching_work", hw_total)]
-        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
-        acs = self._acs()
-        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
-        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
-        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
-        rec += [(f"chain_xtime{i}", "{}") for i in hw.chains]
-        rec += [(f"chain_offside_{i}", "0") for i in hw.chains]
-        rec += [(f"chain_opencore_{i}", "0") for i in hw.chains]
-        rec += [("miner_version", hw.miner), ("miner_id", self.miner_id)]
+        rec += self._chain_common(rates)
+        rec.append(self._seg("s9_tail", lambda: (
+            [(f"chain_xtime{c}", "{}") for c in hw.chains] + [(f"chain_offside_{c}", "0") for c in hw.chains]
+            + [(f"chain_opencore_{c}", "0") for c in hw.chains]
+            + [("miner_version", hw.miner), ("miner_id", self.miner_id)])))
         return rec
 
     def _stats_l3(self) -> Record:
         hw = self.hw
-        slots = range(1, hw.chain_slots + 1)
         head, rates, _ = self._stats_head()
         temps = {c: self._temps(c) for c in hw.chains}
-        rec = head + [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)), ("fan_num", len(hw.fans))]
+        hw_total = self.shares.hw_errors
+        rec = head + [self._seg("l3_counts", lambda: [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)),
+                                                      ("fan_num", len(hw.fans))])]
         rec += self._fans()
         rec.append(("temp_num", len(hw.chains)))
-        rec += [(f"temp{i}", temps[i][0] if i in temps else 0) for i in slots]
-        rec += [(f"temp2_{i}", temps[i][1] if i in temps else 0) for i in slots]
-        rec += [(f"temp3{i}", 0) for i in slots]  # sic: "temp31".."temp34" in the L3+ capture
-        rec += [(f"temp4_{i}", 0) for i in slots]
-        hw_total = self.shares.hw_errors
+        rec += self._slots("temp{}", {c: t[0] for c, t in temps.items()}, 0)
+        rec += self._slots("temp2_{}", {c: t[1] for c, t in temps.items()}, 0)
+        rec += self._slots("temp3{}", {}, 0)  # sic: "temp31".."temp34" in the L3+ capture
+        rec += self._slots("temp4_{}", {}, 0)
         rec += [("temp_max", max(t[0] for t in temps.values())),
                 ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
                 ("no_matching_work", hw_total)]
-        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
-        acs = self._acs()
-        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
-        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
-        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
+        rec += self._chain_common(rates)
         return rec
 
     def _stats_x19(self) -> Record:
         hw, rng = self.hw, self.rng
-        slots = range(1, hw.chain_slots + 1)
         head, rates, total = self._stats_head()
         temps = {c: self._temps(c) for c in hw.chains}
-        rec = head + [("rate_30m", fx(noisy(rng, self.total_rate(), 0.006), 2)), ("Mode", 2),
-                      ("miner_count", len(hw.chains)), ("frequency", hw.freq), ("fan_num", len(hw.fans))]
+        rec = head + [("rate_30m", fx(noisy(rng, self.total_rate(), 0.006), 2)),
+                      self._seg("x19_counts", lambda: [("Mode", 2), ("miner_count", len(hw.chains)),
+                                                       ("frequency", hw.freq), ("fan_num", len(hw.fans))])]
         rec += self._fans()
         rec.append(("temp_num", len(hw.chains)))
         for c in hw.chains:  # recorded order: temp2, temp2_2, temp3, temp2_3 ...
@@ -379,20 +413,17 @@ class AntminerMiner(CgApiMiner):
             # Four sensors per board, inlet side about 15 degrees cooler than outlet.
             return f"{value - 15}-{value - 1}-{value - 14}-{value}"
 
-        rec += [(f"temp_pcb{i}", quad(temps[i][0]) if i in temps else "0-0-0-0") for i in slots]
-        rec += [(f"temp_chip{i}", quad(temps[i][1]) if i in temps else "0-0-0-0") for i in slots]
-        rec += [(f"temp_pic{i}", quad(temps[i][0]) if i in temps else "0-0-0-0") for i in slots]
-        rec += [("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("rate_unit", "GH"),
-                ("total_freqavg", hw.freq), ("total_acn", hw.chips * len(hw.chains)),
-                ("total rate", fx(total, 2)),  # sic, with a space, as recorded
+        rec += self._slots("temp_pcb{}", {c: quad(t[0]) for c, t in temps.items()}, "0-0-0-0")
+        rec += self._slots("temp_chip{}", {c: quad(t[1]) for c, t in temps.items()}, "0-0-0-0")
+        rec += self._slots("temp_pic{}", {c: quad(t[0]) for c, t in temps.items()}, "0-0-0-0")
+        rec.append(self._seg("x19_ideal", lambda: [
+            ("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("rate_unit", "GH"),
+            ("total_freqavg", hw.freq), ("total_acn", hw.chips * len(hw.chains))]))
+        rec += [("total rate", fx(total, 2)),  # sic, with a space, as recorded
                 ("temp_max", max(t[1] for t in temps.values())), ("no_matching_work", self.shares.hw_errors)]
-        rec += [(f"chain_acn{i}", hw.chips if i in temps else 0) for i in slots]
-        acs = self._acs()
-        rec += [(f"chain_acs{i}", acs if i in temps else "") for i in slots]
-        rec += [(f"chain_hw{i}", self._chain_hw(i) if i in temps else 0) for i in slots]
-        rec += [(f"chain_rate{i}", f"{rates[i]:.2f}" if i in temps else "") for i in slots]
-        rec += [(f"freq{i}", hw.freq if i in temps else 0) for i in slots]
-        rec += [("miner_version", hw.miner), ("miner_id", self.miner_id)]
+        rec += self._chain_common(rates)
+        rec += self._slots("freq{}", {c: hw.freq for c in hw.chains}, 0)
+        rec.append(self._seg("x19_tail", lambda: [("miner_version", hw.miner), ("miner_id", self.miner_id)]))
         return rec
 
     # --- web (lighttpd, digest auth) ------------------------------------------------

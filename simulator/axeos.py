@@ -445,8 +445,10 @@ class BitaxeMiner(SimMiner):
             response = _json({"message": message})
         else:
             response = httpd.Response(200, message.encode(), headers=list(CORS))
-        # The firmware waits ~1 s before esp_restart(); we drop as soon as the reply is out,
-        # so "unreachable right after a restart" is deterministic for tests.
+        # The firmware waits ~1 s before esp_restart(); we refuse new connections before the
+        # reply goes out and drop the rest right after it, so a client that has read the
+        # reply always finds the miner unreachable (deterministic for tests).
+        self.stop_accepting()
         response.after = self.reboot
         return response
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import json.encoder
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,7 +18,25 @@ from typing import Callable
 from .faults import HANG, RESET
 from .formats import Raw
 
-Record = list[tuple[str, object]]
+
+
+class Segment:
+    """Fields encoded once (both wire forms), placed in a Record where they repeat unchanged.
+
+    Replies such as the S9 'stats' list ~190 keys of which most never change
+    (empty chain slots); encoding those once keeps a reply cheap to build.
+    """
+
+    __slots__ = ("json", "text")
+
+    def __init__(self, fields: list[tuple[str, object]]) -> None:
+        if not fields:
+            raise ValueError("an empty Segment would leave a stray comma")
+        self.json = ",".join(_json_key(k) + _json_value(v) for k, v in fields)
+        self.text = ",".join(f"{k}={_text_value(v)}" for k, v in fields)
+
+
+Record = list  # items: (key, value) pairs or Segments
 
 # Report commands that may be joined with '+' (cgminer API-README "joinable" = yes).
 JOINABLE = frozenset({
@@ -25,26 +44,30 @@ JOINABLE = frozenset({
     "devdetails", "asccount", "pgacount", "notify", "lcd", "lockstats", "usbstats",
 })
 
+_encode_str = json.encoder.encode_basestring  # the C encoder; cgminer writes UTF-8 as is
 _JSON_KEYS: dict[str, str] = {}
 
 
 def _json_key(key: str) -> str:
     cached = _JSON_KEYS.get(key)
     if cached is None:
-        cached = _JSON_KEYS[key] = json.dumps(key) + ":"
+        cached = _JSON_KEYS[key] = _encode_str(key) + ":"
     return cached
 
 
 def _json_value(value: object) -> str:
-    if isinstance(value, Raw):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is Raw:
+        return value  # type: ignore[return-value]
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
         return str(value)
-    if isinstance(value, float):
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is float:
         return f"{value:.6f}"  # api.c's default "%f" for doubles without an explicit precision
-    return json.dumps(value, ensure_ascii=False)
+    return _encode_str(str(value))
 
 
 def _text_escape(value: str) -> str:
@@ -101,7 +124,14 @@ def message(letter: str, code: int, msg: str, description: str) -> CgReply:
 
 
 def _json_record(record: Record) -> str:
-    return "{" + ",".join(_json_key(k) + _json_value(v) for k, v in record) + "}"
+    keys, value = _json_key, _json_value
+    return "{" + ",".join([item.json if type(item) is Segment else keys(item[0]) + value(item[1])
+                           for item in record]) + "}"
+
+
+def _text_record(record: Record) -> str:
+    return ",".join([item.text if type(item) is Segment else f"{item[0]}={_text_value(item[1])}"
+                     for item in record])
 
 
 def _json_body(reply: CgReply) -> str:
@@ -111,9 +141,8 @@ def _json_body(reply: CgReply) -> str:
     st = reply.status
     assert st is not None
     when = st.when if st.when is not None else int(time.time())
-    parts = ['{"STATUS":[{"STATUS":', json.dumps(st.letter), ',"When":', str(when), ',"Code":', str(st.code),
-             ',"Msg":', json.dumps(st.msg, ensure_ascii=False), ',"Description":',
-             json.dumps(st.description), "}]"]
+    parts = ['{"STATUS":[{"STATUS":"', st.letter, '","When":', str(when), ',"Code":', str(st.code),
+             ',"Msg":', _encode_str(st.msg), ',"Description":', _encode_str(st.description), "}]"]
     if reply.section is not None:
         sep = "" if reply.glued else ","
         parts.append("," + json.dumps(reply.section) + ":[")
@@ -132,7 +161,7 @@ def _text_body(reply: CgReply) -> str:
            f"Description={_text_escape(st.description)}|"]
     if reply.section is not None:
         for i, record in enumerate(reply.records):
-            fields = ",".join(f"{k}={_text_value(v)}" for k, v in record)
+            fields = _text_record(record)
             prefix = reply.section + "," if reply.text_prefix and i == 0 else ""
             out.append(prefix + fields + "|")
     return "".join(out)

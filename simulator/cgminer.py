@@ -529,6 +529,7 @@ class CgminerMiner(CgApiMiner):
 
     def cmd_restart(self, param: str | None, isjson: bool) -> CgReply:
         """restart: answer RESTART, then cgminer exits and comes back (down for restart_seconds)."""
+        self.stop_accepting()  # refused from the moment the reply can be read
         return CgReply(None, bare="RESTART", after=self.reboot)
 
     def cmd_quit(self, param: str | None, isjson: bool) -> CgReply:
@@ -536,6 +537,8 @@ class CgminerMiner(CgApiMiner):
         def stop() -> None:
             self.fault = "down"
             self.close_listeners()
+
+        self.stop_accepting()
         return CgReply(None, bare="BYE", after=stop)
 
 

@@ -102,7 +102,7 @@ class SimFleet:
 
     async def _bind_all(self) -> None:
         for miner in self._miners.values():
-            await miner.listen()
+            await miner.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Close every listener and connection and end the loop thread (safe to call twice)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
+import json.encoder
 from typing import Any
 
 
@@ -36,12 +36,18 @@ def suffix_string(value: float) -> str:
 # as "[a, b]", integral doubles as "%d", others as "%1.15g" (or "%1.17g" when
 # 15 digits do not round-trip). Recorded example: bitaxe/system_asic.supra_bm1368.json.
 
+_encode_str = json.encoder.encode_basestring  # C implementation when available; cJSON keeps UTF-8 as is
+_KEY_CACHE: dict[tuple[str, int], str] = {}
+
+
 def _cjson_number(value: float | int | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
         return str(value)
-    if math.isnan(value) or math.isinf(value):
+    if value != value or value in (float("inf"), float("-inf")):
         return "null"
     if value == int(value) and abs(value) < 2**31:
         return str(int(value))
@@ -51,26 +57,34 @@ def _cjson_number(value: float | int | bool) -> str:
     return text
 
 
+def _cjson_key(key: str, depth: int) -> str:
+    cached = _KEY_CACHE.get((key, depth))
+    if cached is None:
+        cached = _KEY_CACHE[(key, depth)] = "\t" * depth + _encode_str(key) + ":\t"
+    return cached
+
+
 def _cjson_value(value: Any, depth: int, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, (bool, int, float)):
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_str(value))
+    elif kind is float or kind is int or kind is bool:
         out.append(_cjson_number(value))
-    elif isinstance(value, dict):
+    elif kind is dict:
+        if not value:
+            out.append("{\n" + "\t" * depth + "}")
+            return
         out.append("{\n")
-        last = len(value) - 1
-        inner = "\t" * (depth + 1)
-        for i, (key, item) in enumerate(value.items()):
-            out.append(inner)
-            out.append(json.dumps(key, ensure_ascii=False))
-            out.append(":\t")
-            _cjson_value(item, depth + 1, out)
-            out.append(",\n" if i < last else "\n")
-        out.append("\t" * depth)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
+        inner = depth + 1
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",\n")
+            first = False
+            out.append(_cjson_key(key, inner))
+            _cjson_value(item, inner, out)
+        out.append("\n" + "\t" * depth + "}")
+    elif kind is list or kind is tuple:
         out.append("[")
         for i, item in enumerate(value):
             if i:
@@ -78,6 +92,12 @@ def _cjson_value(value: Any, depth: int, out: list[str]) -> None:
             # cJSON's print_array raises the depth, so objects inside arrays indent one deeper.
             _cjson_value(item, depth + 1, out)
         out.append("]")
+    elif value is None:
+        out.append("null")
+    elif isinstance(value, str):
+        out.append(_encode_str(str(value)))
+    elif isinstance(value, (int, float)):
+        out.append(_cjson_number(value))
     else:
         raise TypeError(f"cannot print {type(value).__name__} as cJSON")
 

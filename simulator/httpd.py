@@ -160,6 +160,8 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         try:
             method, target, version, headers = _parse_head(raw[:-4])
             body = b""
+            if headers.get("expect", "").lower() == "100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits a second for this otherwise
             if "chunked" in headers.get("transfer-encoding", "").lower():
                 body = await _read_chunked(reader)
             elif "content-length" in headers:

@@ -196,11 +196,15 @@ class SimMiner:
             raise
         self._servers = servers
 
-    def close_listeners(self) -> None:
-        """Stop listening and drop every open connection (what a power cut does)."""
+    def stop_accepting(self) -> None:
+        """Close the listening sockets (new connections are refused); open ones carry on."""
         for server in self._servers:
             server.close()
         self._servers = []
+
+    def close_listeners(self) -> None:
+        """Stop listening and drop every open connection (what a power cut does)."""
+        self.stop_accepting()
         for writer in list(self._conns):
             writer.transport.abort()
         self._conns.clear()
@@ -235,6 +239,12 @@ class SimMiner:
         if fault == "down":
             self.close_listeners()
         elif not self._servers and self._reboot_handle is None:
+            await self.listen()
+
+    async def start(self) -> None:
+        """Begin serving (again after a shutdown); a "down" fault set before start keeps it closed."""
+        self._stopped = False
+        if self.fault != "down":
             await self.listen()
 
     async def shutdown(self) -> None:
