@@ -202,7 +202,8 @@ class CgminerMiner(CgApiMiner):
         user = f"bc1qsimu1atorxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0.{spec.ip.replace('.', '_')}"
         pools = spec.pools or (("stratum+tcp://solo.ckpool.org:3333", user),
                                ("stratum+tcp://public-pool.io:21496", user))
-        self.pools = [Pool(url, pool_user, priority=i, diff=self.usb.pool_diff) for i, (url, pool_user) in enumerate(pools)]
+        self.pools = [Pool(url, pool_user, priority=i, diff=self.usb.pool_diff)
+                      for i, (url, pool_user) in enumerate(pools)]
         self._last_advance = self.now()
         self._boot_wall = time.time()
         self.commands = {

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .antminer import AntminerMiner
 from .axeos import BitaxeMiner
@@ -158,7 +158,7 @@ class SimFleet:
     def __len__(self) -> int:
         return len(self._miners)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[SimMiner]:
         return iter(self._miners.values())
 
     # --- control ------------------------------------------------------------------------

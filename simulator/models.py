@@ -91,7 +91,6 @@ class AntminerModel:
     x19: bool  # X19 layout: temp_pcbN/temp_chipN strings, "Pool Stale%%", BTM_SOC devs
     joins: bool  # answers '+'-joined commands
     pool_diff: float
-    watts: float  # wall power (not reported by stock firmware, used for temperature only)
 
 
 ANTMINER_MODELS: dict[str, AntminerModel] = {
@@ -99,17 +98,17 @@ ANTMINER_MODELS: dict[str, AntminerModel] = {
     "Antminer S9": AntminerModel(
         "Antminer S9", (6, 7, 8), 16, 63, 650, 4500.0, SHA256D, (5, 6), 8, 5040, 62.0, 77.0,
         "BMMiner", "2.0.0", "16.8.1.3", "Fri Nov 17 17:37:49 CST 2017", "bmminer 1.0.0",
-        "BMMiner versions", "BMMiner stats", "BC50", True, False, True, 65536.0, 1320.0),
+        "BMMiner versions", "BMMiner stats", "BC50", True, False, True, 65536.0),
     # antminer/version.s19_sleeping.json and stats.s19_sleeping.json.
     "Antminer S19": AntminerModel(
         "Antminer S19", (1, 2, 3), 4, 76, 675, 31960.0, SHA256D, (1, 2, 3, 4), 4, 4320, 58.0, 74.0,
         "BMMiner", "1.0.0", "49.0.1.3", "Fri Dec 11 11:15:40 CST 2020", "cgminer 1.0.0",
-        "CGMiner versions", "CGMiner stats", "BTM_SOC0", False, True, False, 131072.0, 3250.0),
+        "CGMiner versions", "CGMiner stats", "BTM_SOC0", False, True, False, 131072.0),
     # Foreman AntminerL3StatsITest (cgminer 4.9.0); hashrate fields are MH/s.
     "Antminer L3+": AntminerModel(
         "Antminer L3+", (1, 2, 3, 4), 4, 72, 384, 126.0, SCRYPT, (1, 2), 2, 3840, 46.0, 55.0,
         "CGMiner", "4.9.0", "1.0.1.3", "Fri Aug 25 17:28:57 CST 2017", "cgminer 4.9.0",
-        "CGMiner versions", "CGMiner stats", "L30", True, False, True, 65536.0, 800.0),
+        "CGMiner versions", "CGMiner stats", "L30", True, False, True, 65536.0),
 }
 ANTMINER_ALIASES = {"s9": "Antminer S9", "s19": "Antminer S19", "l3+": "Antminer L3+", "l3": "Antminer L3+"}
 

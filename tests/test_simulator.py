@@ -148,6 +148,12 @@ def test_plain_text_request_gets_text_reply(fleet):
     assert "|POOL=0,URL=stratum+tcp://" in pools
 
 
+def test_text_mode_join(fleet):
+    text = cg_raw(fleet, CG, "version+config")[:-1].decode()
+    assert text.startswith("CMD=version|STATUS=S,") and "|VERSION,CGMiner=4.11.1,API=3.7|" in text
+    assert "|CMD=config|STATUS=S," in text and "|CONFIG,ASC Count=2," in text
+
+
 def test_bad_requests(fleet):
     assert cg(fleet, CG, "nosuchcommand")["STATUS"][0]["Code"] == 14
     bad = json.loads(cg_raw(fleet, CG, '{"command": ')[:-1])
@@ -297,7 +303,7 @@ def test_fan_setting_key_depends_on_version(fleet):
     requests.patch(url(fleet, SUPRA_26, "/api/system"), json={"autofanspeed": 0, "fanspeed": 100}, timeout=3)
     assert info(fleet, SUPRA_26)["fanspeed"] == 100
     # v2.12+: "fanspeed" is only the read-out (ignored), "manualFanSpeed" sets it.
-    base = f"/api/system"
+    base = "/api/system"
     requests.patch(url(fleet, GAMMA_214, base), json={"autofanspeed": 0, "fanspeed": 30}, timeout=3)
     assert info(fleet, GAMMA_214)["manualFanSpeed"] == 100
     hot = info(fleet, GAMMA_214)["temp"]
@@ -408,6 +414,11 @@ def test_pool_changes_are_reflected(fleet):
     assert cg(fleet, CG_POOLS, "removepool", "2")["STATUS"][0]["Code"] == 67  # active
     assert cg(fleet, CG_POOLS, "removepool", "0")["STATUS"][0]["Code"] == 68
     assert cg(fleet, CG_POOLS, "switchpool", "9")["STATUS"][0]["Code"] == 26
+    assert cg(fleet, CG_POOLS, "disablepool", "0")["STATUS"][0]["Code"] == 48
+    assert cg(fleet, CG_POOLS, "disablepool", "0")["STATUS"][0]["Code"] == 50  # already (info)
+    assert cg(fleet, CG_POOLS, "disablepool", "1")["STATUS"][0]["Code"] == 51  # last enabled one
+    assert [p["Status"] for p in cg(fleet, CG_POOLS, "pools")["POOLS"]] == ["Disabled", "Alive"]
+    assert cg(fleet, CG_POOLS, "enablepool", "0")["STATUS"][0]["Code"] == 47
     # AxeOS before v2.15: flat stratum keys.
     requests.patch(url(fleet, ULTRA_29, "/api/system"), json={"stratumURL": "pool.example", "stratumPort": 4444},
                    timeout=3)
