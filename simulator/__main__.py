@@ -13,6 +13,9 @@ import signal
 import sys
 import threading
 
+from .antminer import AntminerMiner
+from .axeos import BitaxeMiner
+from .cgminer import CgminerMiner
 from .fleet import SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
 from .miner import SimMiner
 from .models import AXEOS_VERSIONS, ANTMINER_MODELS, BITAXE_MODELS, USB_MODELS
@@ -83,10 +86,6 @@ def make_specs(args: argparse.Namespace) -> list[MinerSpec]:
 
 def describe(miner: SimMiner) -> str:
     """One line: address, kind, model, firmware, ports."""
-    from .antminer import AntminerMiner
-    from .axeos import BitaxeMiner
-    from .cgminer import CgminerMiner
-
     if isinstance(miner, BitaxeMiner):
         what = f"Bitaxe {miner.hw.device} ({miner.hw.asic}), AxeOS {miner.version}"
     elif isinstance(miner, CgminerMiner):
