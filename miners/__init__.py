@@ -55,4 +55,23 @@ def make_driver(family: str, host: str, *, port: int | None = None, port_offset:
     return driver
 
 
-__all__ = ["DRIVERS", "FAMILIES", "CGMINER_API_FAMILIES", "has_driver", "make_driver"]
+def capability_matrix() -> dict[str, dict]:
+    """Family -> what its driver class declares (the family's maximum; a firmware version may offer less)."""
+    from .base import ALL_CAPABILITIES
+
+    matrix = {}
+    for family, cls in sorted(DRIVERS.items()):
+        matrix[family] = {
+            "capabilities": {name: name in cls.capabilities for name in ALL_CAPABILITIES},
+            "modes": list(cls.modes),
+            "default_port": cls.default_port,
+            "driver": cls.__name__,
+        }
+    for family in sorted(CGMINER_API_FAMILIES - set(DRIVERS)):
+        matrix[family] = {"capabilities": {name: False for name in ALL_CAPABILITIES}, "modes": [],
+                          "default_port": CGMinerDriver.default_port,
+                          "driver": "CGMinerDriver (read-only until this family has a driver of its own)"}
+    return matrix
+
+
+__all__ = ["capability_matrix", "DRIVERS", "FAMILIES", "CGMINER_API_FAMILIES", "has_driver", "make_driver"]

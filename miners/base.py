@@ -24,7 +24,8 @@ MODE = "mode"
 FREQUENCY = "frequency"
 FAN = "fan"
 POOLS = "pools"
-ALL_CAPABILITIES = (RESTART, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE, FREQUENCY, FAN, POOLS)
+CHIPS = "chips"  # a read, not an action: per-chip data via read_chips()
+ALL_CAPABILITIES = (RESTART, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE, FREQUENCY, FAN, POOLS, CHIPS)
 
 SHA256D = "sha256d"
 SCRYPT = "scrypt"
@@ -66,6 +67,20 @@ class BoardStatus:
     voltage_mv: float | None = None
     chip_states: str | None = None  # e.g. Antminer chain_acs: "oooo oooo", 'o' = answering
     hardware_errors: int | None = None
+
+
+@dataclass(slots=True)
+class ChipStatus:
+    """One ASIC chip, for the firmwares that report chips (Vnish, Antminer chain_acs, LuxOS)."""
+
+    board: int
+    index: int
+    hashrate_hs: float | None = None
+    state: str | None = None  # "ok", or the firmware's word/letter for a problem chip
+    temp_c: float | None = None
+    frequency_mhz: float | None = None
+    voltage_mv: float | None = None
+    errors: int | None = None
 
 
 @dataclass(slots=True)
@@ -155,6 +170,8 @@ class MinerDriver(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # Named modes accepted by set_mode(), in order from least to most power.
     modes: ClassVar[tuple[str, ...]] = ()
+    # Used when the user gave none: the firmware's factory login (e.g. Antminer root/root).
+    default_credentials: ClassVar[Credentials | None] = None
 
     def __init__(
         self,
@@ -167,7 +184,7 @@ class MinerDriver(ABC):
         self.host = host
         self.port = port if port is not None else self.default_port
         self.timeout = timeout
-        self.credentials = credentials or Credentials()
+        self.credentials = credentials or self.default_credentials or Credentials()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.host}:{self.port})"
@@ -219,3 +236,7 @@ class MinerDriver(ABC):
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """Replace the pool list, first = highest priority."""
         raise self._unsupported("change pools")
+
+    def read_chips(self) -> list[ChipStatus]:
+        """Per-chip hashrate and state (CHIPS capability)."""
+        raise self._unsupported("report per-chip data")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import miners
 from database import queries
 from database.db import Database
-from miners.base import Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
+from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
 from services.config import Config
 from services.miner_state import MinerRecord, ip_sort_key
 
@@ -32,6 +32,15 @@ _ROUND_MARGIN_S = 0.5  # on top of the per-miner timeout, for thread hand-over
 
 class UnknownMiner(KeyError):
     """No miner with that IP is known."""
+
+
+def describe_action(action: str, args: tuple) -> str:
+    """A log-safe one-line description of a command: values, never a pool password."""
+    if action == "set_pools" and args:
+        pools = args[0]
+        return f"set_pools({len(pools)}: {', '.join(p.url for p in pools)})"
+    shown = ", ".join("auto" if a is None else str(a) for a in args if a is not None or action == "set_fan")
+    return f"{action}({shown})" if shown else action
 
 
 class FleetManager:
@@ -47,6 +56,7 @@ class FleetManager:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[dict], None]] = []
         self.last_round: dict[str, Any] = {}
+        self._closed = threading.Event()
         self._load_from_db()
 
     # --- records ----------------------------------------------------------------
@@ -216,24 +226,48 @@ class FleetManager:
     def command(self, ip: str, action: str, *args: Any, actor: str = "system", capability: str | None = None) -> str:
         """Run one control action on a miner through the executor; logs an event with the outcome.
 
-        Raises UnknownMiner, NotSupported (capability missing) or MinerError.
+        Raises UnknownMiner, NotSupported (capability missing), ValueError (values
+        the driver refused before sending) or MinerError.
         """
         record = self.get(ip)
         needed = capability or action
+        what = describe_action(action, args)
         if needed not in record.driver.capabilities:
-            raise NotSupported(f"{record.family} miners cannot {action.replace('_', ' ')}")
-        method = getattr(record.driver, action)
-        future = self.executor.submit(method, *args)
+            reason = f"{record.family} miners cannot {action.replace('set_', 'set ').replace('_', ' ')}"
+            if needed in type(record.driver).capabilities:  # the family can, this firmware version cannot
+                reason += " on this firmware version"
+            self.event("command", f"{what} refused: {reason}", miner_ip=ip, actor=actor)
+            raise NotSupported(reason)
+        future = self.executor.submit(getattr(record.driver, action), *args)
         try:
             future.result(timeout=self.config.polling.timeout_sec * 3 + 1)
-        except MinerError as exc:
-            self.event("command", f"{action} failed: {exc}", miner_ip=ip, actor=actor)
+        except (MinerError, ValueError) as exc:
+            self.event("command", f"{what} failed: {exc}", miner_ip=ip, actor=actor)
             raise
         except TimeoutError:
-            self.event("command", f"{action} failed: no answer", miner_ip=ip, actor=actor)
+            self.event("command", f"{what} failed: no answer", miner_ip=ip, actor=actor)
             raise MinerError(f"{action}: the miner did not answer in time") from None
-        self.event("command", f"{action} ok", miner_ip=ip, actor=actor)
-        return f"{action} sent to {ip}"
+        self.event("command", f"{what} ok", miner_ip=ip, actor=actor)
+        # Show the effect soon rather than one poll interval later.
+        timer = threading.Timer(1.0, self._repoll, args=(ip,))
+        timer.daemon = True
+        timer.start()
+        return f"{what} sent to {ip}"
+
+    def _repoll(self, ip: str) -> None:
+        if self._closed.is_set():
+            return
+        try:
+            self.poll_round([self.get(ip)])
+        except Exception as exc:  # noqa: BLE001 - removed meanwhile, or shutting down: the next round reads it
+            log.debug("%s: re-poll after command skipped: %s", ip, exc)
+
+    def read_chips(self, ip: str) -> list:
+        """Per-chip data of one miner (NotSupported where the firmware has none)."""
+        record = self.get(ip)
+        if CHIPS not in record.driver.capabilities:
+            raise NotSupported(f"{record.family} firmware does not report per-chip data")
+        return self.executor.submit(record.driver.read_chips).result(timeout=self.config.polling.timeout_sec * 2 + 1)
 
     # --- views ---------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -276,6 +310,7 @@ class FleetManager:
 
     def shutdown(self, wait_s: float = 10.0) -> None:
         """Drop queued work, wait up to ``wait_s`` for calls in flight (commands), close drivers."""
+        self._closed.set()
         # Every network call has its own deadline, so in-flight calls end; the
         # bound only guards against a driver bug holding systemd's stop.
         waiter = threading.Thread(target=self.executor.shutdown, kwargs={"wait": True, "cancel_futures": True},

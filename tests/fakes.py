@@ -17,6 +17,7 @@ class FakeDriver(MinerDriver):
     behaviour: dict[str, str] = {}
     reads: dict[str, int] = {}
     restarts: list[str] = []
+    pools: dict = {}
     release = threading.Event()  # lets "hang" miners finish at the end of a test
 
     def read(self) -> MinerStatus:
@@ -41,6 +42,12 @@ class FakeDriver(MinerDriver):
     def restart(self) -> None:
         FakeDriver.restarts.append(self.host)
 
+    def set_pools(self, pools) -> None:
+        from miners.stratum import validate_pools
+
+        validate_pools(pools, max_pools=3)
+        FakeDriver.pools[self.host] = pools
+
 
 def fake_factory(family, host, *, port=None, port_offset=0, timeout=3.0, credentials=None):
     """A driver factory like miners.make_driver that knows only the 'fake' family."""
@@ -54,4 +61,5 @@ def reset_fakes() -> None:
     FakeDriver.behaviour = {}
     FakeDriver.reads = {}
     FakeDriver.restarts = []
+    FakeDriver.pools = {}
     FakeDriver.release = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 import miners
 from database import queries
+from miners import base
 from miners.base import MinerAuthError, MinerError, NotSupported
 from services.discovery import DiscoveryBusy
 from services.fleet import UnknownMiner
@@ -143,6 +145,141 @@ def restart_miner(ip: str):
     return _run_command(_ipv4(ip), "restart")
 
 
+@bp.post("/miners/<ip>/sleep")
+@write_required
+def sleep_miner(ip: str):
+    """Stop hashing, staying reachable (sleep, pause, soft-off or power-off, per firmware)."""
+    return _run_command(_ipv4(ip), "sleep")
+
+
+@bp.post("/miners/<ip>/wake")
+@write_required
+def wake_miner(ip: str):
+    """Resume hashing."""
+    return _run_command(_ipv4(ip), "wake")
+
+
+@bp.post("/miners/<ip>/power")
+@write_required
+def set_power(ip: str):
+    """``{"watts": n}`` (power target) or ``{"percent": p}``."""
+    ip = _ipv4(ip)
+    body = json_object()
+    if ("watts" in body) == ("percent" in body):
+        raise BadRequest('send exactly one of {"watts": n} or {"percent": p}')
+    if "watts" in body:
+        watts = _whole(body["watts"], "watts", 1, 100_000)
+        return _run_command(ip, "set_power_watts", watts, capability=base.POWER_WATTS)
+    percent = _whole(body["percent"], "percent", 0, 100)
+    return _run_command(ip, "set_power_percent", percent, capability=base.POWER_PERCENT)
+
+
+@bp.post("/miners/<ip>/mode")
+@write_required
+def set_mode(ip: str):
+    """``{"mode": name}``, one of the miner's ``modes``."""
+    ip = _ipv4(ip)
+    mode = json_object().get("mode")
+    record = _fleet().get(ip)
+    if not isinstance(mode, str) or not mode:
+        raise BadRequest("send {\"mode\": name}")
+    if base.MODE in record.driver.capabilities and mode not in record.driver.modes:
+        raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(record.driver.modes)}")
+    return _run_command(ip, "set_mode", mode, capability=base.MODE)
+
+
+@bp.post("/miners/<ip>/frequency")
+@write_required
+def set_frequency(ip: str):
+    """``{"mhz": n, "voltage_mv": n (optional), "board": n (optional)}``."""
+    ip = _ipv4(ip)
+    body = json_object()
+    mhz = _whole(body.get("mhz"), "mhz", 1, 5000)
+    voltage = _whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
+    board = _whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
+    return _run_command(ip, "set_frequency", mhz, voltage, board, capability=base.FREQUENCY)
+
+
+@bp.post("/miners/<ip>/fan")
+@write_required
+def set_fan(ip: str):
+    """``{"percent": p}`` for a fixed speed, ``{"percent": null}`` for automatic."""
+    ip = _ipv4(ip)
+    body = json_object()
+    if "percent" not in body:
+        raise BadRequest('send {"percent": 0-100} or {"percent": null} for automatic')
+    percent = None if body["percent"] is None else _whole(body["percent"], "percent", 0, 100)
+    return _run_command(ip, "set_fan", percent, capability=base.FAN)
+
+
+@bp.post("/miners/<ip>/pools")
+@write_required
+def set_pools(ip: str):
+    """``{"pools": [{"url", "user", "password"}]}`` (or the bare list), first = highest priority."""
+    ip = _ipv4(ip)
+    if request.is_json and isinstance(request.get_json(silent=True), list):
+        items = request.get_json()
+    else:
+        items = json_object().get("pools")
+    if not isinstance(items, list) or not items:
+        raise BadRequest('send {"pools": [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}]}')
+    pools = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"pools[{i}] must be an object with url, user and password")
+        url, user, password = item.get("url"), item.get("user"), item.get("password", "x")
+        if not isinstance(url, str) or not isinstance(user, str) or not isinstance(password, str):
+            raise BadRequest(f"pools[{i}]: url, user and password must be strings")
+        pools.append(base.PoolConfig(url=url.strip(), user=user.strip(), password=password))
+    return _run_command(ip, "set_pools", pools, capability=base.POOLS)
+
+
+@bp.get("/miners/<ip>/chips")
+def miner_chips(ip: str):
+    """Per-chip hashrate and state, for the firmwares that report chips."""
+    ip = _ipv4(ip)
+    try:
+        chips = _fleet().read_chips(ip)
+    except NotSupported as exc:
+        return error(str(exc), 409)
+    except MinerError as exc:
+        return error(f"the miner did not answer: {exc}", 502)
+    return jsonify({"ip": ip, "chips": [dataclasses.asdict(chip) for chip in chips]})
+
+
+@bp.put("/miners/<ip>/credentials")
+@write_required
+def set_credentials(ip: str):
+    """Store the login the miner's control interface needs (never returned by any GET)."""
+    ip = _ipv4(ip)
+    body = json_object()
+    user, password = body.get("username", ""), body.get("password")
+    if not isinstance(user, str) or not isinstance(password, str):
+        raise BadRequest('send {"username": "...", "password": "..."}')
+    record = _fleet().get(ip)
+    _fleet().add(ip, record.family, port=record.port, source="manual",
+                 credentials={"username": user, "password": password})
+    _fleet().event("credentials", "miner credentials changed", miner_ip=ip, actor=_actor())
+    return jsonify({"ok": True, "credentials_set": True})
+
+
+@bp.get("/miner-types")
+def miner_types():
+    """The capability matrix (family x action), read from the driver classes themselves."""
+    return jsonify(miners.capability_matrix())
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    """A whole number in [low, high] (floats like 50.0 are accepted), else BadRequest."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise BadRequest(f"{name} must be a number")
+    if isinstance(value, float) and not value.is_integer():
+        raise BadRequest(f"{name} must be a whole number")
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return int(value)
+
+
 def _run_command(ip: str, action: str, *args: Any, capability: str | None = None):
     fleet = _fleet()
     fleet.get(ip)  # 404 before anything else
@@ -150,8 +287,10 @@ def _run_command(ip: str, action: str, *args: Any, capability: str | None = None
         message = fleet.command(ip, action, *args, actor=_actor(), capability=capability)
     except NotSupported as exc:
         return error(str(exc), 409)
+    except ValueError as exc:  # the driver refused the values before sending anything
+        return error(str(exc), 400)
     except MinerAuthError as exc:
-        return error(str(exc), 502)
+        return error(f"the miner refused the login: {exc}", 502, miner_error="auth")
     except MinerError as exc:
         return error(f"the miner did not accept the command: {exc}", 502)
     return jsonify({"ok": True, "message": message})
