@@ -6,12 +6,14 @@ from .antminer import AntminerDriver
 from .base import Credentials, MinerDriver
 from .bitaxe import BitaxeDriver
 from .cgminer import CGMinerDriver
+from .nmminer import NMMinerDriver
 
 # Families with a driver of their own. Adding a family = one module + one line here.
 DRIVERS: dict[str, type[MinerDriver]] = {
     "bitaxe": BitaxeDriver,
     "cgminer": CGMinerDriver,
     "antminer": AntminerDriver,
+    "nmminer": NMMinerDriver,  # UDP broadcast telemetry + UDP config datagram
 }
 
 # Families detect.py recognises that have no driver yet but answer the cgminer API on
