@@ -13,12 +13,14 @@ from miners.antminer import AntminerDriver
 from miners.base import ALL_CAPABILITIES, Credentials, MinerDriver
 from miners.bitaxe import BitaxeDriver
 from miners.cgminer import CGMinerDriver
+from miners.nmminer import NMMinerDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_registry_is_explicit():
-    assert miners.DRIVERS == {"bitaxe": BitaxeDriver, "cgminer": CGMinerDriver, "antminer": AntminerDriver}
+    assert miners.DRIVERS == {"bitaxe": BitaxeDriver, "cgminer": CGMinerDriver, "antminer": AntminerDriver,
+                              "nmminer": NMMinerDriver}
     assert set(miners.DRIVERS) <= set(miners.FAMILIES)
     assert {"whatsminer", "avalon", "braiins", "luxos", "vnish"} <= set(miners.FAMILIES)
 
@@ -37,7 +39,7 @@ def test_cgminer_api_families_fall_back_read_only():
     assert type(driver) is CGMinerDriver and driver.port == 4028
     assert driver.capabilities == frozenset() and driver.family == "whatsminer"
     assert CGMinerDriver.capabilities  # the class itself is untouched
-    assert miners.has_driver("avalon") and not miners.has_driver("nmminer")
+    assert miners.has_driver("avalon") and not miners.has_driver("nerdminer")  # NerdMiner v2: no LAN API
 
 
 def test_unknown_family():
