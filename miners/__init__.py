@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 from .antminer import AntminerDriver
+from .avalon import AvalonDriver
 from .base import Credentials, MinerDriver
 from .bitaxe import BitaxeDriver
 from .cgminer import CGMinerDriver
 from .nmminer import NMMinerDriver
+from .whatsminer import WhatsminerDriver
 
 # Families with a driver of their own. Adding a family = one module + one line here.
 DRIVERS: dict[str, type[MinerDriver]] = {
     "bitaxe": BitaxeDriver,
     "cgminer": CGMinerDriver,
     "antminer": AntminerDriver,
+    "avalon": AvalonDriver,  # Canaan: MM ID strings, ascset writes, setpool
     "nmminer": NMMinerDriver,  # UDP broadcast telemetry + UDP config datagram
+    "whatsminer": WhatsminerDriver,  # btminer API 2.x on 4028 (token + AES) or API 3.x on 4433
 }
 
 # Families detect.py recognises that have no driver yet but answer the cgminer API on
 # 4028 (reference sections 5-9): they are read through CGMinerDriver, which reports
 # what the common summary/stats/pools/devs give. Whatsminer API 2.x hashrates are
-# MH/s like cgminer's, Avalon's per-module data (MM ID strings) is not parsed yet,
-# and their writes need family-specific commands, so a proper driver replaces each.
+# MH/s like cgminer's, and their writes need family-specific commands, so a proper driver replaces each.
 CGMINER_API_FAMILIES: frozenset[str] = frozenset({
-    "whatsminer", "avalon", "braiins", "luxos", "vnish", "hiveon", "marathon", "msk",
+    "braiins", "luxos", "vnish", "hiveon", "marathon", "msk",
     "goldshell", "innosilicon", "auradine",
 })
 

@@ -18,15 +18,17 @@ from dataclasses import dataclass
 
 import requests
 
-from . import cgminer_api, http
+from . import cgminer_api, http, whatsminer_v3
 from .base import MinerError
 from .bitaxe import model_name as bitaxe_model
 from .cgminer import model_from_type, section
+from .whatsminer_parse import model_name as whatsminer_model
 
 log = logging.getLogger(__name__)
 
 CGMINER_PORT = 4028
 HTTP_PORT = 80
+WHATSMINER_V3_PORT = 4433  # Whatsminer API 3.x (firmware from ~2024-11): length-prefixed JSON, reference section 5
 SWEEP_TIMEOUT = 0.6  # a LAN host answers a SYN in < 10 ms; Wi-Fi ESP32s in power save take longer
 _FD_RESERVE = 64  # descriptors left for the rest of the process (database, HTTP clients, logs)
 
@@ -124,7 +126,9 @@ def _sweep_chunk(pairs: list[tuple[str, int]], timeout: float) -> list[tuple[str
 # and pyasic's late Vnish check is why pyasic rarely tells Vnish apart on this probe.
 CGMINER_SIGNATURES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("BOSMINER", "BOSER"), "braiins"),
-    (("BTMINER", "BITMICRO"), "whatsminer"),
+    # "WHATSMINER": btminer answers `version` with Code 14 "invalid cmd", Description "whatsminer v1.1"
+    # (a capture in a public "Miner Protocols Documentation"); 2025 builds may refuse devdetails too.
+    (("BTMINER", "BITMICRO", "WHATSMINER"), "whatsminer"),
     (("LUXMINER",), "luxos"),
     (("VNISH",), "vnish"),
     (("HIVEON",), "hiveon"),
@@ -236,11 +240,16 @@ def _classify_page(page: http.HttpReply) -> str | None:
 
 def fingerprint(host: str, open_ports: Iterable[int], *, port_offset: int = 0,
                 timeout: float = 2.0) -> Detection | None:
-    """Identify a host from its open ports: cgminer `version` on 4028, else AxeOS/web page on 80."""
+    """Identify a host from its open ports: cgminer `version` on 4028, Whatsminer API 3 on 4433, else HTTP on 80."""
     ports = set(open_ports)
     cg_port, http_port = CGMINER_PORT + port_offset, HTTP_PORT + port_offset
     if cg_port in ports:
         found = _fingerprint_cgminer(host, cg_port, timeout)
+        if found is not None:
+            return found
+    v3_port = WHATSMINER_V3_PORT + port_offset
+    if v3_port in ports:  # only when 4028 said nothing: one read-only get.device.info frame
+        found = fingerprint_whatsminer_v3(host, v3_port, timeout)
         if found is not None:
             return found
     if http_port in ports:
@@ -248,9 +257,30 @@ def fingerprint(host: str, open_ports: Iterable[int], *, port_offset: int = 0,
     return None
 
 
+def fingerprint_whatsminer_v3(host: str, port: int = WHATSMINER_V3_PORT, timeout: float = 2.0) -> Detection | None:
+    """Whatsminer API 3 on ``port``: a length-prefixed get.device.info "miner" answering msg.miner (read-only).
+
+    pyasic's factory does the same probe (``_socket_ping_btminer_v3``) when 4028 is inconclusive.
+    """
+    try:
+        reply = whatsminer_v3.exchange(host, port, {"cmd": "get.device.info", "param": "miner"}, timeout=timeout)
+    except MinerError as exc:
+        log.debug("fingerprint %s:%d api3: %s", host, port, exc)
+        return None
+    msg = reply.get("msg") if isinstance(reply, dict) else None
+    if not isinstance(msg, dict) or not isinstance(msg.get("miner"), dict):
+        return None
+    return Detection("whatsminer", port, whatsminer_model(msg["miner"].get("type")), "whatsminer-api3")
+
+
+def sweep_ports(port_offset: int = 0) -> list[int]:
+    """Every TCP port fingerprint() can use (cgminer API, Whatsminer API 3, HTTP), plus the offset."""
+    return [CGMINER_PORT + port_offset, WHATSMINER_V3_PORT + port_offset, HTTP_PORT + port_offset]
+
+
 def detect(host: str, *, port_offset: int = 0, timeout: float = 2.0) -> Detection | None:
     """Sweep one host's miner ports, then fingerprint it; None when nothing answers as a miner."""
-    ports = [CGMINER_PORT + port_offset, HTTP_PORT + port_offset]
+    ports = sweep_ports(port_offset)
     found = sweep([host], ports, timeout=min(timeout, 1.0))
     open_ports = found.get(host)
     return fingerprint(host, open_ports, port_offset=port_offset, timeout=timeout) if open_ports else None
