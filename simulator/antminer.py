@@ -1,21 +1,29 @@
-"""Stock Antminer (Bitmain bmminer/cgminer build): read-only cgminer API on 4028, digest-auth web on 80.
+"""Stock Antminer (Bitmain bmminer/cgminer build): read-only cgminer API on 4028, digest-auth web CGI on 80.
 
 Shapes are modelled on replies recorded from stock units (reference section 4;
 antminer/stats.s19_sleeping.json, version.s19_sleeping.json, stats.s17_cgminer.json
 and the Foreman S9 and L3+ captures): S9 chains 6..8 and fans 5/6, "}{" between
 the two STATS objects on S9/L3+, X19 "a-b-c-d" temperature strings and the
 "Pool Stale%%" typo, MH/s in the "GHS" fields of the scrypt L3+.
+
+The web CGI (antminer_cgi.py for the formats): the S19 speaks the X19 JSON
+dialect (set_miner_conf.cgi takes JSON, ``miner-mode`` 0/1/3 written,
+``bitmain-work-mode`` read back); the S9 and L3+ run the 2017 shell scripts
+(positional urlencoded form, no work mode). Sleep makes the API report zero
+hashrate with every chip 'x' and the fans still turning (stats.s19_sleeping.json).
 """
 
 from __future__ import annotations
 
 import email.utils
 import hashlib
+import json
 import os
 import time
 from typing import Any, Callable
 
 from . import httpd
+from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
 from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Command, Pool
 from .formats import fx, suffix_string
@@ -33,6 +41,14 @@ LIGHTTPD_PAGE = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PU
                  '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n'
                  '  <title>{code} - {reason}</title>\n </head>\n <body>\n  <h1>{code} - {reason}</h1>\n'
                  ' </body>\n</html>\n')
+# Simulator choices where no capture says: low power runs the boards at 70 % hashrate with
+# fans at 80 %; a sleeping X19 keeps its fans at ~36 % (1560 of ~4300 RPM in the capture)
+# and its boards at ambient (~40 C in the capture).
+LOW_POWER_FACTOR = 0.7
+SLEEP_FAN_FACTOR = 0.36
+SLEEP_TEMP = 39.0
+WORK_MODES = {0: "normal", 1: "sleep", 3: "low"}  # miner-mode / bitmain-work-mode (pyasic MiningMode*)
+CONF_OK = {"stats": "success", "code": "M000", "msg": "OK!"}  # X19 set_miner_conf.cgi reply (field notes)
 INDEX_PAGE = (b'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>Antminer</title></head>\n'
               b'<body><h1>antMiner Configuration</h1></body>\n</html>\n')
 
@@ -95,6 +111,12 @@ class AntminerMiner(CgApiMiner):
         self.pools = [Pool(url, user, priority=i, diff=hw.pool_diff) for i, (url, user) in enumerate(pools)]
         self.web_user = "root"
         self.web_password = "root"
+        self.modern_cgi = hw.x19  # X19 JSON CGI; S9/L3+ run the 2017 positional shell scripts
+        self.work_mode = 0  # miner-mode: 0 normal, 1 sleep, 3 low power (X19 only)
+        self.bad_chips: dict[int, set[int]] = {}  # chain -> chip positions shown as 'x' (tests set these)
+        self.hostname = spec.hostname or ("Antminer" if self.modern_cgi else "antMiner")
+        self.conf: dict[str, Any] = self._factory_conf()
+        self.conf_writes = 0  # accepted set_miner_conf.cgi calls (tests: "nothing changed")
         self._nonces: list[str] = []
         self._segments: dict[object, Segment] = {}
         self.shares = ShareCounter()
@@ -112,6 +134,54 @@ class AntminerMiner(CgApiMiner):
     def model(self) -> str:
         """VERSION[0].Type, e.g. "Antminer S9"."""
         return self.hw.type
+
+    @property
+    def sleeping(self) -> bool:
+        """True while the hash boards sleep (miner-mode 1)."""
+        return self.work_mode == 1
+
+    def _factory_conf(self) -> dict[str, Any]:
+        """/config/cgminer.conf as shipped: S19 per the Dec 2020 capture, S9/L3+ per the Foreman 2017 captures."""
+        hw = self.hw
+        pools = [{"url": p.url, "user": p.user, "pass": p.password if p.url else ""} for p in self.pools]
+        conf: dict[str, Any] = {"pools": pools, "api-listen": True, "api-network": True}
+        if self.modern_cgi:
+            conf.update({"api-groups": "A:stats:pools:devs:summary:version", "api-allow": "A:0/0,W:*",
+                         "bitmain-fan-ctrl": False, "bitmain-fan-pwm": "100", "bitmain-use-vil": True,
+                         "bitmain-freq": str(hw.freq), "bitmain-voltage": "1400", "bitmain-ccdelay": "0",
+                         "bitmain-pwth": "0", "bitmain-work-mode": "0", "bitmain-freq-level": "100"})
+        elif hw.algorithm == SCRYPT:
+            conf.update({"api-groups": "A:stats:pools:devs:summary:version", "api-allow": "A:0/0,W:*",
+                         "bitmain-freq": str(hw.freq)})
+        else:
+            conf.update({"api-groups": "A:stats:pools:devs:summary:version:noncenum", "api-allow": "A:0/0,W:*",
+                         "bitmain-use-vil": True, "bitmain-freq": str(hw.freq), "multi-version": "1"})
+        return conf
+
+    def _apply_conf(self, conf: dict[str, Any]) -> None:
+        """Write the config file and restart bmminer with it (pools, work mode); the web stays up.
+
+        Both script generations restart the mining process after a write (legacy:
+        cgminer.sh restart; S19 XP field notes: a mode change restarts bmminer), so
+        Elapsed and the share counters start again. The real legacy script sleeps
+        ~6 s before answering; the simulator answers at once.
+        """
+        self.conf = conf
+        self.conf_writes += 1
+        pools = []
+        for i, entry in enumerate(conf.get("pools", [])[:3]):
+            url = str(entry.get("url") or "")
+            if url and "://" not in url:  # cgminer shows "aaa:700" as stratum+tcp://aaa:700 (S19 capture)
+                url = "stratum+tcp://" + url
+            pools.append(Pool(url, str(entry.get("user") or ""), password=str(entry.get("pass") or ""),
+                              priority=i, diff=self.hw.pool_diff))
+        self.pools = pools
+        if self.modern_cgi:
+            try:
+                self.work_mode = int(str(conf.get("bitmain-work-mode", "0")))
+            except ValueError:
+                self.work_mode = 0
+        self.on_boot()
 
     @property
     def description(self) -> str:
@@ -134,9 +204,13 @@ class AntminerMiner(CgApiMiner):
             pool.last_share_time = None
 
     # --- physics ---------------------------------------------------------------------
+    def _mode_factor(self) -> float:
+        return 0.0 if self.sleeping else LOW_POWER_FACTOR if self.work_mode == 3 else 1.0
+
     def chain_rate(self, chain: int) -> float:
-        """Noise-free rate of one chain in the firmware's unit (GH/s, MH/s on scrypt)."""
-        return self.hw.rate_per_chain * self.chain_quality[chain]
+        """Noise-free rate of one chain in the firmware's unit (GH/s, MH/s on scrypt); 0 asleep, less in low power."""
+        working = 1.0 - len(self.bad_chips.get(chain, ())) / self.hw.chips
+        return self.hw.rate_per_chain * self.chain_quality[chain] * working * self._mode_factor()
 
     def total_rate(self) -> float:
         """Noise-free total in the firmware's unit."""
@@ -168,9 +242,13 @@ class AntminerMiner(CgApiMiner):
             pool.diff_rejected += new_rej * pool.diff
 
     def _temps(self, chain: int) -> tuple[int, int]:
-        """(PCB, chip) temperature of one chain."""
-        pcb = self.hw.pcb_temp + self.chain_heat[chain] + self.rng.gauss(0.0, 0.4)
-        chip = self.hw.chip_temp + self.chain_heat[chain] + self.rng.gauss(0.0, 0.5)
+        """(PCB, chip) temperature of one chain (ambient while asleep, a little cooler in low power)."""
+        if self.sleeping:
+            ambient = SLEEP_TEMP + self.rng.gauss(0.0, 0.6)
+            return int(round(ambient)), int(round(ambient))
+        cooler = 6.0 if self.work_mode == 3 else 0.0
+        pcb = self.hw.pcb_temp - cooler + self.chain_heat[chain] + self.rng.gauss(0.0, 0.4)
+        chip = self.hw.chip_temp - cooler + self.chain_heat[chain] + self.rng.gauss(0.0, 0.5)
         return int(round(pcb)), int(round(chip))
 
     def _chain_hw(self, chain: int) -> int:
@@ -180,11 +258,14 @@ class AntminerMiner(CgApiMiner):
     def _elapsed(self) -> int:
         return max(self.uptime_s, 1)
 
-    def _acs(self) -> str:
-        # One 'o' per answering chip, grouped in eights (S9/L3+) or pairs (X19), each group space-led.
+    def _acs(self, chain: int) -> str:
+        # One letter per chip, grouped in eights (S9/L3+) or pairs (X19), each group space-led:
+        # 'o' answering, 'x' not answering (every chip of the sleeping S19 capture is 'x').
         group = 2 if self.hw.x19 else 8
         chips = self.hw.chips
-        return "".join(" " + "o" * min(group, chips - i) for i in range(0, chips, group))
+        bad = self.bad_chips.get(chain, set())
+        letters = "".join("x" if self.sleeping or i in bad else "o" for i in range(chips))
+        return "".join(" " + letters[i:i + group] for i in range(0, chips, group))
 
     # --- commands ---------------------------------------------------------------------
     def _version_record(self, api: bool) -> Record:
@@ -339,14 +420,14 @@ class AntminerMiner(CgApiMiner):
 
     def _fans(self) -> Record:
         rng = self.rng
-        live = {i: int(rpm + rng.gauss(0, 30)) for i, rpm in self.fan_speed.items()}
+        factor = SLEEP_FAN_FACTOR if self.sleeping else 0.8 if self.work_mode == 3 else 1.0
+        live = {i: int(rpm * factor + rng.gauss(0, 30)) for i, rpm in self.fan_speed.items()}
         return self._indexed("fan{}", self.hw.fan_slots, live, 0)
 
     def _chain_common(self, rates: dict[int, float]) -> Record:
         hw = self.hw
-        acs = self._acs()
         return (self._slots("chain_acn{}", {c: hw.chips for c in hw.chains}, 0)
-                + self._slots("chain_acs{}", {c: acs for c in hw.chains}, "")
+                + self._slots("chain_acs{}", {c: self._acs(c) for c in hw.chains}, "")
                 + self._slots("chain_hw{}", {c: self._chain_hw(c) for c in hw.chains}, 0)
                 + self._slots("chain_rate{}", {c: f"{rates[c]:.2f}" for c in hw.chains}, ""))
 
@@ -440,6 +521,8 @@ class AntminerMiner(CgApiMiner):
         f = _parse_auth(header)
         if f.get("username") != self.web_user or f.get("realm") != REALM or f.get("nonce") not in self._nonces:
             return False
+        if f.get("uri") != request.target:  # lighttpd mod_auth: the digest must be for this request
+            return False
         ha1 = _md5(f"{self.web_user}:{REALM}:{self.web_password}")
         method = "HEAD" if request.head else request.method
         ha2 = _md5(f"{method}:{f.get('uri', '')}")
@@ -455,14 +538,111 @@ class AntminerMiner(CgApiMiner):
         return httpd.Response(status, body, headers=(headers or []) + base, reason=reason)
 
     def handle_http(self, request: httpd.Request) -> httpd.Response:
-        """Every path needs digest auth (realm "antMiner Configuration"); the CGI scripts are not simulated yet."""
+        """Every path needs digest auth (realm "antMiner Configuration"); a refused login changes nothing."""
         if not self._authorized(request):
             challenge = (f'Digest realm="{REALM}", charset="UTF-8", algorithm=MD5, '
                          f'nonce="{self._new_nonce()}", qop="auth"')
             return self._page(401, "Unauthorized", [("WWW-Authenticate", challenge)])
         if request.path in ("/", "/index.html") and request.method == "GET":
             return httpd.Response(200, INDEX_PAGE, headers=[("Server", "lighttpd/1.4.32")])
-        return self._page(404, "Not Found")
+        cgi = {
+            "/cgi-bin/get_system_info.cgi": self._cgi_system_info,
+            "/cgi-bin/get_miner_conf.cgi": self._cgi_get_conf,
+            "/cgi-bin/set_miner_conf.cgi": self._cgi_set_conf,
+            "/cgi-bin/reboot.cgi": self._cgi_reboot,
+        }
+        if self.modern_cgi:
+            cgi["/cgi-bin/summary.cgi"] = self._cgi_summary
+        handler = cgi.get(request.path)
+        return handler(request) if handler is not None else self._page(404, "Not Found")
+
+    # --- CGI scripts -------------------------------------------------------------------
+    def _cgi(self, body: str | bytes, content_type: str = "text/html") -> httpd.Response:
+        data = body.encode() if isinstance(body, str) else body
+        return httpd.Response(200, data, content_type=content_type, headers=[("Server", "lighttpd/1.4.32")])
+
+    def _cgi_system_info(self, request: httpd.Request) -> httpd.Response:
+        """get_system_info.cgi: model, network, firmware build (X19: one compact JSON line; 2017: a line per key)."""
+        hw = self.hw
+        mac = self.mac("C4:F3:12" if not self.modern_cgi else "02:55:97")
+        if self.modern_cgi:  # keys and order of the S19j capture (get_system_info.cgi.s19j.json)
+            info = {"minertype": hw.type, "nettype": "DHCP", "netdevice": "eth0", "macaddr": mac,
+                    "hostname": self.hostname, "ipaddress": self.ip, "netmask": "255.255.255.0", "gateway": "",
+                    "dnsservers": "", "system_mode": "GNU/Linux",
+                    "system_kernel_version": "Linux 4.6.0-xilinx-g03c746f7 #2 SMP PREEMPT Mon Sep 21 11:50:03 CST 2020",
+                    "system_filesystem_version": hw.compile_time, "firmware_type": "Release"}
+            return self._cgi(json.dumps(info, separators=(",", ":")))
+        up = self.uptime_s
+        fields = {"minertype": hw.type, "nettype": "DHCP", "netdevice": "eth0", "macaddr": mac,
+                  "hostname": self.hostname, "ipaddress": self.ip, "netmask": "255.255.255.0", "gateway": "",
+                  "dnsservers": "", "curtime": time.strftime("%H:%M:%S"), "uptime": str(up // 60),
+                  "loadaverage": "0.62, 0.18, 0.08", "mem_total": "233744", "mem_used": "113632",
+                  "mem_free": "120112", "mem_buffers": "764", "mem_cached": "0", "system_mode": "GNU/Linux",
+                  "ant_hwv": hw.miner,
+                  "system_kernel_version": "Linux 3.14.0-xilinx-gf387dab-dirty #71 SMP PREEMPT Tue Oct 10 10:59:34 CST 2017",
+                  "system_filesystem_version": hw.compile_time,
+                  f"{hw.version_key.lower()}_version": hw.version}
+        return self._cgi(legacy_system_info(fields))
+
+    def _cgi_get_conf(self, request: httpd.Request) -> httpd.Response:
+        """get_miner_conf.cgi: the config file verbatim (X19 output starts with two empty lines)."""
+        return self._cgi(render_conf(self.conf, leading_blank_lines=self.modern_cgi))
+
+    def _cgi_set_conf(self, request: httpd.Request) -> httpd.Response:
+        """set_miner_conf.cgi: JSON on X19 (miner-mode written, bitmain-work-mode read), positional form before."""
+        if not self.modern_cgi:
+            # The 2017 shell script takes whatever stdin holds, by position, and answers "ok".
+            keep = ("multi-version",) if "multi-version" in self.conf else ()
+            self._apply_conf(legacy_rewrite(self.conf, parse_legacy_form(request.body), keep=keep))
+            return self._cgi("ok\n")
+        try:
+            body = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        pools = body.get("pools") if isinstance(body, dict) else None
+        # Not captured: the reply to a malformed body. The simulator refuses it and changes nothing.
+        if not (isinstance(pools, list) and len(pools) == 3 and all(isinstance(p, dict) for p in pools)):
+            return self._cgi(json.dumps({"stats": "error", "code": "M001", "msg": "Invalid parameters!"}))
+        conf = dict(self.conf)
+        conf["pools"] = [{"url": str(p.get("url", "")), "user": str(p.get("user", "")), "pass": str(p.get("pass", ""))}
+                         for p in pools]
+        for key in ("bitmain-fan-ctrl", "bitmain-fan-pwm"):
+            if key in body:
+                conf[key] = body[key]
+        if "freq-level" in body:
+            conf["bitmain-freq-level"] = str(body["freq-level"])
+        mode = body.get("miner-mode")  # only the write key counts: an echoed bitmain-work-mode is ignored
+        if isinstance(mode, int) and not isinstance(mode, bool) and mode in WORK_MODES:
+            conf["bitmain-work-mode"] = str(mode)
+        elif isinstance(mode, str) and mode.strip().isdigit() and int(mode) in WORK_MODES:
+            conf["bitmain-work-mode"] = str(int(mode))  # pyasic's antminer_mining_mode_as_str variant
+        self._apply_conf(conf)
+        return self._cgi(json.dumps(CONF_OK, separators=(",", ":")))
+
+    def _cgi_reboot(self, request: httpd.Request) -> httpd.Response:
+        """reboot.cgi: answers, then the whole miner (API and web) is gone for restart_seconds.
+
+        The real reply body is not captured; the simulator sends an empty 200.
+        """
+        response = self._cgi(b"")
+        response.close = True
+        response.after = self.reboot
+        return response
+
+    def _cgi_summary(self, request: httpd.Request) -> httpd.Response:
+        """summary.cgi (X19 JSON CGI): shape of the captured S23 reply (asic-rs s23_hydro_web_summary_captured)."""
+        self._advance()
+        total = self.total_rate()
+        ok = [{"type": t, "status": "s", "code": 0, "msg": ""} for t in ("rate", "network", "fans", "temp")]
+        reply = {"STATUS": {"STATUS": "S", "when": int(time.time()), "Msg": "summary", "api_version": "1.0.0"},
+                 "INFO": {"miner_version": self.hw.miner, "CompileTime": self.hw.compile_time, "type": self.hw.type},
+                 "SUMMARY": [{"elapsed": self._elapsed(), "rate_5s": round(noisy(self.rng, total, 0.02), 2),
+                              "rate_30m": round(noisy(self.rng, total, 0.006), 2),
+                              "rate_avg": round(noisy(self.rng, total, 0.003), 2),
+                              "rate_ideal": round(self.hw.rate_per_chain * len(self.hw.chains), 2),
+                              "rate_unit": "GH/s", "hw_all": self.shares.hw_errors,
+                              "bestshare": int(self.shares.best_share), "status": ok}]}
+        return self._cgi(json.dumps(reply, separators=(",", ":")))
 
 
 def _pct(part: float, whole: float) -> float:

@@ -12,7 +12,7 @@ from test_miners_fakes import FakeCgminer, fixture_bytes, fixture_json  # noqa: 
 
 from miners import antminer, json_repair  # noqa: E402
 from miners.antminer import AntminerDriver  # noqa: E402
-from miners.base import SCRYPT, SHA256D, NotSupported, PoolConfig  # noqa: E402
+from miners.base import SCRYPT, SHA256D, Credentials, PoolConfig  # noqa: E402
 
 
 def raw(relative: str) -> dict:
@@ -89,10 +89,11 @@ def test_driver_reads_l3plus_over_tcp_with_units_fixed():
     assert "devs" not in {r["command"] for r in fake.requests}  # X19 devs is useless; never asked
 
 
-def test_driver_is_read_only_for_now():
+def test_driver_controls_through_the_web_cgi_with_factory_login():
     driver = AntminerDriver("127.82.0.1")
-    assert driver.capabilities == frozenset() and driver.family == "antminer"
-    with pytest.raises(NotSupported, match="Code 45"):
-        driver.restart()
-    with pytest.raises(NotSupported):
-        driver.set_pools([PoolConfig("stratum+tcp://p:3333", "u")])
+    assert driver.family == "antminer" and driver.default_credentials == Credentials("root", "root")
+    assert driver.credentials.username == "root"  # no login given: the factory root/root
+    assert driver.capabilities == {"restart", "sleep", "wake", "mode", "pools", "chips"}  # family maximum
+    assert driver.modes == ("sleep", "low", "normal")
+    with pytest.raises(ValueError, match="at most 3"):
+        driver.set_pools([PoolConfig("stratum+tcp://p:3333", "u")] * 4)  # refused before anything is sent
