@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 HTTP = "http"
 CGAPI = "cgapi"
-FIRMWARE_PORTS = {HTTP: 80, CGAPI: 4028}
+LENGTH_PREFIXED = "lenprefix"  # 4-byte little-endian length + JSON (Whatsminer API 3.x, TCP 4433)
+FIRMWARE_PORTS = {HTTP: 80, CGAPI: 4028, LENGTH_PREFIXED: 4433}
 
 
 class BindError(OSError):
@@ -107,6 +108,11 @@ class SimMiner:
         """Answer one cgminer API request (port 4028): reply text, optionally with an after-close action."""
         return cgapi.encode(cgapi.message("E", 14, "Invalid command", self.description), request.isjson)
 
+    async def serve_stream(self, proto: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> object:
+        """Serve one connection of a protocol other than HTTP/cgminer (e.g. LENGTH_PREFIXED); HANG/RESET/None."""
+        writer.close()
+        return None
+
     def malformed_http(self, request: httpd.Request, response: httpd.Response) -> httpd.Response:
         """The reply under the "malformed" fault (default: unchanged)."""
         return response
@@ -152,8 +158,10 @@ class SimMiner:
         try:
             if proto == HTTP:
                 outcome = await httpd.serve_http(reader, writer, self._http_dispatch)
-            else:
+            elif proto == CGAPI:
                 outcome = await cgapi.serve_cgapi(reader, writer, self._cgapi_dispatch)
+            else:
+                outcome = await self.serve_stream(proto, reader, writer)
             if outcome is RESET:
                 reset(writer)
             elif outcome is HANG:
