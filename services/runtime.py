@@ -21,6 +21,7 @@ from services.config import Config
 from services.discovery import Discovery
 from services.fleet import FleetManager
 from services.hub import Hub
+from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
 from services.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Runtime:
         self.read_only = False
         self._lock_file: IO[str] | None = None
         self._stopped = threading.Event()
+        self.nmminer_listener: NMMinerListener | None = None  # UDP telemetry, only with nmminer.listen
 
     # --- single-poller guard ----------------------------------------------------
     def _take_lock(self) -> bool:
@@ -71,6 +73,7 @@ class Runtime:
             return
         self._add_configured_miners()
         cfg = self.config
+        self.nmminer_listener = start_nmminer_listener(cfg, self.fleet)
         jobs = [
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
@@ -131,6 +134,8 @@ class Runtime:
         self._stopped.set()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
+        if self.nmminer_listener is not None:
+            self.nmminer_listener.stop()  # before the fleet closes: it adds miners
         self.fleet.shutdown()
         self.db.close()
         if self._lock_file is not None:
