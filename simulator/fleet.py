@@ -20,12 +20,14 @@ from .cgminer import CgminerMiner
 from .faults import check_fault
 from .miner import BindError, SimMiner
 from .models import AXEOS_VERSIONS
+from .nmminer import NMMinerSim
 from .spec import MinerSpec
 
 T = TypeVar("T")
 
 MINER_CLASSES: dict[str, type[SimMiner]] = {"bitaxe": BitaxeMiner, "cgminer": CgminerMiner,
-                                            "antminer": AntminerMiner}
+                                            "antminer": AntminerMiner,
+                                            "nmminer": NMMinerSim}
 
 
 class SimulatorError(RuntimeError):
@@ -229,6 +231,8 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("antminer", "Antminer S9", None, 2),
     ("antminer", "Antminer S19", None, 2),
     ("antminer", "Antminer L3+", None, 2),
+    ("nmminer", "NM-TV-154", None, 1),  # UDP telemetry to the app listener (nmminer.listen)
+    ("nmminer", "NMAxe", None, 1),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-KINDS = ("bitaxe", "cgminer", "antminer")
+KINDS = ("bitaxe", "cgminer", "antminer", "nmminer")
 
 
 @dataclass(frozen=True)
@@ -14,8 +14,10 @@ class MinerSpec:
 
     kind: "bitaxe" (AxeOS/ESP-Miner HTTP), "cgminer" (generic cgminer 4.11.1 with
     USB ASICs, TCP 4028), "antminer" (stock bmminer: TCP 4028 + digest-auth web).
+    "nmminer" (NMMiner/NMAxe: UDP telemetry to 12345, UDP config on 12347, no TCP).
     model: Bitaxe ASIC or board name ("BM1370"/"Gamma"), Antminer type ("Antminer
-    S19"/"S19"), or USB stick for cgminer ("GekkoScience Compac F").
+    S19"/"S19"), USB stick for cgminer ("GekkoScience Compac F"), or NMMiner board
+    ("NM-TV-154", "NMAxe").
     firmware_version: AxeOS version for a Bitaxe ("v2.12.0"); ignored by the others.
     pools: (url, user) pairs; None = a default pool list for the kind.
     """
