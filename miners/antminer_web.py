@@ -102,20 +102,20 @@ class AntminerWeb:
                     if size > http.MAX_BODY_BYTES:
                         raise MinerProtocolError(f"{url}: reply larger than {http.MAX_BODY_BYTES} bytes")
                     if time.monotonic() > deadline:
-                        raise MinerUnreachable(f"{url}: reply not finished within {timeout:g} s")
+                        raise MinerUnreachable(f"{url}: reply not finished within {timeout:.3g} s")
                 return http.HttpReply(response.status_code, b"".join(chunks), dict(response.headers))
             finally:
                 response.close()
         except requests.exceptions.ConnectTimeout:
-            raise MinerUnreachable(f"{url}: no answer to connect within {timeout:g} s") from None
+            raise MinerUnreachable(f"{url}: no answer to connect within {timeout:.3g} s") from None
         except requests.exceptions.Timeout:
-            raise MinerUnreachable(f"{url}: no reply within {timeout:g} s") from None
+            raise MinerUnreachable(f"{url}: no reply within {timeout:.3g} s") from None
         except requests.exceptions.ConnectionError as exc:
             raise MinerUnreachable(f"{url}: {http._reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise MinerProtocolError(f"{url}: {type(exc).__name__}") from None
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise MinerUnreachable(f"{url}: no reply within {timeout:g} s") from None
+            raise MinerUnreachable(f"{url}: no reply within {timeout:.3g} s") from None
         except (urllib3.exceptions.ProtocolError, ConnectionError) as exc:
             raise MinerUnreachable(f"{url}: {http._reason(exc)}") from None
         except urllib3.exceptions.HTTPError as exc:
