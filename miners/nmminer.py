@@ -236,8 +236,9 @@ class TelemetryStore:
     imports services/, so the store lives here and is shared through ``TELEMETRY``.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 4096) -> None:
         self._clock = clock
+        self.max_entries = max_entries  # UDP sources are easy to spoof: the store must not grow without end
         self._lock = threading.Lock()
         self._data: dict[str, tuple[NMTelemetry, float]] = {}
 
@@ -245,6 +246,9 @@ class TelemetryStore:
         """Store the newest telemetry of ``ip`` (received now unless given, on the store's clock)."""
         with self._lock:
             self._data[ip] = (telemetry, self._clock() if received is None else received)
+            if len(self._data) > self.max_entries:
+                oldest = min(self._data, key=lambda key: self._data[key][1])
+                del self._data[oldest]
 
     def get(self, ip: str) -> tuple[NMTelemetry, float] | None:
         """(telemetry, age in seconds) of ``ip``, or None if nothing was ever received."""

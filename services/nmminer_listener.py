@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 FAMILY = "nmminer"
 _POLL_S = 0.5  # socket timeout: how promptly stop() is noticed
+# A UDP source address is trivial to spoof on a LAN: cap how many miners broadcasts may add.
+MAX_AUTO_ADD = 256
 _LAN = (ipaddress.IPv4Network("10.0.0.0/8"), ipaddress.IPv4Network("172.16.0.0/12"),
         ipaddress.IPv4Network("192.168.0.0/16"), ipaddress.IPv4Network("127.0.0.0/8"))
 
@@ -188,6 +190,10 @@ class NMMinerListener:
             return  # known already (any family): left as it is
         except UnknownMiner:
             pass
+        if self.added >= MAX_AUTO_ADD:
+            self._warn_once("cap", "NMMiner listener: %d miners added from broadcasts already; %s not added "
+                            "(add it by hand if it is real)", MAX_AUTO_ADD, telemetry.ip)
+            return
         record = fleet.add(telemetry.ip, FAMILY, model=telemetry.board_type, source="broadcast")
         self.added += 1
         fleet.poll_round([record])  # served from memory: shows it online at once

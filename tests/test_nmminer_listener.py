@@ -205,3 +205,16 @@ def test_runtime_starts_and_stops_the_listener_only_when_enabled(config):
         on.shutdown()
         TELEMETRY.forget("127.89.2.16")
     assert not listener.running
+
+
+def test_spoofed_senders_cannot_grow_the_fleet_or_the_store_without_end(fleet, monkeypatch):
+    import services.nmminer_listener as mod
+
+    monkeypatch.setattr(mod, "MAX_AUTO_ADD", 3)
+    store = TelemetryStore(max_entries=5)
+    lst = NMMinerListener(fleet, store=store)
+    for i in range(8):
+        ip = f"10.89.0.{i + 1}"
+        lst.handle(datagram(ip), ip)
+    assert lst.added == 3 and len(fleet.records()) == 3
+    assert len(store.ips()) == 5 and store.get("10.89.0.8") is not None
