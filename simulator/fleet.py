@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .antminer import AntminerMiner
+from .avalon import AvalonMiner
 from .axeos import BitaxeMiner
 from .cgminer import CgminerMiner
 from .faults import check_fault
@@ -27,7 +28,8 @@ T = TypeVar("T")
 
 MINER_CLASSES: dict[str, type[SimMiner]] = {"bitaxe": BitaxeMiner, "cgminer": CgminerMiner,
                                             "antminer": AntminerMiner,
-                                            "nmminer": NMMinerSim}
+                                            "nmminer": NMMinerSim,
+                                            "avalon": AvalonMiner}
 
 
 class SimulatorError(RuntimeError):
@@ -233,6 +235,8 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("antminer", "Antminer L3+", None, 2),
     ("nmminer", "NM-TV-154", None, 1),  # UDP telemetry to the app listener (nmminer.listen)
     ("nmminer", "NMAxe", None, 1),
+    ("avalon", "Avalon Nano3s", None, 1),
+    ("avalon", "Avalon Q", None, 1),
 )
 
 

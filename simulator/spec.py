@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-KINDS = ("bitaxe", "cgminer", "antminer", "nmminer")
+KINDS = ("bitaxe", "cgminer", "antminer", "nmminer", "avalon")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class MinerSpec:
     model: Bitaxe ASIC or board name ("BM1370"/"Gamma"), Antminer type ("Antminer
     S19"/"S19"), USB stick for cgminer ("GekkoScience Compac F"), or NMMiner board
     ("NM-TV-154", "NMAxe").
+    "avalon" (Canaan Nano 3S / Avalon Q / Nano 3 on cgminer 4.11.1, TCP 4028, model
+    "Avalon Nano3s" / "Avalon Q" / "Avalon Nano3"). A Bitaxe spec with model
+    "NerdQAxe++" simulates NerdOS (firmware_version like "v1.1.0-beta1").
     firmware_version: AxeOS version for a Bitaxe ("v2.12.0"); ignored by the others.
     pools: (url, user) pairs; None = a default pool list for the kind.
     """
