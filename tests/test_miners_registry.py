@@ -10,6 +10,7 @@ import pytest
 
 import miners
 from miners.antminer import AntminerDriver
+from miners.avalon import AvalonDriver
 from miners.base import ALL_CAPABILITIES, Credentials, MinerDriver
 from miners.bitaxe import BitaxeDriver
 from miners.cgminer import CGMinerDriver
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_registry_is_explicit():
     assert miners.DRIVERS == {"bitaxe": BitaxeDriver, "cgminer": CGMinerDriver, "antminer": AntminerDriver,
-                              "nmminer": NMMinerDriver, "whatsminer": WhatsminerDriver}
+                              "nmminer": NMMinerDriver, "whatsminer": WhatsminerDriver,
+                              "avalon": AvalonDriver}
     assert set(miners.DRIVERS) <= set(miners.FAMILIES)
     assert {"whatsminer", "avalon", "braiins", "luxos", "vnish"} <= set(miners.FAMILIES)
 
