@@ -8,6 +8,7 @@ from .base import Credentials, MinerDriver
 from .bitaxe import BitaxeDriver
 from .cgminer import CGMinerDriver
 from .nmminer import NMMinerDriver
+from .vnish import VnishDriver
 from .whatsminer import WhatsminerDriver
 
 # Families with a driver of their own. Adding a family = one module + one line here.
@@ -17,6 +18,7 @@ DRIVERS: dict[str, type[MinerDriver]] = {
     "antminer": AntminerDriver,
     "avalon": AvalonDriver,  # Canaan: MM ID strings, ascset writes, setpool
     "nmminer": NMMinerDriver,  # UDP broadcast telemetry + UDP config datagram
+    "vnish": VnishDriver,  # 1.x REST (AnthillOS, unlock token) or 3.x cgminer + digest CGI, picked per miner
     "whatsminer": WhatsminerDriver,  # btminer API 2.x on 4028 (token + AES) or API 3.x on 4433
 }
 
@@ -25,7 +27,7 @@ DRIVERS: dict[str, type[MinerDriver]] = {
 # what the common summary/stats/pools/devs give. Whatsminer API 2.x hashrates are
 # MH/s like cgminer's, and their writes need family-specific commands, so a proper driver replaces each.
 CGMINER_API_FAMILIES: frozenset[str] = frozenset({
-    "braiins", "luxos", "vnish", "hiveon", "marathon", "msk",
+    "braiins", "luxos", "hiveon", "marathon", "msk",
     "goldshell", "innosilicon", "auradine",
 })
 

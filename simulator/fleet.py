@@ -23,13 +23,16 @@ from .miner import BindError, SimMiner
 from .models import AXEOS_VERSIONS
 from .nmminer import NMMinerSim
 from .spec import MinerSpec
+from .vnish import VnishMiner
+from .vnish_legacy import VnishLegacyMiner
 
 T = TypeVar("T")
 
 MINER_CLASSES: dict[str, type[SimMiner]] = {"bitaxe": BitaxeMiner, "cgminer": CgminerMiner,
                                             "antminer": AntminerMiner,
                                             "nmminer": NMMinerSim,
-                                            "avalon": AvalonMiner}
+                                            "avalon": AvalonMiner,
+                                            "vnish": VnishMiner, "vnish_legacy": VnishLegacyMiner}
 
 
 class SimulatorError(RuntimeError):
@@ -237,6 +240,9 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("nmminer", "NMAxe", None, 1),
     ("avalon", "Avalon Nano3s", None, 1),
     ("avalon", "Avalon Q", None, 1),
+    ("vnish", "Antminer S19", "1.2.6", 1),  # Vnish 1.x REST (AnthillOS), web password admin
+    ("vnish", "Antminer L7", "1.3.4", 1),  # 1.3.x: throttle and /boards; MH/s units
+    ("vnish_legacy", "Antminer S9", "3.9.0", 1),  # Vnish 3.x: cgminer API + digest CGI (root/root)
 )
 
 

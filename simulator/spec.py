@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-KINDS = ("bitaxe", "cgminer", "antminer", "nmminer", "avalon")
+KINDS = ("bitaxe", "cgminer", "antminer", "nmminer", "avalon", "vnish", "vnish_legacy")
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,9 @@ class MinerSpec:
     kind: "bitaxe" (AxeOS/ESP-Miner HTTP), "cgminer" (generic cgminer 4.11.1 with
     USB ASICs, TCP 4028), "antminer" (stock bmminer: TCP 4028 + digest-auth web).
     "nmminer" (NMMiner/NMAxe: UDP telemetry to 12345, UDP config on 12347, no TCP).
+    "vnish" (Vnish 1.x AnthillOS: REST /api/v1 on 80 with unlock tokens + cgminer API on 4028;
+    model "Antminer S19"/"S21"/"L7", firmware_version "1.2.6" or "1.3.4"), "vnish_legacy"
+    (Vnish 3.x on "Antminer S9"/"L3+": bmminer API on 4028 + digest-auth CGI on 80; firmware_version "3.9.0").
     model: Bitaxe ASIC or board name ("BM1370"/"Gamma"), Antminer type ("Antminer
     S19"/"S19"), USB stick for cgminer ("GekkoScience Compac F"), or NMMiner board
     ("NM-TV-154", "NMAxe").
