@@ -6,7 +6,9 @@ from .antminer import AntminerDriver
 from .avalon import AvalonDriver
 from .base import Credentials, MinerDriver
 from .bitaxe import BitaxeDriver
+from .braiins import BraiinsDriver
 from .cgminer import CGMinerDriver
+from .luxos import LuxOSDriver
 from .nmminer import NMMinerDriver
 from .vnish import VnishDriver
 from .whatsminer import WhatsminerDriver
@@ -20,6 +22,8 @@ DRIVERS: dict[str, type[MinerDriver]] = {
     "nmminer": NMMinerDriver,  # UDP broadcast telemetry + UDP config datagram
     "vnish": VnishDriver,  # 1.x REST (AnthillOS, unlock token) or 3.x cgminer + digest CGI, picked per miner
     "whatsminer": WhatsminerDriver,  # btminer API 2.x on 4028 (token + AES) or API 3.x on 4433
+    "braiins": BraiinsDriver,  # BOS+ REST (25.07+, token login) or the BOSminer cgminer API (pause/resume)
+    "luxos": LuxOSDriver,  # LUXminer API on 4028, session id for writes, profiles as modes
 }
 
 # Families detect.py recognises that have no driver yet but answer the cgminer API on
@@ -27,7 +31,7 @@ DRIVERS: dict[str, type[MinerDriver]] = {
 # what the common summary/stats/pools/devs give. Whatsminer API 2.x hashrates are
 # MH/s like cgminer's, and their writes need family-specific commands, so a proper driver replaces each.
 CGMINER_API_FAMILIES: frozenset[str] = frozenset({
-    "braiins", "luxos", "hiveon", "marathon", "msk",
+    "hiveon", "marathon", "msk",
     "goldshell", "innosilicon", "auradine",
 })
 

@@ -17,8 +17,10 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from .antminer import AntminerMiner
 from .avalon import AvalonMiner
 from .axeos import BitaxeMiner
+from .braiins import BraiinsMiner
 from .cgminer import CgminerMiner
 from .faults import check_fault
+from .luxos import LuxOSMiner
 from .miner import BindError, SimMiner
 from .models import AXEOS_VERSIONS
 from .nmminer import NMMinerSim
@@ -32,7 +34,8 @@ MINER_CLASSES: dict[str, type[SimMiner]] = {"bitaxe": BitaxeMiner, "cgminer": Cg
                                             "antminer": AntminerMiner,
                                             "nmminer": NMMinerSim,
                                             "avalon": AvalonMiner,
-                                            "vnish": VnishMiner, "vnish_legacy": VnishLegacyMiner}
+                                            "vnish": VnishMiner, "vnish_legacy": VnishLegacyMiner,
+                                            "braiins": BraiinsMiner, "luxos": LuxOSMiner}
 
 
 class SimulatorError(RuntimeError):
@@ -243,6 +246,8 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("vnish", "Antminer S19", "1.2.6", 1),  # Vnish 1.x REST (AnthillOS), web password admin
     ("vnish", "Antminer L7", "1.3.4", 1),  # 1.3.x: throttle and /boards; MH/s units
     ("vnish_legacy", "Antminer S9", "3.9.0", 1),  # Vnish 3.x: cgminer API + digest CGI (root/root)
+    ("braiins", "Antminer S19 XP", "25.11", 1),  # BOS+ 25.11: REST (root/root) + BOSer API on 4028
+    ("luxos", "Antminer S19k Pro", None, 1),  # LUXminer 2025.4.8: sessions, profiles
 )
 
 
