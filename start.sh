@@ -25,6 +25,8 @@ network:
 polling:
   interval_sec: 5
   timeout_sec: 3
+nmminer:
+  listen: true
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +127,22 @@ class MinerEntry:
 
 
 @dataclass(frozen=True)
+class NMMinerConfig:
+    """NMMiner/NMAxe telemetry: they broadcast JSON on UDP 12345 and appear without a scan."""
+
+    listen: bool = False  # listen for their broadcasts (plus network.port_offset)
+    bind: str = "0.0.0.0"  # address to listen on
+    port: int = 12345  # 0 = any free port (tests)
+
+    def validate(self) -> None:
+        try:
+            ipaddress.IPv4Address(self.bind)
+        except ValueError:
+            raise ValueError(f"bind: not an IPv4 address: {self.bind!r}") from None
+        _check(0 <= self.port <= 65535, f"port: must be 0-65535, got {self.port}")
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     """Log output (to stderr; systemd's journal keeps it)."""
 
@@ -147,6 +162,7 @@ class Config:
     polling: PollingConfig = field(default_factory=PollingConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    nmminer: NMMinerConfig = field(default_factory=NMMinerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     miners: tuple[MinerEntry, ...] = ()
     source: str = ""  # the file this came from ("" = defaults only)
