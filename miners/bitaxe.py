@@ -6,25 +6,35 @@ voltage mV, current mA; PATCH /api/system answers 200 with an empty body and
 silently ignores keys it does not know, so every write is read back; setting
 names changed with the version (fanspeed -> manualFanSpeed at v2.12, flat
 stratum keys -> pools[] at v2.15); pause/resume exist from v2.14 only.
+
+Modes (eco/standard/turbo/overclock) are frequency + core-voltage presets per
+ASIC, derived by one rule from the firmware's own option lists (see
+``mode_presets``); NerdOS has no pause: its ``/api/system/shutdown`` stops the
+ASICs until the next restart, so waking a NerdQAxe restarts it.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import requests
 
 from . import http
 from .base import (
+    CHIPS,
     FAN,
     FREQUENCY,
+    MODE,
     POOLS,
     RESTART,
     SLEEP,
     WAKE,
     BoardStatus,
+    ChipStatus,
     MinerAuthError,
     MinerDriver,
     MinerError,
@@ -45,6 +55,9 @@ AXEOS_401 = ("AxeOS refused this controller's address (401): AxeOS only answers 
              "172.16/12, 192.168/16; run the controller on the miner's LAN")
 NERDOS_401 = ("NerdQAxe refused this request (401): NerdOS only answers clients on its LAN (10/8, 172.16/12, "
               "192.168/16), and needs a TOTP code for writes when OTP is enabled")
+NERDOS_OTP = ("NerdQAxe++ has OTP enabled: NerdOS accepts settings, restart and shutdown only with a 6-digit TOTP "
+              "code (X-TOTP header) or an OTP session token, which this controller does not hold; disable OTP in "
+              "the NerdOS web UI to control it from here")
 
 # First digit of boardVersion -> product line (ESP-Miner config-<board>.cvs devicemodel:
 # 2xx ultra, 302/303 hex, 4xx supra, 6xx gamma, 800x gamma turbo; BM1397 Max boards are "0.11"/"2.2").
@@ -55,6 +68,91 @@ V2_9: Version = (2, 9, 0)  # asicCount moved to /api/system/asic (pyasic PR #352
 V2_12: Version = (2, 12, 0)  # manual fan setting renamed fanspeed -> manualFanSpeed
 V2_14: Version = (2, 14, 0)  # POST /api/system/pause and /resume added
 V2_15: Version = (2, 15, 0)  # pools only through pools[]; flat stratum keys no longer settable
+
+MODES = ("eco", "standard", "turbo", "overclock")
+OVERCLOCK_STEP_MHZ = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AsicOptions:
+    """What the firmware offers for one ASIC: option lists (MHz, mV), defaults, NerdOS eco/abs-max values."""
+
+    frequencies: tuple[int, ...]
+    voltages: tuple[int, ...]
+    default_mhz: int
+    default_mv: int
+    eco_mhz: int = 0
+    eco_mv: int = 0
+    max_mhz: int = 0  # NerdOS absMaxFrequency (0: none given)
+    max_mv: int = 0
+
+
+# bitaxeorg/ESP-Miner main/device_config.h @ 0831a13 (ASIC_BM13xx: default_frequency_mhz,
+# *_FREQUENCY_OPTIONS, default_voltage_mv, *_VOLTAGE_OPTIONS): what AxeOS v2.9+ also serves in
+# GET /api/system/asic. Used where that endpoint is missing (AxeOS < v2.9).
+ASIC_OPTIONS: dict[str, AsicOptions] = {
+    "BM1397": AsicOptions((400, 425, 450, 475, 485, 500, 525, 550, 575, 600),
+                          (1100, 1150, 1200, 1250, 1300, 1350, 1400, 1450, 1500), 425, 1400),
+    "BM1366": AsicOptions((400, 425, 450, 475, 485, 500, 525, 550, 575), (1100, 1150, 1200, 1250, 1300), 485, 1200),
+    "BM1368": AsicOptions((400, 425, 450, 475, 485, 490, 500, 525, 550, 575), (1100, 1150, 1166, 1200, 1250, 1300),
+                          490, 1166),
+    "BM1370": AsicOptions((400, 490, 525, 550, 600, 625), (1000, 1060, 1100, 1150, 1200, 1250), 525, 1150),
+}
+
+
+def mode_presets(options: AsicOptions) -> dict[str, tuple[int, int]]:
+    """(MHz, mV) per mode, from the firmware's option lists by one documented rule.
+
+    - eco: NerdOS ecoFrequency/ecoVoltage when set; else the lowest frequency
+      option at the voltage option one step below the default;
+    - standard: the firmware default (defaultFrequency/defaultVoltage);
+    - turbo: the highest frequency option at one voltage step above the default;
+    - overclock: 50 MHz above the highest option at two voltage steps above the
+      default (outside the options: AxeOS only with overclockEnabled; NerdOS
+      capped at absMaxFrequency/absMaxVoltage).
+
+    With ESP-Miner's lists this gives BM1397 400/1350, 425/1400, 600/1450,
+    650/1500; BM1366 400/1150, 485/1200, 575/1250, 625/1300; BM1368 400/1150,
+    490/1166, 575/1200, 625/1250; BM1370 400/1100, 525/1150, 625/1200, 675/1250.
+    """
+    freqs = sorted(options.frequencies) or [options.default_mhz]
+    volts = sorted(options.voltages) or [options.default_mv]
+    at = bisect.bisect_left(volts, options.default_mv)
+    if at >= len(volts) or volts[at] != options.default_mv:
+        volts.insert(at, options.default_mv)  # the default is always a valid point
+
+    def step(n: int) -> int:
+        return volts[min(max(at + n, 0), len(volts) - 1)]
+
+    eco = (options.eco_mhz, options.eco_mv) if options.eco_mhz > 0 and options.eco_mv > 0 else (freqs[0], step(-1))
+    oc_mhz, oc_mv = freqs[-1] + OVERCLOCK_STEP_MHZ, step(2)
+    if options.max_mhz > 0:
+        oc_mhz = min(oc_mhz, options.max_mhz)
+    if options.max_mv > 0:
+        oc_mv = min(oc_mv, options.max_mv)
+    return {"eco": eco, "standard": (options.default_mhz, options.default_mv), "turbo": (freqs[-1], step(1)),
+            "overclock": (oc_mhz, oc_mv)}
+
+
+def asic_options(info: dict[str, Any], asic: dict[str, Any] | None) -> AsicOptions | None:
+    """The firmware's own lists (/api/system/asic, NerdOS defaults in info), else ESP-Miner's table by ASICModel."""
+    asic = asic if isinstance(asic, dict) else {}
+    chip = info.get("ASICModel") or asic.get("ASICModel")
+    table = ASIC_OPTIONS.get(chip) if isinstance(chip, str) else None
+    freqs = tuple(int(f) for f in asic.get("frequencyOptions") or () if _positive(f))
+    volts = tuple(int(v) for v in asic.get("voltageOptions") or () if _positive(v))
+    default_mhz = _positive(asic.get("defaultFrequency")) or _positive(info.get("defaultFrequency"))
+    default_mv = _positive(asic.get("defaultVoltage")) or _positive(info.get("defaultCoreVoltage"))
+    if table is None and not (freqs and volts and default_mhz and default_mv):
+        return None
+    return AsicOptions(
+        frequencies=freqs or (table.frequencies if table else ()),
+        voltages=volts or (table.voltages if table else ()),
+        default_mhz=int(default_mhz or table.default_mhz),  # type: ignore[union-attr]
+        default_mv=int(default_mv or table.default_mv),  # type: ignore[union-attr]
+        eco_mhz=int(_num(asic.get("ecoFrequency")) or 0), eco_mv=int(_num(asic.get("ecoVoltage")) or 0),
+        max_mhz=int(_num(asic.get("absMaxFrequency")) or 0), max_mv=int(_num(asic.get("absMaxVoltage")) or 0),
+    )
 
 
 # --- pure helpers ------------------------------------------------------------------------
@@ -205,8 +303,10 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
         voltage_mv=_positive(info.get("coreVoltageActual")) or status.voltage_mv,
     )]
     status.pools = _pools(info)
-    if info.get("miningPaused") is True or info.get("shutdown") is True:  # AxeOS >= v2.14 / NerdOS
+    if info.get("miningPaused") is True:  # AxeOS >= v2.14: pause/resume
         status.state = "paused"
+    if info.get("shutdown") is True:  # NerdOS: ASICs powered down until the next restart, hashrates forced to 0
+        status.state = "sleeping"
     fault = info.get("power_fault")
     if isinstance(fault, str) and fault.strip():
         status.errors.append(f"power fault: {fault.strip()}")
@@ -218,18 +318,45 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
     return status
 
 
+def parse_chips(info: dict[str, Any]) -> list[ChipStatus]:
+    """Per-chip data where the firmware has it (pure).
+
+    AxeOS >= v2.11: ``hashrateMonitor.asics[]`` (``total`` GH/s, ``errorCount``).
+    NerdOS: ``asicTemps[]`` per chip in degrees C; all 0 until the sensors were
+    read (recorded NerdQAxe++ v1.1.0-beta1), and 0 means "no reading", so such a
+    list yields nothing.
+    """
+    chips: dict[int, ChipStatus] = {}
+    monitor = info.get("hashrateMonitor")
+    asics = monitor.get("asics") if isinstance(monitor, dict) else None
+    if isinstance(asics, list):
+        for index, entry in enumerate(asics):
+            if not isinstance(entry, dict):
+                continue
+            total = _num(entry.get("total"))
+            chips[index] = ChipStatus(board=0, index=index, hashrate_hs=total * GH if total is not None else None,
+                                      errors=_int(entry.get("errorCount")))
+    temps = info.get("asicTemps")
+    if isinstance(temps, list) and any(_positive(t) for t in temps):
+        for index, temp in enumerate(temps):
+            chip = chips.setdefault(index, ChipStatus(board=0, index=index))
+            chip.temp_c = _positive(temp)
+    return [chips[i] for i in sorted(chips)]
+
+
 # --- the driver ------------------------------------------------------------------------------
 class BitaxeDriver(MinerDriver):
     """AxeOS (Bitaxe and ESP-Miner forks) and NerdOS (NerdQAxe++) over HTTP, one Session per instance.
 
     ``capabilities`` on the class is the family's maximum; after the first read an
     instance narrows its own to what the firmware it found can do (sleep/wake need
-    AxeOS v2.14+; NerdOS gets restart, frequency and pools).
+    AxeOS v2.14+; NerdOS: no fan, sleep = shutdown and wake = restart).
     """
 
     family: ClassVar[str] = "bitaxe"
     default_port: ClassVar[int] = 80
-    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, FREQUENCY, FAN, POOLS})
+    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, FREQUENCY, FAN, POOLS, MODE, CHIPS})
+    modes: ClassVar[tuple[str, ...]] = MODES
 
     def __init__(self, host: str, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
@@ -239,6 +366,10 @@ class BitaxeDriver(MinerDriver):
         self._asic_done = False
         self._version: Version | None = None
         self._nerd = False
+        self._otp = False  # NerdOS "otp": writes need a TOTP code
+        self._last_info: dict[str, Any] = {}
+        self._nerd_asic: dict[str, Any] | None = None
+        self._nerd_asic_done = False
 
     # --- transport ---
     def _url(self, path: str) -> str:
@@ -247,9 +378,19 @@ class BitaxeDriver(MinerDriver):
 
     def _call(self, method: str, path: str, body: Any = None) -> http.HttpReply:
         reply = http.request(self._session, method, self._url(path), timeout=self.timeout, json_body=body)
-        if reply.status == 401:
+        if reply.status == 401 or (self._nerd and reply.status == 403):
+            text = reply.text.lower()
+            # NerdOS validateOTP(): 401 "OTP/Session required", or "blocked for 5 minutes" after 5 bad codes.
+            if self._nerd and method != "GET" and ("otp" in text or "totp" in text or "blocked" in text):
+                locked = " (NerdOS says: blocked for 5 minutes after failed codes)" if "blocked" in text else ""
+                raise MinerAuthError(NERDOS_OTP + locked)
             raise MinerAuthError(NERDOS_401 if self._nerd else AXEOS_401)
         return reply
+
+    def _guard_write(self) -> None:
+        """NerdOS with OTP on refuses every write without a code: say so before sending anything."""
+        if self._nerd and self._otp:
+            raise MinerAuthError(NERDOS_OTP)
 
     def _expect_ok(self, reply: http.HttpReply, what: str) -> None:
         if reply.status == 400:  # v2.11+: "Invalid JSON" / "Wrong API input"
@@ -275,13 +416,20 @@ class BitaxeDriver(MinerDriver):
         """Narrow this instance's capabilities to the firmware just read."""
         self._nerd = is_nerdqaxe(info)
         self._version = parse_version(info.get("version"))
+        self._otp = info.get("otp") is True
+        self._last_info = info
         caps = set(type(self).capabilities)
         if self._nerd:
-            # NerdOS: pause is /api/system/shutdown with no documented resume, and its fan
-            # modes (autofanspeed 0/1/2) differ from AxeOS; offer only what is verifiable.
-            caps = {RESTART, FREQUENCY, POOLS}
+            # NerdOS: its fan modes (autofanspeed 0/1/2, per-channel PID) differ from AxeOS;
+            # sleep is POST /api/system/shutdown, and only a restart resumes (docs/API.md:
+            # "Stops mining until restarted"), so wake restarts the device.
+            caps = {RESTART, FREQUENCY, POOLS, SLEEP, WAKE, MODE, CHIPS}
         elif self._version is None or self._version < V2_14:
             caps -= {SLEEP, WAKE}
+        if asic_options(info, self._asic) is None:
+            caps.discard(MODE)  # unknown ASIC and no option lists: no presets to apply
+        if not parse_chips(info):
+            caps.discard(CHIPS)
         self.capabilities = frozenset(caps)  # instance attribute shadows the class maximum
 
     def _asic_info(self, info: dict[str, Any]) -> dict[str, Any] | None:
@@ -315,6 +463,7 @@ class BitaxeDriver(MinerDriver):
     # --- control ---
     def restart(self) -> None:
         """POST /api/system/restart (reply is plain text up to v2.12, JSON from v2.13)."""
+        self._guard_write()
         self._expect_ok(self._call("POST", "/api/system/restart"), "restart")
 
     def _need_version(self) -> Version | None:
@@ -323,18 +472,22 @@ class BitaxeDriver(MinerDriver):
         return self._version
 
     def sleep(self) -> None:
-        """POST /api/system/pause (AxeOS v2.14+)."""
+        """POST /api/system/pause (AxeOS v2.14+); NerdOS: POST /api/system/shutdown (stops until restarted)."""
         self._pause_resume("pause")
 
     def wake(self) -> None:
-        """POST /api/system/resume (AxeOS v2.14+)."""
+        """POST /api/system/resume (AxeOS v2.14+); NerdOS has no resume: POST /api/system/restart."""
         self._pause_resume("resume")
 
     def _pause_resume(self, action: str) -> None:
         version = self._need_version()
         if self._nerd:
-            raise NotSupported("NerdOS has no pause/resume in its API (only /api/system/shutdown, which "
-                               "needs a restart to resume)")
+            self._guard_write()
+            if action == "pause":  # NerdOS POST_shutdown: plain text "System will shutdown shortly."
+                self._expect_ok(self._call("POST", "/api/system/shutdown"), "shutdown")
+            else:  # nothing resumes a shut-down NerdQAxe but a restart (docs/API.md)
+                self._expect_ok(self._call("POST", "/api/system/restart"), "restart to resume mining")
+            return
         if version is None or version < V2_14:
             shown = "v%d.%d.%d" % version if version else "this AxeOS build"
             raise NotSupported(f"AxeOS {shown} cannot pause mining: pause/resume were added in v2.14.0; "
@@ -342,6 +495,7 @@ class BitaxeDriver(MinerDriver):
         self._expect_ok(self._call("POST", f"/api/system/{action}"), action)
 
     def _patch_and_verify(self, settings: dict[str, Any], expect: dict[str, Any], what: str) -> None:
+        self._guard_write()
         self._expect_ok(self._call("PATCH", "/api/system", settings), what)
         info = self._info()
         wrong = [key for key, want in expect.items() if not _same(info.get(key), want, key)]
@@ -401,6 +555,55 @@ class BitaxeDriver(MinerDriver):
             for (_, _, pool), prefix in zip(checked, ("stratum", "fallbackStratum")):
                 settings[f"{prefix}Password"] = pool.password
         self._patch_and_verify(settings, expect, "set pools")  # passwords are never echoed: not compared
+
+    def _options(self, info: dict[str, Any]) -> AsicOptions | None:
+        if self._nerd:
+            if not self._nerd_asic_done:  # newer NerdOS builds serve /api/system/asic (issue #242)
+                self._nerd_asic_done = True
+                try:
+                    reply = self._call("GET", "/api/system/asic")
+                    data = reply.json() if reply.status == 200 else None
+                except MinerAuthError:
+                    raise
+                except MinerError:
+                    data = None
+                self._nerd_asic = data if isinstance(data, dict) else None
+            return asic_options(info, self._nerd_asic)
+        return asic_options(info, self._asic_info(info))
+
+    def mode_settings(self, mode: str) -> tuple[int, int]:
+        """(MHz, mV) the preset ``mode`` means on this miner (reads the miner's option lists)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        info = self._info()
+        options = self._options(info)
+        if options is None:
+            raise NotSupported(f"no frequency/voltage options known for ASIC {info.get('ASICModel')!r}")
+        return mode_presets(options)[mode]
+
+    def set_mode(self, mode: str) -> None:
+        """Apply a frequency + core-voltage preset (see ``mode_presets``) with PATCH /api/system and read it back.
+
+        "overclock" leaves the firmware's options: AxeOS gates that behind its
+        "overclockEnabled" setting (as its web UI does); NerdOS caps it at absMax.
+        """
+        mhz, mv = self.mode_settings(mode)
+        if mode == "overclock":
+            if self._nerd:
+                if not (self._nerd_asic or {}).get("absMaxFrequency"):
+                    raise NotSupported("this NerdOS build gives no absMaxFrequency, so no safe overclock limit")
+            elif not _num(self._last_info.get("overclockEnabled")):
+                raise NotSupported("AxeOS allows frequencies outside its options only with overclocking enabled "
+                                   "(overclockEnabled in the AxeOS settings); enable it there first")
+        settings = {"frequency": mhz, "coreVoltage": mv}
+        self._patch_and_verify(settings, settings, f"set mode {mode}")
+
+    def read_chips(self) -> list[ChipStatus]:
+        """Per-chip hashrate/errors (AxeOS hashrateMonitor) or temperatures (NerdOS asicTemps)."""
+        chips = parse_chips(self._info())
+        if not chips:
+            raise NotSupported("this firmware reports no per-chip data (AxeOS >= v2.11 or NerdOS asicTemps)")
+        return chips
 
 
 def _same(actual: Any, wanted: Any, key: str) -> bool:

@@ -127,10 +127,16 @@ def _empty_ok() -> httpd.Response:
 
 
 class BitaxeMiner(SimMiner):
-    """A Bitaxe (Ultra/Supra/Gamma/Max) on one AxeOS version."""
+    """A Bitaxe (Ultra/Supra/Gamma/Max) on one AxeOS version (model "NerdQAxe++" builds a NerdQaxeMiner)."""
 
     kind = "bitaxe"
     protocols = (HTTP,)
+
+    def __new__(cls, spec: MinerSpec, **kwargs: Any) -> BitaxeMiner:
+        # One fleet kind ("bitaxe") for both ESP-Miner lines: discovery reports both as family bitaxe.
+        if cls is BitaxeMiner and is_nerd_model(spec.model):
+            return super().__new__(NerdQaxeMiner)
+        return super().__new__(cls)
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
@@ -607,3 +613,277 @@ def _split_url(url: str, default_port: int) -> tuple[str, int]:
     if sep and port.isdigit():
         return host, int(port)
     return rest, default_port
+
+
+# --- NerdQAxe++ on NerdOS (shufps/ESP-Miner-NerdQAxePlus) ---------------------------------------------
+def is_nerd_model(model: str | None) -> bool:
+    """True for the NerdOS boards the simulator knows ("NerdQAxe++")."""
+    return isinstance(model, str) and model.strip().lower().replace(" ", "") in ("nerdqaxe++", "nerdqaxepp")
+
+
+NERD_DEFAULT_VERSION = "v1.1.0-beta1"  # the recorded NerdQAxe++ capture (ESP-Miner issue #1769)
+# main/boards/nerdqaxeplus2.cpp: 4x BM1370, 600 MHz / 1150 mV default, maxPin 100 W, 11-13 V input.
+# /api/system/asic options and absMax values: the recorded NerdQAxe++ reply (v1.1.0-beta1).
+NERD_FREQ_OPTIONS = (500, 515, 525, 550, 575, 590, 600)
+NERD_VOLT_OPTIONS = (1120, 1130, 1140, 1150, 1160, 1170, 1180, 1190, 1200)
+NERD_ABS_MAX_MHZ, NERD_ABS_MAX_MV = 800, 1400
+NERD_SMALL_CORES, NERD_ASICS = 2040, 4
+NERD_POWER_W, NERD_STATIC_W, NERD_TEMP_C = 91.0, 8.0, 58.0  # recorded: 103 W, 59.9 C at 680 MHz
+OTP_FAIL_LIMIT, OTP_WINDOW_S, OTP_BLOCK_S = 5, 60.0, 300.0  # http_utils.cpp rateLimit()
+
+
+def _compact(obj: Any, status: int = 200) -> httpd.Response:
+    # NerdOS serialises with ArduinoJson serializeJson(): compact, no whitespace.
+    return httpd.Response(status, json.dumps(obj, separators=(",", ":")).encode(), content_type="application/json",
+                          headers=list(CORS))
+
+
+class NerdQaxeMiner(BitaxeMiner):
+    """A NerdQAxe++ on NerdOS: its own /api/system/info field set, shutdown, optional TOTP on writes.
+
+    Follows main/http_server/handler_system.cpp (GET_system_info, PATCH_update_settings,
+    GET_system_asic), handler_shutdown.cpp, http_utils.cpp (validateOTP) and docs/API.md.
+    ``shut_down`` is the NerdOS shutdown flag (``shutdown`` is SimMiner's close method).
+    ``otp_enabled`` (tests) makes every write need header ``X-TOTP: <totp_code>``:
+    otherwise 401 "OTP/Session required"; 5 failures in 60 s block writes for 5 min.
+    Not verified: the restart reply text (AxeOS's is used) and whether shutdown checks
+    OTP (docs/API.md says it does; handler_shutdown.cpp @ 1936779 has the check commented out).
+    """
+
+    def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:  # noqa: D107 - SimMiner's, not BitaxeMiner's
+        SimMiner.__init__(self, spec, **kwargs)
+        self.version = spec.firmware_version or NERD_DEFAULT_VERSION
+        octets = spec.ip.split(".")
+        self.hostname = spec.hostname or f"qaxe-{octets[2]}-{octets[3]}"
+        self.mac_addr = self.mac("AC:A7:04")
+        self.frequency: float = 600.0
+        self.core_voltage: int = 1150
+        self.shut_down = False
+        self.paused = False  # AxeOS attribute kept for tests that read it on every Bitaxe
+        self.otp_enabled = False
+        self.totp_code = "246810"
+        self._otp_failures: list[float] = []
+        self._otp_blocked_until = 0.0
+        self.settings: dict[str, Any] = {
+            "ssid": "miners", "jobInterval": 500, "stratumDifficulty": 1000, "overheat_temp": 70, "flipscreen": 0,
+            "invertscreen": 0, "autoscreenoff": 1, "invertfanpolarity": 0, "autofanspeed": 2, "manualFanSpeed": 100,
+            "stratum_keep": 1, "pidTargetTemp": 60, "pidP": 6.0, "pidI": 0.1, "pidD": 10.0, "vrFrequency": 25011,
+        }
+        user = f"{WORKER_ADDR}.{self.hostname}"
+        pools = spec.pools or tuple((h, user) for h, _ in DEFAULT_POOLS)
+        self.flat_pools: list[dict[str, Any]] = []
+        for i, (url, pool_user) in enumerate(list(pools)[:2]):
+            host, port = _split_url(url, DEFAULT_POOLS[min(i, 1)][1])
+            self.flat_pools.append({"URL": host, "Port": port, "User": pool_user, "Password": "x"})
+        while len(self.flat_pools) < 2:
+            self.flat_pools.append({"URL": "", "Port": 0, "User": "", "Password": ""})
+        self.pool_difficulty = 16384
+        self.chip_quality = self.rng.uniform(0.97, 1.02)
+        self.power_bias = self.rng.uniform(0.97, 1.03)
+        self.best_diff_alltime = 0.0
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+
+    # --- identity / physics ---------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """deviceModel as NerdOS reports it."""
+        return "NerdQAxe++"
+
+    def on_boot(self) -> None:
+        """Restart: the only way out of shutdown; NVS settings stay."""
+        SimMiner.on_boot(self)
+        self.shares = ShareCounter()
+        self._last_advance = self.now()
+        self.shut_down = False
+
+    def expected_ghs(self) -> float:
+        """smallCoreCount x asicCount x frequency / 1000 (GH/s)."""
+        return NERD_SMALL_CORES * NERD_ASICS * self.frequency / 1000.0
+
+    def true_ghs(self) -> float:
+        """0 while shut down (NerdOS forces the hashrates to 0 then)."""
+        return 0.0 if self.shut_down else self.expected_ghs() * self.chip_quality
+
+    def power_w(self) -> float:
+        """Static part plus f*V^2; the ASIC rail is off while shut down."""
+        dyn = dynamic_power(NERD_POWER_W - NERD_STATIC_W, self.frequency, 600.0, self.core_voltage, 1150)
+        return NERD_STATIC_W + (0.0 if self.shut_down else dyn * self.power_bias)
+
+    def _advance(self) -> None:
+        now = self.now()
+        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty, now=now)
+        self._last_advance = now
+        self.best_diff_alltime = max(self.best_diff_alltime, self.shares.best_share)
+
+    # --- replies -----------------------------------------------------------------------------
+    def system_info(self) -> dict[str, Any]:
+        """GET /api/system/info in handler_system.cpp's field order (recorded NerdQAxe++ capture)."""
+        self._advance()
+        rng = self.rng
+        ghs = self.true_ghs()
+        power = noisy(rng, self.power_w(), 0.01)
+        ratio = self.power_w() / NERD_POWER_W
+        temp = chip_temperature(NERD_TEMP_C, ratio, 54.0, 54.0) + rng.gauss(0.0, 0.3)
+        volts_mv = 12250.0 + rng.gauss(0.0, 20.0)
+        current_ma = power / (volts_mv / 1000.0) * 1000.0
+        fan = 0.0 if self.shut_down else min(100.0, max(30.0, 54.0 + (temp - 60.0) * 3.0))
+        primary, fallback = self.flat_pools
+        r3 = lambda v: round(v, 3)  # noqa: E731 - ArduinoJson prints floats at up to 9 digits
+        hashrates = {k: (0.0 if self.shut_down else r3(noisy(rng, ghs, w)))
+                     for k, w in (("hashRate", 0.03), ("hashRate_1m", 0.015), ("hashRate_10m", 0.006),
+                                  ("hashRate_1h", 0.003), ("hashRate_1d", 0.002))}
+        info: dict[str, Any] = {
+            "asicCount": NERD_ASICS, "smallCoreCount": NERD_SMALL_CORES, "deviceModel": "NerdQAxe++",
+            "hostip": self.ip, "macAddr": self.mac_addr, "wifiRSSI": -60 - rng.randrange(0, 8),
+            "power": r3(power), "maxPower": 100, "minPower": 52, "maxVoltage": 13, "minVoltage": 11,
+            "current": r3(current_ma), "currentA": r3(current_ma / 1000.0), "minCurrentA": 0, "maxCurrentA": 8,
+            "temp": r3(temp), "vrTemp": r3(temp - 4.0), "vrTempInt": r3(temp - 1.0),
+            "hashRateTimestamp": int(self.now() * 1000), **hashrates,
+            "coreVoltage": self.core_voltage, "defaultCoreVoltage": 1150,
+            "coreVoltageActual": 0 if self.shut_down else self.core_voltage,
+            "fanspeed": int(fan), "manualFanSpeed": self.settings["manualFanSpeed"],
+            "fanrpm": int(fan * 33), "fanrpm2": int(fan * 29), "fanspeed2": 40, "fanCount": 2,
+            "lastpingrtt": r3(abs(rng.gauss(1.3, 0.2))), "recentpingloss": 0, "shutdown": self.shut_down,
+            "duplicateHWNonces": 0,
+            "stratum": {"poolMode": 0, "activePoolMode": 0, "poolBalance": 50,
+                        "totalBestDiff": int(self.best_diff_alltime), "usingFallback": False,
+                        "pools": [{"connected": not self.shut_down, "verifyBlocked": "",
+                                   "poolDifficulty": self.pool_difficulty, "networkDifficulty": 124932866000000,
+                                   "poolDiffErr": False, "accepted": self.shares.accepted,
+                                   "rejected": self.shares.rejected, "pingRtt": 1.3, "pingLoss": 0,
+                                   "bestDiff": int(self.shares.best_share), "activeProtocol": 0,
+                                   "encrypted": False}]},
+            "poolDifficulty": self.pool_difficulty, "networkDifficulty": 124932866000000, "foundBlocks": 0,
+            "totalFoundBlocks": 0, "sharesAccepted": self.shares.accepted, "sharesRejected": self.shares.rejected,
+            "bestDiff": int(self.best_diff_alltime), "bestSessionDiff": int(self.shares.best_share),
+            # BM1370 chip temperatures are not read on this board (the capture shows zeros).
+            "asicTemps": [0] * NERD_ASICS,
+            "pidTargetTemp": self.settings["pidTargetTemp"], "pidP": self.settings["pidP"],
+            "pidI": self.settings["pidI"], "pidD": self.settings["pidD"],
+            "hostname": self.hostname, "ssid": self.settings["ssid"],
+            "stratumURL": primary["URL"], "stratumPort": primary["Port"], "stratumUser": primary["User"],
+            "stratumEnonceSubscribe": True, "stratumTLS": False,
+            "fallbackStratumURL": fallback["URL"], "fallbackStratumPort": fallback["Port"],
+            "fallbackStratumUser": fallback["User"], "fallbackStratumEnonceSubscribe": True,
+            "fallbackStratumTLS": False,
+            "voltage": r3(volts_mv), "frequency": int(self.frequency), "defaultFrequency": 600,
+            "jobInterval": self.settings["jobInterval"], "stratumDifficulty": self.settings["stratumDifficulty"],
+            "overheat_temp": self.settings["overheat_temp"], "flipscreen": self.settings["flipscreen"],
+            "invertscreen": self.settings["invertscreen"], "autoscreenoff": self.settings["autoscreenoff"],
+            "invertfanpolarity": self.settings["invertfanpolarity"], "autofanspeed": self.settings["autofanspeed"],
+            "stratum_keep": self.settings["stratum_keep"], "vrFrequency": self.settings["vrFrequency"],
+            "defaultVrFrequency": 25011, "otp": self.otp_enabled, "ASICModel": "BM1370",
+            "uptimeSeconds": self.uptime_s, "lastResetReason": "SYSTEM.RESET_SOFTWARE",
+            "wifiStatus": "WiFi Connected!", "freeHeap": 6890556 - rng.randrange(0, 20000),
+            "freeHeapInt": 148248 - rng.randrange(0, 4000), "version": self.version, "runningPartition": "ota_0",
+            "defaultTheme": "cosmic",
+        }
+        return info
+
+    def system_asic(self) -> dict[str, Any]:
+        """GET /api/system/asic (recorded NerdQAxe++ reply: ecoFrequency/ecoVoltage 0 = not set)."""
+        return {"ASICModel": "BM1370", "deviceModel": "NerdQAxe++", "asicCount": NERD_ASICS,
+                "defaultFrequency": 600, "defaultVoltage": 1150, "absMaxFrequency": NERD_ABS_MAX_MHZ,
+                "absMaxVoltage": NERD_ABS_MAX_MV, "ecoFrequency": 0, "ecoVoltage": 0, "swarmColor": "#e700d8",
+                "frequencyOptions": list(NERD_FREQ_OPTIONS), "voltageOptions": list(NERD_VOLT_OPTIONS)}
+
+    # --- access ------------------------------------------------------------------------------------
+    def network_allowed(self, request: httpd.Request) -> bool:
+        """NerdOS: RFC 1918 clients, localhost and .local names (docs/API.md)."""
+        if self.allow_any_client or _is_private(request.client_ip):
+            return True
+        try:
+            return ipaddress.IPv4Address(request.client_ip.removeprefix("::ffff:")).is_loopback
+        except ValueError:
+            return False
+
+    def _otp_refusal(self, request: httpd.Request) -> httpd.Response | None:
+        """http_utils.cpp validateOTP(): None when the write may go ahead, else the 401 reply."""
+        now = self.now()
+        if now < self._otp_blocked_until:
+            return _error(401, "blocked for 5 minutes")
+        if not self.otp_enabled or request.header("x-totp") == self.totp_code:
+            return None
+        self._otp_failures = [t for t in self._otp_failures if now - t < OTP_WINDOW_S] + [now]
+        if len(self._otp_failures) >= OTP_FAIL_LIMIT:
+            self._otp_blocked_until, self._otp_failures = now + OTP_BLOCK_S, []
+        return _error(401, "OTP/Session required")
+
+    def handle_http(self, request: httpd.Request) -> httpd.Response | object:
+        """NerdOS's legacy v1 routes (the ones the driver uses) plus /api/v2/otp/status."""
+        path, method = request.path, request.method
+        if not path.startswith("/api/"):
+            return self._static(request)
+        if not self.network_allowed(request):
+            return _error(401, "Unauthorized")
+        if method == "OPTIONS":
+            return httpd.Response(200, b"", headers=list(CORS))
+        if (method, path) == ("GET", "/api/system/info"):
+            return _compact(self.system_info())
+        if (method, path) == ("GET", "/api/system/asic"):
+            return _compact(self.system_asic())
+        if (method, path) == ("GET", "/api/v2/otp/status"):
+            return _compact({"enabled": self.otp_enabled})
+        if (method, path) in (("PATCH", "/api/system"), ("POST", "/api/system/restart"),
+                              ("POST", "/api/system/shutdown")):
+            refusal = self._otp_refusal(request)
+            if refusal is not None:
+                return refusal
+            if method == "PATCH":
+                return self._nerd_patch(request)
+            return self._restart(request) if path.endswith("restart") else self._shutdown()
+        return _error(404, "Not Found")
+
+    def _shutdown(self) -> httpd.Response:
+        # handler_shutdown.cpp: plain-text reply, then POWER_MANAGEMENT_MODULE.shutdown().
+        response = httpd.Response(200, b"System will shutdown shortly.", headers=list(CORS))
+
+        def go() -> None:
+            self._advance()
+            self.shut_down = True
+
+        response.after = go
+        return response
+
+    def _restart(self, request: httpd.Request) -> httpd.Response:
+        response = httpd.Response(200, b"System will restart shortly.", headers=list(CORS))
+        self.stop_accepting()
+        response.after = self.reboot
+        return response
+
+    def _nerd_patch(self, request: httpd.Request) -> httpd.Response:
+        """PATCH_update_settings: typed keys only (ArduinoJson is<uint16_t>()), unknown keys ignored, empty 200."""
+        try:
+            body = json.loads(request.body.decode("utf-8")) if request.body else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "Invalid JSON")
+        self._advance()
+
+        def u16(key: str) -> int | None:
+            value = body.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535
+            return value if ok else None
+
+        if (freq := u16("frequency")) and freq > 0:
+            self.frequency = float(min(freq, NERD_ABS_MAX_MHZ))  # Board::loadSettings clamps to absMax
+        if (volt := u16("coreVoltage")) and volt > 0:
+            self.core_voltage = min(volt, NERD_ABS_MAX_MV)
+        for key in ("jobInterval", "overheat_temp", "autofanspeed", "manualFanSpeed", "pidTargetTemp"):
+            if (value := u16(key)) is not None:
+                self.settings[key] = value
+        for key in ("ssid", "hostname"):
+            if isinstance(body.get(key), str):
+                if key == "hostname":
+                    self.hostname = body[key]
+                else:
+                    self.settings[key] = body[key]
+        for index, prefix in enumerate(("stratum", "fallbackStratum")):  # StratumManager::saveSettings
+            pool = self.flat_pools[index]
+            for field, kind in (("URL", str), ("User", str), ("Password", str), ("Port", int)):
+                value = body.get(prefix + field)
+                if isinstance(value, kind) and not isinstance(value, bool):
+                    pool[field] = value
+        return _empty_ok()

@@ -21,8 +21,10 @@ from test_miners_fakes import fixture_json  # noqa: E402
 
 from miners import bitaxe  # noqa: E402
 from miners.base import (  # noqa: E402
+    CHIPS,
     FAN,
     FREQUENCY,
+    MODE,
     POOLS,
     RESTART,
     SLEEP,
@@ -173,12 +175,13 @@ def test_restart_accepts_text_or_json(driver, requests_mock, body):
 
 
 def test_capabilities_narrow_after_the_first_read(driver, requests_mock):
-    assert BitaxeDriver.capabilities == {RESTART, SLEEP, WAKE, FREQUENCY, FAN, POOLS}
+    maximum = {RESTART, SLEEP, WAKE, FREQUENCY, FAN, POOLS, MODE, CHIPS}
+    assert BitaxeDriver.capabilities == maximum
     requests_mock.get(f"{BASE}/api/system/info", json=built_info("v2.13.2"))
     requests_mock.get(f"{BASE}/api/system/asic", json={})
     driver.read()
-    assert driver.capabilities == {RESTART, FREQUENCY, FAN, POOLS}
-    assert BitaxeDriver.capabilities == {RESTART, SLEEP, WAKE, FREQUENCY, FAN, POOLS}  # class keeps the maximum
+    assert driver.capabilities == {RESTART, FREQUENCY, FAN, POOLS, MODE}  # BM1370: presets; no hashrateMonitor
+    assert BitaxeDriver.capabilities == maximum  # class keeps the maximum
     with pytest.raises(NotSupported, match="v2.14.0"):
         driver.sleep()
 
@@ -284,11 +287,10 @@ def test_nerdqaxe_capabilities_and_fan(driver, requests_mock):
     asic = requests_mock.get(f"{BASE}/api/system/asic", json={})
     status = driver.read()
     assert status.model == "NerdQAxe++ BM1370" and asic.call_count == 0  # deviceModel is already in info
-    assert driver.capabilities == {RESTART, FREQUENCY, POOLS}
+    # NerdOS: sleep = /api/system/shutdown, wake = restart; asicTemps all 0 in this capture: no chips
+    assert driver.capabilities == {RESTART, FREQUENCY, POOLS, SLEEP, WAKE, MODE}
     with pytest.raises(NotSupported):
         driver.set_fan(50)
-    with pytest.raises(NotSupported):
-        driver.sleep()
 
 
 def test_nerdqaxe_401_mentions_otp(driver, requests_mock):
