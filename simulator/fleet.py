@@ -248,6 +248,7 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("vnish_legacy", "Antminer S9", "3.9.0", 1),  # Vnish 3.x: cgminer API + digest CGI (root/root)
     ("braiins", "Antminer S19 XP", "25.11", 1),  # BOS+ 25.11: REST (root/root) + BOSer API on 4028
     ("luxos", "Antminer S19k Pro", None, 1),  # LUXminer 2025.4.8: sessions, profiles
+    ("bitaxe", "NerdQAxe++", "v1.1.0-beta1", 1),
 )
 
 
