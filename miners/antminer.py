@@ -255,16 +255,17 @@ class AntminerDriver(CGMinerDriver):
     def _set_work_mode(self, mode: str) -> None:
         conf = self._conf()
         generation = cgi.generation(conf)
+        secrets = self._pool_secrets(conf)  # the current pools go back with their passwords
         if generation == cgi.MODERN:
             value = cgi.MODE_VALUES[mode]
             data = json.dumps(cgi.modern_body(conf, miner_mode=value), separators=(",", ":")).encode()
             self._post_and_verify(data, JSON_CONTENT, lambda c: cgi.work_mode(c) == value, f"set mode {mode}",
-                                  frozenset())
+                                  secrets)
         elif generation == cgi.LEGACY_WORK_MODE and mode in ("sleep", "normal"):
             value = cgi.LEGACY_SLEEP if mode == "sleep" else 0
-            data = cgi.encode_legacy_form(cgi.legacy_fields(conf, work_mode_value=value), self._pool_secrets(conf))
+            data = cgi.encode_legacy_form(cgi.legacy_fields(conf, work_mode_value=value), secrets)
             self._post_and_verify(data, FORM_CONTENT, lambda c: cgi.work_mode(c) == value, f"set mode {mode}",
-                                  self._pool_secrets(conf))
+                                  secrets)
         elif generation == cgi.LEGACY_WORK_MODE:
             raise NotSupported(f"{self._described}: its legacy web CGI (S17 era) only has sleep and normal; "
                                f"mode {mode!r} is not known for it")
