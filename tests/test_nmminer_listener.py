@@ -15,31 +15,17 @@ from typing import Any
 
 import pytest
 
+from services.config import NMMinerConfig
 from miners.nmminer import TELEMETRY, TelemetryStore
 from services.nmminer_listener import ListenerSettings, NMMinerListener, is_lan_sender, settings_from_config
 
 LISTEN_IP = "127.89.0.1"
 
 
-@dataclasses.dataclass(frozen=True)
-class NMMinerSection:
-    """Stand-in for the config section services/config.py does not have yet (nmminer.listen/bind/port)."""
-
-    listen: bool = True
-    bind: str = LISTEN_IP
-    port: int = 0  # a free port
-
-
 def with_nmminer(config: Any, **section: Any) -> Any:
-    """A copy of ``config`` that also has an ``nmminer`` section (as the proposed config key would)."""
-    base = type(config)
-
-    @dataclasses.dataclass(frozen=True)
-    class ConfigWithNMMiner(base):  # type: ignore[misc, valid-type]
-        nmminer: Any = None
-
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(base)}
-    return ConfigWithNMMiner(**values, nmminer=NMMinerSection(**section))
+    """A copy of ``config`` with the given ``nmminer`` section (listen on loopback, any free port by default)."""
+    values = {"listen": True, "bind": LISTEN_IP, "port": 0, **section}
+    return dataclasses.replace(config, nmminer=NMMinerConfig(**values))
 
 
 def datagram(ip: str, hashrate: str = "1006.1KH/s", **extra: Any) -> bytes:
