@@ -12,7 +12,7 @@ if [ "${1:-}" = "--demo" ]; then
   demo_dir="${DEMO_DIR:-$PWD/demo-data}"
   mkdir -p "$demo_dir"
   offset=0; [ "$(id -u)" -ne 0 ] && offset=10000   # ports 80/4028 need root; the app dials the same offset
-  demo_count="${DEMO_MINERS:-14}"
+  demo_count="${DEMO_MINERS:-}"    # empty = one miner of each demo entry (every family)
   demo_net="${DEMO_NET:-127.77.0}"   # the demo's /24 on loopback (tests use another one)
   cat > "$demo_dir/config.yaml" <<YAML
 # Written by ./start.sh --demo; edits are overwritten.
@@ -30,12 +30,12 @@ nmminer:
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"
-  .venv/bin/python -m simulator --demo --count "$demo_count" --base-ip "$demo_net.10" --port-offset "$offset" &
+  .venv/bin/python -m simulator --demo ${demo_count:+--count "$demo_count"} --base-ip "$demo_net.10" --port-offset "$offset" &
   sim_pid=$!
   trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
   .venv/bin/python -m services.config >/dev/null
   .venv/bin/python -m services.credentials ensure >/dev/null
-  echo "Demo: $demo_count simulated miners on $demo_net.10+ (ports offset by $offset)"
+  echo "Demo: simulated miners of every family on $demo_net.10+ (ports offset by $offset)"
   echo "Dashboard: http://127.0.0.1:${PORT:-5000}/   password: $ADMIN_PASSWORD"
   echo "API token: $(cat "$demo_dir/api_token")"
   .venv/bin/gunicorn -c gunicorn.conf.py "$@" &

@@ -16,7 +16,7 @@ import threading
 from .antminer import AntminerMiner
 from .axeos import BitaxeMiner
 from .cgminer import CgminerMiner
-from .fleet import SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
+from .fleet import DEMO_LAYOUT, SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
 from .miner import SimMiner
 from .models import AXEOS_VERSIONS, ANTMINER_MODELS, BITAXE_MODELS, USB_MODELS
 from .spec import KINDS, MinerSpec
@@ -81,7 +81,7 @@ def make_specs(args: argparse.Namespace) -> list[MinerSpec]:
                 for ip in addresses(args.base_ip or "127.77.0.10", count)]
     if args.count and not args.demo:
         return scaled_specs(args.base_ip or "127.90.0.10", args.count, restart_seconds=args.restart_seconds)
-    return demo_specs(args.base_ip or "127.77.0.10", args.count or 12, restart_seconds=args.restart_seconds)
+    return demo_specs(args.base_ip or "127.77.0.10", args.count or len(DEMO_LAYOUT), restart_seconds=args.restart_seconds)
 
 
 def describe(miner: SimMiner) -> str:

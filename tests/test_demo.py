@@ -29,7 +29,7 @@ def demo(tmp_path_factory):
     port = free_port()
     data = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if k not in ("CONFIG", "DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD")}
-    env.update(PORT=str(port), DEMO_DIR=str(data), DEMO_NET="127.80.7", DEMO_MINERS="12")
+    env.update(PORT=str(port), DEMO_DIR=str(data), DEMO_NET="127.80.7")
     log = open(data / "out.log", "w")
     proc = subprocess.Popen(["./start.sh", "--demo"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -61,7 +61,10 @@ def test_demo_serves_at_least_10_online_miners_within_a_minute(demo):
     assert stats["miners_total"] == len(miners)
     assert stats["online"] == sum(m["online"] for m in miners)
     assert stats["offline"] == len(miners) - stats["online"]
-    assert {m["family"] for m in miners} == {"bitaxe", "cgminer", "antminer"}
+    from simulator.fleet import DEMO_LAYOUT
+
+    assert len(miners) >= len(DEMO_LAYOUT) - 2  # every family; the two NMMiners may still be on their way
+    assert {"bitaxe", "cgminer", "antminer"} <= {m["family"] for m in miners}
     page = get(demo["base"] + "/")
     assert page.status_code == 200 and "vendor/chart" in page.text
 
