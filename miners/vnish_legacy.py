@@ -334,6 +334,7 @@ class VnishLegacyDriver(CGMinerDriver):
         self.web_port = web_port if web_port is not None else HTTP_PORT + (self.port - CGMINER_PORT)
         self._session = _FormSession()
         self._session.trust_env = False  # as http.new_session(): never through an environment proxy
+        self._login: tuple[str, str] | None = None
         self._model: str | None = None
         self._vnish_version: Version | None = None
         self._asleep = False
@@ -394,7 +395,9 @@ class VnishLegacyDriver(CGMinerDriver):
         return f"http://{netloc}/cgi-bin/{path}"
 
     def _cgi(self, method: str, path: str, form: list[tuple[str, str]] | None = None) -> http.HttpReply:
-        self._session.auth = HTTPDigestAuth(self.credentials.username or "root", self.credentials.password)
+        login = (self.credentials.username or "root", self.credentials.password)
+        if self._login != login:  # one digest state per login: later requests reuse the nonce, no new 401
+            self._session.auth, self._login = HTTPDigestAuth(*login), login
         self._session.form = form
         try:
             # A header keeps http.request from reusing a cached prepared request: the
