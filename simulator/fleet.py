@@ -27,6 +27,7 @@ from .nmminer import NMMinerSim
 from .spec import MinerSpec
 from .vnish import VnishMiner
 from .vnish_legacy import VnishLegacyMiner
+from .whatsminer import WhatsminerMiner
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ MINER_CLASSES: dict[str, type[SimMiner]] = {"bitaxe": BitaxeMiner, "cgminer": Cg
                                             "nmminer": NMMinerSim,
                                             "avalon": AvalonMiner,
                                             "vnish": VnishMiner, "vnish_legacy": VnishLegacyMiner,
+                                            "whatsminer": WhatsminerMiner,
                                             "braiins": BraiinsMiner, "luxos": LuxOSMiner}
 
 
@@ -246,6 +248,8 @@ DEMO_LAYOUT: tuple[tuple[str, str, str | None, int], ...] = (
     ("vnish", "Antminer S19", "1.2.6", 1),  # Vnish 1.x REST (AnthillOS), web password admin
     ("vnish", "Antminer L7", "1.3.4", 1),  # 1.3.x: throttle and /boards; MH/s units
     ("vnish_legacy", "Antminer S9", "3.9.0", 1),  # Vnish 3.x: cgminer API + digest CGI (root/root)
+    ("whatsminer", "M30S+", None, 1),  # btminer API 2.0.5 on 4028 (token + AES writes, admin/admin)
+    ("whatsminer", "M60S", None, 1),  # 2025 firmware: API 3.0.2 on 4433 (super/super), get_version on 4028
     ("braiins", "Antminer S19 XP", "25.11", 1),  # BOS+ 25.11: REST (root/root) + BOSer API on 4028
     ("luxos", "Antminer S19k Pro", None, 1),  # LUXminer 2025.4.8: sessions, profiles
     ("bitaxe", "NerdQAxe++", "v1.1.0-beta1", 1),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-KINDS = ("bitaxe", "cgminer", "antminer", "nmminer", "avalon", "vnish", "vnish_legacy",
+KINDS = ("bitaxe", "cgminer", "antminer", "nmminer", "avalon", "vnish", "vnish_legacy", "whatsminer",
          "braiins", "luxos")
 
 
@@ -19,6 +19,8 @@ class MinerSpec:
     "vnish" (Vnish 1.x AnthillOS: REST /api/v1 on 80 with unlock tokens + cgminer API on 4028;
     model "Antminer S19"/"S21"/"L7", firmware_version "1.2.6" or "1.3.4"), "vnish_legacy"
     (Vnish 3.x on "Antminer S9"/"L3+": bmminer API on 4028 + digest-auth CGI on 80; firmware_version "3.9.0").
+    "whatsminer" (MicroBT btminer: API 2.x on 4028 with token + AES writes; model "M20S"/"M31S"/"M30S+"/
+    "M50S"; "M60S" adds API 3.x on 4433; firmware_version overrides the model's build string).
     "braiins" (BraiinsOS: BOSminer/BOSer cgminer API on 4028 + BOS+ REST on 80 from 25.07; model
     "Antminer S19 XP"/"S19"/"S9"; firmware_version "25.11" (REST), "23.03", "0.2.0+" or "0.2.0").
     "luxos" (LuxOS LUXminer API on 4028 with sessions and profiles; model "Antminer S19k Pro"/"S19j Pro";

@@ -21,11 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_registry_is_explicit():
-    assert miners.DRIVERS == {"bitaxe": BitaxeDriver, "cgminer": CGMinerDriver, "antminer": AntminerDriver,
-                              "nmminer": NMMinerDriver, "whatsminer": WhatsminerDriver,
-                              "avalon": AvalonDriver}
+    from miners.base import MinerDriver
+
+    expected = {"bitaxe", "cgminer", "antminer", "avalon", "nmminer", "vnish", "whatsminer", "braiins", "luxos"}
+    assert set(miners.DRIVERS) == expected
+    for family, cls in miners.DRIVERS.items():
+        assert issubclass(cls, MinerDriver) and cls.family == family, family
+    assert miners.DRIVERS["bitaxe"] is BitaxeDriver and miners.DRIVERS["antminer"] is AntminerDriver
     assert set(miners.DRIVERS) <= set(miners.FAMILIES)
-    assert {"whatsminer", "avalon", "braiins", "luxos", "vnish"} <= set(miners.FAMILIES)
+    assert not set(miners.DRIVERS) & miners.CGMINER_API_FAMILIES
 
 
 @pytest.mark.parametrize("family, cls, port", [("bitaxe", BitaxeDriver, 80), ("cgminer", CGMinerDriver, 4028),
