@@ -252,7 +252,10 @@ class LuxOSDriver(MinerDriver):
     def _session_id(self, fresh: bool = False) -> tuple[str, bool]:
         """(session id, opened by us). Reuses the open session unless ``fresh``; else logon."""
         if not fresh:
-            current = _first(self._send("session"), "SESSION").get("SessionID")
+            try:
+                current = _first(self._send("session"), "SESSION").get("SessionID")
+            except APIError:  # a build without `session` (pyasic tolerates that too): log on instead
+                current = None
             if isinstance(current, str) and current:
                 return current, False
         try:
