@@ -465,13 +465,16 @@ class AvalonDriver(MinerDriver):
         return status
 
     def _learn_options(self) -> None:
-        """Ask ``ascset|0,help`` once (read-only: it lists the options, changes nothing)."""
-        self._options_tried = True
+        """Ask ``ascset|0,help`` once (read-only: it lists the options, changes nothing).
+
+        A firmware answer (list or refusal) is final; a timeout is retried on the next read.
+        """
         try:
             self._options = help_options(self._send("ascset", "0,help"))
         except (APIError, EmptyReply) as exc:
             log.debug("%s: ascset help not available (%s); using the model's defaults", self.host, exc)
             self._options = None
+        self._options_tried = True
 
     def _has(self, option: str, default: bool) -> bool:
         return default if self._options is None else option in self._options
@@ -534,7 +537,8 @@ class AvalonDriver(MinerDriver):
         self._version = None
 
     def set_mode(self, mode: str) -> None:
-        """low/medium/high: ``workmode,set,<n>`` (Nano 3S/Q/Mini 3), ``worklevel,set,<n>`` (Nano 3), A-series ``workmode,<0|1>``.
+        """low/medium/high: ``workmode,set,<n>`` (Nano 3S/Q/Mini 3), ``worklevel,set,<n>`` (Nano 3),
+        A-series ``workmode,<0|1>``.
 
         On the A-series the new mode takes effect only after a reboot (A10 API
         manual 2.4); the next reads say so in ``errors`` until it does.
@@ -563,10 +567,12 @@ class AvalonDriver(MinerDriver):
         """Soft-on (``softon,1:<ts>``); the Q may close without a reply, which is success (asic-rs avalon_q).
 
         A-series: the hash boards cut by ``hashpower,0`` only come back with a
-        reboot (A10 API manual 2.6), so waking reboots the miner.
+        reboot (A10 API manual 2.6), so waking reboots the miner (unless it hashes).
         """
         kind = self._require(WAKE, "wake")
         if kind == A_SERIES:
+            if self.read().hashrate_hs:
+                return  # hashing already: a reboot would only interrupt it
             self.restart()
             return
         try:
@@ -600,7 +606,8 @@ class AvalonDriver(MinerDriver):
         checked = validate_pools(pools, max_pools=1 if kind == A_SERIES else 3)
         password = self._web_password()
         for _, _, pool in checked:
-            for value, what in ((pool.user, "worker name"), (pool.password, "pool password"), (password, "web password")):
+            named = ((pool.user, "worker name"), (pool.password, "pool password"), (password, "web password"))
+            for value, what in named:
                 if "," in value:
                     raise ValueError(f"the {what} cannot contain a comma: Avalon firmware splits setpool on commas")
         secrets = [p.password for p in pools if p.password] + [password]

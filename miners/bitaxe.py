@@ -476,7 +476,7 @@ class BitaxeDriver(MinerDriver):
         self._pause_resume("pause")
 
     def wake(self) -> None:
-        """POST /api/system/resume (AxeOS v2.14+); NerdOS has no resume: POST /api/system/restart."""
+        """POST /api/system/resume (AxeOS v2.14+); NerdOS has no resume: POST /api/system/restart when shut down."""
         self._pause_resume("resume")
 
     def _pause_resume(self, action: str) -> None:
@@ -485,7 +485,7 @@ class BitaxeDriver(MinerDriver):
             self._guard_write()
             if action == "pause":  # NerdOS POST_shutdown: plain text "System will shutdown shortly."
                 self._expect_ok(self._call("POST", "/api/system/shutdown"), "shutdown")
-            else:  # nothing resumes a shut-down NerdQAxe but a restart (docs/API.md)
+            elif self._info().get("shutdown") is True:  # only a restart resumes a shut-down NerdQAxe
                 self._expect_ok(self._call("POST", "/api/system/restart"), "restart to resume mining")
             return
         if version is None or version < V2_14:

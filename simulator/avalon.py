@@ -320,7 +320,8 @@ class AvalonMiner(CgApiMiner):
             return f"0 0 {27541 + rng.randrange(-40, 40)} 4 0 {p.volt} {int(round(wall))}"
         out_w = wall * 0.93 - 40
         amps = out_w / (p.volt / 100.0)
-        return f"0 1222 {p.volt + rng.randrange(-6, 6)} {int(round(amps))} {int(round(out_w))} {p.volt} {int(round(wall))}"
+        board_v = p.volt + rng.randrange(-6, 6)
+        return f"0 1222 {board_v} {int(round(amps))} {int(round(out_w))} {p.volt} {int(round(wall))}"
 
     def mm_tokens(self, *, with_chips: bool) -> list[tuple[str, str]]:
         """The module's Name[value] tokens in the firmware's order for this model."""
@@ -474,7 +475,8 @@ class AvalonMiner(CgApiMiner):
 
     def chip_works(self) -> list[int]:
         """MW<n> per-chip counters (meaning unverified; they grow with the shares here)."""
-        return [int(self.shares.accepted * 37 / self.hw.chips + self.rng.randrange(0, 40)) for _ in range(self.hw.chips)]
+        per_chip = self.shares.accepted * 37 / self.hw.chips
+        return [int(per_chip + self.rng.randrange(0, 40)) for _ in range(self.hw.chips)]
 
     def hbinfo(self) -> str:
         """Avalon Q ``HBinfo``: per-chip PVT_T0/PVT_V0/MW0 of hash board 0."""
@@ -511,7 +513,8 @@ class AvalonMiner(CgApiMiner):
         diff1 = s.diff_accepted + s.diff_rejected
         minutes = elapsed / 60.0
         rec: Record = [
-            ("Elapsed", elapsed), ("MHS av", fx(noisy(rng, average, 0.002), 2)), ("MHS 5s", fx(noisy(rng, mhs, 0.03), 2)),
+            ("Elapsed", elapsed), ("MHS av", fx(noisy(rng, average, 0.002), 2)),
+            ("MHS 5s", fx(noisy(rng, mhs, 0.03), 2)),
             ("MHS 1m", fx(noisy(rng, mhs, 0.015), 2)), ("MHS 5m", fx(noisy(rng, mhs, 0.007), 2)),
             ("MHS 15m", fx(noisy(rng, mhs, 0.004), 2)), ("Found Blocks", 0), ("Getworks", elapsed // 30 + 1),
             ("Accepted", s.accepted), ("Rejected", s.rejected), ("Hardware Errors", s.hw_errors),

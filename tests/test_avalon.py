@@ -100,7 +100,8 @@ def test_parse_avalon_q_soft_off_summary_string():
     """The Avalon Q 'STATS':{...} string captured while soft-off: sleeping, 0 GH/s, wall watts still read."""
     mm = avalon.parse_mm(text("raw/stats_mm_summary.avalon_q_softoff.txt"))
     assert mm["Ver"] == "Q-25052801_14a19a2" and mm["Mask"] == "25"  # "Nonce Mask[25]": the key has a space
-    status = avalon.parse_avalon({"estats": {"STATS": [{"MM ID0:Summary": text("raw/stats_mm_summary.avalon_q_softoff.txt")}]}})
+    summary = text("raw/stats_mm_summary.avalon_q_softoff.txt")
+    status = avalon.parse_avalon({"estats": {"STATS": [{"MM ID0:Summary": summary}]}})
     assert status.model == "Avalon Q" and status.state == "sleeping"
     assert status.hashrate_hs == 0 and status.expected_hashrate_hs == pytest.approx(55032.79e9)
     assert status.power_w == 146  # PS[0 1222 4 0 0 2245 146]: 7th value = wall power while soft-off
@@ -132,7 +133,8 @@ def test_text_mode_unescapes_and_glues_commas():
     reply = avalon.parse_text_reply("STATUS=S,Code=70,Msg=CGMiner stats|STATS=0,MM ID0=SYSTEMSTATU[Work: In Work\\, "
                                     "Hash Board: 1] PS[0 1 2 3 40 5 60],MM Count=1|")
     assert reply["STATS"][0]["MM ID0"] == "SYSTEMSTATU[Work: In Work, Hash Board: 1] PS[0 1 2 3 40 5 60]"
-    unescaped = avalon.parse_text_reply("STATS=0,MM ID0=SYSTEMSTATU[Work: In Work, Hash Board: 3 ] Elapsed[5],MM Count=1")
+    unescaped = avalon.parse_text_reply("STATS=0,MM ID0=SYSTEMSTATU[Work: In Work, Hash Board: 3 ] Elapsed[5],"
+                                        "MM Count=1")
     assert unescaped["STATS"][0]["MM ID0"].endswith("Elapsed[5]") and unescaped["STATS"][0]["MM Count"] == "1"
 
 

@@ -123,15 +123,17 @@ def test_set_mode_ignored_by_firmware_is_reported(driver, requests_mock):
 # --- NerdOS ------------------------------------------------------------------------------------------
 def test_nerdos_shutdown_is_sleep_and_restart_is_wake(driver, requests_mock):
     info = fixture_json(NERD_INFO)
-    requests_mock.get(f"{BASE}/api/system/info", json=info)
+    asleep = dict(info, shutdown=True, hashRate=0.0)
+    requests_mock.get(f"{BASE}/api/system/info", [{"json": info}, {"json": info}, {"json": asleep}])
     shutdown = requests_mock.post(f"{BASE}/api/system/shutdown", text="System will shutdown shortly.")
     restart = requests_mock.post(f"{BASE}/api/system/restart", text="System will restart shortly.")
     driver.read()
     assert {SLEEP, WAKE, MODE} <= driver.capabilities and CHIPS not in driver.capabilities  # asicTemps all 0
+    driver.wake()  # still mining: nothing to resume, no needless restart
+    assert restart.call_count == 0
     driver.sleep()
-    driver.wake()
+    driver.wake()  # shut down: only a restart resumes
     assert shutdown.call_count == 1 and restart.call_count == 1
-    asleep = dict(info, shutdown=True, hashRate=0.0)
     assert bitaxe.parse_system_info(asleep).state == "sleeping"
 
 

@@ -1,4 +1,4 @@
-"""The real app (real drivers, real FleetManager) against simulated Avalons, Bitaxes and a NerdQAxe++ on 127.87.0.0/24."""
+"""The real app (real drivers, real FleetManager) against simulated Avalons, Bitaxes, a NerdQAxe++ (127.87.0.0/24)."""
 
 from __future__ import annotations
 
@@ -267,3 +267,14 @@ def test_nerdqaxe_modes_shutdown_and_otp(live, sim):
         assert snapshot(sim)[NERD] == before
     finally:
         sim.call(lambda: setattr(nerd, "otp_enabled", False))
+
+
+def test_wrong_api_token_changes_nothing(live, sim):
+    client, _, _, _ = live
+    before = snapshot(sim)
+    bad = {"Authorization": "Bearer not-the-token"}
+    for ip, path, body in ((AVALON_Q, "mode", {"mode": "low"}), (AVALON_Q, "sleep", None),
+                           (GAMMA, "mode", {"mode": "eco"}), (NERD, "restart", None)):
+        reply = client.post(f"/api/miners/{ip}/{path}", json=body or {}, headers=bad)
+        assert reply.status_code == 401, (ip, path, reply.status_code)
+    assert snapshot(sim) == before
