@@ -27,7 +27,7 @@ from miners.vnish import VnishDriver  # noqa: E402
 from miners.vnish_legacy import VnishLegacyDriver  # noqa: E402
 from miners.vnish_rest import VnishRestDriver  # noqa: E402
 
-HOST = "127.82.6.1"
+HOST = "127.85.6.1"
 API = f"http://{HOST}/api/v1"
 INFO = fixture_json("vnish/api_v1_info.s19_vnish_1.2.6.json")
 SUMMARY = fixture_json("vnish/api_v1_summary.s19_vnish_1.2.0-beta10.json")
@@ -212,7 +212,7 @@ def legacy_api() -> FakeCgminer:
     """The recorded Vnish 3.8.6 replies (no summary was captured: the driver reads stats)."""
     return FakeCgminer({"version": fixture_bytes("vnish/version.s9_vnish_3.8.6.json"),
                         "stats": fixture_bytes("vnish/raw/stats.s9_vnish_3.8.6.malformed.txt"),
-                        "pools": fixture_bytes("vnish/pools.s9_vnish_3.8.6.json")})
+                        "pools": fixture_bytes("vnish/pools.s9_vnish_3.8.6.json")}, host="127.85.6.2")
 
 
 def legacy_driver(fake: FakeCgminer, password: str = "root") -> tuple[VnishLegacyDriver, str]:
@@ -350,7 +350,8 @@ def test_legacy_non_3x_build_is_read_only():
     version = fixture_bytes("vnish/version.s9_vnish_3.8.6.json").replace(b"vnish 3.8.6", b"vnish 2.0.3")
     with FakeCgminer({"version": version, "pools": fixture_bytes("vnish/pools.s9_vnish_3.8.6.json"),
                       "stats": fixture_bytes("vnish/raw/stats.s9_vnish_3.8.6.malformed.txt")
-                      .replace(b"vnish 3.8.6", b"vnish 2.0.3").replace(b'"3.8.6"', b'"2.0.3"')}) as fake:
+                      .replace(b"vnish 3.8.6", b"vnish 2.0.3").replace(b'"3.8.6"', b'"2.0.3"')},
+                     host="127.85.6.3") as fake:
         d, _ = legacy_driver(fake)
         status = d.read()
         assert d.capabilities == frozenset() and any("3.x only" in e for e in status.errors)
@@ -387,7 +388,7 @@ def test_family_picks_legacy_from_the_cgminer_type(requests_mock):
 
 
 def test_family_says_when_nothing_answers():
-    d = VnishDriver("127.82.6.250", port=18081, timeout=0.5)
+    d = VnishDriver("127.85.6.250", port=18081, timeout=0.5)
     d.api_port = 18082
     with pytest.raises(MinerUnreachable, match="neither"):
         d.read()
