@@ -369,10 +369,7 @@ class VnishLegacyDriver(CGMinerDriver):
 
     def _learn(self, status: MinerStatus, device: Mapping[str, Any]) -> None:
         self._model = status.model
-        type_text = None
-        for reply in (self._version,):
-            for block in section(reply, "VERSION")[:1]:
-                type_text = block.get("Type")
+        type_text = next((b.get("Type") for b in section(self._version, "VERSION")[:1]), None)
         self._vnish_version = parse_vnish_version(type_text) or parse_vnish_version(
             f"vnish {device.get('build_version')}" if device.get("build_version") else None)
         caps = set(type(self).capabilities)
@@ -576,9 +573,12 @@ class VnishLegacyDriver(CGMinerDriver):
             after = self._write_conf(changes, "set pools")
         except MinerError as exc:
             raise type(exc)(_scrub(str(exc), secrets)) from None
-        stored = [(str(p.get("url", "")).lower(), str(p.get("user", ""))) for p in after.get("pools") or []
+        def key(url: Any) -> str:  # compared without scheme and case: cgminer accepts "host:port" too
+            return str(url or "").strip().lower().split("://", 1)[-1]
+
+        stored = [(key(p.get("url")), str(p.get("user", ""))) for p in after.get("pools") or []
                   if isinstance(p, Mapping)]
-        want = [(changes[f"_ant_pool{n}url"].lower(), changes[f"_ant_pool{n}user"]) for n in range(1, POOL_SLOTS + 1)]
+        want = [(key(changes[f"_ant_pool{n}url"]), changes[f"_ant_pool{n}user"]) for n in range(1, POOL_SLOTS + 1)]
         if stored[:POOL_SLOTS] != want:
             raise MinerProtocolError("set pools: the miner answered ok but stored other pools")
 

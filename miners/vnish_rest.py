@@ -547,9 +547,8 @@ class VnishRestDriver(MinerDriver):
         except MinerError as exc:
             raise type(exc)(_scrub(str(exc), secrets)) from None
         stored = self._settings()["miner"].get("pools") or []
-        got = [(str(p.get("url", "")), str(p.get("user", ""))) for p in stored if isinstance(p, dict)]
-        want = [(e["url"], e["user"]) for e in entries]
-        if [(u.lower(), n) for u, n in got[:POOL_SLOTS]] != [(u.lower(), n) for u, n in want]:
+        got = [(_url_key(p.get("url")), str(p.get("user", ""))) for p in stored if isinstance(p, dict)]
+        if got[:POOL_SLOTS] != [(_url_key(e["url"]), e["user"]) for e in entries]:
             raise MinerProtocolError("set pools: Vnish answered OK but the stored pools differ")
 
     def read_chips(self) -> list[ChipStatus]:
@@ -594,6 +593,12 @@ def _checked(reply: http.HttpReply, what: str) -> Any:
     if reply.status == 404:
         raise NotSupported(f"{what}: this Vnish build has no such endpoint (HTTP 404)")
     raise MinerError(f"{what}: Vnish refused it (HTTP {reply.status}{': ' + detail if detail else ''})")
+
+
+def _url_key(url: Any) -> str:
+    """A pool URL compared without its scheme and case: the summary shows "host:port" (1.2.0 capture)."""
+    text = str(url or "").strip().lower()
+    return text.split("://", 1)[-1]
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
