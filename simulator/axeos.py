@@ -18,7 +18,7 @@ from typing import Any
 from . import httpd
 from .formats import cjson_dumps, cjson_float, suffix_string
 from .miner import HTTP, SimMiner
-from .models import AXEOS_VERSIONS, parse_version, resolve_bitaxe
+from .models import AXEOS_VERSIONS, BitaxeModel, parse_version, resolve_bitaxe
 from .physics import AMBIENT_C, ShareCounter, chip_temperature, dynamic_power, noisy
 from .spec import MinerSpec
 
@@ -630,6 +630,8 @@ NERD_ABS_MAX_MHZ, NERD_ABS_MAX_MV = 800, 1400
 NERD_SMALL_CORES, NERD_ASICS = 2040, 4
 NERD_POWER_W, NERD_STATIC_W, NERD_TEMP_C = 91.0, 8.0, 58.0  # recorded: 103 W, 59.9 C at 680 MHz
 OTP_FAIL_LIMIT, OTP_WINDOW_S, OTP_BLOCK_S = 5, 60.0, 300.0  # http_utils.cpp rateLimit()
+NERD_HW = BitaxeModel("BM1370", "NerdQAxe++", "", NERD_SMALL_CORES, NERD_ASICS, 600, NERD_FREQ_OPTIONS, 1150,
+                      NERD_VOLT_OPTIONS, NERD_POWER_W, NERD_STATIC_W, NERD_TEMP_C, 100, "#e700d8")
 
 
 def _compact(obj: Any, status: int = 200) -> httpd.Response:
@@ -652,6 +654,7 @@ class NerdQaxeMiner(BitaxeMiner):
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:  # noqa: D107 - SimMiner's, not BitaxeMiner's
         SimMiner.__init__(self, spec, **kwargs)
+        self.hw = NERD_HW  # the same catalogue shape as a Bitaxe (the CLI lists hw.device / hw.asic)
         self.version = spec.firmware_version or NERD_DEFAULT_VERSION
         octets = spec.ip.split(".")
         self.hostname = spec.hostname or f"qaxe-{octets[2]}-{octets[3]}"
