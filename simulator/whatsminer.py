@@ -527,8 +527,11 @@ class WhatsminerMiner(SimMiner):
         if not self._token_ok(client_ip, key_md5, command.get("token")):
             self.token_errors += 1
             return self._flat("E", 135, "check token error", "")
-        name = command.get("cmd", command.get("command"))
-        reply, after = self._write(str(name), command)
+        name = str(command.get("cmd", command.get("command")))
+        if name in V2_WRITES:
+            reply, after = self._write(name, command)
+        else:  # "the readable API supports two communication modes: plaintext and ciphertext" (API V2.0.5)
+            reply, after = self._read_command(name, command), None
         text = encrypt_b64(key, reply.encode())
         envelope = _dumps({"enc": text})
         return (envelope, after) if after is not None else envelope
