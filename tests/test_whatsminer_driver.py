@@ -448,3 +448,31 @@ def test_driver_repr_and_errors_hold_no_secret():
     assert "Pa55word!" not in repr(driver) and "Pa55word!" not in repr(driver.credentials)
 
 
+
+
+# --- detection ---------------------------------------------------------------------------------
+def test_classify_recorded_invalid_cmd_reply():
+    from miners import detect
+
+    assert detect.classify_cgminer(fixture_bytes("whatsminer/error.invalid_cmd.v1.3.json").decode()) == "whatsminer"
+
+
+def test_api3_only_host_is_found_on_4433_read_only():
+    from miners import detect
+
+    ip = next(_IPS)
+    assert detect.sweep_ports(10000) == [14028, 14433, 10080]
+    with FakeV3(ip) as v3:
+        found = detect.detect(ip, timeout=1.0)  # sweeps 4028, 4433 and 80; only 4433 answers
+        assert found == detect.Detection("whatsminer", 4433, "Whatsminer M60S VK40", "whatsminer-api3")
+    assert v3.requests == [{"cmd": "get.device.info", "param": "miner"}]
+
+
+def test_api3_port_is_not_probed_when_4028_already_answered():
+    from miners import detect
+
+    with FakeBtminer(extra={"version": fixture_bytes("whatsminer/error.invalid_cmd.v1.3.json")}) as miner, \
+            FakeV3(miner.ip) as v3:
+        found = detect.fingerprint(miner.ip, {4028, 4433})
+    assert found is not None and found.family == "whatsminer" and v3.requests == []
+    assert [r.get("command") for r in miner.fake.requests] == ["version"]
