@@ -606,8 +606,6 @@ class WhatsminerMiner(SimMiner):
         """API 3: length-prefixed requests on one connection until the client closes (300 s idle on the firmware)."""
         if proto != LENGTH_PREFIXED:
             return await super().serve_stream(proto, reader, writer)
-        peer = writer.get_extra_info("peername")
-        client_ip = peer[0] if peer else ""
         while True:
             try:
                 async with asyncio.timeout(30.0):
@@ -714,7 +712,8 @@ class WhatsminerMiner(SimMiner):
             }
         if "edevs" in wanted:
             # Field set from pyasic's BTMinerV3EdevItem model (no capture found).
-            out["edevs"] = [{"id": b, "slot": b, "hash-average": round(noisy(rng, self.board_ghs(b) / 1000.0, 0.003), 3),
+            out["edevs"] = [{"id": b, "slot": b,
+                             "hash-average": round(noisy(rng, self.board_ghs(b) / 1000.0, 0.003), 3),
                              "factory-hash": round(hw.factory_ghs / 1000.0 / hw.boards, 3),
                              "freq": hw.freq if self.mining else 0, "effective-chips": hw.chips,
                              "chip-temp-min": temps[b][1], "chip-temp-avg": temps[b][2], "chip-temp-max": temps[b][3]}

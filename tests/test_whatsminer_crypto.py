@@ -41,7 +41,8 @@ MD5_CRYPT_VECTORS = [  # (password, salt, openssl passwd -1 output)
 # get_token reply, the encrypted `status` request the Java client sent (password "") and the
 # miner's encrypted reply. Our implementation must reproduce the request byte for byte.
 FOREMAN_TOKEN = {"time": "6915", "salt": "BQ5hoXV9", "newsalt": "a5TtWui2"}
-FOREMAN_REQUEST = b'{"enc":1,"data":"3HjZpFnhS5g7OS3RRLzgaMipdasSiL3vVkn9nuJfQANZx8ucVffVFrwa0QxM8GxeZnz4wRGOwv9EXSwX+shB4w=="}'
+FOREMAN_REQUEST = (b'{"enc":1,"data":"3HjZpFnhS5g7OS3RRLzgaMipdasSiL3vVkn9nuJfQANZx8ucVffVFrwa0QxM8GxeZnz4wRGOw'
+                   b'v9EXSwX+shB4w=="}')
 FOREMAN_REPLY_ENC = ("e+iVEHt3XaqHeCA8EK8LNJYHagIBVlZBKWRLDLZ129gdwfRg5OKIwYRqIf7tATRDtBTFC21dQ1R1MaV8rA3QAirirR/h2mk8"
                      "tmq9/fd+/kZooJBpUfNkKk3C/AcNe7b/ChH9cP3Z6gHu23+PYM1Uksdwhchdpb4xLhmZjyEzTaqpPcn3RoQepra8PL9bwOjL")
 
@@ -110,7 +111,7 @@ def test_api3_token_and_encrypted_param_match_openssl():
     token, digest = v3_token("set.miner.pools", "abcdefg", "QbVy1Ou3", 1700000000)
     assert token == "8XdQZJdP" and len(digest) == 32
     param = [{"pool": "stratum+tcp://pool1.example.com:3333", "worker": "w1", "passwd": "x"}]
-    assert v3_encrypt_param(digest, param) == ("fGe6RFwdJfPq1tllSkqKqOYwXZ67RLlgtKOoVFwn9/gIjnO+tzNZJ4ZvxtLdJiilY6uomGpmc"
-                                               "qAkgR1ohCBOcc9T55OfXopBqHRqAw3HG2U=")
+    assert v3_encrypt_param(digest, param) == ("fGe6RFwdJfPq1tllSkqKqOYwXZ67RLlgtKOoVFwn9/gIjnO+tzNZJ4ZvxtLdJiilY6uo"
+                                               "mGpmcqAkgR1ohCBOcc9T55OfXopBqHRqAw3HG2U=")
     plain = aes_ecb_decrypt(digest, base64.b64decode(v3_encrypt_param(digest, param)))
     assert plain.endswith(bytes([plain[-1]]) * plain[-1])  # PKCS#7 padding
