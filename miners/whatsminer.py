@@ -118,19 +118,23 @@ class WhatsminerDriver(MinerDriver):
     def _learn(self, budget: _Budget) -> None:
         """Pick API 2 or 3 (4433 is asked only when 4028 is silent or the firmware is newer than 2024-11)."""
         version: dict[str, Any] | None = None
-        v2_answers = True
+        v2_answers, refused = True, False
         try:
             version = cgminer_api.send_command(self.host, self.port, "get_version", timeout=budget.left())
         except MinerUnreachable:
             v2_answers = False
-        except MinerProtocolError as exc:  # refused or odd: an old btminer without get_version
+        except MinerProtocolError as exc:  # refused or odd: an old btminer, or a build that moved to API 3
             log.debug("%s: get_version: %s", self.host, exc)
+            refused = True
         msg = flat_msg(version)
         api = api_version(msg.get("api_ver"))
         date = firmware_date(msg.get("fw_ver"))
-        if not v2_answers or (date is not None and date > V3_FIRMWARE_FROM) or (api is not None and api >= (3, 0, 0)):
+        newer = (date is not None and date > V3_FIRMWARE_FROM) or (api is not None and api >= (3, 0, 0))
+        if not v2_answers or refused or newer:
+            # While 4028 answers, the probe gets half the time left, so a silent 4433 cannot eat the read.
+            probe = budget if not v2_answers else _Budget(max(budget.left() / 2, 0.05), budget.where)
             try:
-                self._v3_device_info(budget)
+                self._v3_device_info(probe)
                 self._set_api(3, None)
                 return
             except MinerError as exc:

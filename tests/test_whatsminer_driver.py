@@ -476,3 +476,11 @@ def test_api3_port_is_not_probed_when_4028_already_answered():
         found = detect.fingerprint(miner.ip, {4028, 4433})
     assert found is not None and found.family == "whatsminer" and v3.requests == []
     assert [r.get("command") for r in miner.fake.requests] == ["version"]
+
+
+def test_refused_get_version_without_api3_stays_on_api2():
+    with FakeBtminer(extra={"get_version": None}) as miner:  # an old build: Code 14 for get_version
+        driver = miner.driver()
+        status = driver.read()
+    assert driver.api == 2 and driver.api_version is None and status.hashrate_hs == pytest.approx(77909448.60e6)
+    assert status.firmware_version == "20201202.22.REL"  # from the summary, quotes removed
