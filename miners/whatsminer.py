@@ -141,8 +141,7 @@ class WhatsminerDriver(MinerDriver):
                 if not v2_answers:
                     raise
                 log.debug("%s: API 3 on %d did not answer (%s); using API 2", self.host, self.v3_port, exc)
-        if version is not None:
-            self._identity["get_version"] = version
+        self._identity["get_version"] = version if version is not None else {}
         self._set_api(2, api)
 
     def _set_api(self, api: int, version: tuple[int, int, int] | None) -> None:
@@ -177,9 +176,10 @@ class WhatsminerDriver(MinerDriver):
                 try:
                     self._identity[command] = cgminer_api.send_command(self.host, self.port, command,
                                                                        timeout=budget.left())
-                except MinerUnreachable:
-                    raise
-                except MinerProtocolError as exc:  # a build without it; ask again next time
+                except APIError as exc:  # this build refuses it: do not ask every poll
+                    log.debug("%s: %s: %s", self.host, command, exc)
+                    self._identity[command] = {}
+                except MinerProtocolError as exc:  # empty or garbled: ask again next time
                     log.debug("%s: %s: %s", self.host, command, exc)
         replies: dict[str, Any] = {**self._identity, **results.replies}
         off = is_off(flat_msg(results.replies.get("status")))

@@ -484,3 +484,13 @@ def test_refused_get_version_without_api3_stays_on_api2():
         status = driver.read()
     assert driver.api == 2 and driver.api_version is None and status.hashrate_hs == pytest.approx(77909448.60e6)
     assert status.firmware_version == "20201202.22.REL"  # from the summary, quotes removed
+
+
+def test_refused_identity_commands_are_not_asked_every_poll():
+    with FakeBtminer(extra={"devdetails": None, "get_miner_info": b"garbage"}) as miner:
+        driver = miner.driver()
+        driver.read()
+        first = len(miner.fake.requests)
+        driver.read()
+        later = [r.get("command") for r in miner.fake.requests[first:]]
+    assert later == ["status", "summary", "edevs", "pools", "get_miner_info"]  # garbled: asked again; refused: not
