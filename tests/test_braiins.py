@@ -13,8 +13,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 from test_miners_fakes import FakeCgminer, fixture_bytes, fixture_json  # noqa: E402
 
 from miners import make_driver  # noqa: E402
-from miners.base import POOLS, POWER_WATTS, RESTART, SLEEP, WAKE, Credentials, MinerAuthError, NotSupported  # noqa: E402
-from miners.base import PoolConfig  # noqa: E402
+from miners.base import (  # noqa: E402
+    POOLS,
+    POWER_WATTS,
+    RESTART,
+    SLEEP,
+    WAKE,
+    Credentials,
+    MinerAuthError,
+    NotSupported,
+    PoolConfig,
+)
 from miners.braiins import (  # noqa: E402
     BraiinsDriver,
     model_name,
