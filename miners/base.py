@@ -25,7 +25,10 @@ FREQUENCY = "frequency"
 FAN = "fan"
 POOLS = "pools"
 CHIPS = "chips"  # a read, not an action: per-chip data via read_chips()
-ALL_CAPABILITIES = (RESTART, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE, FREQUENCY, FAN, POOLS, CHIPS)
+REBOOT = "reboot"  # reboot the whole device, where RESTART only restarts the mining process (Vnish)
+AUTODOWNSCALE = "autodownscale"  # Vnish 3.x automatic frequency downscaling settings
+ALL_CAPABILITIES = (RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE, FREQUENCY, FAN, POOLS, CHIPS,
+                    AUTODOWNSCALE)
 
 SHA256D = "sha256d"
 SCRYPT = "scrypt"
@@ -236,6 +239,14 @@ class MinerDriver(ABC):
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """Replace the pool list, first = highest priority."""
         raise self._unsupported("change pools")
+
+    def reboot(self) -> None:
+        """Reboot the whole device (REBOOT capability)."""
+        raise self._unsupported("reboot the device")
+
+    def set_autodownscale(self, enabled: bool, **settings: int | None) -> None:
+        """Vnish-style automatic frequency downscaling (AUTODOWNSCALE capability)."""
+        raise self._unsupported("change auto-downscale settings")
 
     def read_chips(self) -> list[ChipStatus]:
         """Per-chip hashrate and state (CHIPS capability)."""

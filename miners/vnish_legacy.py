@@ -33,7 +33,9 @@ from requests.auth import HTTPDigestAuth
 from . import http
 from .antminer import algorithm_for
 from .base import (
+    AUTODOWNSCALE,
     CHIPS,
+    REBOOT,
     FREQUENCY,
     MODE,
     POOLS,
@@ -323,7 +325,8 @@ class VnishLegacyDriver(CGMinerDriver):
     """
 
     family: ClassVar[str] = "vnish"
-    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, MODE, FREQUENCY, POOLS, CHIPS})
+    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, MODE, FREQUENCY, POOLS, CHIPS,
+                                                         AUTODOWNSCALE})
     modes: ClassVar[tuple[str, ...]] = MODES
     default_credentials: ClassVar[Credentials | None] = Credentials("root", "root")  # the Bitmain web login
     read_commands: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools")

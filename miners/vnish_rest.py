@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from . import http
 from .base import (
     CHIPS,
+    REBOOT,
     MODE,
     POOLS,
     POWER_PERCENT,
@@ -332,7 +333,7 @@ class VnishRestDriver(MinerDriver):
 
     family: ClassVar[str] = "vnish"
     default_port: ClassVar[int] = 80
-    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE,
+    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE,
                                                         POOLS, CHIPS})
     # The web password; user names do not exist on Vnish 1.x. "admin" is the factory
     # password (pyasic settings default_vnish_web_password, asic-rs VnishV120::default_auth).

@@ -223,7 +223,8 @@ class FleetManager:
                      self.config.polling.offline_after)
 
     # --- commands ------------------------------------------------------------------
-    def command(self, ip: str, action: str, *args: Any, actor: str = "system", capability: str | None = None) -> str:
+    def command(self, ip: str, action: str, *args: Any, actor: str = "system", capability: str | None = None,
+                **kwargs: Any) -> str:
         """Run one control action on a miner through the executor; logs an event with the outcome.
 
         Raises UnknownMiner, NotSupported (capability missing), ValueError (values
@@ -231,28 +232,30 @@ class FleetManager:
         """
         record = self.get(ip)
         needed = capability or action
-        what = describe_action(action, args)
+        what = describe_action(action, args + tuple(f"{k}={v}" for k, v in kwargs.items()))
         if needed not in record.driver.capabilities:
             reason = f"{record.family} miners cannot {action.replace('set_', 'set ').replace('_', ' ')}"
             if needed in type(record.driver).capabilities:  # the family can, this firmware version cannot
                 reason += " on this firmware version"
             self.event("command", f"{what} refused: {reason}", miner_ip=ip, actor=actor)
             raise NotSupported(reason)
-        future = self.executor.submit(getattr(record.driver, action), *args)
+        future = self.executor.submit(getattr(record.driver, action), *args, **kwargs)
         try:
-            future.result(timeout=self.config.polling.timeout_sec * 3 + 1)
+            # A driver may answer with a note, e.g. which preset it chose for a watt target.
+            note = future.result(timeout=self.config.polling.timeout_sec * 3 + 1)
         except (MinerError, ValueError) as exc:
             self.event("command", f"{what} failed: {exc}", miner_ip=ip, actor=actor)
             raise
         except TimeoutError:
             self.event("command", f"{what} failed: no answer", miner_ip=ip, actor=actor)
             raise MinerError(f"{action}: the miner did not answer in time") from None
-        self.event("command", f"{what} ok", miner_ip=ip, actor=actor)
+        note = note if isinstance(note, str) and note else None
+        self.event("command", f"{what} ok" + (f": {note}" if note else ""), miner_ip=ip, actor=actor)
         # Show the effect soon rather than one poll interval later.
         timer = threading.Timer(1.0, self._repoll, args=(ip,))
         timer.daemon = True
         timer.start()
-        return f"{what} sent to {ip}"
+        return f"{what} sent to {ip}" + (f": {note}" if note else "")
 
     def _repoll(self, ip: str) -> None:
         if self._closed.is_set():

@@ -18,7 +18,8 @@ def fleet(runtime):
 
 @pytest.mark.parametrize("path, body", [
     ("sleep", None), ("wake", None), ("power", {"watts": 100}), ("power", {"percent": 50}),
-    ("mode", {"mode": "eco"}), ("frequency", {"mhz": 500}), ("fan", {"percent": 50}),
+    ("mode", {"mode": "eco"}), ("frequency", {"mhz": 500}), ("fan", {"percent": 50}), ("reboot", None),
+    ("autodownscale", {"enabled": True}),
 ])
 def test_unsupported_action_is_409_with_reason(client, fleet, auth, path, body):
     reply = client.post(f"/api/miners/10.0.0.1/{path}", json=body, headers=auth)
@@ -42,6 +43,9 @@ def test_unsupported_action_is_409_with_reason(client, fleet, auth, path, body):
     ("pools", {"pools": []}, "pools"),
     ("pools", {"pools": [{"url": 5, "user": "u"}]}, "must be strings"),
     ("pools", {"pools": ["stratum+tcp://a:1"]}, "must be an object"),
+    ("autodownscale", {"enabled": "yes"}, "enabled"),
+    ("autodownscale", {"enabled": True, "step_mhz": 500}, "between"),
+    ("autodownscale", {"enabled": True, "speed": 5}, "unknown setting"),
 ])
 def test_bad_bodies_are_400_and_send_nothing(client, fleet, auth, path, body, fragment):
     if body and any(v != v for v in body.values() if isinstance(v, float)):

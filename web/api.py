@@ -145,6 +145,30 @@ def restart_miner(ip: str):
     return _run_command(_ipv4(ip), "restart")
 
 
+@bp.post("/miners/<ip>/reboot")
+@write_required
+def reboot_miner(ip: str):
+    """Reboot the whole device, where restart only restarts the mining process (Vnish)."""
+    return _run_command(_ipv4(ip), "reboot")
+
+
+@bp.post("/miners/<ip>/autodownscale")
+@write_required
+def set_autodownscale(ip: str):
+    """Vnish 3.x auto-downscale: ``{"enabled": bool, "step_mhz"?, "min_mhz"?, "timer"?, "after"?, "prec"?}``."""
+    ip = _ipv4(ip)
+    body = json_object()
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise BadRequest('send {"enabled": true|false, ...}')
+    limits = {"step_mhz": (1, 200), "min_mhz": (100, 1175), "timer": (1, 1440), "after": (0, 86400), "prec": (1, 100)}
+    unknown = set(body) - set(limits) - {"enabled"}
+    if unknown:
+        raise BadRequest(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    settings = {key: _whole(body[key], key, *limits[key]) for key in limits if body.get(key) is not None}
+    return _run_command(ip, "set_autodownscale", enabled, capability=base.AUTODOWNSCALE, **settings)
+
+
 @bp.post("/miners/<ip>/sleep")
 @write_required
 def sleep_miner(ip: str):
@@ -183,7 +207,8 @@ def set_mode(ip: str):
     record = _fleet().get(ip)
     if not isinstance(mode, str) or not mode:
         raise BadRequest("send {\"mode\": name}")
-    if base.MODE in record.driver.capabilities and mode not in record.driver.modes:
+    # An empty list means not learnt yet (Vnish 1.x reads its presets only after a login): the driver checks.
+    if base.MODE in record.driver.capabilities and record.driver.modes and mode not in record.driver.modes:
         raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(record.driver.modes)}")
     return _run_command(ip, "set_mode", mode, capability=base.MODE)
 
@@ -280,11 +305,11 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-def _run_command(ip: str, action: str, *args: Any, capability: str | None = None):
+def _run_command(ip: str, action: str, *args: Any, capability: str | None = None, **kwargs: Any):
     fleet = _fleet()
     fleet.get(ip)  # 404 before anything else
     try:
-        message = fleet.command(ip, action, *args, actor=_actor(), capability=capability)
+        message = fleet.command(ip, action, *args, actor=_actor(), capability=capability, **kwargs)
     except NotSupported as exc:
         return error(str(exc), 409)
     except ValueError as exc:  # the driver refused the values before sending anything
