@@ -27,6 +27,7 @@ from .base import (
     POOLS,
     POWER_PERCENT,
     POWER_WATTS,
+    REBOOT,
     RESTART,
     SLEEP,
     WAKE,
@@ -89,15 +90,15 @@ class WhatsminerDriver(MinerDriver):
     """Whatsminer stock firmware: reads and writes over API 2.x (4028) or API 3.x (4433).
 
     ``restart()`` restarts the mining service (API 2 ``restart_btminer``, API 3
-    ``set.miner.service restart``), not the OS; ``reboot()`` reboots the OS.
+    ``set.miner.service restart``), not the OS; ``reboot()`` reboots the OS (REBOOT).
     Capabilities narrow after the first read: API 2 below 2.0.5 cannot set a
     power limit in watts.
     """
 
     family: ClassVar[str] = "whatsminer"
     default_port: ClassVar[int] = cgminer_api.DEFAULT_PORT
-    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE,
-                                                        POOLS})
+    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT,
+                                                        MODE, POOLS})
     modes: ClassVar[tuple[str, ...]] = ("low", "normal", "high")
     # API 2.x factory login; API 3.x uses account "super" (see _v3_login).
     default_credentials: ClassVar[Credentials | None] = Credentials("admin", "admin")
@@ -346,7 +347,7 @@ class WhatsminerDriver(MinerDriver):
         self._identity.pop("get_version", None)
 
     def reboot(self) -> None:
-        """Reboot the whole miner (API 2 ``reboot``, API 3 ``set.system.reboot``); not part of the app's API."""
+        """Reboot the whole miner: API 2 ``reboot``, API 3 ``set.system.reboot`` (the OS goes down for minutes)."""
         if self._api_now() == 3:
             self._v3_write("set.system.reboot")
         else:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 NET = "127.86.0"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 V2, OLD, V3 = f"{NET}.10", f"{NET}.12", f"{NET}.11"
-ALL_CAPS = ["mode", "pools", "power_percent", "power_watts", "restart", "sleep", "wake"]
+ALL_CAPS = ["mode", "pools", "power_percent", "power_watts", "reboot", "restart", "sleep", "wake"]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +159,10 @@ def test_every_write_changes_what_later_reads_return(live, sim, ip):
     wait_for(lambda: miner.listening and detail(client, runtime, ip)["online"], timeout=8)
     assert miner.reboots == 1 and miner.power_limit == 3000
     assert detail(client, runtime, ip)["power_w"] <= 3000 * 1.03
+    miner.skip(30)
+    assert post(client, ip, "reboot").status_code == 200  # the whole device this time
+    wait_for(lambda: miner.reboots == 2 and miner.listening and detail(client, runtime, ip)["online"], timeout=8)
+    assert detail(client, runtime, ip)["uptime_s"] < 30
 
 
 def test_unsupported_actions_answer_409(live, sim):

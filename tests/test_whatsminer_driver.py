@@ -180,9 +180,10 @@ def test_write_sends_token_and_aes_and_reuses_the_token():
         driver.set_pools([PoolConfig("stratum+tcp://pool.example:3333", "me.w1", "poolpw")])
         driver.restart()
         driver.wake()
+        driver.reboot()
     names = [w.get("cmd") for w in miner.writes]
     assert names == ["set_low_power", "power_off", "set_power_pct", "adjust_power_limit", "update_pools",
-                     "restart_btminer", "power_on"]
+                     "restart_btminer", "power_on", "reboot"]
     assert miner.writes[1]["respbefore"] == "true" and miner.writes[2]["percent"] == "80"
     assert miner.writes[3]["power_limit"] == "3000"
     pools = miner.writes[4]
@@ -391,7 +392,9 @@ def test_api3_writes_are_signed_and_pools_encrypted():
         driver.wake()
         driver.restart()
         driver.set_pools([PoolConfig("stratum+tcp://p.example:3333", "me.w", "pw123")])
-    assert v3.writes == [("set.miner.power_mode", "low"), ("set.miner.power_limit", 3300),
+        driver.reboot()
+    assert v3.writes[-1] == ("set.system.reboot", None)
+    assert v3.writes[:-1] == [("set.miner.power_mode", "low"), ("set.miner.power_limit", 3300),
                          ("set.miner.power_percent", {"percent": 90, "mode": "fast"}),
                          ("set.miner.service", "stop"), ("set.miner.service", "start"),
                          ("set.miner.service", "restart"),
