@@ -39,6 +39,7 @@ from . import cgminer_api, http
 from .base import (
     POOLS,
     POWER_WATTS,
+    REBOOT,
     RESTART,
     SLEEP,
     WAKE,
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 HTTP_PORT = 80
-REST_CAPABILITIES = frozenset({RESTART, SLEEP, WAKE, POWER_WATTS, POOLS})
+REST_CAPABILITIES = frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POOLS})
 CGMINER_CAPABILITIES = frozenset({SLEEP, WAKE})
 MIN_POWER_TARGET_W = 100  # no BOS-supported miner runs below this; the firmware checks its own range
 MAX_POOLS = 3

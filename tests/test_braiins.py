@@ -16,6 +16,7 @@ from miners import make_driver  # noqa: E402
 from miners.base import (  # noqa: E402
     POOLS,
     POWER_WATTS,
+    REBOOT,
     RESTART,
     SLEEP,
     WAKE,
@@ -274,7 +275,7 @@ def test_read_with_a_refused_login_falls_back_to_the_cgminer_api(requests_mock):
         status = driver.read()
         assert status.hashrate_hs == pytest.approx(15740915.842676325e6)
         assert "refused the REST login" in status.errors[0] and "cgminer API" in status.errors[0]
-        assert driver.capabilities == frozenset({RESTART, SLEEP, WAKE, POWER_WATTS, POOLS})  # REST exists
+        assert driver.capabilities == frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POOLS})  # REST exists
         with pytest.raises(MinerAuthError):
             driver.sleep()  # never sent through the unauthenticated cgminer API instead
         assert not any(r.get("command") in ("pause", "resume") for r in fake.requests)

@@ -102,7 +102,7 @@ def test_reads_rest_and_cgminer_generations(live, sim):
     assert [b["index"] for b in xp["boards"]] == [0, 1, 2] and {b["chips"] for b in xp["boards"]} == {110}
     assert all(300 < b["frequency_mhz"] < 500 for b in xp["boards"])  # from hertz
     assert 40 < xp["temp_c"] < 100 and len(xp["fan_rpm"]) == 4
-    assert xp["capabilities"] == ["pools", "power_watts", "restart", "sleep", "wake"]
+    assert xp["capabilities"] == ["pools", "power_watts", "reboot", "restart", "sleep", "wake"]
     assert xp["pools"][0]["active"] and xp["pools"][0]["url"] == miner.pools[0].url
     s9 = client.get(f"/api/miners/{S9}").get_json()
     assert (s9["model"], s9["firmware"]) == ("Antminer S9", "BOSminer+")
