@@ -28,8 +28,8 @@ DRIVERS: dict[str, type[MinerDriver]] = {
 
 # Families detect.py recognises that have no driver yet but answer the cgminer API on
 # 4028 (reference sections 5-9): they are read through CGMinerDriver, which reports
-# what the common summary/stats/pools/devs give. Whatsminer API 2.x hashrates are
-# MH/s like cgminer's, and their writes need family-specific commands, so a proper driver replaces each.
+# what the common summary/stats/pools/devs give; their writes need family-specific
+# commands, so a proper driver replaces each.
 CGMINER_API_FAMILIES: frozenset[str] = frozenset({
     "hiveon", "marathon", "msk",
     "goldshell", "innosilicon", "auradine",
