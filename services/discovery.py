@@ -98,7 +98,7 @@ class Discovery:
 
     def _run(self, job: DiscoveryJob, hosts: list[str]) -> None:
         cfg = self.fleet.config.network
-        ports = [80 + cfg.port_offset, 4028 + cfg.port_offset]
+        ports = detect.sweep_ports(cfg.port_offset)  # cgminer API, Whatsminer API 3, HTTP
         try:
             self._push(job, force=True)
             open_ports = detect.sweep(hosts, ports, cfg.probe_timeout_sec)

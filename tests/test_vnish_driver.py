@@ -239,7 +239,7 @@ def test_legacy_read_and_narrowing_from_recorded_replies():
         d, _ = legacy_driver(fake)
         status = d.read()
     assert status.firmware_version == "3.8.6" and status.power_w == 1485.0
-    assert d.capabilities == {"restart", "sleep", "wake", "mode", "frequency", "pools", "chips"}
+    assert d.capabilities == {"restart", "reboot", "sleep", "wake", "mode", "frequency", "pools", "chips", "autodownscale"}
     assert d.modes == ("low_power", "balanced", "performance")
     asked = {r["command"] for r in fake.requests}
     assert "stats" in asked and asked <= {"summary+stats+pools+version", "summary", "stats", "pools", "version"}
