@@ -47,6 +47,7 @@ from .base import (
     FAN,
     MODE,
     POOLS,
+    REBOOT,
     RESTART,
     SLEEP,
     WAKE,
@@ -391,7 +392,7 @@ class AvalonDriver(MinerDriver):
 
     family: ClassVar[str] = "avalon"
     default_port: ClassVar[int] = cgminer_api.DEFAULT_PORT
-    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, SLEEP, WAKE, MODE, FAN, POOLS, CHIPS})
+    capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, MODE, FAN, POOLS, CHIPS})
     modes: ClassVar[tuple[str, ...]] = ("low", "medium", "high")
     # The web login the pool write needs: root/root per the A10 manual (and pyasic's
     # Nano 3 web default); an Avalon Q ships with password "admin" (see _web_password).
@@ -484,6 +485,8 @@ class AvalonDriver(MinerDriver):
         self._model = status.model
         self._kind = kind = model_kind(status.model, self._mm)
         caps = {RESTART, POOLS}
+        if kind == A_SERIES or self._has("reboot", True):
+            caps.add(REBOOT)
         if any(c.temp_c is not None or c.voltage_mv is not None for c in parse_chips(self._mm, self._hb)):
             caps.add(CHIPS)
         if kind == A_SERIES:
@@ -525,13 +528,18 @@ class AvalonDriver(MinerDriver):
 
     # --- control ---
     def restart(self) -> None:
-        """``ascset|0,reboot,0`` (reboots the controller); cgminer ``restart`` where reboot is not listed."""
-        kind = self._ensure_learned()
+        """cgminer ``restart``: restarts the mining process only (reply {"STATUS":"RESTART"}; pyasic's reboot)."""
         try:
-            if kind == A_SERIES or self._has("reboot", True):
-                self._ascset("reboot", "0")
-            else:
-                self._send("restart")  # restarts only the cgminer process
+            self._send("restart")
+        except EmptyReply:
+            pass  # going down before the reply was written is the restart itself
+        self._version = None
+
+    def reboot(self) -> None:
+        """``ascset|0,reboot,0``: reboots the whole controller (A10 manual 2.2; Nano3s source, delay 0..300 s)."""
+        self._require(REBOOT, "reboot the device")
+        try:
+            self._ascset("reboot", "0")
         except EmptyReply:
             pass  # going down before the reply was written is the reboot itself
         self._version = None
@@ -573,7 +581,7 @@ class AvalonDriver(MinerDriver):
         if kind == A_SERIES:
             if self.read().hashrate_hs:
                 return  # hashing already: a reboot would only interrupt it
-            self.restart()
+            self.reboot()
             return
         try:
             reply = self._ascset("softon", f"1:{int(time.time()) + SOFT_DELAY_S}")

@@ -19,6 +19,7 @@ from miners.base import (  # noqa: E402
     FAN,
     MODE,
     POOLS,
+    REBOOT,
     RESTART,
     SLEEP,
     WAKE,
@@ -187,6 +188,7 @@ def q_replies(help_reply: str | None = None, **extra):
     version = status_reply("CGMiner versions", code=22, section="VERSION", body=[
         {"CGMiner": "4.11.1", "PROD": "Avalon Q", "MODEL": "Q", "LVERSION": "25052801_14a19a2", "MAC": "aabbccddeeff"}])
     replies = {"summary": summary, "estats": estats, "pools": pools, "version": version,
+               "restart": '{"STATUS":"RESTART","id":1}',
                "ascset": lambda req: help_reply if req.get("parameter") == "0,help" else None}
     replies.update(extra)
     return replies
@@ -198,8 +200,8 @@ def test_read_learns_model_help_and_capabilities():
         status = driver.read()
         assert status.model == "Avalon Q" and status.hashrate_hs == pytest.approx(82000e9)
         assert status.power_w == 1330 and status.boards[0].chips == 3
-        assert driver.capabilities == {RESTART, POOLS, CHIPS, MODE, SLEEP, WAKE, FAN}
-        assert AvalonDriver.capabilities == {RESTART, SLEEP, WAKE, MODE, FAN, POOLS, CHIPS}  # class: the maximum
+        assert driver.capabilities == {RESTART, REBOOT, POOLS, CHIPS, MODE, SLEEP, WAKE, FAN}
+        assert AvalonDriver.capabilities == {RESTART, REBOOT, SLEEP, WAKE, MODE, FAN, POOLS, CHIPS}  # the maximum
         driver.read()
         commands = [r["command"] for r in fake.requests]
         # first poll: the joined request (multi refused by the fake -> singles), version once, help once
@@ -243,6 +245,7 @@ def test_mode_sleep_wake_fan_and_restart_forms():
         driver.wake()
         driver.set_fan(70)
         driver.set_fan(None)
+        driver.reboot()
         driver.restart()
         with pytest.raises(ValueError):
             driver.set_fan(10)
@@ -251,6 +254,7 @@ def test_mode_sleep_wake_fan_and_restart_forms():
     assert sent[1] == "0,workmode,set,2"
     assert sent[2].startswith("0,softoff,1:") and sent[3].startswith("0,softon,1:")
     assert sent[4:] == ["0,fan-spd,70", "0,fan-spd,-1", "0,reboot,0"]
+    assert {"command": "restart"} in fake.requests  # restart = the cgminer process only
 
 
 def test_ascset_errors_map_to_clear_errors():

@@ -215,12 +215,13 @@ def test_avalon_pools_need_the_web_password(live, sim):
     assert "pw1" not in str(client.get(f"/api/miners/{AVALON_Q}").get_json())
 
 
-def test_avalon_restart(live, sim):
+def test_avalon_restart_and_reboot(live, sim):
     client, runtime, _, _ = live
-    reboots = sim.miner(NANO3).reboots
-    assert client.post(f"/api/miners/{NANO3}/restart", headers=AUTH).status_code == 200
-    detail = back_online(runtime, client, NANO3, reboots, sim)
-    assert detail["uptime_s"] < 5
+    for path in ("restart", "reboot"):  # cgminer `restart` (process) and `ascset|0,reboot,0` (device)
+        reboots = sim.miner(NANO3).reboots
+        assert client.post(f"/api/miners/{NANO3}/{path}", headers=AUTH).status_code == 200
+        detail = back_online(runtime, client, NANO3, reboots, sim)
+        assert detail["uptime_s"] < 5
 
 
 # --- Bitaxe / NerdQAxe++ modes --------------------------------------------------------------------
