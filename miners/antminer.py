@@ -59,6 +59,11 @@ SET_CONF = "/cgi-bin/set_miner_conf.cgi"
 REBOOT = "/cgi-bin/reboot.cgi"
 SUMMARY = "/cgi-bin/summary.cgi"
 _MIN_WEB_BUDGET = 0.2  # seconds; below this a web read inside a poll is skipped rather than timed out
+# The web config (sleep state) and summary.cgi errors change rarely; each read costs a digest
+# round trip (requests keeps the digest nonce per thread, and polls hop between threads), which
+# tripled an Antminer poll's CPU. Re-read them this often, after a command, or when the API
+# reports zero hashrate (the sign of a miner that may have been put to sleep elsewhere).
+_WEB_REFRESH_S = 300.0
 OLD_GEN_SLEEP_MODE = 254  # stats "Mode": 254 = sleeping on S17-era stock (Foreman StockPowerModeStrategy)
 
 # What each CGI generation can do (the class attribute is the union).
@@ -146,6 +151,8 @@ class AntminerDriver(CGMinerDriver):
         self._generation: str | None = None
         self._generation_known = False  # True once learnt from the config (not guessed)
         self._described = "stock Antminer firmware"
+        self._web_read_at = 0.0  # monotonic time of the last config/summary.cgi read; 0 = due
+        self._web_state: tuple[bool, list[str]] = (False, [])  # (sleeping, summary.cgi errors) then
 
     def close(self) -> None:
         """Drop the web session's pooled connections."""
@@ -187,16 +194,22 @@ class AntminerDriver(CGMinerDriver):
         try:
             if self._system is None and (left := budget()):
                 self._system = cgi.parse_system_info(json_of(self.web.get(SYSTEM_INFO, timeout=left), SYSTEM_INFO))
-            if left := budget():
+            due = (time.monotonic() - self._web_read_at > _WEB_REFRESH_S or not status.hashrate_hs
+                   or self._web_state[0])
+            if due and (left := budget()):
                 conf = self._conf(timeout=left)
-                if cgi.is_sleeping(conf):
-                    status.state = "sleeping"
+                errors: list[str] = []
                 if self._generation == cgi.MODERN and (left := budget()):
                     try:
-                        status.errors.extend(cgi.summary_errors(json_of(self.web.get(SUMMARY, timeout=left),
-                                                                        SUMMARY)))
+                        errors = cgi.summary_errors(json_of(self.web.get(SUMMARY, timeout=left), SUMMARY))
                     except MinerProtocolError:
                         pass  # summary.cgi is missing on some X19 builds; the API summary has the numbers
+                self._web_state = (cgi.is_sleeping(conf), errors)
+                self._web_read_at = time.monotonic()
+            sleeping, errors = self._web_state
+            if sleeping:
+                status.state = "sleeping"
+            status.errors.extend(errors)
         except MinerAuthError as exc:
             status.errors.append(str(exc))
         except MinerError as exc:
@@ -237,6 +250,7 @@ class AntminerDriver(CGMinerDriver):
                 raise
         self._system = None  # re-read after the boot
         self._version = None
+        self._web_read_at = 0.0
 
     def sleep(self) -> None:
         """Hash boards off, control board and web stay up (miner-mode 1; _ant_work_mode 254 on S17-era)."""
@@ -302,6 +316,7 @@ class AntminerDriver(CGMinerDriver):
         S17-era script: 30 s), so a reply timeout is not a failure if the config changed.
         """
         pending: MinerUnreachable | None = None
+        self._web_read_at = 0.0  # whatever happens, the next read refreshes the sleep state
         try:
             reply = self.web.post(SET_CONF, data, content_type)
             if not cgi.reply_ok(reply.text):

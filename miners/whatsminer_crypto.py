@@ -26,8 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+# cryptography is imported where it is used: its Rust core costs ~10 MB of resident
+# memory, which a Pi polling only Bitaxes should not pay until a Whatsminer write.
 
 from .json_repair import loads_lenient
 from .md5crypt import md5_crypt_hash
@@ -58,7 +58,9 @@ def api2_token(password: str, salt: str, time_text: str, newsalt: str) -> Api2To
     return Api2Token(key=key, sign=md5_crypt_hash(key + str(time_text), newsalt))
 
 
-def _ecb(key: bytes) -> Cipher:
+def _ecb(key: bytes):  # -> cryptography Cipher
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     # ECB is what the firmware speaks (both API generations); it is not our choice.
     return Cipher(algorithms.AES(key), modes.ECB())
 
@@ -116,6 +118,8 @@ def v3_encrypt_param(digest: bytes, param: Any) -> str:
     PKCS#7 as the vendor document's example and ya-whatsminer-cli use (asic-rs
     pads with NULs instead; a firmware that strips either accepts both).
     """
+    from cryptography.hazmat.primitives import padding
+
     plain = json.dumps(param, separators=(",", ":"), ensure_ascii=False).encode()
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plain) + padder.finalize()
