@@ -3,6 +3,7 @@
     python -m simulator --demo
     python -m simulator --count 500 --base-ip 127.90.0.10 --seed 1
     python -m simulator --kind bitaxe --model Gamma --firmware v2.14.2 --count 3
+    python -m simulator --kind whatsminer --model M60S
 """
 
 from __future__ import annotations
@@ -11,35 +12,87 @@ import argparse
 import logging
 import signal
 import sys
+import textwrap
 import threading
+from collections import Counter
+from collections.abc import Iterable
 
+from . import avalon, braiins, luxos, nmminer, vnish, vnish_legacy, whatsminer
 from .antminer import AntminerMiner
-from .axeos import BitaxeMiner
+from .avalon import AvalonMiner
+from .axeos import DEFAULT_VERSION as AXEOS_DEFAULT, NERD_DEFAULT_VERSION, BitaxeMiner, NerdQaxeMiner
+from .braiins import BraiinsMiner
 from .cgminer import CgminerMiner
 from .fleet import DEMO_LAYOUT, SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
+from .luxos import LuxOSMiner
 from .miner import SimMiner
-from .models import AXEOS_VERSIONS, ANTMINER_MODELS, BITAXE_MODELS, USB_MODELS
+from .models import (AXEOS_VERSIONS, ANTMINER_MODELS, BITAXE_MODELS, USB_MODELS, resolve_antminer, resolve_bitaxe,
+                     resolve_usb)
+from .nmminer import NMMinerSim
 from .spec import KINDS, MinerSpec
+from .vnish import VnishMiner
+from .vnish_legacy import VnishLegacyMiner
+from .whatsminer import WhatsminerMiner
+
+
+def _names(names: Iterable[object]) -> str:
+    return ", ".join(str(n) for n in names)
+
+
+def _models(default: str, names: Iterable[object]) -> str:
+    """The model names with the default one first ("BM1366/Ultra" counts as "BM1366")."""
+    listed = [str(n) for n in names]
+    first = [n for n in listed if n == default or n.startswith(default + "/")] or [default]
+    return _names(first + [n for n in listed if n not in first])
+
+
+_DEMO_KINDS = Counter(kind for kind, *_ in DEMO_LAYOUT)  # kind -> miners, in layout order
 
 EPILOG = f"""\
-kinds and models:
-  bitaxe    AxeOS HTTP on port 80. --model {', '.join(f'{m.asic}/{m.device}' for m in BITAXE_MODELS.values())};
-            --firmware one of {', '.join(AXEOS_VERSIONS)} (the /api/system/info fields follow it).
-  cgminer   generic cgminer 4.11.1 API on port 4028 with USB sticks: --model {', '.join(USB_MODELS)};
-            --devices N sticks. Answers every command incl. restart and pool control.
-  antminer  stock bmminer: API on 4028 (only stats/pools/devs/summary/version, others get
-            Code 45 Access denied) and a digest-auth web server on 80 (401 without root/root).
-            --model {', '.join(ANTMINER_MODELS)}.
+kinds, their models (--model, default first) and firmware versions (--firmware):
+  bitaxe        AxeOS (ESP-Miner) HTTP on 80, no login.
+                --model {_models(resolve_bitaxe(None).asic, (f'{m.asic}/{m.device}' for m in BITAXE_MODELS.values()))}
+                --firmware {_names(AXEOS_VERSIONS)} (default {AXEOS_DEFAULT}).
+                --model NerdQAxe++: a NerdQAxe++ (4x BM1370) on NerdOS, --firmware default {NERD_DEFAULT_VERSION}.
+  cgminer       generic cgminer 4.11.1 API on 4028 with --devices N USB sticks.
+                --model {_models(resolve_usb(None).name, USB_MODELS)}
+                Reads, restart, addpool/switchpool/enablepool/disablepool/removepool (no poolpriority).
+  antminer      stock Bitmain firmware: read-only API on 4028 (stats/pools/devs/summary/version, others
+                Code 45) and the digest-auth web CGI on 80 (root/root).
+                --model {_models(resolve_antminer(None).type, ANTMINER_MODELS)}
+  nmminer       NMMiner / NMAxe, UDP only: telemetry to 127.0.0.1:12345, config datagrams on 12347.
+                --model {_models(nmminer.DEFAULT_BOARD, nmminer.BOARDS)}
+  avalon        Canaan cgminer 4.11.1 on 4028: ascset, setpool with the web password (root; Q: admin).
+                --model {_models(avalon.resolve_avalon(None).prod, (m.prod for m in avalon.AVALON_MODELS.values()))}
+  vnish         Vnish 1.x (AnthillOS): REST /api/v1 on 80 (web password admin), read-only API on 4028.
+                --model {_models(vnish.resolve_model(None).full_name, vnish.MODELS)}
+                --firmware 1.2.x or 1.3.x (default {vnish.DEFAULT_VERSION}; 1.3.x adds throttle and /boards).
+  vnish_legacy  Vnish 3.x: bmminer API on 4028, digest-auth Vnish CGI on 80 (root/root).
+                --model {_models(vnish_legacy.resolve_model(None).type, vnish_legacy.MODELS)}
+                --firmware default {vnish_legacy.DEFAULT_VERSION}.
+  whatsminer    MicroBT btminer API 2 on 4028 (token + AES writes, admin/admin); the M60S also answers
+                API 3 on 4433 (length-prefixed JSON, account super/super).
+                --model {_models(whatsminer.resolve_model(None).key, whatsminer.MODELS)}
+                --firmware overrides the model's build string (e.g. 20230412.18.Rel).
+  braiins       BraiinsOS: BOSminer/BOSer API on 4028, BOS+ REST on 80 from 25.07 (root/root).
+                --model {_models(braiins.resolve_model(None).name, braiins.MODELS)}
+                --firmware 25.11 (BOS+ with REST, default), 23.03, 0.2.0+ (S9 default) or 0.2.0.
+  luxos         LuxOS LUXminer API on 4028 (session for writes, profiles as modes).
+                --model {_models(luxos.resolve_model(None).name, luxos.MODELS)}
+                --firmware the LUXminer build (default {luxos.DEFAULT_VERSION}).
 
 fleets:
-  --demo (default)  6 Bitaxes (4 models, 6 AxeOS versions), 3 cgminer, a stock S9, S19 and L3+
-                    on consecutive addresses from --base-ip (default 127.77.0.10).
-  --count N         a mixed benchmark fleet of N miners (per 20: 12 Bitaxe, 5 cgminer, 3 Antminer)
-                    from --base-ip (default 127.90.0.10); with --demo, N miners of the demo layout.
-  --kind K          N miners of one kind (with --model, --firmware, --devices).
+  --demo (default)  one miner per DEMO_LAYOUT entry on consecutive addresses from --base-ip (default
+                    127.77.0.10); --count N repeats the layout. {len(DEMO_LAYOUT)} miners:
+{textwrap.fill(_names(f'{n} {k}' for k, n in _DEMO_KINDS.items()), 100, initial_indent=' ' * 20,
+               subsequent_indent=' ' * 20)}.
+  --count N         a mixed benchmark fleet of N miners (per 20: 12 Bitaxe, 5 cgminer, 3 stock Antminer)
+                    from --base-ip (default 127.90.0.10).
+  --kind K          N miners (--count, default 1) of one kind, with --model, --firmware, --devices.
 
-ports: the firmware's ports plus --port-offset (default {default_port_offset()} here: 0 as root, else
-10000, so 80 -> 10080 and 4028 -> 14028). Give the app's config the same network.port_offset.
+ports: the firmware's ports (TCP 80, 4028, 4433; UDP 12347; telemetry sent to 12345) plus --port-offset
+(default {default_port_offset()} here: 0 as root, else 10000, so 80 -> 10080 and 4028 -> 14028).
+Give the app's config the same network.port_offset.
 
 access: AxeOS refuses /api/* from clients outside 10/8, 172.16/12, 192.168/16 with 401. A loopback
 client is outside, so by default the simulator lifts that rule; --strict-access applies it.
@@ -51,15 +104,17 @@ Every address is in 127.0.0.0/8 (all loopback on Linux, no setup needed). Stop w
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by --help)."""
     parser = argparse.ArgumentParser(
-        prog="python -m simulator", description="Simulated Bitcoin miners (AxeOS, cgminer, stock Antminer) "
-        "on loopback addresses, one process, one event loop.", epilog=EPILOG,
+        prog="python -m simulator",
+        description="Simulated Bitcoin miners (AxeOS, NerdOS, cgminer, stock Antminer, NMMiner, Avalon, Vnish, "
+        "Whatsminer, BraiinsOS, LuxOS) on loopback addresses, one process, one event loop.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", action="store_true", help="the demo fleet (default when no --count/--kind)")
     parser.add_argument("--count", type=int, help="number of miners")
     parser.add_argument("--base-ip", help="first address (127.x.y.z); the others follow, skipping .0 and .255")
     parser.add_argument("--kind", choices=KINDS, help="a fleet of this kind only")
-    parser.add_argument("--model", help="model for --kind (e.g. Gamma, BM1366, S19, 'GekkoScience Compac F')")
-    parser.add_argument("--firmware", help="AxeOS version for --kind bitaxe (e.g. v2.14.2)")
+    parser.add_argument("--model", help="model for --kind (e.g. Gamma, NerdQAxe++, S19, 'Avalon Q', M60S)")
+    parser.add_argument("--firmware", help="firmware version for --kind (e.g. v2.14.2, 1.3.4, 25.11); "
+                        "ignored by cgminer, antminer and avalon")
     parser.add_argument("--devices", type=int, default=2, help="USB sticks per cgminer miner (default 2)")
     parser.add_argument("--port-offset", type=int, default=None,
                         help="added to every firmware port (default: 0 as root, else 10000)")
@@ -84,18 +139,46 @@ def make_specs(args: argparse.Namespace) -> list[MinerSpec]:
     return demo_specs(args.base_ip or "127.77.0.10", args.count or len(DEMO_LAYOUT), restart_seconds=args.restart_seconds)
 
 
-def describe(miner: SimMiner) -> str:
-    """One line: address, kind, model, firmware, ports."""
+def label(miner: SimMiner) -> str:
+    """What the miner is: hardware and the firmware it runs (not the cgminer STATUS Description)."""
+    if isinstance(miner, NerdQaxeMiner):  # before BitaxeMiner: it is a subclass
+        return f"NerdQAxe++ ({miner.hw.asic_count}x {miner.hw.asic}), NerdOS {miner.version}"
     if isinstance(miner, BitaxeMiner):
-        what = f"Bitaxe {miner.hw.device} ({miner.hw.asic}), AxeOS {miner.version}"
-    elif isinstance(miner, CgminerMiner):
-        what = f"{len(miner.devices)} x {miner.usb.name}, cgminer {miner.VERSION}"
-    elif isinstance(miner, AntminerMiner):
-        what = f"{miner.hw.type}, stock {miner.hw.description}"
-    else:  # pragma: no cover
-        what = miner.model
-    ports = " ".join(f"{proto}:{port}" for proto, port in miner.ports().items())
-    return f"{miner.ip:<15} {miner.kind:<8} {what:<52} {ports}"
+        return f"Bitaxe {miner.hw.device} ({miner.hw.asic}), AxeOS {miner.version}"
+    if isinstance(miner, CgminerMiner):
+        return f"{len(miner.devices)} x {miner.usb.name}, cgminer {miner.VERSION}"
+    if isinstance(miner, AntminerMiner):
+        cgi = "JSON web CGI" if miner.modern_cgi else "2017 web CGI"
+        return f"{miner.hw.type}, stock {miner.hw.version_key} {miner.hw.version} ({cgi})"
+    if isinstance(miner, NMMinerSim):
+        return f"{miner.board.board_type}, {'NMAxe' if miner.axe else 'NMMiner'} firmware {miner.version}"
+    if isinstance(miner, AvalonMiner):
+        return f"{miner.hw.prod}, Canaan cgminer {miner.VERSION} fw {miner.hw.firmware}"
+    if isinstance(miner, VnishMiner):
+        return f"{miner.hw.full_name}, Vnish {miner.version} (AnthillOS REST)"
+    if isinstance(miner, VnishLegacyMiner):
+        return f"{miner.hw.type}, Vnish {miner.version} (legacy CGI)"
+    if isinstance(miner, WhatsminerMiner):
+        api = miner.hw.api_ver if miner.hw.api_ver.startswith("whatsminer") else f"API {miner.hw.api_ver}"
+        return f"Whatsminer {miner.hw.miner_type.replace('_', ' ')}, btminer {miner.firmware}, {api}"
+    if isinstance(miner, BraiinsMiner):
+        firmware = f"BOS+ {miner.gen.version} (BOSer + REST)" if miner.rest else f"{miner.gen.key} {miner.gen.value}"
+        return f"{miner.hw.name}, {firmware}"
+    if isinstance(miner, LuxOSMiner):
+        return f"{miner.hw.name}, LuxOS {miner.version}"
+    return miner.model  # pragma: no cover - a kind added without a label here
+
+
+_PORT_NAMES = {"cgapi": "api", "lenprefix": "api3"}  # the proto names of SimMiner.ports(), shorter
+
+
+def describe(miner: SimMiner) -> str:
+    """One line: address, kind, what it is, ports."""
+    ports = " ".join(f"{_PORT_NAMES.get(proto, proto)}:{port}" for proto, port in miner.ports().items())
+    if isinstance(miner, NMMinerSim):
+        host, port = miner.telemetry_target
+        ports += f" telemetry->{host}:{port}"
+    return f"{miner.ip:<15} {miner.kind:<12} {label(miner):<58} {ports}"
 
 
 def main(argv: list[str] | None = None) -> int:
