@@ -56,7 +56,7 @@ kinds, their models (--model, default first) and firmware versions (--firmware):
                 --model NerdQAxe++: a NerdQAxe++ (4x BM1370) on NerdOS, --firmware default {NERD_DEFAULT_VERSION}.
   cgminer       generic cgminer 4.11.1 API on 4028 with --devices N USB sticks.
                 --model {_models(resolve_usb(None).name, USB_MODELS)}
-                Reads, restart, addpool/switchpool/enablepool/disablepool/removepool (no poolpriority).
+                Reads, restart, addpool/switchpool/poolpriority/enablepool/disablepool/removepool.
   antminer      stock Bitmain firmware: read-only API on 4028 (stats/pools/devs/summary/version, others
                 Code 45) and the digest-auth web CGI on 80 (root/root).
                 --model {_models(resolve_antminer(None).type, ANTMINER_MODELS)}

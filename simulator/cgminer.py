@@ -222,6 +222,7 @@ class CgminerMiner(CgApiMiner):
             "check": Command(self.cmd_check),
             "privileged": Command(lambda p, j: self.ok(46, "Privileged access OK")),
             "switchpool": Command(self.cmd_switchpool),
+            "poolpriority": Command(self.cmd_poolpriority),
             "enablepool": Command(self.cmd_enablepool),
             "disablepool": Command(self.cmd_disablepool),
             "addpool": Command(self.cmd_addpool),
@@ -470,6 +471,27 @@ class CgminerMiner(CgApiMiner):
                 other.priority += 1
         pool.priority = 0
         return self.ok(27, f"Switching to pool {index}:'{pool.url}'")
+
+    def cmd_poolpriority(self, param: str | None, isjson: bool) -> CgReply:
+        """poolpriority|N,N,...: the listed pools take priorities 0.. in order, the rest follow in their old order.
+
+        cgminer api.c poolpriority(): MSG_MISPID 25 without ids, MSG_INVPID 26 for an
+        unknown id, MSG_DUPPID 74 for a repeated one, MSG_POOLPRIO 73 on success.
+        """
+        if not param:
+            return self.err(25, "Missing pool id")
+        order: list[int] = []
+        for text in param.split(","):
+            if not text.strip().isdigit() or int(text) >= len(self.pools):
+                return self.err(26, f"Invalid pool id {text.strip()} - range is 0 - {len(self.pools) - 1}")
+            if int(text) in order:
+                return self.err(74, f"Duplicate pool specified {int(text)}")
+            order.append(int(text))
+        self._advance()
+        rest = sorted((i for i in range(len(self.pools)) if i not in order), key=lambda i: self.pools[i].priority)
+        for prio, index in enumerate(order + rest):
+            self.pools[index].priority = prio
+        return self.ok(73, "Changed pool priorities")
 
     def cmd_enablepool(self, param: str | None, isjson: bool) -> CgReply:
         """enablepool|N."""

@@ -2,62 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
 
 from simulator import MinerSpec, SimFleet, demo_specs
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, discover, live_app, wait_for
 
 pytestmark = pytest.mark.integration
 
 NET = "127.80.0"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
 def sim():
-    fleet = SimFleet(demo_specs(f"{NET}.10", 12, restart_seconds=1.0), allow_any_client=True, seed=7)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(demo_specs(f"{NET}.10", 12, restart_seconds=1.0), allow_any_client=True, seed=7) as fleet:
+        yield fleet
 
 
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler: rounds are run by the test)."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    yield app.test_client(), runtime
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=20.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
-def discover(client):
-    reply = client.post("/api/discover", json={}, headers=AUTH)
-    assert reply.status_code == 202, reply.get_json()
-    return wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()))
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
+        yield live.client, live.runtime
 
 
 def test_discovery_finds_every_simulated_miner_with_the_right_family(live, sim):
@@ -177,3 +144,19 @@ def test_bitaxe_access_rule_shows_a_clear_message(live):
         assert "10/8" in miner["last_error"] and "192.168" in miner["last_error"]
     finally:
         strict.stop()
+
+
+def test_cgminer_pools_change_in_priority_order(live, sim):
+    client, runtime = live
+    ip = next(m.spec.ip for m in sim.miners if m.spec.kind == "cgminer")
+    assert client.post("/api/miners", json={"ip": ip, "family": "cgminer"}, headers=AUTH).status_code == 201
+    pools = [{"url": "stratum+tcp://new-pool.example:3333", "user": "me.cg", "password": "pool-pw-1"},
+             {"url": "stratum+tcp://backup.example:443", "user": "me.cg"}]
+    reply = client.post(f"/api/miners/{ip}/pools", json={"pools": pools}, headers=AUTH)
+    assert reply.status_code == 200, reply.get_json()
+    assert "pool-pw-1" not in reply.get_data(as_text=True)
+    runtime.fleet.poll_round([runtime.fleet.get(ip)])
+    read = client.get(f"/api/miners/{ip}").get_json()["pools"]
+    ordered = sorted(read, key=lambda p: p["priority"])
+    assert [p["url"] for p in ordered][:2] == ["stratum+tcp://new-pool.example:3333", "stratum+tcp://backup.example:443"]
+    assert "pool-pw-1" not in client.get(f"/api/miners/{ip}").get_data(as_text=True)
