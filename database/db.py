@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,6 +33,10 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # The file holds miners' login passwords: owner-only, like the other secrets in
+            # DATA_DIR. SQLite gives its -wal and -shm files the same mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._init_schema()
 
     def _init_schema(self) -> None:

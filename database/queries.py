@@ -38,6 +38,12 @@ def upsert_miner(conn: sqlite3.Connection, *, ip: str, family: str, port: int | 
     return conn.execute("SELECT id FROM miners WHERE ip = ?", (ip,)).fetchone()[0]
 
 
+def set_credentials(conn: sqlite3.Connection, ip: str, credentials: dict | None) -> None:
+    """Store a miner's login, or clear it (None: the driver's factory default applies again)."""
+    conn.execute("UPDATE miners SET credentials = ? WHERE ip = ?",
+                 (json.dumps(credentials) if credentials else None, ip))
+
+
 def update_identity(conn: sqlite3.Connection, miner_id: int, model: str | None, algorithm: str) -> None:
     """Store what a read learnt about the miner's model and algorithm."""
     conn.execute("UPDATE miners SET model = COALESCE(?, model), algorithm = ? WHERE id = ?",

@@ -114,6 +114,20 @@ class FleetManager:
             self.event("miner_added", f"{family} miner added ({source})", miner_ip=ip)
         return record
 
+    def set_credentials(self, ip: str, credentials: dict | None, actor: str = "system") -> MinerRecord:
+        """Store (or clear, with None) a miner's login and rebuild its driver with it."""
+        with self._lock:
+            old = self.get(ip)
+            queries.set_credentials(self.db.conn(), ip, credentials)
+            record = self._record_from_row(queries.get_miner(self.db.conn(), ip))
+            record.status, record.online, record.last_error = old.status, old.online, old.last_error
+            record.failures, record.unauthorized = old.failures, old.unauthorized
+            self._records[ip] = record
+        old.driver.close()
+        self.event("credentials", "miner credentials " + ("changed" if credentials else "cleared: factory default"),
+                   miner_ip=ip, actor=actor)
+        return record
+
     def remove(self, ip: str, actor: str = "system") -> None:
         """Forget a miner and its history."""
         with self._lock:

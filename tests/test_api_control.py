@@ -102,3 +102,22 @@ def test_miner_types_come_from_the_driver_classes(client):
         for name, value in matrix[family]["capabilities"].items():
             assert value == (name in cls.capabilities), (family, name)
         assert matrix[family]["modes"] == list(cls.modes)
+
+
+def test_credentials_can_be_cleared_and_empty_ones_are_refused(client, fleet, auth, runtime):
+    assert client.put("/api/miners/10.0.0.1/credentials", json={"username": "", "password": ""},
+                      headers=auth).status_code == 400
+    client.put("/api/miners/10.0.0.1/credentials", json={"username": "root", "password": "pw-123"}, headers=auth)
+    assert runtime.fleet.get("10.0.0.1").driver.credentials.password == "pw-123"
+    reply = client.delete("/api/miners/10.0.0.1/credentials", headers=auth)
+    assert reply.get_json() == {"ok": True, "credentials_set": False}
+    assert client.get("/api/miners/10.0.0.1").get_json()["credentials_set"] is False
+    assert runtime.fleet.get("10.0.0.1").driver.credentials.password == ""
+    assert client.delete("/api/miners/10.0.0.1/credentials").status_code == 401
+
+
+def test_database_file_is_owner_only(runtime):
+    import stat
+
+    mode = stat.S_IMODE(runtime.db.path.stat().st_mode)
+    assert mode == 0o600, oct(mode)

@@ -279,13 +279,19 @@ def set_credentials(ip: str):
     ip = _ipv4(ip)
     body = json_object()
     user, password = body.get("username", ""), body.get("password")
-    if not isinstance(user, str) or not isinstance(password, str):
-        raise BadRequest('send {"username": "...", "password": "..."}')
-    record = _fleet().get(ip)
-    _fleet().add(ip, record.family, port=record.port, source="manual",
-                 credentials={"username": user, "password": password})
-    _fleet().event("credentials", "miner credentials changed", miner_ip=ip, actor=_actor())
+    if not isinstance(user, str) or not isinstance(password, str) or not (user or password):
+        raise BadRequest('send {"username": "...", "password": "..."} (DELETE clears them)')
+    _fleet().set_credentials(ip, {"username": user, "password": password}, actor=_actor())
     return jsonify({"ok": True, "credentials_set": True})
+
+
+@bp.delete("/miners/<ip>/credentials")
+@write_required
+def clear_credentials(ip: str):
+    """Forget a miner's stored login; its firmware's factory default applies again."""
+    ip = _ipv4(ip)
+    _fleet().set_credentials(ip, None, actor=_actor())
+    return jsonify({"ok": True, "credentials_set": False})
 
 
 @bp.get("/miner-types")
