@@ -15,6 +15,11 @@ with it; pause makes hashrate 0; ``/actions/restart`` restarts mining (uptime
 0, ports stay up); ``/actions/reboot`` answers 204 and takes the whole miner
 down for ``restart_seconds``. Every REST write is recorded in ``rest_writes``.
 
+Not simulated: the BOS+ gRPC API on port 50051 (braiins.bos.v1 protobuf services,
+needs protobuf/HTTP2). pyasic's BOSer class (its X19 and X21 BOS+ models; S9/X17 use BOSMiner) reads
+serial, MAC, firmware, hash boards, power, fans and pools only over it, so
+pyasic cannot read this simulator (bench/pyasic_crosscheck.py says why).
+
 Not verified against a capture (marked where used): the 401 bodies, the 400
 body for an out-of-range power target, the BOSer ``version`` value, the
 tuner's status word while paused, joins of the BOS-only commands.

@@ -116,6 +116,8 @@ class CgReply:
     bare: str | None = None
     # Runs after the reply is sent and the socket closed (restart/quit take the miner down).
     after: Callable[[], None] | None = None
+    # Further sections after the first, e.g. LUXminer's fans reply: FANS then FANCTRL.
+    extra: list[tuple[str, list[Record]]] = field(default_factory=list)
 
 
 def message(letter: str, code: int, msg: str, description: str) -> CgReply:
@@ -148,6 +150,8 @@ def _json_body(reply: CgReply) -> str:
         parts.append("," + json.dumps(reply.section) + ":[")
         parts.append(sep.join(_json_record(r) for r in reply.records))
         parts.append("]")
+    for section, records in reply.extra:
+        parts.append("," + json.dumps(section) + ":[" + ",".join(_json_record(r) for r in records) + "]")
     return "".join(parts)
 
 
@@ -164,6 +168,8 @@ def _text_body(reply: CgReply) -> str:
             fields = _text_record(record)
             prefix = reply.section + "," if reply.text_prefix and i == 0 else ""
             out.append(prefix + fields + "|")
+    for _section, records in reply.extra:
+        out.extend(_text_record(record) + "|" for record in records)
     return "".join(out)
 
 

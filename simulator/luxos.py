@@ -5,8 +5,11 @@ Pro sections recorded in stutrek/ha-integration-stealthminer
 ``tests/fixtures/miner_data.json`` (summary, power, temps, fans, pools,
 profiles, config, devs, devdetails key sets), Luxor's luxos-tooling (which
 commands need a session; "Another session is active", Code 402, on a second
-``logon``; ``logoff <sid>``) and asic-rs ``luxminer/backends/v1`` (S19k Pro,
-77 chips per board, ``healthchipget`` CHIPS with Chip/GHS 1m/Frequency/Healthy).
+``logon``; ``logoff <sid>``; the ``groups`` reply in its tests/data/messages/groups.json:
+Code 324 "List groups", GROUPS of GROUP/Name/Quota) and asic-rs ``luxminer/backends/v1``
+(S19k Pro, 77 chips per board, ``healthchipget`` CHIPS with Chip/GHS 1m/Frequency/Healthy).
+The recorded 2026.9.21 sections give ``fans`` a second section FANCTRL (MinFans,
+FanMin/MaxSpeed, PowerOffSpeed, QuietFanStartup) and ``tempctrl`` its WaterInlet* keys.
 
 Sessions: one at a time, expiring ``session_ttl`` (60) seconds after last use;
 the session id is the first parameter of curtail/profileset/rebootdevice/
@@ -21,7 +24,12 @@ our command arrives), ``writes`` (every state-changing command received).
 Not verified against a capture (marked where used): STATUS codes and Msg texts
 of session/curtail/profileset/pool commands, the invalid-session message, the
 healthchipget field set beyond Chip/GHS 1m/Frequency/Healthy, refusing '+'
-joins, the S19k Pro profile ladder figures.
+joins, the S19k Pro profile ladder figures, the STATUS code/Msg of fans and
+tempctrl, and the whole ``stats`` reply: LuxOS lists ``stats`` among its commands
+(luxos-tooling api.json) and both pyasic (backends/luxminer.py) and asic-rs
+(luxminer v1) read a bmminer-style STATS[1] from it (Elapsed, GHS 5s,
+total_rateideal, chain_rateN GH/s, chain_acnN, temp_pcbN/temp_chipN "a-b-c-d",
+freqN), but no capture was found: STATS[0] and every key beyond those are guesses.
 """
 
 from __future__ import annotations
@@ -151,7 +159,8 @@ class LuxOSMiner(CgApiMiner):
                  ("pools", self.cmd_pools), ("power", self.cmd_power), ("temps", self.cmd_temps),
                  ("fans", self.cmd_fans), ("profiles", self.cmd_profiles), ("healthchipget", self.cmd_healthchipget),
                  ("voltageget", self.cmd_voltageget), ("frequencyget", self.cmd_frequencyget),
-                 ("tempctrl", self.cmd_tempctrl), ("session", self.cmd_session), ("logon", self.cmd_logon),
+                 ("tempctrl", self.cmd_tempctrl), ("groups", self.cmd_groups), ("stats", self.cmd_stats),
+                 ("session", self.cmd_session), ("logon", self.cmd_logon),
                  ("logoff", self.cmd_logoff), ("kill", self.cmd_kill)]
         self.commands = {name: Command(func, False) for name, func in reads}
         writes = [("curtail", self.cmd_curtail), ("profileset", self.cmd_profileset),
@@ -418,14 +427,17 @@ class LuxOSMiner(CgApiMiner):
         return self.ok(201, f"{len(records)} Temp(s)", "TEMPS", records)
 
     def cmd_fans(self, param: str | None, isjson: bool) -> CgReply:
-        """fans: FAN label, ID, RPM, Speed %."""
+        """fans: FAN label, ID, RPM, Speed %; then FANCTRL, the fan settings (recorded 2026.9.21 key set)."""
         ratio = self.power_w() / self.hw.default_watts
         speed = 20 if self.curtailed else int(min(100, 25 + 55 * ratio))
         records = []
         for i, label in enumerate(("FAN4", "FAN2", "FAN1", "FAN3")):
             rpm = int(self.hw.fan_rpm * speed / 100 * (0.97 + 0.02 * i) + self.rng.gauss(0, 15))
             records.append([("FAN", label), ("ID", i), ("RPM", rpm), ("Speed", speed)])
-        return self.ok(202, "4 Fan(s)", "FANS", records)
+        reply = self.ok(202, "4 Fan(s)", "FANS", records)
+        reply.extra.append(("FANCTRL", [[("FanMaxSpeed", 100), ("FanMinSpeed", 20), ("MinFans", 1),
+                                          ("PowerOffSpeed", 20), ("QuietFanStartup", False)]]))
+        return reply
 
     def cmd_profiles(self, param: str | None, isjson: bool) -> CgReply:
         """profiles: the ladder (Watts W, Hashrate TH/s, Frequency MHz, Voltage V)."""
@@ -478,10 +490,39 @@ class LuxOSMiner(CgApiMiner):
                                                         ("Frequency", self.current_profile()["Frequency"])]])
 
     def cmd_tempctrl(self, param: str | None, isjson: bool) -> CgReply:
-        """tempctrl: the recorded automatic thresholds."""
+        """tempctrl: the recorded automatic thresholds (2026.9.21 key set, water-inlet keys included)."""
         return self.ok(200, "Temperature control", "TEMPCTRL", [[
             ("ChipDangerous", _f(100.0)), ("ChipHot", _f(93.0)), ("ChipTarget", _f(83.0)), ("Dangerous", _f(75.0)),
-            ("Hot", _f(70.0)), ("Mode", "Automatic"), ("Target", _f(60.0))]])
+            ("Hot", _f(70.0)), ("Mode", "Automatic"), ("Target", _f(60.0)), ("WaterInletDangerous", _f(50.0)),
+            ("WaterInletHot", _f(49.0)), ("WaterInletStartup", _f(15.0))]])
+
+    def cmd_groups(self, param: str | None, isjson: bool) -> CgReply:
+        """groups: the pool groups (luxos-tooling groups.json: Code 324 "List groups"); every pool is in group 0."""
+        return self.ok(324, "List groups", "GROUPS", [[("GROUP", 0), ("Name", "default"), ("Quota", _f(1.0))]])
+
+    def cmd_stats(self, param: str | None, isjson: bool) -> CgReply:
+        """stats: bmminer-style STATS[1] with the keys pyasic and asic-rs read (UNVERIFIED shape, see the module)."""
+        self._advance()
+        rng, hw = self.rng, self.hw
+        ghs, elapsed = self.hashrate_ghs(), self._elapsed()
+        freq = 0 if self.curtailed else self.current_profile()["Frequency"]
+        head = [("Type", hw.name), ("LUXminer", f"{self.version}-{self.git}"), ("Miner", self.version),
+                ("CompileTime", "Tue Apr 08 22:03:05 UTC 2025")]  # unverified: mirrors the version record
+        rec: Record = [("STATS", 0), ("ID", "LUXMINER0"), ("Elapsed", elapsed),
+                       ("GHS 5s", _f(round(noisy(rng, ghs, 0.03), 2))),
+                       ("GHS av", _f(round(noisy(rng, ghs, 0.003), 2))),
+                       ("total_rateideal", _f(round(self.current_profile()["Hashrate"] * 1000.0, 2)
+                                              if not self.curtailed else 0.0)),
+                       ("miner_count", hw.boards)]
+        for board in range(hw.boards):
+            n = board + 1
+            pcb = self.sensor_temps(board)
+            pcb_vals = [int(pcb[k]) for k in ("TopLeft", "TopRight", "BottomLeft", "BottomRight")]
+            chip_vals = [t + 15 for t in pcb_vals]
+            rate = round(noisy(rng, self.board_ghs(board), 0.01), 2)
+            rec += [(f"chain_acn{n}", hw.chips), (f"chain_rate{n}", _f(rate)), (f"freq{n}", freq),
+                    (f"temp_pcb{n}", "-".join(map(str, pcb_vals))), (f"temp_chip{n}", "-".join(map(str, chip_vals)))]
+        return self.ok(70, "CGMiner stats", "STATS", [head, rec])
 
     # --- writes with a session -----------------------------------------------------------
     def cmd_curtail(self, param: str | None, isjson: bool) -> CgReply:

@@ -18,6 +18,12 @@ and the 1.2.6 examples of the third-party "VNish API Documentation"):
   "CGMiner err: ..." examples); ``POST /settings`` answers
   ``{"restart_required", "reboot_required"}``.
 
+The cgminer API on 4028 answers ``version``, ``summary``, ``stats`` and ``pools``
+(read-only, joins allowed) in the shapes of the real Vnish 1.2.0-rc1 S19 XP replies
+stored in tests/fixtures/vnish/ (``stats`` STATS[0] Type "Antminer S19 XP (Vnish
+1.2.0-rc1)", the key pyasic's factory reads for the model; ``GHS`` fields in
+hr_measure units, i.e. MH/s on the L7).
+
 Simulator choices (no capture says): ``/mining/stop`` and ``/mining/pause`` both show
 ``miner_state`` "stopped" with zero hashrate; a preset applies at once (no tuning
 phase); S21 and L7 preset lists. Nothing here imports miners/.
@@ -179,6 +185,7 @@ class VnishMiner(CgApiMiner):
         self.commands = {
             "version": Command(self.cmd_version, True),
             "summary": Command(self.cmd_summary, True),
+            "stats": Command(self.cmd_stats, True),
             "pools": Command(self.cmd_pools, True),
         }
 
@@ -280,6 +287,7 @@ class VnishMiner(CgApiMiner):
             pool.accepted += new_acc
             pool.diff_accepted += new_acc * pool.diff
             pool.last_share_time, pool.last_share_diff = wall, pool.diff
+            pool.best_share = max(pool.best_share, self.shares.best_share)
         if new_rej:
             pool.rejected += new_rej
 
@@ -609,7 +617,15 @@ class VnishMiner(CgApiMiner):
             self.restart_mining()  # the firmware restarts mining itself to apply pools/presets
         return _json({"restart_required": False, "reboot_required": False})
 
-    # --- cgminer API on 4028 (still there on 1.x; pyasic reads summary/stats from it) --------------------
+    # --- cgminer API on 4028 (still there on 1.x; pyasic reads summary/stats/pools from it) ---------------
+    # Shapes: the Vnish 1.2.0-rc1 S19 XP stats/summary/pools replies recorded in
+    # tests/fixtures/vnish/cgminer_*.s19xp_vnish_1.2.0-rc1.json (cgminer 4.11.1: "GHS 5s" a
+    # string, "GHS av" a number; the DevFee pool listed last with Type 1). The numbers
+    # are in hr_measure units: GH/s, MH/s on the L7 (the scrypt "units trap").
+    def _rate_5s(self) -> float:
+        """The 5 s window of the whole miner (hr_measure units), 0 while not hashing."""
+        return noisy(self.rng, sum(self.chain_rate(i) for i in range(self.hw.chains)), 0.02)
+
     def cmd_version(self, param: str | None, isjson: bool) -> CgReply:
         """version: Type carries "(Vnish x.y.z)"."""
         rec: Record = [("CGMiner", "4.11.1"), ("API", "3.7"), ("Miner", "49.0.1.3"),
@@ -617,19 +633,95 @@ class VnishMiner(CgApiMiner):
         return self.ok(22, "CGMiner versions", "VERSION", [rec], text_prefix=True)
 
     def cmd_summary(self, param: str | None, isjson: bool) -> CgReply:
-        """summary: GHS 5s / GHS av (MH/s on the L7), accepted/rejected."""
+        """summary: the recorded 1.2.0-rc1 key set ("GHS 5s" a string; MH/s on the L7)."""
         self._advance()
+        s, elapsed = self.shares, max(self.uptime_s, 1)
         total = sum(self.chain_rate(i) for i in range(self.hw.chains))
-        rec: Record = [("Elapsed", max(self.uptime_s, 1)), ("GHS 5s", fx(noisy(self.rng, total, 0.02), 2)),
-                       ("GHS av", fx(total, 2)), ("Accepted", self.shares.accepted),
-                       ("Rejected", self.shares.rejected), ("Hardware Errors", self.shares.hw_errors)]
+        mh = total * (1000.0 if self.hw.hr_measure == "GH/s" else 1.0)
+        shares = s.accepted + s.rejected
+        rec: Record = [
+            ("Elapsed", elapsed), ("GHS 5s", f"{self._rate_5s():.2f}"), ("GHS av", fx(total, 2)), ("Found Blocks", 0),
+            ("Getworks", elapsed // 30 + 1), ("Accepted", s.accepted), ("Rejected", s.rejected),
+            ("Hardware Errors", s.hw_errors), ("Utility", fx(s.accepted * 60.0 / elapsed, 2)), ("Discarded", 0),
+            ("Stale", 0), ("Get Failures", 0), ("Local Work", 0), ("Remote Failures", 0), ("Network Blocks", 0),
+            ("Total MH", fx(mh * elapsed, 4)), ("Work Utility", fx(s.diff_accepted * 60.0 / elapsed, 2)),
+            ("Difficulty Accepted", fx(s.diff_accepted, 8)), ("Difficulty Rejected", fx(s.diff_rejected, 8)),
+            ("Difficulty Stale", fx(0.0, 8)), ("Best Share", int(s.best_share)),
+            ("Device Hardware%", fx(100.0 * s.hw_errors / (s.hw_errors + shares) if s.hw_errors else 0.0, 4)),
+            ("Device Rejected%", fx(100.0 * s.rejected / shares if shares else 0.0, 4)),
+            ("Pool Rejected%", fx(100.0 * s.rejected / shares if shares else 0.0, 4)), ("Pool Stale%", fx(0.0, 4)),
+            ("Last getwork", int(time.time())), ("Fee Percent", fx(2.8, 4)),
+        ]
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
 
+    def cmd_stats(self, param: str | None, isjson: bool) -> CgReply:
+        """stats: STATS[0] names the model in Type ("Antminer S19 (Vnish 1.2.6)"); STATS[1] the chains (bmminer)."""
+        self._advance()
+        hw, rng = self.hw, self.rng
+        head: Record = [("Cgminer", "4.11.1"), ("Miner", "uart_trans.1.3"),
+                        ("CompileTime", "Sat Jun 24 11:17:59 UTC 2023"), ("Type", self.miner_type)]
+        rates = [noisy(rng, self.chain_rate(i), 0.01) for i in range(hw.chains)]
+        freq = self.chain_freq() if self.hashing else 0
+        ideal = self.chain_ideal() if self.hashing else 0.0
+        rpm = [int(hw.fan_rpm * (1.0 if self.hashing else 0.3) + rng.gauss(0, 40)) for _ in range(hw.fans)]
+        temps = []
+        for i in range(hw.chains):
+            pcb = int(round((56.0 if self.hashing else 30.0) + self.heat[i] + rng.gauss(0, 0.4)))
+            chip = int(round((70.0 if self.hashing else 32.0) + self.heat[i] + rng.gauss(0, 0.5)))
+            temps.append((pcb - 14, pcb, chip - 15, chip))
+        chains = range(1, hw.chains + 1)
+        acs = " ".join("o" * min(10, hw.chips - k) for k in range(0, hw.chips, 10))
+        rec: Record = [
+            ("STATS", 0), ("ID", f"BTM_{hw.code.upper()}"), ("Elapsed", max(self.uptime_s, 1)), ("Calls", 0),
+            ("Wait", 0.0), ("Max", 0.0), ("Min", 99999999.0), ("GHS 5s", f"{self._rate_5s():.2f}"),
+            ("GHS av", fx(sum(rates), 2)), ("miner_count", hw.chains), ("total_acn", hw.chips * hw.chains),
+            ("frequency", int(freq)), ("total_freqavg", fx(freq, 2)), ("total_rateideal", fx(ideal * hw.chains, 2)),
+            ("total_rate", fx(sum(rates), 2)), ("state", self.state), ("fan_num", hw.fans), ("fan_mode", 0),
+            ("fan_pwm", 80 if self.hashing else 30),
+            *[(f"fan{f + 1}", r) for f, r in enumerate(rpm)],
+            ("temp_num", hw.chains),
+            *[(f"temp{n}", temps[n - 1][1]) for n in chains], *[(f"temp2_{n}", temps[n - 1][3]) for n in chains],
+            *[(f"temp3_{n}", temps[n - 1][3]) for n in chains], *[(f"temp_sens{n}", "m-m") for n in chains],
+            *[(f"temp_pcb{n}", f"{temps[n - 1][0]}-{temps[n - 1][1]}") for n in chains],
+            *[(f"temp_chip{n}", f"{temps[n - 1][2]}-{temps[n - 1][3]}") for n in chains],
+            *[(f"chain_state{n}", "mining" if self.hashing else "stopped") for n in chains],
+            *[(f"chain_acn{n}", hw.chips) for n in chains], *[(f"chain_vol{n}", hw.voltage) for n in chains],
+            *[(f"freq_avg{n}", fx(freq, 2)) for n in chains], *[(f"chain_rateideal{n}", fx(ideal, 2)) for n in chains],
+            *[(f"chain_rate{n}", fx(rates[n - 1], 2)) for n in chains],
+            *[(f"chain_hw{n}", self.shares.hw_errors // hw.chains) for n in chains],
+            *[(f"chain_acs{n}", acs) for n in chains], *[(f"chain_consumption{n}", 0) for n in chains],
+            ("miner_version", "uart_trans.1.3"), ("build_version", self.version),
+        ]
+        return self.ok(70, "CGMiner stats", "STATS", [head, rec])
+
+    def _cg_pool(self, index: int, pool: Pool, active: bool, devfee: bool = False) -> Record:
+        shares = pool.accepted + pool.rejected
+        wall = time.time()
+        since = int(wall - pool.last_share_time) if pool.last_share_time else None
+        return [
+            ("POOL", index), ("URL", pool.url), ("Status", "Alive" if devfee else pool.status),
+            ("Priority", pool.priority), ("Long Poll", "N"), ("Getworks", max(self.uptime_s, 1) // 30 if active else 0),
+            ("Accepted", pool.accepted), ("Rejected", pool.rejected), ("Stale", 0), ("Works", 0), ("Discarded", 0),
+            ("Get Failures", 0), ("Remote Failures", 0), ("User", pool.user), ("Type", 1 if devfee else 0),
+            ("Last Share Time", f"{since // 3600}:{since % 3600 // 60:02d}:{since % 60:02d}" if since is not None
+             else "0"),
+            ("Diff", suffix_string(pool.diff) if active else ""), ("Diff1 Shares", 0), ("Proxy Type", ""),
+            ("Proxy", ""), ("Difficulty Accepted", fx(pool.diff_accepted, 8)),
+            ("Difficulty Rejected", fx(pool.diff_rejected, 8)), ("Difficulty Stale", fx(0.0, 8)),
+            ("Last Share Difficulty", fx(pool.last_share_diff, 8)),
+            ("Work Difficulty", fx(pool.diff if active else 0.0, 8)), ("Has Stratum", True),
+            ("Stratum Active", active), ("Stratum URL", pool.stratum_host() if active else ""),
+            ("Stratum Difficulty", fx(pool.diff if active else 0.0, 8)), ("Has Vmask", True),
+            ("Best Share", int(pool.best_share)),
+            ("Pool Rejected%", fx(100.0 * pool.rejected / shares if shares else 0.0, 4)),
+            ("Pool Stale%", fx(0.0, 4)), ("Bad Work", 0), ("Current Block Height", 0),
+            ("Current Block Version", 536870912),
+        ]
+
     def cmd_pools(self, param: str | None, isjson: bool) -> CgReply:
-        """pools: the configured pools (cgminer layout, trimmed)."""
+        """pools: the configured pools in cgminer's layout, then the DevFee pool (Type 1), as recorded."""
         self._advance()
         active = self.active_pool() if self.hashing else None
-        records = [[("POOL", i), ("URL", p.url), ("Status", p.status), ("Priority", p.priority),
-                    ("Accepted", p.accepted), ("Rejected", p.rejected), ("User", p.user),
-                    ("Stratum Active", p is active)] for i, p in enumerate(self.pools)]
+        records = [self._cg_pool(i, p, p is active) for i, p in enumerate(self.pools)]
+        records.append(self._cg_pool(len(self.pools), self.devfee, False, devfee=True))
         return self.ok(7, f"{len(records)} Pool(s)", "POOLS", records)

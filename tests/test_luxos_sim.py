@@ -74,3 +74,25 @@ def test_curtail_and_profiles_change_reads(fleet):
     assert status(api(fleet, "logoff", sid))[0] == "S" and miner.session_id is None
     assert miner.writes == ["curtail", "curtail", "profileset", "profileset"]
     assert status(api(fleet, "addpool", "stratum+tcp://x.example:3333,w,p"))[0] == "S"  # no session needed
+
+
+def test_config_reads_follow_the_recorded_shapes(fleet):
+    """groups / fans / tempctrl: what pyasic's get_config multicommand asks for (tempctrl+fans+pools+groups+...)."""
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures" / "luxos"
+    recorded = json.loads((fixtures / "groups.luxos-tooling.json").read_text())
+    groups = api(fleet, "groups")
+    assert status(groups) == ("S", 324, "List groups") == status(recorded)
+    assert set(groups["GROUPS"][0]) == set(recorded["GROUPS"][0]) and groups["GROUPS"][0]["Quota"] == 1.0
+    assert {p["GROUP"] for p in api(fleet, "pools")["POOLS"]} <= {g["GROUP"] for g in groups["GROUPS"]}
+    sections = json.loads((fixtures / "sections.s19jpro_luxminer_2026.9.21.json").read_text())
+    fans = api(fleet, "fans")
+    assert len(fans["FANS"]) == 4 and fans["FANCTRL"] == [sections["fans"]["fanctrl"]]
+    assert set(api(fleet, "tempctrl")["TEMPCTRL"][0]) == set(sections["tempctrl"])
+    # stats: the bmminer-style STATS[1] keys pyasic and asic-rs read (the shape itself is unverified)
+    stats = api(fleet, "stats")["STATS"]
+    assert stats[0]["Type"] == "Antminer S19k Pro" and stats[1]["Elapsed"] >= 1
+    board = stats[1]
+    assert board["chain_acn1"] == 77 and len(board["temp_pcb3"].split("-")) == 4 and board["freq2"] > 0
+    assert sum(board[f"chain_rate{n}"] for n in (1, 2, 3)) == pytest.approx(board["GHS av"], rel=0.05)

@@ -192,3 +192,26 @@ def test_legacy_sleep_and_stop(sim):
         cg(sim, S9, "summary")  # nothing behind 4028 until bmminer is started again
     assert requests.get(f"{base}/reboot_cgminer.cgi", auth=auth, timeout=2).ok
     assert b"SUMMARY" in cg(sim, S9, "summary")
+
+
+def test_rest_cgminer_api_follows_the_recorded_replies(sim):
+    """stats/summary/pools on 4028 carry the key sets of the real 1.2.0-rc1 replies; stats names the model."""
+    fixtures = ROOT / "tests" / "fixtures" / "vnish"
+
+    def recorded(name: str) -> dict:
+        return json.loads((fixtures / f"cgminer_{name}.s19xp_vnish_1.2.0-rc1.json").read_text())
+
+    stats = json.loads(cg(sim, S19_126, "stats").rstrip(b"\x00"))
+    real = recorded("stats")
+    assert stats["STATUS"][0]["Code"] == real["STATUS"][0]["Code"] == 70
+    assert list(stats["STATS"][0]) == list(real["STATS"][0])
+    assert stats["STATS"][0]["Type"] == "Antminer S19 (Vnish 1.2.6)"
+    assert list(stats["STATS"][1]) == list(real["STATS"][1])  # both have 3 chains and 4 fans
+    assert stats["STATS"][1]["build_version"] == "1.2.6" and stats["STATS"][1]["chain_acn1"] == 76
+    assert isinstance(stats["STATS"][1]["GHS 5s"], str) and float(stats["STATS"][1]["GHS 5s"]) > 90000  # GH/s
+    summary = json.loads(cg(sim, S19_126, "summary").rstrip(b"\x00"))["SUMMARY"][0]
+    assert list(summary) == list(recorded("summary")["SUMMARY"][0]) and isinstance(summary["GHS 5s"], str)
+    pools = json.loads(cg(sim, S19_126, "pools").rstrip(b"\x00"))["POOLS"]
+    real_pools = recorded("pools")["POOLS"]
+    assert [list(p) for p in pools] == [list(real_pools[0])] * len(pools)
+    assert pools[-1]["URL"] == pools[-1]["User"] == "DevFee" and pools[-1]["Type"] == 1 == real_pools[-1]["Type"]
