@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, add_miner, discover, live_app, wait_for
+from tests.integration import poll_detail as detail
 
 pytestmark = pytest.mark.integration
 
 NET = "127.84.0"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 S19, S9, L3, LOCKED = f"{NET}.10", f"{NET}.11", f"{NET}.12", f"{NET}.13"
 REFUSED = "the Antminer web interface refused the login for user root (HTTP digest 401)"
 
@@ -23,59 +21,25 @@ def sim():
              MinerSpec("antminer", S9, model="S9"),
              MinerSpec("antminer", L3, model="L3+"),
              MinerSpec("antminer", LOCKED, model="S19")]
-    fleet = SimFleet(specs, allow_any_client=True, seed=11)
-    fleet.start()
-    fleet.miner(LOCKED).web_password = "s3cret"  # its owner changed the factory root/root
-    yield fleet
-    fleet.stop()
+    with SimFleet(specs, allow_any_client=True, seed=11) as fleet:
+        fleet.miner(LOCKED).web_password = "s3cret"  # its owner changed the factory root/root
+        yield fleet
 
 
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler: rounds are run by the test)."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    yield app.test_client(), runtime
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=8.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
+        yield live.client, live.runtime
 
 
 def add(client, ip, **extra):
-    reply = client.post("/api/miners", json={"ip": ip, "family": "antminer", **extra}, headers=AUTH)
-    assert reply.status_code == 201, reply.get_json()
-    return reply.get_json()
-
-
-def detail(client, runtime, ip):
-    runtime.fleet.poll_round([runtime.fleet.get(ip)])
-    return client.get(f"/api/miners/{ip}").get_json()
+    return add_miner(client, ip, "antminer", **extra)
 
 
 def test_discovery_finds_every_antminer(live, sim):
     client, _ = live
-    assert client.post("/api/discover", json={}, headers=AUTH).status_code == 202
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()),
-                   timeout=20)
+    job = discover(client)
     assert job["state"] == "done" and job["total"] == 254
     assert {m["ip"]: m["family"] for m in job["found"]} == {ip: "antminer" for ip in (S19, S9, L3, LOCKED)}
     models = {m["ip"]: m["model"] for m in client.get("/api/miners").get_json()}

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, discover, live_app, poll_detail, wait_for
 
 pytestmark = pytest.mark.integration
 
 NET = "127.87.0"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 NANO3S, AVALON_Q, NANO3 = f"{NET}.10", f"{NET}.11", f"{NET}.12"
 GAMMA, SUPRA_OLD, NERD = f"{NET}.13", f"{NET}.14", f"{NET}.15"
 SPECS = [
@@ -29,45 +26,17 @@ FAMILY = {NANO3S: "avalon", AVALON_Q: "avalon", NANO3: "avalon", GAMMA: "bitaxe"
 
 @pytest.fixture(scope="module")
 def sim():
-    fleet = SimFleet(SPECS, allow_any_client=True, seed=11)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(SPECS, allow_any_client=True, seed=11) as fleet:
+        yield fleet
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, sim):
     """A real Runtime and app (no scheduler), with every simulated miner discovered once."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
-    path = tmp_path_factory.mktemp("avalon") / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    client = app.test_client()
-    before = snapshot(sim)
-    reply = client.post("/api/discover", json={}, headers=AUTH)
-    assert reply.status_code == 202, reply.get_json()
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()))
-    yield client, runtime, job, before
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=8.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    with live_app(tmp_path_factory.mktemp("avalon"), f"{NET}.0/24", sim.port_offset) as live:
+        before = snapshot(sim)
+        job = discover(live.client, timeout=8.0)
+        yield live.client, live.runtime, job, before
 
 
 def snapshot(sim) -> dict:
@@ -82,15 +51,10 @@ def snapshot(sim) -> dict:
     return out
 
 
-def poll(runtime, client, ip: str) -> dict:
-    runtime.fleet.poll_round([runtime.fleet.get(ip)])
-    return client.get(f"/api/miners/{ip}").get_json()
-
-
 def back_online(runtime, client, ip: str, reboots_before: int, sim) -> dict:
     wait_for(lambda: sim.miner(ip).reboots > reboots_before and sim.miner(ip).listening)
     return wait_for(lambda: (lambda d: d if d["online"] and d["uptime_s"] is not None else None)(
-        poll(runtime, client, ip)))
+        poll_detail(client, runtime, ip)))
 
 
 def status_of(detail: dict) -> dict:
@@ -113,15 +77,15 @@ def test_discovery_tells_the_families_apart_without_writing(live, sim):
 
 def test_reads_in_explicit_units(live, sim):
     client, runtime, _, _ = live
-    q = status_of(poll(runtime, client, AVALON_Q))
+    q = status_of(poll_detail(client, runtime, AVALON_Q))
     assert 70e12 < q["hashrate_hs"] < 95e12 and q["expected_hashrate_hs"] == pytest.approx(83000e9)
     assert 1150 < q["power_w"] < 1500 and len(q["fan_rpm"]) == 4 and q["model"] == "Avalon Q"
     assert q["mac"].count(":") == 5  # "MAC" arrives without colons
-    nano = status_of(poll(runtime, client, NANO3S))
+    nano = status_of(poll_detail(client, runtime, NANO3S))
     assert 5.5e12 < nano["hashrate_hs"] < 7.5e12 and 120 < nano["power_w"] < 150 and nano["temp_c"] > 60
-    nano3 = status_of(poll(runtime, client, NANO3))
+    nano3 = status_of(poll_detail(client, runtime, NANO3))
     assert 2.5e12 < nano3["hashrate_hs"] < 3.6e12 and nano3["power_w"] is None  # Nano 3 PS[]: not watts
-    nerd = status_of(poll(runtime, client, NERD))
+    nerd = status_of(poll_detail(client, runtime, NERD))
     assert 4.3e12 < nerd["hashrate_hs"] < 5.6e12 and 75 < nerd["power_w"] < 110 and len(nerd["fan_rpm"]) == 2
     caps = {ip: client.get(f"/api/miners/{ip}").get_json()["capabilities"] for ip in FAMILY}
     assert "sleep" not in caps[NANO3S] and {"sleep", "wake", "mode", "pools", "chips"} <= set(caps[AVALON_Q])
@@ -135,10 +99,10 @@ def test_avalon_modes_change_power_and_hashrate(live, sim):
     reply = client.post(f"/api/miners/{AVALON_Q}/mode", json={"mode": "high"}, headers=AUTH)
     assert reply.status_code == 200, reply.get_json()
     assert sim.miner(AVALON_Q).mode == 2
-    q = status_of(poll(runtime, client, AVALON_Q))
+    q = status_of(poll_detail(client, runtime, AVALON_Q))
     assert q["expected_hashrate_hs"] == pytest.approx(100000e9) and q["power_w"] > 1450
     assert client.post(f"/api/miners/{NANO3S}/mode", json={"mode": "low"}, headers=AUTH).status_code == 200
-    nano = status_of(poll(runtime, client, NANO3S))
+    nano = status_of(poll_detail(client, runtime, NANO3S))
     assert nano["expected_hashrate_hs"] == pytest.approx(4200e9) and nano["power_w"] < 100
     assert client.post(f"/api/miners/{NANO3}/mode", json={"mode": "high"}, headers=AUTH).status_code == 200
     assert sim.miner(NANO3).level == 2  # the Nano 3 writes worklevel (its stats carry only WORKLEVEL)
@@ -163,12 +127,12 @@ def test_avalon_q_soft_off_and_on(live, sim):
     miner = sim.miner(AVALON_Q)
     assert client.post(f"/api/miners/{AVALON_Q}/sleep", headers=AUTH).status_code == 200
     sim.call(lambda: miner.skip(6))  # softoff is scheduled 5 s ahead on the miner's clock
-    q = status_of(poll(runtime, client, AVALON_Q))
+    q = status_of(poll_detail(client, runtime, AVALON_Q))
     assert q["state"] == "sleeping" and q["hashrate_hs"] == 0 and q["power_w"] < 200
     reply = client.post(f"/api/miners/{AVALON_Q}/wake", headers=AUTH)  # the sim closes without a reply here
     assert reply.status_code == 200, reply.get_json()
     sim.call(lambda: miner.skip(6))
-    q = status_of(poll(runtime, client, AVALON_Q))
+    q = status_of(poll_detail(client, runtime, AVALON_Q))
     assert q["state"] == "mining" and q["hashrate_hs"] > 50e12
 
 
@@ -185,7 +149,7 @@ def test_unsupported_actions_answer_409(live, sim):
 def test_avalon_fan_and_chips(live, sim):
     client, runtime, _, _ = live
     assert client.post(f"/api/miners/{AVALON_Q}/fan", json={"percent": 80}, headers=AUTH).status_code == 200
-    assert status_of(poll(runtime, client, AVALON_Q))["fan_percent"] == 80
+    assert status_of(poll_detail(client, runtime, AVALON_Q))["fan_percent"] == 80
     assert client.post(f"/api/miners/{AVALON_Q}/fan", json={"percent": 10}, headers=AUTH).status_code == 400
     assert client.post(f"/api/miners/{AVALON_Q}/fan", json={"percent": None}, headers=AUTH).status_code == 200
     chips = client.get(f"/api/miners/{AVALON_Q}/chips").get_json()["chips"]
@@ -230,9 +194,9 @@ def test_bitaxe_mode_presets(live, sim):
     gamma = sim.miner(GAMMA)
     assert client.post(f"/api/miners/{GAMMA}/mode", json={"mode": "eco"}, headers=AUTH).status_code == 200
     assert (gamma.frequency, gamma.core_voltage) == (400, 1100)
-    eco = status_of(poll(runtime, client, GAMMA))
+    eco = status_of(poll_detail(client, runtime, GAMMA))
     assert client.post(f"/api/miners/{GAMMA}/mode", json={"mode": "turbo"}, headers=AUTH).status_code == 200
-    turbo = status_of(poll(runtime, client, GAMMA))
+    turbo = status_of(poll_detail(client, runtime, GAMMA))
     assert (turbo["frequency_mhz"], turbo["voltage_mv"]) == (625, 1200)
     assert turbo["expected_hashrate_hs"] > eco["expected_hashrate_hs"] and turbo["power_w"] > eco["power_w"]
     reply = client.post(f"/api/miners/{GAMMA}/mode", json={"mode": "overclock"}, headers=AUTH)
@@ -252,7 +216,7 @@ def test_nerdqaxe_modes_shutdown_and_otp(live, sim):
     assert (nerd.frequency, nerd.core_voltage) == (500, 1140)
     assert client.post(f"/api/miners/{NERD}/sleep", headers=AUTH).status_code == 200
     asleep = status_of(wait_for(lambda: (lambda d: d if d["state"] == "sleeping" else None)(
-        poll(runtime, client, NERD))))
+        poll_detail(client, runtime, NERD))))
     assert asleep["hashrate_hs"] == 0
     reboots = nerd.reboots
     assert client.post(f"/api/miners/{NERD}/wake", headers=AUTH).status_code == 200  # NerdOS: a restart
@@ -260,7 +224,7 @@ def test_nerdqaxe_modes_shutdown_and_otp(live, sim):
     assert awake["state"] == "mining" and awake["hashrate_hs"] > 3e12
     sim.call(lambda: setattr(nerd, "otp_enabled", True))
     try:
-        poll(runtime, client, NERD)  # the driver learns "otp": true
+        poll_detail(client, runtime, NERD)  # the driver learns "otp": true
         before = snapshot(sim)[NERD]
         for path, body in (("restart", None), ("mode", {"mode": "turbo"}), ("sleep", None)):
             reply = client.post(f"/api/miners/{NERD}/{path}", json=body or {}, headers=AUTH)

@@ -3,17 +3,15 @@ and a BOSminer+ 0.2.0 S9 (cgminer API only) on 127.88.1.0/24."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, add_miner, discover, live_app
+from tests.integration import poll_detail as detail
 
 pytestmark = pytest.mark.integration
 
 NET = "127.88.1"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 XP, S9 = f"{NET}.10", f"{NET}.11"
 TARGET = ("PUT", "/api/v1/performance/power-target")
 
@@ -22,19 +20,13 @@ TARGET = ("PUT", "/api/v1/performance/power-target")
 def sim():
     specs = [MinerSpec("braiins", XP, model="Antminer S19 XP", firmware_version="25.11", restart_seconds=0.5),
              MinerSpec("braiins", S9, model="Antminer S9", firmware_version="0.2.0+")]
-    fleet = SimFleet(specs, allow_any_client=True, seed=5)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(specs, allow_any_client=True, seed=5) as fleet:
+        yield fleet
 
 
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler); the XP simulator is reset to factory settings."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
     xp = sim.miner(XP)
 
     def reset() -> None:
@@ -44,45 +36,17 @@ def live(tmp_path, sim):
 
     sim.call(reset)
     sim.call(lambda: setattr(sim.miner(S9), "paused", False))
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    yield app.test_client(), runtime
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=8.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
+        yield live.client, live.runtime
 
 
 def add(client, ip, **extra):
-    reply = client.post("/api/miners", json={"ip": ip, "family": "braiins", **extra}, headers=AUTH)
-    assert reply.status_code == 201, reply.get_json()
-    return reply.get_json()
-
-
-def detail(client, runtime, ip):
-    runtime.fleet.poll_round([runtime.fleet.get(ip)])
-    return client.get(f"/api/miners/{ip}").get_json()
+    return add_miner(client, ip, "braiins", **extra)
 
 
 def test_discovery_finds_both_generations_and_writes_nothing(live, sim):
     client, _ = live
-    assert client.post("/api/discover", json={}, headers=AUTH).status_code == 202
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()),
-                   timeout=20)
+    job = discover(client)
     assert job["state"] == "done" and job["total"] == 254
     assert {m["ip"]: m["family"] for m in job["found"]} == {XP: "braiins", S9: "braiins"}
     xp = sim.miner(XP)

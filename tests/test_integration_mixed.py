@@ -7,18 +7,16 @@ import json
 import re
 import socket
 import threading
-import time
 
 import pytest
 
 from simulator import SimFleet, demo_specs
 from simulator.fleet import DEMO_LAYOUT
-from tests.conftest import TEST_TOKEN
+from tests.integration import discover, live_app
 
 pytestmark = pytest.mark.integration
 
 NET = "127.80.3"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 # Simulator kinds whose family name differs from the kind.
 KIND_FAMILY = {"vnish_legacy": "vnish"}
 # NMMiners are not scanned for: they broadcast telemetry over UDP (see test_integration_nmminer).
@@ -111,35 +109,16 @@ def writes_in(payloads: list[bytes]) -> list[str]:
 @pytest.fixture(scope="module")
 def sim():
     specs = [s for s in demo_specs(f"{NET}.10", len(DEMO_LAYOUT), restart_seconds=1.0) if s.kind not in NOT_SCANNED]
-    fleet = SimFleet(specs, allow_any_client=True, seed=11)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(specs, allow_any_client=True, seed=11) as fleet:
+        yield fleet
 
 
 def test_every_family_is_told_apart_and_nothing_is_written(tmp_path, sim):
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 3\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    client = create_app(config=config, runtime=runtime, start_background=False,
-                        test_config={"TESTING": True}).test_client()
-    try:
+    # Polling as the app ships it (offline_after left to its default), with a longer timeout.
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset, polling={"timeout_sec": 3, "offline_after": None}) as live:
+        client = live.client
         with WireRecorder() as wire:
-            assert client.post("/api/discover", json={}, headers=AUTH).status_code == 202
-            deadline = time.monotonic() + 60
-            while client.get("/api/discover").get_json()["state"] == "running":
-                assert time.monotonic() < deadline, "discovery did not finish"
-                time.sleep(0.1)
-        job = client.get("/api/discover").get_json()
+            job = discover(client, timeout=60)
         assert job["state"] == "done", job
         found = {m["ip"]: m["family"] for m in job["found"]}
         expected = {m.spec.ip: KIND_FAMILY.get(m.spec.kind, m.spec.kind) for m in sim.miners}
@@ -149,8 +128,6 @@ def test_every_family_is_told_apart_and_nothing_is_written(tmp_path, sim):
         assert all(m.reboots == 0 for m in sim.miners)
         online = {m["ip"]: m["online"] for m in client.get("/api/miners").get_json()}
         assert all(online.values()), [ip for ip, ok in online.items() if not ok]
-    finally:
-        runtime.shutdown()
 
 
 def test_the_recorder_does_catch_writes():

@@ -13,59 +13,42 @@ import pytest
 
 from miners.nmminer import TELEMETRY
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
-from tests.test_nmminer_listener import with_nmminer
+from tests import integration
+from tests.integration import AUTH, discover, live_app
 
 pytestmark = pytest.mark.integration
 
 NET = "127.89.0"
 NM = f"{NET}.10"  # NMMiner on an NM-TV-154 (ESP32): no power reading
 AXE = f"{NET}.11"  # NMAxe (BM1366 board): reports "Power"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 SECRET = "pool-secret-7f3a"
 
 
 @pytest.fixture
 def live(tmp_path):
     """Runtime started with the listener on, then the simulated miners aimed at it."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
     from simulator import default_port_offset
 
     offset = default_port_offset()
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {offset}\n  probe_timeout_sec: 0.3\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = with_nmminer(load_config(path, environ={}), listen=True, bind=f"{NET}.1", port=0)
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    runtime.start()  # as in production: this starts the listener (nmminer.listen)
-    assert runtime.nmminer_listener is not None
-    sim = SimFleet([MinerSpec("nmminer", NM, model="NM-TV-154"), MinerSpec("nmminer", AXE, model="NMAxe")],
-                   port_offset=offset, allow_any_client=True, seed=7)
-    for miner in sim.miners:
-        miner.telemetry_target = runtime.nmminer_listener.address
-        miner.interval_s = 0.2
-    sim.start()
-    yield app.test_client(), runtime, sim
-    sim.stop()
-    runtime.shutdown()
+    with live_app(tmp_path, f"{NET}.0/24", offset, network={"probe_timeout_sec": 0.3},
+                  nmminer={"listen": True, "bind": f"{NET}.1", "port": 0}) as live:
+        runtime = live.runtime
+        runtime.start()  # as in production: this starts the listener (nmminer.listen)
+        assert runtime.nmminer_listener is not None
+        sim = SimFleet([MinerSpec("nmminer", NM, model="NM-TV-154"), MinerSpec("nmminer", AXE, model="NMAxe")],
+                       port_offset=offset, allow_any_client=True, seed=7)
+        for miner in sim.miners:
+            miner.telemetry_target = runtime.nmminer_listener.address
+            miner.interval_s = 0.2
+        with sim:
+            yield live.client, runtime, sim
     TELEMETRY.forget(NM)
     TELEMETRY.forget(AXE)
 
 
-def wait_for(predicate, timeout=8.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+def wait_for(predicate, timeout=8.0):
+    """Telemetry arrives every 0.2 s: look for it twice as often as the shared default."""
+    return integration.wait_for(predicate, timeout, step=0.05)
 
 
 def online_miners(client) -> dict[str, dict]:
@@ -97,10 +80,7 @@ def test_discovery_scan_neither_finds_nor_touches_nmminers(live):
     """No TCP port on an NMMiner: a /24 sweep finds nothing there and sends it nothing."""
     client, runtime, sim = live
     before = [m.requests for m in sim.miners]
-    reply = client.post("/api/discover", json={"subnet": f"{NET}.0/24"}, headers=AUTH)
-    assert reply.status_code == 202, reply.get_json()
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()),
-                   timeout=12)
+    job = discover(client, subnet=f"{NET}.0/24", timeout=12, step=0.05)
     assert job["state"] == "done" and not [f for f in job["found"] if f["ip"] in (NM, AXE)]
     assert [m.requests for m in sim.miners] == before and all(m.configs_applied == 0 for m in sim.miners)
 

@@ -13,12 +13,12 @@ import time
 import pytest
 
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, add_miner, discover, live_app
+from tests.integration import poll_detail as detail, post_action as post
 
 pytestmark = pytest.mark.integration
 
 NET = "127.85.0"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 S19, L7, S9 = f"{NET}.10", f"{NET}.11", f"{NET}.12"
 
 
@@ -27,55 +27,19 @@ def sim():
     specs = [MinerSpec("vnish", S19, model="Antminer S19", firmware_version="1.2.6", restart_seconds=0.5),
              MinerSpec("vnish", L7, model="Antminer L7", firmware_version="1.3.4", restart_seconds=0.5),
              MinerSpec("vnish_legacy", S9, model="Antminer S9", firmware_version="3.9.0", restart_seconds=0.5)]
-    fleet = SimFleet(specs, allow_any_client=True, seed=11)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(specs, allow_any_client=True, seed=11) as fleet:
+        yield fleet
 
 
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler: rounds are run by the test)."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    yield app.test_client(), runtime
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=10.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
+        yield live.client, live.runtime
 
 
 def add(client, ip, **extra):
-    reply = client.post("/api/miners", json={"ip": ip, "family": "vnish", **extra}, headers=AUTH)
-    assert reply.status_code == 201, reply.get_json()
-    return reply.get_json()
-
-
-def detail(client, runtime, ip):
-    runtime.fleet.poll_round([runtime.fleet.get(ip)])
-    return client.get(f"/api/miners/{ip}").get_json()
-
-
-def post(client, ip, action, body=None):
-    return client.post(f"/api/miners/{ip}/{action}", json=body if body is not None else {}, headers=AUTH)
+    return add_miner(client, ip, "vnish", **extra)
 
 
 def writes(sim):
@@ -88,10 +52,7 @@ def writes(sim):
 def test_discovery_finds_both_generations_as_vnish_and_writes_nothing(live, sim):
     client, runtime = live
     before = writes(sim)
-    reply = client.post("/api/discover", json={}, headers=AUTH)
-    assert reply.status_code == 202
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()),
-                   timeout=20)
+    job = discover(client)
     assert job["state"] == "done"
     assert {m["ip"]: m["family"] for m in job["found"]} == {S19: "vnish", L7: "vnish", S9: "vnish"}
     assert writes(sim) == before

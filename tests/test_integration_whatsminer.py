@@ -4,17 +4,15 @@ an M30S+ (API 2.0.5 on 4028), an M20S (old "whatsminer v1.3" API: no power limit
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from simulator import MinerSpec, SimFleet
-from tests.conftest import TEST_TOKEN
+from tests.integration import AUTH, add_miner, discover, live_app, wait_for
+from tests.integration import poll_detail as detail, post_action as post
 
 pytestmark = pytest.mark.integration
 
 NET = "127.86.0"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 V2, OLD, V3 = f"{NET}.10", f"{NET}.12", f"{NET}.11"
 ALL_CAPS = ["mode", "pools", "power_percent", "power_watts", "reboot", "restart", "sleep", "wake"]
 
@@ -24,10 +22,8 @@ def sim():
     specs = [MinerSpec("whatsminer", V2, model="M30S+", restart_seconds=0.3),
              MinerSpec("whatsminer", V3, model="M60S", restart_seconds=0.3),
              MinerSpec("whatsminer", OLD, model="M20S", restart_seconds=0.3)]
-    fleet = SimFleet(specs, allow_any_client=True, seed=11)
-    fleet.start()
-    yield fleet
-    fleet.stop()
+    with SimFleet(specs, allow_any_client=True, seed=11) as fleet:
+        yield fleet
 
 
 def factory_state(miner) -> tuple:
@@ -39,10 +35,6 @@ def factory_state(miner) -> tuple:
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler); every simulated miner back to factory settings."""
-    from app import create_app
-    from services.config import load_config
-    from services.runtime import Runtime
-
     def reset() -> None:
         for miner in sim.miners:
             miner.mode, miner.mining, miner.power_limit, miner.power_percent = "normal", True, miner.hw.power_limit, 100
@@ -52,50 +44,18 @@ def live(tmp_path, sim):
             miner._tokens.clear()
 
     sim.call(reset)
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
-        "polling:\n  interval_sec: 60\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: long-enough-pw\n"
-    )
-    config = load_config(path, environ={})
-    runtime = Runtime(config)
-    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
-    yield app.test_client(), runtime
-    runtime.shutdown()
-
-
-def wait_for(predicate, timeout=8.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
+        yield live.client, live.runtime
 
 
 def add(client, ip, **extra):
-    reply = client.post("/api/miners", json={"ip": ip, "family": "whatsminer", **extra}, headers=AUTH)
-    assert reply.status_code == 201, reply.get_json()
-    return reply.get_json()
-
-
-def detail(client, runtime, ip):
-    runtime.fleet.poll_round([runtime.fleet.get(ip)])
-    return client.get(f"/api/miners/{ip}").get_json()
-
-
-def post(client, ip, action, body=None):
-    return client.post(f"/api/miners/{ip}/{action}", json=body if body is not None else {}, headers=AUTH)
+    return add_miner(client, ip, "whatsminer", **extra)
 
 
 def test_discovery_finds_every_generation_and_writes_nothing(live, sim):
     client, _ = live
     before = {m.ip: (factory_state(m), m.token_requests) for m in sim.miners}
-    assert client.post("/api/discover", json={}, headers=AUTH).status_code == 202
-    job = wait_for(lambda: (lambda s: s if s["state"] != "running" else None)(client.get("/api/discover").get_json()),
-                   timeout=20)
+    job = discover(client)
     assert job["state"] == "done" and job["total"] == 254
     assert {m["ip"]: m["family"] for m in job["found"]} == {V2: "whatsminer", V3: "whatsminer", OLD: "whatsminer"}
     assert {m.ip: (factory_state(m), m.token_requests) for m in sim.miners} == before  # no get_token, no write
