@@ -1,20 +1,23 @@
 // Fleet dashboard: one REST snapshot on load, then live updates over /ws
 // (shapes: docs/contracts.md). Every string from the API is untrusted -- miners
 // report their own model, hostname and errors -- so data reaches the DOM only
-// through textContent / Text nodes, never through innerHTML.
+// through textContent / Text nodes, never through innerHTML. Shared helpers
+// live in util.js; the per-miner dialog in miner_detail.js and its controls in
+// miner_controls.js.
 
-const $ = (id) => document.getElementById(id);
+import { detailSnapshot, initDetail, openDetail, tickDetail } from "./miner_detail.js";
+import { sendCommand } from "./miner_controls.js";
+import {
+  $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff,
+  fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, fmtTick, isNum, minerHref, noteServerTime, nowS, readableError,
+  reportError, setText, timeTicks, toast,
+} from "./util.js";
 
 const RANGE_S = { "1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, all: Infinity };
 const POLL_MS = 10_000;        // REST polling while the WebSocket is down
 const PING_MS = 20_000;        // keeps proxies and the server from idling the socket out
 const HISTORY_MS = 60_000;     // chart refresh from /api/history
 const MAX_BACKOFF_MS = 30_000;
-const ALGO_LABEL = { sha256d: "SHA-256", scrypt: "Scrypt" };
-// Fixed colour slots (css .fam-N) so a family keeps its colour across reloads;
-// families not listed get a slot from a hash of the name.
-const FAMILY_SLOT = { bitaxe: 0, antminer: 1, cgminer: 2, whatsminer: 3, avalon: 4, braiins: 5,
-  bosminer: 5, luxos: 6, vnish: 7, goldshell: 8, iceriver: 9, nerdaxe: 10, canaan: 4 };
 const FAMILY_HINTS = ["bitaxe", "cgminer", "antminer"];
 const CHART_SERIES = [
   { key: "hashrate_hs.sha256d", label: "Hashrate SHA-256", axis: "yHash", colour: "--c-hash" },
@@ -27,15 +30,12 @@ const state = {
   cards: new Map(),     // ip -> { root, f: field elements }
   hashTiles: new Map(), // algorithm -> <dd> of its fleet tile
   families: [],         // options of the Add form's family list
-  skewS: 0,             // server clock minus browser clock, see noteServerTime()
   range: "24h",
   historySeq: 0,
-  started: false,        // initial load done
   discovery: null,
   watchingDiscovery: false, // a finished job from before this page loaded stays hidden
   lastDiscoveryMsg: 0,
   ws: null,
-  wsLive: false,
   backoffMs: 1000,
 };
 let chart = null;
@@ -43,118 +43,6 @@ let pollTimer = null;
 let discoveryTimer = null;
 
 // ---------- small helpers ----------
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  node.append(...children.filter((c) => c != null && c !== false)); // strings become Text nodes
-  return node;
-}
-
-function setText(id, text) { $(id).textContent = text; }
-const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-
-const apiError = (status, message, redirected = false) => Object.assign(new Error(message), { status, redirected });
-
-// All requests go through here: same-origin cookies, JSON bodies on writes
-// (a JSON content type also keeps cross-site forms from posting to us).
-async function api(method, url, body) {
-  const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (method !== "GET") {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body ?? {});
-  }
-  let res;
-  try { res = await fetch(url, opts); } catch { throw apiError(0, "the controller is not reachable"); }
-  let data = null;
-  try { data = await res.json(); } catch { /* empty or non-JSON body */ }
-  // 401: a write needs a login, and so do reads when the server sets
-  // security.reads_require_login; either way the login page is the way on.
-  if (res.status === 401) {
-    location.assign("/login");
-    throw apiError(401, "login required", true);
-  }
-  if (!res.ok) throw apiError(res.status, (data && data.error) || `HTTP ${res.status}`);
-  return data;
-}
-
-// While the socket is down the indicator already says so; no toast every 10 s.
-function reportError(prefix, e) {
-  if (e.redirected || (e.status === 0 && !state.wsLive && state.started)) return;
-  toast(`${prefix}: ${e.message}`, "error");
-}
-
-// ---------- formatting ----------
-
-const SI = ["", "k", "M", "G", "T", "P", "E"];
-function fmtSI(v, unit, short = false) {
-  if (!isNum(v)) return "—";
-  if (v === 0) return `0 ${unit}`;
-  let x = Math.abs(v), i = 0;
-  while (x >= 1000 && i < SI.length - 1) { x /= 1000; i++; }
-  const digits = x < 10 ? 2 : x < 100 ? 1 : 0;
-  const text = short ? String(Number(x.toFixed(digits))) : x.toFixed(digits); // short: axis labels
-  return `${v < 0 ? "-" : ""}${text} ${SI[i]}${unit}`;
-}
-const fmtHash = (v) => fmtSI(v, "H/s");
-const fmtPower = (v) => fmtSI(v, "W");
-const fmtTemp = (v) => (isNum(v) ? `${v.toFixed(1)} °C` : "—");
-const fmtEff = (v) => (isNum(v) ? `${v.toFixed(1)} J/TH` : "—");
-
-// RPM when the firmware reports it (one per fan), else the duty cycle.
-function fmtFan(m) {
-  const rpm = Array.isArray(m.fan_rpm) ? m.fan_rpm.filter(isNum) : [];
-  if (rpm.length) return `${rpm.map((r) => Math.round(r)).join(" / ")} rpm`;
-  return isNum(m.fan_percent) ? `${Math.round(m.fan_percent)} %` : "—";
-}
-
-function fmtDuration(s) {
-  if (!isNum(s)) return "—";
-  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : m ? `${m} min` : `${Math.floor(s)} s`;
-}
-
-const nowS = () => Date.now() / 1000 + state.skewS;
-
-function fmtAgo(ts) {
-  if (!isNum(ts)) return "never";
-  const s = Math.max(0, Math.round(nowS() - ts));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-// A Pi without internet often has no NTP, so its clock can be far off the
-// browser's. A snapshot's updated_ts is "now" on the server only roughly, so
-// small differences are ignored and large ones corrected.
-function noteServerTime(ts) {
-  if (!isNum(ts)) return;
-  const skew = ts - Date.now() / 1000;
-  state.skewS = Math.abs(skew) > 120 ? skew : 0;
-}
-
-// Firmware errors arrive like "MinerUnreachable: timed out"; users need the words only.
-function readableError(m) {
-  let msg = typeof m.last_error === "string" ? m.last_error.trim() : "";
-  msg = msg.replace(/^[\w.]*(Error|Exception|Unreachable)\s*:\s*/, "");
-  if (!msg && m.status !== "unauthorized") return "";
-  if (!msg) msg = "check the miner's username and password";
-  if (msg.length > 200) msg = `${msg.slice(0, 199)}…`;
-  const prefix = { offline: "Not reachable", unauthorized: "Access refused" }[m.status] || "Last error";
-  return `${prefix}: ${msg}`;
-}
-
-function familySlot(family) {
-  if (family in FAMILY_SLOT) return FAMILY_SLOT[family];
-  let h = 0;
-  for (const ch of String(family)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return h % 12;
-}
 
 // IPv4 sorts by number (10.0.0.9 before 10.0.0.10); anything else after, by text.
 function ipNumber(ip) {
@@ -213,8 +101,16 @@ function renderHashTiles(byAlgo) {
 function createCard(ip) {
   const f = {};
   f.family = el("span", { class: "badge" });
-  f.model = el("h3", { class: "card-title" });
+  // The title opens the detail dialog; a middle click opens it in a new tab (#miner=<ip>).
+  f.title = el("a", { class: "title-link", href: `#miner=${encodeURIComponent(ip)}` });
+  f.title.addEventListener("click", (ev) => {
+    if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+    ev.preventDefault();
+    showDetail(ip);
+  });
+  f.model = el("h3", { class: "card-title" }, f.title);
   f.status = el("span", { class: "status" });
+  f.state = el("span", { class: "state-chip", hidden: true });
   f.link = el("a", { class: "ip", target: "_blank", rel: "noopener noreferrer" });
   f.host = el("span", { class: "host muted" });
   const metrics = el("dl", { class: "metrics" });
@@ -225,13 +121,18 @@ function createCard(ip) {
   }
   f.error = el("p", { class: "card-error" });
   f.seen = el("span", { class: "seen muted" });
-  f.restart = el("button", { type: "button", class: "btn btn-small", onclick: () => restartMiner(ip) }, "Restart");
-  f.remove = el("button", { type: "button", class: "btn btn-small btn-danger-outline", onclick: () => removeMiner(ip) }, "Remove");
+  const button = (label, onclick, extra = "") => el("button", { type: "button", class: `btn btn-small${extra}`, onclick }, label);
+  f.details = button("Details", () => showDetail(ip));
+  f.sleep = button("Sleep", () => quickAction(ip, "sleep", f.sleep));
+  f.wake = button("Wake", () => quickAction(ip, "wake", f.wake));
+  f.restart = button("Restart", () => restartMiner(ip));
+  f.remove = button("Remove", () => removeMiner(ip), " btn-danger-outline");
   const root = el("article", { class: "card", "data-ip": ip },
-    el("div", { class: "card-head" }, f.family, f.model, f.status),
+    el("div", { class: "card-head" }, f.family, f.model, el("span", { class: "card-flags" }, f.status, f.state)),
     el("div", { class: "card-sub" }, f.link, f.host),
     metrics, f.error,
-    el("div", { class: "card-foot" }, f.seen, el("span", { class: "actions" }, f.restart, f.remove)));
+    el("div", { class: "card-foot" }, f.seen,
+      el("span", { class: "actions" }, f.details, f.wake, f.sleep, f.restart, f.remove)));
   return { root, f };
 }
 
@@ -239,18 +140,22 @@ function updateCard({ root, f }, m) {
   const family = typeof m.family === "string" && m.family ? m.family : "unknown";
   f.family.textContent = family;
   f.family.className = `badge fam-${familySlot(family)}`;
-  f.model.textContent = m.name || m.model || m.hostname || "Unknown model";
-  f.model.title = f.model.textContent; // full name when the title is clamped
+  f.title.textContent = m.name || m.model || m.hostname || "Unknown model";
+  f.model.title = f.title.textContent; // full name when the title is clamped
+  f.title.setAttribute("aria-label", `${f.title.textContent}, details`);
   const status = ["online", "offline", "unauthorized"].includes(m.status) ? m.status : "unknown";
-  const extra = status === "online" && m.state && m.state !== "mining" ? ` · ${m.state}` : "";
-  f.status.textContent = status + extra;
+  f.status.textContent = status;
   f.status.className = `status status-${status}`;
+  // A miner that is online but not mining says why in a small chip ("sleeping", "paused"...).
+  const st = status === "online" && typeof m.state === "string" && m.state && m.state !== "mining" ? m.state : "";
+  f.state.textContent = st;
+  f.state.hidden = !st;
+  f.state.className = `state-chip${ASLEEP_STATES.includes(st) ? " state-asleep" : st ? " state-warn" : ""}`;
   root.classList.toggle("card-down", status !== "online");
   // Only a plain address becomes a link; the miner's own web UI opens in a new tab.
-  const ip = String(m.ip);
+  const ip = String(m.ip), href = minerHref(ip);
   f.link.textContent = ip;
-  if (/^[0-9A-Za-z.:-]+$/.test(ip)) f.link.href = `http://${ip.includes(":") ? `[${ip}]` : ip}/`;
-  else f.link.removeAttribute("href");
+  if (href) f.link.href = href; else f.link.removeAttribute("href");
   f.link.setAttribute("aria-label", `${ip}, open the miner's own page`);
   f.host.textContent = m.hostname && m.hostname !== m.model ? m.hostname : "";
   const algo = m.algorithm && m.algorithm !== "sha256d" ? ` (${ALGO_LABEL[m.algorithm] || m.algorithm})` : "";
@@ -264,8 +169,21 @@ function updateCard({ root, f }, m) {
   f.error.textContent = err;
   f.error.hidden = !err;
   f.seen.textContent = `Last seen ${fmtAgo(m.last_seen_ts)}`;
-  const caps = Array.isArray(m.capabilities) ? m.capabilities : [];
-  f.restart.hidden = !(caps.includes("restart") && status === "online");
+  // Quick actions only where the miner can do them now: capability, online, and its state.
+  const c = caps(m), online = status === "online", asleep = ASLEEP_STATES.includes(st);
+  f.restart.hidden = !(c.includes("restart") && online);
+  f.sleep.hidden = !(c.includes("sleep") && online && !asleep);
+  f.wake.hidden = !(c.includes("wake") && online && asleep);
+}
+
+function showDetail(ip) {
+  if (state.miners.has(ip)) openDetail(ip, state.miners.get(ip));
+}
+
+async function quickAction(ip, action, button) {
+  button.disabled = true;
+  try { await sendCommand(ip, action, undefined, { what: action === "sleep" ? "Sleep" : "Wake" }); }
+  finally { button.disabled = false; }
 }
 
 // Cards are keyed by IP and updated in place; a node moves only when it is out
@@ -282,6 +200,7 @@ function renderMiners(list) {
   }
   for (const ip of [...state.cards.keys()]) if (!seen.has(ip)) dropMiner(ip);
   placeCards();
+  detailSnapshot(list);
 }
 
 function placeCards() {
@@ -311,39 +230,12 @@ function dropMiner(ip) {
 
 function tickLastSeen() {
   for (const [ip, { f }] of state.cards) f.seen.textContent = `Last seen ${fmtAgo(state.miners.get(ip)?.last_seen_ts)}`;
+  tickDetail();
 }
 
 // ---------- actions ----------
 
-function confirmDialog(title, text, okLabel) {
-  const dlg = $("confirm");
-  if (typeof dlg.showModal !== "function") return Promise.resolve(window.confirm(`${title}\n\n${text}`));
-  setText("confirm-title", title);
-  setText("confirm-text", text);
-  setText("confirm-ok", okLabel);
-  dlg.returnValue = "";
-  dlg.showModal();
-  return new Promise((resolve) => dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true }));
-}
-
-function toast(message, kind = "ok") {
-  // No role here: #toasts is the polite live region that announces the text.
-  const node = el("div", { class: `toast toast-${kind}` },
-    kind === "error" ? el("strong", {}, "Error: ") : null, message);
-  node.addEventListener("click", () => node.remove());
-  $("toasts").append(node);
-  setTimeout(() => node.remove(), kind === "error" ? 9000 : 5000);
-}
-
-async function restartMiner(ip) {
-  if (!await confirmDialog(`Restart ${ip}?`, "The miner stops hashing for a minute or two while it reboots.",
-    "Restart")) return;
-  try {
-    const res = await api("POST", `/api/miners/${encodeURIComponent(ip)}/restart`);
-    const said = res && typeof res.message === "string" && res.message; // the server's own words, if any
-    toast(!said ? `Restart sent to ${ip}` : said.includes(ip) ? said[0].toUpperCase() + said.slice(1) : `${ip}: ${said}`);
-  } catch (e) { reportError(`Restart of ${ip} failed`, e); }
-}
+function restartMiner(ip) { return sendCommand(ip, "restart", undefined, { what: "Restart" }); }
 
 async function removeMiner(ip) {
   if (!await confirmDialog(`Remove ${ip}?`,
@@ -422,7 +314,7 @@ function startDiscoveryPoll() {
   if (discoveryTimer) return;
   discoveryTimer = setInterval(async () => {
     if (state.discovery?.state !== "running") { clearInterval(discoveryTimer); discoveryTimer = null; return; }
-    if (state.wsLive && Date.now() - state.lastDiscoveryMsg < 2000) return;
+    if (conn.live && Date.now() - state.lastDiscoveryMsg < 2000) return;
     try { renderDiscovery(await api("GET", "/api/discover")); } catch { /* the next tick retries */ }
   }, 1000);
 }
@@ -441,30 +333,6 @@ async function startDiscovery(ev) {
 }
 
 // ---------- chart ----------
-
-const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-
-function pickStep(span, maxTicks) {
-  const steps = [300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400];
-  return steps.find((s) => span / s <= maxTicks) || 90 * 86400;
-}
-
-// Chart.js would start linear ticks at the window's first second (12:06, 15:06...);
-// put them on round local times instead (whole hours, local midnight).
-function timeTicks(scale) {
-  const step = pickStep(scale.max - scale.min, Math.max(2, Math.min(7, Math.floor(scale.width / 55))));
-  const offset = new Date(scale.min * 1000).getTimezoneOffset() * 60; // UTC minus local, s
-  const ticks = [];
-  for (let t = Math.ceil((scale.min - offset) / step) * step + offset; t <= scale.max; t += step) ticks.push({ value: t });
-  scale.ticks = ticks;
-}
-
-function fmtTick(v, span) {
-  const d = new Date(v * 1000);
-  if (span <= 86400 * 1.01) return d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
-  if (span <= 8 * 86400) return d.toLocaleString([], { weekday: "short", hour: "numeric" });
-  return d.toLocaleDateString([], { month: "short", day: "numeric" });
-}
 
 function createChart() {
   if (!window.Chart) { $("chart-empty").textContent = "Chart unavailable."; $("chart-empty").hidden = false; return; }
@@ -576,7 +444,7 @@ function selectRange(range) {
 // ---------- live connection ----------
 
 function setLive(mode) {
-  state.wsLive = mode === "live";
+  conn.live = mode === "live";
   $("live").dataset.state = mode;
   $("live").querySelector(".live-text").textContent =
     { live: "live", reconnecting: "reconnecting… (polling)", connecting: "connecting…" }[mode];
@@ -601,7 +469,7 @@ function handleMessage(raw) {
   try { msg = JSON.parse(raw); } catch { return; }
   if (!msg || typeof msg !== "object") return;
   if (msg.type === "snapshot") {
-    if (!state.wsLive) socketWorks();
+    if (!conn.live) socketWorks();
     noteServerTime(msg.stats?.updated_ts); // sent right after a poll round: "now" on the server
     applySnapshot(msg.miners, msg.stats);
     if (msg.discovery) renderDiscovery(msg.discovery);
@@ -664,6 +532,7 @@ async function init() {
   $("logout-btn").addEventListener("click", logout);
   $("discover-form").addEventListener("submit", startDiscovery);
   $("add-form").addEventListener("submit", addMiner);
+  initDetail();
   $("ranges").addEventListener("click", (ev) => { const b = ev.target.closest("button"); if (b) selectRange(b.dataset.range); });
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyChartTheme);
   try { createChart(); } catch (e) { console.error("chart disabled:", e); chart = null; } // the rest still works
@@ -680,7 +549,10 @@ async function init() {
     if (disc.value.subnet && !$("discover-subnet").value) $("discover-subnet").value = disc.value.subnet;
     renderDiscovery(disc.value);
   }
-  state.started = true;
+  conn.started = true;
+  // A link such as /#miner=10.0.0.2 (the card title's middle click) opens that miner's details.
+  const wanted = /^#miner=(.+)$/.exec(location.hash);
+  if (wanted) showDetail(decodeURIComponent(wanted[1]));
   setInterval(tickLastSeen, 1000);
   setInterval(loadHistory, HISTORY_MS);
   connectWs();

@@ -5,11 +5,19 @@ The real API is written in parallel; this fake lets the dashboard be tested on
 its own, and because it keeps to the contract the page must work unchanged
 against web/api.py. The test drives it directly (push a snapshot, move the
 discovery job along, drop the socket) so nothing depends on timing luck.
+
+The control endpoints (POST /api/miners/<ip>/<action>, GET .../chips,
+.../history, PUT and DELETE .../credentials) validate like web/api.py with the same error
+texts, refuse a missing capability with fleet.command's 409 wording, apply a
+few driver checks (Bitaxe frequency range, stratum URLs) as 400s, and answer
+"<action(values)> sent to <ip>" like the real FleetManager. A test can script
+the next answer of one action (fake.script) to show a 409 or 502.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import math
 import queue
@@ -19,6 +27,8 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, abort, jsonify, request, session
 from flask_sock import Sock
+
+from miners.stratum import parse_stratum_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2"
@@ -45,13 +55,18 @@ def miner(ip, family, model, **over):
     return m
 
 
+BITAXE_MODES = ["eco", "standard", "turbo", "overclock"]
+WHATSMINER_MODES = ["low", "normal", "high"]
+
+
 def default_miners():
     now = time.time()
     return [
         miner("10.0.0.2", "bitaxe", "Bitaxe Gamma 601", firmware="AxeOS", firmware_version="v2.4.0",
               hashrate_hs=1.2e12, expected_hashrate_hs=1.25e12, power_w=15.3, temp_c=55.5,
               fan_rpm=[4200], fan_percent=60, uptime_s=93784, hostname="bitaxe-kitchen",
-              capabilities=["restart", "fan", "frequency", "pools"], mac="aa:bb:cc:00:00:02"),
+              capabilities=["fan", "frequency", "mode", "pools", "restart"], modes=list(BITAXE_MODES),
+              mac="aa:bb:cc:00:00:02"),
         miner("10.0.0.10", "cgminer", "Avalon Nano 3", firmware="cgminer", hashrate_hs=4.1e12,
               temp_c=61.0, fan_rpm=[2100, 2150], uptime_s=5400, capabilities=["pools"]),
         miner("10.0.0.9", "antminer", "Antminer S19j Pro", online=False, status="offline",
@@ -62,6 +77,81 @@ def default_miners():
               last_error="MinerAuthError: 401 Unauthorized from /cgi-bin/stats.cgi"),
         miner("10.0.0.20", "goldshell", "Goldshell Mini-DOGE", algorithm="scrypt", hashrate_hs=185e6,
               power_w=233.0, temp_c=48.0, fan_percent=45, uptime_s=700000, capabilities=["restart"]),
+    ]
+
+
+def board(index, **over):
+    """A BoardStatus dict (miners/base.py)."""
+    b = {"index": index, "hashrate_hs": None, "expected_hashrate_hs": None, "temp_c": None, "chip_temp_c": None,
+         "chips": None, "frequency_mhz": None, "voltage_mv": None, "chip_states": None, "hardware_errors": None}
+    b.update(over)
+    return b
+
+
+def pool(url, user, priority, *, status="Alive", active=False, accepted=None, rejected=None):
+    """A PoolStatus dict: no password field, ever."""
+    return {"url": url, "user": user, "status": status, "active": active, "priority": priority,
+            "accepted": accepted, "rejected": rejected}
+
+
+def chip(board_index, index, **over):
+    """A ChipStatus dict as GET /api/miners/<ip>/chips lists them."""
+    c = {"board": board_index, "index": index, "hashrate_hs": None, "state": None, "temp_c": None,
+         "frequency_mhz": None, "voltage_mv": None, "errors": None}
+    c.update(over)
+    return c
+
+
+def default_details():
+    """Detail-only fields (boards, pools, ...) of the default miners, by IP."""
+    return {
+        "10.0.0.2": {
+            "boards": [board(0, hashrate_hs=1.2e12, expected_hashrate_hs=1.25e12, temp_c=55.5, chip_temp_c=61.2,
+                             chips=1, frequency_mhz=525.0, voltage_mv=1150.0)],
+            "pools": [pool("stratum+tcp://public-pool.io:21496", "bc1qexample.kitchen", 0, active=True,
+                           accepted=1520, rejected=3),
+                      pool("stratum+tcp://solo.ckpool.org:3333", "bc1qexample.kitchen", 1, status="Unknown")],
+            "shares_accepted": 1520, "shares_rejected": 3, "frequency_mhz": 525.0, "voltage_mv": 1150.0,
+            "errors": ["fan 2 not detected"],
+        },
+        "10.0.0.10": {"pools": [pool("stratum+tcp://pool.example.org:3333", "me.avalon", 0, active=True)]},
+    }
+
+
+def control_fleet():
+    """Three more miners for the detail tests: (miner dict, detail fields, chips or None)."""
+    wm_boards = [board(i, hashrate_hs=42e12, expected_hashrate_hs=43e12, temp_c=70.0 + i, chip_temp_c=82.0 + i,
+                       chips=105, frequency_mhz=600.0, hardware_errors=i) for i in range(3)]
+    s19_chips = [chip(b, i, hashrate_hs=(0.0 if (b, i) == (1, 7) else 0.28e12 if (b, i) == (0, 3) else 0.45e12),
+                      state=("red" if (b, i) == (1, 7) else "ok"), temp_c=66.0 + (i % 7), frequency_mhz=525.0,
+                      voltage_mv=1300.0, errors=(12 if (b, i) == (1, 7) else 0))
+                 for b in range(3) for i in range(76)]
+    return [
+        (miner("10.0.0.30", "cgminer", "Avalon 1246", port=4028, firmware="cgminer", firmware_version="4.11.1",
+               hashrate_hs=90e12, temp_c=74.0, fan_rpm=[5200, 5150], uptime_s=86000, capabilities=["pools", "restart"]),
+         {"boards": [board(i, hashrate_hs=30e12, temp_c=72.0 + i, chips=114) for i in range(3)],
+          "pools": [pool("stratum+tcp://btc.pool.example:3333", "acct.avalon", 0, active=True,
+                         accepted=800, rejected=2)],
+          "shares_accepted": 800, "shares_rejected": 2}, None),
+        (miner("10.0.0.40", "whatsminer", "Whatsminer M50S", port=4028, firmware="btminer",
+               firmware_version="20240425.15.REL", hashrate_hs=126e12, expected_hashrate_hs=128e12, power_w=3276.0,
+               temp_c=82.0, fan_rpm=[4800, 4810], uptime_s=400000, hostname="wm-garage", mac="c4:11:04:00:00:40",
+               capabilities=["mode", "pools", "power_percent", "power_watts", "reboot", "restart", "sleep", "wake"],
+               modes=list(WHATSMINER_MODES)),
+         {"boards": wm_boards, "shares_accepted": 51200, "shares_rejected": 40, "frequency_mhz": 600.0,
+          "pools": [pool("stratum+tcp://btc.viabtc.io:3333", "acct.wm", 0, active=True, accepted=51200, rejected=40),
+                    pool("stratum+tcp://btc-eu.f2pool.com:1314", "acct.wm", 1),
+                    pool("stratum+tcp://ss.antpool.com:3333", "acct.wm", 2, status="Dead")]}, None),
+        (miner("10.0.0.50", "vnish", "Antminer S19j Pro", firmware="Vnish", firmware_version="1.2.6",
+               hashrate_hs=102.6e12, expected_hashrate_hs=104e12, power_w=2900.0, temp_c=71.0, fan_percent=70,
+               uptime_s=7200, hostname="s19-vnish",
+               capabilities=["autodownscale", "chips", "frequency", "mode", "pools", "power_watts", "reboot",
+                             "restart", "sleep", "wake"], modes=["1900W", "2500W", "3100W"]),
+         {"boards": [board(i, hashrate_hs=34.2e12, chips=76, frequency_mhz=525.0, voltage_mv=13200.0, temp_c=60.0 + i)
+                     for i in range(3)],
+          "pools": [pool("stratum+tcp://stratum.braiins.com:3333", "acct.s19", 0, active=True)],
+          "frequency_mhz": 525.0, "voltage_mv": 13200.0,
+          "errors": ["chain 1: chip 7 answers with errors"]}, s19_chips),
     ]
 
 
@@ -116,6 +206,11 @@ class FakeController:
     def reset(self):
         with self.lock:
             self.miners = {m["ip"]: m for m in default_miners()}
+            self.details = default_details()  # ip -> detail-only fields
+            self.chips: dict[str, list] = {}  # ip -> ChipStatus dicts
+            self.scripted: dict[tuple[str, str], dict] = {}  # (ip, action path) -> next answer
+            self.credentials: set[str] = set()  # IPs with a stored login (never the values)
+            self.asleep_hs: dict[str, float] = {}  # hashrate before sleep, back on wake
             self.job = None
             self.reads_require_login = False  # security.reads_require_login
             self.ws_refused = False  # /ws closes at once: the page must fall back to polling
@@ -138,6 +233,43 @@ class FakeController:
     def update_miner(self, ip, **fields):
         with self.lock:
             self.miners[ip].update(fields)
+
+    def add_miner(self, m, detail=None, chips=None):
+        with self.lock:
+            self.miners[m["ip"]] = m
+            self.details[m["ip"]] = copy.deepcopy(detail or {})
+            if chips is not None:
+                self.chips[m["ip"]] = copy.deepcopy(chips)
+
+    def add_control_fleet(self):
+        for m, detail, chips in control_fleet():
+            self.add_miner(m, detail, chips)
+
+    def update_detail(self, ip, **fields):
+        with self.lock:
+            self.details.setdefault(ip, {}).update(fields)
+
+    def script(self, ip, action, status, error=None, **extra):
+        """The next POST /api/miners/<ip>/<action> answers this instead (after validation, like a driver)."""
+        with self.lock:
+            self.scripted[(ip, action)] = {"status": status, "error": error, **extra}
+
+    def detail(self, ip):
+        """GET /api/miners/<ip>: the list dict plus the detail fields (services/miner_state.py)."""
+        with self.lock:
+            m = copy.deepcopy(self.miners[ip])
+            extra = copy.deepcopy(self.details.get(ip, {}))
+            creds = ip in self.credentials
+        data = {**m, "boards": [], "pools": [], "shares_accepted": None, "shares_rejected": None,
+                "frequency_mhz": None, "voltage_mv": None, "errors": [], **extra}
+        data["credentials_set"] = creds
+        reading = {k: data[k] for k in ("hashrate_hs", "expected_hashrate_hs", "algorithm", "power_w", "temp_c",
+                                         "fan_rpm", "fan_percent", "boards", "pools", "uptime_s", "shares_accepted",
+                                         "shares_rejected", "model", "firmware", "firmware_version", "mac",
+                                         "hostname", "frequency_mhz", "voltage_mv", "state", "errors",
+                                         "efficiency_j_th")}
+        data["last_reading"] = reading if m["last_seen_ts"] else None
+        return data
 
     def update_job(self, **fields):
         with self.lock:
@@ -174,6 +306,204 @@ class FakeController:
         self.broadcast(_CLOSE)
 
 
+# --- control plumbing, following web/api.py and services/fleet.py -------------------
+class BadRequest(Exception):
+    """A request refused with 400 and a reason (web/api.py)."""
+
+
+def _error(message, code, **extra):
+    return jsonify({"error": message, **extra}), code
+
+
+def _ipv4(text, what="ip"):
+    try:
+        return str(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        raise BadRequest(f"{what} is not an IPv4 address: {text!r}") from None
+
+
+def _json_object():
+    if not request.content_length and not request.data:
+        return {}
+    if not request.is_json:
+        raise BadRequest("send JSON with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if isinstance(data, list) and request.path.endswith("/pools"):
+        return {"pools": data}  # POST .../pools also takes the bare list
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _whole(value, name, low, high):
+    """web/api.py's _whole: a whole number in [low, high], else BadRequest with its wording."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise BadRequest(f"{name} must be a number")
+    if isinstance(value, float) and not value.is_integer():
+        raise BadRequest(f"{name} must be a whole number")
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return int(value)
+
+
+def _power(body, m):
+    if ("watts" in body) == ("percent" in body):
+        raise BadRequest('send exactly one of {"watts": n} or {"percent": p}')
+    if "watts" in body:
+        return "set_power_watts", "power_watts", (_whole(body["watts"], "watts", 1, 100_000),), {}
+    return "set_power_percent", "power_percent", (_whole(body["percent"], "percent", 0, 100),), {}
+
+
+def _mode(body, m):
+    mode = body.get("mode")
+    if not isinstance(mode, str) or not mode:
+        raise BadRequest('send {"mode": name}')
+    if "mode" in m["capabilities"] and m["modes"] and mode not in m["modes"]:
+        raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(m['modes'])}")
+    return "set_mode", "mode", (mode,), {}
+
+
+def _frequency(body, m):
+    mhz = _whole(body.get("mhz"), "mhz", 1, 5000)
+    volt = _whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
+    brd = _whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
+    return "set_frequency", "frequency", (mhz, volt, brd), {}
+
+
+def _fan(body, m):
+    if "percent" not in body:
+        raise BadRequest('send {"percent": 0-100} or {"percent": null} for automatic')
+    percent = None if body["percent"] is None else _whole(body["percent"], "percent", 0, 100)
+    return "set_fan", "fan", (percent,), {}
+
+
+def _pools(body, m):
+    items = body.get("pools")
+    if not isinstance(items, list) or not items:
+        raise BadRequest('send {"pools": [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}]}')
+    pools = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"pools[{i}] must be an object with url, user and password")
+        url, user, password = item.get("url"), item.get("user"), item.get("password", "x")
+        if not isinstance(url, str) or not isinstance(user, str) or not isinstance(password, str):
+            raise BadRequest(f"pools[{i}]: url, user and password must be strings")
+        pools.append({"url": url.strip(), "user": user.strip(), "password": password})
+    return "set_pools", "pools", (pools,), {}
+
+
+def _autodownscale(body, m):
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise BadRequest('send {"enabled": true|false, ...}')
+    limits = {"step_mhz": (1, 200), "min_mhz": (100, 1175), "timer": (1, 1440), "after": (0, 86400), "prec": (1, 100)}
+    unknown = set(body) - set(limits) - {"enabled"}
+    if unknown:
+        raise BadRequest(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    settings = {k: _whole(body[k], k, *limits[k]) for k in limits if body.get(k) is not None}
+    return "set_autodownscale", "autodownscale", (enabled,), settings
+
+
+def _plain(action):
+    return lambda body, m: (action, action, (), {})
+
+
+# path -> body check returning (driver action, capability, args, kwargs)
+CONTROL_PATHS = {"restart": _plain("restart"), "reboot": _plain("reboot"), "sleep": _plain("sleep"),
+                 "wake": _plain("wake"), "power": _power, "mode": _mode, "frequency": _frequency, "fan": _fan,
+                 "pools": _pools, "autodownscale": _autodownscale}
+
+
+def _describe(action, args):
+    """services/fleet.describe_action: values, never a pool password."""
+    if action == "set_pools" and args:
+        return f"set_pools({len(args[0])}: {', '.join(p['url'] for p in args[0])})"
+    shown = ", ".join("auto" if a is None else str(a) for a in args if a is not None or action == "set_fan")
+    return f"{action}({shown})" if shown else action
+
+
+def _driver_check(m, action, args):
+    """A few of the drivers' own ValueErrors (400): what the API cannot know, the driver refuses."""
+    if action == "set_pools":
+        pools = args[0]
+        limit = 3
+        if len(pools) > limit:
+            raise BadRequest(f"this firmware holds at most {limit} pools, got {len(pools)}")
+        for p in pools:
+            parse_stratum_url(p["url"])
+            if not p["user"]:
+                raise BadRequest("every pool needs a worker/user name on one line")
+    if m["family"] == "bitaxe" and action == "set_frequency":
+        mhz, volt, brd = args
+        if brd not in (None, 0):
+            raise BadRequest("a Bitaxe has one board (0)")
+        if not 50 <= mhz <= 1500:
+            raise BadRequest(f"frequency {mhz} MHz is outside 50..1500")
+        if volt is not None and not 700 <= volt <= 1800:
+            raise BadRequest(f"core voltage {volt} mV is outside 700..1800")
+
+
+def _apply(fake, ip, action, args):
+    """What a poll after the command would show."""
+    m, detail = fake.miners[ip], fake.details.setdefault(ip, {})
+    if action == "sleep":
+        fake.asleep_hs.setdefault(ip, m["hashrate_hs"])
+        m.update(state="sleeping", hashrate_hs=0.0, efficiency_j_th=None)  # no J/TH without hashrate
+    elif action == "wake":
+        m.update(state="mining", hashrate_hs=fake.asleep_hs.pop(ip, m["hashrate_hs"]))
+        if m["power_w"] is not None and m["hashrate_hs"]:
+            m["efficiency_j_th"] = m["power_w"] / (m["hashrate_hs"] / 1e12)
+    elif action == "set_frequency":
+        detail["frequency_mhz"] = float(args[0])
+        if args[1] is not None:
+            detail["voltage_mv"] = float(args[1])
+    elif action == "set_fan" and args[0] is not None:
+        m["fan_percent"] = args[0]
+    elif action == "set_pools":
+        detail["pools"] = [pool(p["url"], p["user"], i, status="Unknown", active=False)
+                           for i, p in enumerate(args[0])]
+
+
+def _run_command(fake, ip, path, action, capability, args, kwargs):
+    """web/api.py _run_command + FleetManager.command: 404, 409, 400, scripted 502, or the sent message."""
+    with fake.lock:
+        m = fake.miners.get(ip)
+        if m is None:
+            return _error(f"no miner with IP {ip}", 404)
+        if capability not in m["capabilities"]:
+            return _error(f"{m['family']} miners cannot {action.replace('set_', 'set ').replace('_', ' ')}", 409)
+        scripted = fake.scripted.pop((ip, path), None)
+        try:
+            _driver_check(m, action, args)
+        except (BadRequest, ValueError) as exc:
+            return _error(str(exc), 400)
+        if scripted and scripted["status"] != 200:
+            extra = {k: v for k, v in scripted.items() if k not in ("status", "error", "note")}
+            return _error(scripted["error"], scripted["status"], **extra)
+        _apply(fake, ip, action, args)
+    note = scripted.get("note") if scripted else None
+    what = _describe(action, args + tuple(f"{k}={v}" for k, v in kwargs.items()))
+    # The real server re-polls the miner a second later and pushes a snapshot.
+    threading.Timer(0.2, fake.push_snapshot).start()
+    return jsonify({"ok": True, "message": f"{what} sent to {ip}" + (f": {note}" if note else "")})
+
+
+def miner_history_series(m, range_):
+    """GET /api/miners/<ip>/history: hashrate, power and temperature around the miner's current values."""
+    span = RANGES[range_]
+    bucket = max(60, span // 288)
+    now = int(time.time()) // bucket * bucket
+    ts = list(range(now - span + bucket, now + 1, bucket))
+    wave = [math.sin(t / 3600.0) for t in ts]
+
+    def around(value, spread):
+        return [None if value is None else value * (1 + spread * w) for w in wave]
+
+    return {"range": range_, "bucket_s": bucket, "ts": ts,
+            "series": {"hashrate_hs": around(m["hashrate_hs"], 0.04), "power_w": around(m["power_w"], 0.01),
+                       "temp_c": around(m["temp_c"], 0.02)}}
+
+
 def api_blueprint(fake: FakeController) -> Blueprint:
     bp = Blueprint("fake_api", __name__)
 
@@ -183,6 +513,10 @@ def api_blueprint(fake: FakeController) -> Blueprint:
                 and fake.reads_require_login and not session.get("auth")):
             return jsonify(error="authentication required"), 401
         return None
+
+    @bp.errorhandler(BadRequest)
+    def bad_request(exc):
+        return _error(str(exc), 400)
 
     def need_login():
         origin = request.headers.get("Origin")
@@ -259,13 +593,83 @@ def api_blueprint(fake: FakeController) -> Blueprint:
             fake.miners[ip] = m
         return jsonify(m), 201
 
-    @bp.post("/api/miners/<ip>/restart")
-    def restart(ip):
+    # --- one miner: detail, controls, chips, history, credentials (web/api.py) ---
+    @bp.get("/api/miners/<ip>")
+    def miner_detail(ip):
+        ip = _ipv4(ip)
+        if ip not in fake.miners:
+            return _error(f"no miner with IP {ip}", 404)
+        return jsonify(fake.detail(ip))
+
+    @bp.post("/api/miners/<ip>/<action>")
+    def control(ip, action):
+        if action not in CONTROL_PATHS:
+            abort(404)
         if (resp := need_login()) is not None:
             return resp
+        ip = _ipv4(ip)
+        body = _json_object()
+        if action == "mode" and ip not in fake.miners:  # web/api.py reads the record first here
+            return _error(f"no miner with IP {ip}", 404)
+        call = CONTROL_PATHS[action](body, fake.miners.get(ip))
+        return _run_command(fake, ip, action, *call)
+
+    @bp.get("/api/miners/<ip>/chips")
+    def chips(ip):
+        ip = _ipv4(ip)
         if ip not in fake.miners:
-            return jsonify(error="no such miner"), 404
-        return jsonify(ok=True, message="restart command sent")
+            return _error(f"no miner with IP {ip}", 404)
+        m = fake.miners[ip]
+        if "chips" not in m["capabilities"]:
+            return _error(f"{m['family']} firmware does not report per-chip data", 409)
+        if not m["online"]:
+            return _error("the miner did not answer: timed out", 502)
+        with fake.lock:
+            return jsonify({"ip": ip, "chips": copy.deepcopy(fake.chips.get(ip, []))})
+
+    @bp.get("/api/miners/<ip>/history")
+    def miner_history(ip):
+        ip = _ipv4(ip)
+        if ip not in fake.miners:
+            return _error(f"no miner with IP {ip}", 404)
+        range_ = request.args.get("range", "24h")
+        if range_ not in RANGES:
+            return _error("range must be one of 1h, 6h, 24h, 3d, 1w, all", 400)
+        with fake.lock:
+            fake.requests.append(("GET", request.full_path, None))
+        return jsonify(miner_history_series(fake.miners[ip], range_))
+
+    @bp.put("/api/miners/<ip>/credentials")
+    def credentials(ip):
+        if (resp := need_login()) is not None:
+            return resp
+        ip = _ipv4(ip)
+        body = _json_object()
+        user, password = body.get("username", ""), body.get("password")
+        if not isinstance(user, str) or not isinstance(password, str) or not (user or password):
+            return _error('send {"username": "...", "password": "..."} (DELETE clears them)', 400)
+        if ip not in fake.miners:
+            return _error(f"no miner with IP {ip}", 404)
+        with fake.lock:
+            fake.credentials.add(ip)
+        return jsonify({"ok": True, "credentials_set": True})
+
+    @bp.delete("/api/miners/<ip>/credentials")
+    def clear_credentials(ip):
+        if (resp := need_login()) is not None:
+            return resp
+        ip = _ipv4(ip)
+        if ip not in fake.miners:
+            return _error(f"no miner with IP {ip}", 404)
+        with fake.lock:
+            fake.credentials.discard(ip)
+        return jsonify({"ok": True, "credentials_set": False})
+
+    @bp.get("/api/miner-types")
+    def miner_types():
+        import miners as drivers  # the real capability matrix, read from the driver classes
+
+        return jsonify(drivers.capability_matrix())
 
     @bp.delete("/api/miners/<ip>")
     def remove(ip):

@@ -256,7 +256,7 @@ def test_writes_need_login_and_login_page_works(open_page, fake):
 
     card(page, "10.0.0.2").get_by_role("button", name="Restart").click()
     page.locator("#confirm").get_by_role("button", name="Restart").click()
-    expect(page.locator(".toast")).to_contain_text("10.0.0.2: restart command sent")
+    expect(page.locator(".toast")).to_contain_text("Restart sent to 10.0.0.2")
     assert ("POST", "/api/miners/10.0.0.2/restart", {}) in fake.requests
 
     page.get_by_role("button", name="Log out").click()
