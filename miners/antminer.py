@@ -166,15 +166,7 @@ class AntminerDriver(CGMinerDriver):
     def read(self) -> MinerStatus:
         """API summary/stats/pools (+ version once), then what the web CGI adds, all within ``timeout``."""
         deadline = time.monotonic() + self.timeout
-        commands = list(self.read_commands) + (["version"] if self._version is None else [])
-        results = self._query(commands)
-        if "version" in results.replies:
-            self._version = results.replies["version"]
-        if "summary" not in results.replies and "stats" not in results.replies:
-            raise results.errors.get("summary") or MinerProtocolError("no summary or stats in the reply")
-        replies = dict(results.replies)
-        if self._version is not None:
-            replies["version"] = self._version
+        replies, results = self._read_replies()
         status = parse_antminer(replies)
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items())
         self._described = f"stock {status.model or 'Antminer'} firmware"

@@ -21,8 +21,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import requests
-
 from . import http
 from .base import (
     CHIPS,

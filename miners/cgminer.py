@@ -323,8 +323,12 @@ class CGMinerDriver(MinerDriver):
             self._multi_ok = results.joined
         return results
 
-    def read(self) -> MinerStatus:
-        """Read summary/stats/pools/devs (+ version once) in one request where the firmware allows."""
+    def _read_replies(self) -> tuple[dict[str, Any], CommandResults]:
+        """``read_commands`` (+ ``version`` the first time; it is cached) in as few requests as allowed.
+
+        Returns the replies, with the cached version merged in, and the raw results
+        (for the per-command errors). Raises when neither summary nor stats answered.
+        """
         commands = list(self.read_commands)
         if self._version is None:
             commands.append("version")
@@ -336,6 +340,11 @@ class CGMinerDriver(MinerDriver):
         replies = dict(results.replies)
         if self._version is not None:
             replies["version"] = self._version
+        return replies, results
+
+    def read(self) -> MinerStatus:
+        """Read summary/stats/pools/devs (+ version once) in one request where the firmware allows."""
+        replies, results = self._read_replies()
         model = parse_version(self._version).get("model") or parse_stats(replies.get("stats")).get("model")
         status = parse_cgminer(replies, ghs_scale=self.ghs_scale(model))
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items())

@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import requests
-
 from . import cgminer_api, http, whatsminer_v3
 from .base import MinerError
 from .bitaxe import model_name as bitaxe_model

@@ -350,17 +350,7 @@ class VnishLegacyDriver(CGMinerDriver):
 
     def read(self) -> MinerStatus:
         """summary/stats/pools (+ version once) -> MinerStatus; learns model and version on the way."""
-        commands = list(self.read_commands)
-        if self._version is None:
-            commands.append("version")
-        results = self._query(commands)
-        if "version" in results.replies:
-            self._version = results.replies["version"]
-        if "summary" not in results.replies and "stats" not in results.replies:
-            raise results.errors.get("summary") or MinerProtocolError("no summary or stats in the reply")
-        replies = dict(results.replies)
-        if self._version is not None:
-            replies["version"] = self._version
+        replies, results = self._read_replies()
         status = parse_vnish_legacy(replies)
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items())
         device = _device_block(replies.get("stats"))

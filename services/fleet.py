@@ -101,9 +101,8 @@ class FleetManager:
         driver = self._driver_for(ip, family, port, credentials)  # ValueError on an unknown family
         algorithm = algorithm or getattr(driver, "algorithm", None) or "sha256d"
         with self._lock:
-            miner_id = queries.upsert_miner(self.db.conn(), ip=ip, family=family, port=port, model=model,
-                                            algorithm=algorithm, source=source, name=name,
-                                            credentials=credentials)
+            queries.upsert_miner(self.db.conn(), ip=ip, family=family, port=port, model=model,
+                                 algorithm=algorithm, source=source, name=name, credentials=credentials)
             row = queries.get_miner(self.db.conn(), ip)
             old = self._records.get(ip)
             record = self._record_from_row(row)
