@@ -10,12 +10,9 @@ import pytest
 
 import miners
 from miners.antminer import AntminerDriver
-from miners.avalon import AvalonDriver
 from miners.base import ALL_CAPABILITIES, Credentials, MinerDriver
 from miners.bitaxe import BitaxeDriver
 from miners.cgminer import CGMinerDriver
-from miners.nmminer import NMMinerDriver
-from miners.whatsminer import WhatsminerDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 
