@@ -57,7 +57,7 @@ from .base import (
 )
 from .cgminer import GH, MH, integer, num, parse_pools, parse_summary, positive, section
 from .cgminer_api import APIError, CommandResults
-from .stratum import validate_pools
+from .stratum import SCHEME, SV2_SCHEME, validate_pools
 
 log = logging.getLogger(__name__)
 
@@ -559,14 +559,15 @@ class BraiinsDriver(MinerDriver):
         self._version = None
 
     def reboot(self) -> None:
-        """PUT /api/v1/actions/reboot (204, no body): reboots the whole miner (not wired to the API yet)."""
+        """PUT /api/v1/actions/reboot (204, no body): reboots the whole miner (POST /api/miners/<ip>/reboot)."""
         self._need_rest("reboot")
         self._rest_json("PUT", "/actions/reboot")
         self._token = None
 
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """PUT /api/v1/pools/batch with one group holding the pools in priority order, then read back."""
-        checked = validate_pools(pools, max_pools=MAX_POOLS)
+        # BOS+ speaks Stratum V2 as well as V1 (PoolConfiguration.url in its public API).
+        checked = validate_pools(pools, max_pools=MAX_POOLS, schemes=(SCHEME, SV2_SCHEME))
         self._need_rest("change pools")
         secrets = tuple(p.password for p in pools if p.password)
         current = self._rest_json("GET", "/pools/")
