@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,85 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class SurplusConfig:
+    """The "surplus" solar policy (evcc-style PV-surplus following); watts are the whole fleet's."""
+
+    enable_threshold_w: float = 0  # surplus beyond the fleet's minimum needed before mining starts
+    disable_threshold_w: float = 0  # shortfall tolerated at the minimum before mining stops
+    enable_delay_sec: float = 60  # the enable condition must hold this long (evcc default 1 min)
+    disable_delay_sec: float = 180  # the disable condition must hold this long (evcc default 3 min)
+    priority_soc: float = 50  # below it PV charges the battery first: battery charging is not surplus
+    buffer_soc: float = 90  # above it the battery may carry mining at the minimum when PV falls short
+    residual_w: float = 100  # power left unused at the grid/battery connection (positive = keep a margin)
+    min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
+    step_percent: float = 10  # targets move in these steps, to spare slow miners small changes
+    hysteresis_percent: float = 5  # hold a level until the surplus falls this far below it
+    probe_soc: float = 98  # at or above it with an idle battery, PV may be curtailed: probe upwards
+    probe_idle_w: float = 150  # battery power below this (either way) counts as idle
+    probe_interval_sec: float = 300  # one probe step up at most this often
+
+    def validate(self) -> None:
+        for key in ("enable_delay_sec", "disable_delay_sec", "enable_threshold_w", "disable_threshold_w", "probe_idle_w"):
+            _check(getattr(self, key) >= 0, f"{key}: must be >= 0, got {getattr(self, key)}")
+        _check(0 <= self.priority_soc <= 100, f"priority_soc: must be 0-100, got {self.priority_soc}")
+        _check(self.priority_soc <= self.buffer_soc <= 100,
+               f"buffer_soc: must be priority_soc ({self.priority_soc})-100, got {self.buffer_soc}")
+        _check(0 < self.min_percent <= 100, f"min_percent: must be above 0 and at most 100, got {self.min_percent}")
+        _check(0 < self.step_percent <= 100, f"step_percent: must be above 0 and at most 100, got {self.step_percent}")
+        _check(0 <= self.hysteresis_percent < self.step_percent,
+               f"hysteresis_percent: must be 0 or more and below step_percent ({self.step_percent}), got {self.hysteresis_percent}")
+        _check(0 <= self.probe_soc <= 100, f"probe_soc: must be 0-100, got {self.probe_soc}")
+        _check(self.probe_interval_sec >= 30, f"probe_interval_sec: must be at least 30, got {self.probe_interval_sec}")
+
+
+@dataclass(frozen=True)
+class AutocontrolConfig:
+    """Solar power control (services/power); off by default so a fresh install never switches miners."""
+
+    enabled: bool = False  # a fresh install must not start switching miners on its own
+    policy: str = "ratchet"  # "ratchet" (the WhatsMiner controller's, DESIGN 5) or "surplus"
+    tick_sec: float = 30  # one decision every N s (evcc: under 30 s invites oscillation)
+    min_interval_sec: float = 120  # at most one change per interval; emergencies excepted
+    emergency_soc: float = 30  # SOC at or below it: off at once
+    full_soc: float = 100  # SOC at or above it: full power and the ratchet's latch resets
+    sunset_min_soc: float = 60  # after sunset, above this SOC mining resumes at the ratchet level
+    sunset_hour: int = 19  # fixed local sunset, used when latitude/longitude are not set
+    sunset_minute: int = 0
+    sunrise_hour: int = 7  # fixed local sunrise, same fallback
+    sunrise_minute: int = 0
+    latitude: float | None = None  # with longitude: sunset/sunrise computed (astral) instead of fixed
+    longitude: float | None = None
+    # 600 s: ten EG4 portal polls at 60 s, or 30 at the 20 s minimum, so a few failed
+    # polls or a slow upload never trip it; at a 1-3 kW drain a 10-15 kWh battery
+    # loses about one ratchet step (10 % SOC) in 20-60 min, so 10 min cannot hide a fall.
+    stale_after_sec: float = 600
+    failsafe: str = "lowest_then_off"  # stale data: "lowest_then_off", "off" or "hold"
+    failsafe_lowest_sec: float = 300  # "lowest_then_off": this long at the lowest setting, then off
+    surplus: SurplusConfig = field(default_factory=SurplusConfig)
+
+    def validate(self) -> None:
+        _check(self.policy in ("ratchet", "surplus"), f"policy: must be ratchet or surplus, got {self.policy!r}")
+        _check(5 <= self.tick_sec <= 3600, f"tick_sec: must be 5-3600, got {self.tick_sec}")
+        _check(0 <= self.min_interval_sec <= 86400, f"min_interval_sec: must be 0-86400, got {self.min_interval_sec}")
+        _check(0 <= self.emergency_soc < self.sunset_min_soc,
+               f"emergency_soc: must be 0 or more and below sunset_min_soc ({self.sunset_min_soc}), got {self.emergency_soc}")
+        _check(self.sunset_min_soc <= self.full_soc,
+               f"sunset_min_soc: must be at most full_soc ({self.full_soc}), got {self.sunset_min_soc}")
+        _check(self.full_soc <= 100, f"full_soc: must be at most 100, got {self.full_soc}")
+        for key in ("sunset_hour", "sunrise_hour"):
+            _check(0 <= getattr(self, key) <= 23, f"{key}: must be 0-23, got {getattr(self, key)}")
+        for key in ("sunset_minute", "sunrise_minute"):
+            _check(0 <= getattr(self, key) <= 59, f"{key}: must be 0-59, got {getattr(self, key)}")
+        _check((self.latitude is None) == (self.longitude is None), "latitude: latitude and longitude must be set together")
+        _check(self.latitude is None or -90 <= self.latitude <= 90, f"latitude: must be -90 to 90, got {self.latitude}")
+        _check(self.longitude is None or -180 <= self.longitude <= 180, f"longitude: must be -180 to 180, got {self.longitude}")
+        _check(self.stale_after_sec >= 30, f"stale_after_sec: must be at least 30, got {self.stale_after_sec}")
+        _check(self.failsafe in ("lowest_then_off", "off", "hold"),
+               f"failsafe: must be lowest_then_off, off or hold, got {self.failsafe!r}")
+        _check(self.failsafe_lowest_sec >= 0, f"failsafe_lowest_sec: must be >= 0, got {self.failsafe_lowest_sec}")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -164,6 +244,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     nmminer: NMMinerConfig = field(default_factory=NMMinerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    autocontrol: AutocontrolConfig = field(default_factory=AutocontrolConfig)
     miners: tuple[MinerEntry, ...] = ()
     source: str = ""  # the file this came from ("" = defaults only)
 
@@ -177,6 +258,9 @@ class Config:
 def _convert(value: Any, hint: Any, key: str) -> Any:
     """Convert one YAML value to the annotated type, or raise ConfigError naming key."""
     origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is types.UnionType and type(None) in args:  # optional setting: null = not set
+        return None if value is None else _convert(value, next(a for a in args if a is not type(None)), key)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if origin is tuple:  # tuple[Item, ...]
