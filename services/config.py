@@ -19,6 +19,9 @@ from typing import Any
 
 import yaml
 
+from services.battery.config import BatteryConfig
+from services.battery.config import apply_env as _apply_battery_env
+
 
 class ConfigError(Exception):
     """A configuration problem, described in one line that names the key."""
@@ -245,6 +248,7 @@ class Config:
     nmminer: NMMinerConfig = field(default_factory=NMMinerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     autocontrol: AutocontrolConfig = field(default_factory=AutocontrolConfig)
+    battery: BatteryConfig = field(default_factory=BatteryConfig)
     miners: tuple[MinerEntry, ...] = ()
     source: str = ""  # the file this came from ("" = defaults only)
 
@@ -367,6 +371,7 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
     if not isinstance(data, dict):
         raise ConfigError(f"{cfg_path}: expected a mapping of sections at the top, got {type(data).__name__}")
     _apply_env(data, environ)
+    _apply_battery_env(data, environ)  # EG4_USERNAME, EG4_PASSWORD, EG4_SERIAL, HA_TOKEN, MQTT_PASSWORD
     config = _build(Config, data, "")
     # A relative data_dir is relative to the config file, so the service finds
     # the same data whatever its working directory is.
