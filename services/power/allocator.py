@@ -1,0 +1,467 @@
+"""PowerAllocator: turn a fleet power target into per-miner settings, as deltas.
+
+Pure and deterministic: no I/O, no clock (``now`` is passed in), settings
+sorted by miner IP. The Runtime executes each ``MinerSetting`` with
+``fleet.command(s.ip, s.action, *s.args)`` and then ``record_commands`` the
+ones that succeeded, so the next plan knows the new setpoints and timers.
+
+How a target becomes settings (DESIGN section 5):
+1. Each online, fresh miner gets a power range from its real capability:
+   watts (power_watts) or percent (power_percent) are continuous between
+   min_w and max_w; modes are discrete levels (fraction of nominal per
+   family, see model_power.MODE_FRACTIONS); sleep/wake alone is an on/off
+   load at nominal; a miner that can neither throttle nor sleep is a fixed
+   load (always on) and says so. Offline or stale miners count as 0 W and
+   are never commanded.
+2. Miners inside their grace window after a command are frozen at their
+   commanded level; miners inside their minimum on-time cannot be switched
+   off, inside their minimum off-time cannot be switched on.
+3. While the sum of minimums of the miners left on exceeds the budget, the
+   least efficient (J/TH) switchable miner is switched off; afterwards any
+   switched-off miner whose minimum fits the slack is switched back on,
+   most efficient first.
+4. The budget is shared by one common fraction of nominal (so one miner at
+   60 % of the fleet's rated watts runs at 60 %); a mode-only miner takes the
+   highest mode at or below its share (at least its lowest mode while on),
+   and the watt/percent miners absorb what rounding down left over.
+5. Only settings that differ from the current setpoints are emitted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+from miners.base import MODE, POWER_PERCENT, POWER_WATTS, SLEEP, WAKE
+from services.power.model_power import DEFAULT_MIN_FRACTION, MIN_FRACTION, lookup_model, mode_fractions, mode_watts
+
+SET_POWER_WATTS = "set_power_watts"
+SET_POWER_PERCENT = "set_power_percent"
+SET_MODE = "set_mode"
+SLEEP_ACTION = "sleep"
+WAKE_ACTION = "wake"
+LEVEL_ACTIONS = (SET_POWER_WATTS, SET_POWER_PERCENT, SET_MODE)
+_ACTION_ORDER = {WAKE_ACTION: 0, SET_POWER_WATTS: 1, SET_POWER_PERCENT: 1, SET_MODE: 1, SLEEP_ACTION: 2}
+
+# How a miner's power is controlled, best first.
+KIND_WATTS = "watts"
+KIND_PERCENT = "percent"
+KIND_MODES = "modes"
+KIND_ONOFF = "onoff"
+KIND_FIXED = "fixed"
+
+
+# --- inputs ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class MinerInput:
+    """One miner as the allocator sees it: identity, freshness, capability, power overrides."""
+
+    ip: str
+    family: str
+    model: str | None = None
+    online: bool = True  # online AND its last reading is fresh; False = never commanded, counts 0 W
+    capabilities: frozenset[str] = frozenset()
+    modes: tuple[str, ...] = ()  # driver's modes, least to most power
+    power_w: float | None = None  # measured, None when the firmware does not report it
+    hashrate_hs: float | None = None
+    # Per-miner overrides (config/UI); None = table, then measured power.
+    nominal_w: float | None = None
+    min_w: float | None = None
+    max_w: float | None = None
+
+
+@dataclass(frozen=True)
+class MinerHistory:
+    """What was last commanded to a miner and when, as the Runtime remembers it."""
+
+    on: bool | None = None  # last commanded on/off state; None = never commanded (inferred from readings)
+    level_action: str | None = None  # set_power_watts / set_power_percent / set_mode last sent
+    level_value: int | str | None = None
+    last_command_ts: float | None = None  # any command
+    last_switch_ts: float | None = None  # last sleep<->wake flip
+
+
+@dataclass(frozen=True)
+class AllocatorSettings:
+    """Timers and deadbands; defaults follow WM60 (300 s grace) and evcc-style minimum times."""
+
+    grace_sec: float = 300.0  # Whatsminer recalibrates 60-90 s after a limit; WM60 waits 300 s
+    min_on_sec: float = 600.0
+    min_off_sec: float = 600.0
+    watts_deadband_fraction: float = 0.02  # a watt change below 2 % of nominal is not worth a firmware reset
+
+
+# --- outputs --------------------------------------------------------------------
+@dataclass(frozen=True)
+class MinerSetting:
+    """One command: ``action`` is a FleetManager/driver method name, ``value`` its argument (None for sleep/wake)."""
+
+    ip: str
+    action: str
+    value: int | str | None
+    reason: str
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """Positional arguments for ``fleet.command(ip, action, *args)``."""
+        return () if self.value is None else (self.value,)
+
+
+@dataclass(frozen=True)
+class MinerPlan:
+    """The allocator's view of one miner after the plan: on or off, expected watts, why."""
+
+    ip: str
+    kind: str
+    on: bool
+    expected_w: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """Settings to send (deltas, sorted), the fleet power expected after them, and per-miner explanations."""
+
+    target_w: float
+    rated_w: float  # nominal watts of the online miners
+    expected_w: float
+    settings: tuple[MinerSetting, ...]
+    miners: tuple[MinerPlan, ...]
+
+    def explanation(self, ip: str) -> str:
+        """The explanation for one miner ('' when unknown)."""
+        return next((m.explanation for m in self.miners if m.ip == ip), "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view for the API/events."""
+        return {"target_w": self.target_w, "rated_w": self.rated_w, "expected_w": self.expected_w,
+                "settings": [{"ip": s.ip, "action": s.action, "value": s.value, "reason": s.reason} for s in self.settings],
+                "miners": [{"ip": m.ip, "kind": m.kind, "on": m.on, "expected_w": m.expected_w,
+                            "explanation": m.explanation} for m in self.miners]}
+
+
+# --- per-miner profile ------------------------------------------------------------
+@dataclass
+class _Profile:
+    miner: MinerInput
+    kind: str
+    nominal_w: float
+    min_w: float  # lowest power while on
+    max_w: float
+    levels: list[tuple[float, str]] = field(default_factory=list)  # (watts, mode) for KIND_MODES, ascending
+    efficiency: float = math.inf  # J/TH, lower is better; unknown = inf (switched off first)
+    currently_on: bool = True
+    can_off: bool = False
+    can_on: bool = True
+    frozen: bool = False  # grace window: not commanded at all
+    frozen_w: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    on: bool = True
+    planned_w: float = 0.0
+    mode: str | None = None
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _kind(miner: MinerInput) -> str:
+    caps = miner.capabilities
+    if POWER_WATTS in caps:
+        return KIND_WATTS
+    if POWER_PERCENT in caps:
+        return KIND_PERCENT
+    if MODE in caps and miner.modes:
+        return KIND_MODES
+    if SLEEP in caps and WAKE in caps:
+        return KIND_ONOFF
+    return KIND_FIXED
+
+
+def _nominal(miner: MinerInput) -> tuple[float | None, str]:
+    if miner.nominal_w:
+        return float(miner.nominal_w), "nominal from override"
+    row = lookup_model(miner.family, miner.model)
+    if row is not None:
+        return float(row.nominal_w), f"nominal {row.nominal_w:g} W ({row.name}{', estimate' if row.estimate else ''})"
+    if miner.power_w:
+        return float(miner.power_w), "nominal = measured power (model not in table)"
+    return None, "no nominal power known (model not in table, no reading): set one"
+
+
+def _efficiency(miner: MinerInput) -> float:
+    # Measured J/TH first (it reflects this unit and its tuning), else the model's nominal.
+    if miner.power_w and miner.hashrate_hs:
+        return miner.power_w / (miner.hashrate_hs / 1e12)
+    row = lookup_model(miner.family, miner.model)
+    return row.j_per_th if row is not None and row.j_per_th else math.inf
+
+
+def _inferred_on(miner: MinerInput, history: MinerHistory) -> bool:
+    if history.on is not None:
+        return history.on
+    return bool(miner.power_w or miner.hashrate_hs)
+
+
+def _level_power(profile: _Profile, action: str | None, value: int | str | None) -> float | None:
+    """Watts a previously commanded level stands for."""
+    if action == SET_POWER_WATTS and isinstance(value, (int, float)):
+        return float(value)
+    if action == SET_POWER_PERCENT and isinstance(value, (int, float)):
+        return profile.nominal_w * float(value) / 100.0
+    if action == SET_MODE and isinstance(value, str):
+        return next((w for w, m in profile.levels if m == value), None)
+    return None
+
+
+def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: AllocatorSettings) -> _Profile | None:
+    nominal, note = _nominal(miner)
+    if nominal is None:
+        return None
+    kind = _kind(miner)
+    frac = MIN_FRACTION.get(miner.family, DEFAULT_MIN_FRACTION)
+    max_w = float(miner.max_w) if miner.max_w else nominal
+    min_w = float(miner.min_w) if miner.min_w else nominal * frac
+    levels: list[tuple[float, str]] = []
+    if kind == KIND_MODES:
+        fractions = mode_fractions(miner.family, miner.modes)
+        for mode in miner.modes:
+            watts = mode_watts(mode)
+            watts = watts if watts is not None else nominal * fractions.get(mode, 0.0)
+            # "sleep" as a mode is off, handled by sleep/wake; modes above max_w are out of bounds.
+            if 0 < watts <= max_w + 1e-9 and (miner.min_w is None or watts >= miner.min_w - 1e-9):
+                levels.append((watts, mode))
+        levels.sort()
+        if not levels:
+            kind = KIND_ONOFF if SLEEP in miner.capabilities and WAKE in miner.capabilities else KIND_FIXED
+        else:
+            min_w, max_w = levels[0][0], levels[-1][0]
+    if kind in (KIND_ONOFF, KIND_FIXED):
+        fixed = miner.power_w if kind == KIND_FIXED and miner.power_w is not None else nominal
+        min_w = max_w = min(float(fixed), max_w) if kind == KIND_ONOFF else float(fixed)
+    min_w = min(min_w, max_w)
+    profile = _Profile(miner, kind, nominal, min_w, max_w, levels, _efficiency(miner), notes=[note])
+    profile.currently_on = _inferred_on(miner, history)
+    profile.can_off = SLEEP in miner.capabilities and kind != KIND_FIXED
+    profile.can_on = WAKE in miner.capabilities or profile.currently_on
+    if kind == KIND_FIXED:
+        profile.notes.append(f"cannot be throttled or switched (capabilities: {', '.join(sorted(miner.capabilities)) or 'none'})"
+                             ": counted as an always-on load")
+    # Grace window: a recent command is still settling, readings that look "off" are expected.
+    if history.last_command_ts is not None and now - history.last_command_ts < settings.grace_sec:
+        profile.frozen = True
+        level = _level_power(profile, history.level_action, history.level_value)
+        profile.frozen_w = 0.0 if not profile.currently_on else (level if level is not None else profile.max_w)
+        profile.notes.append(f"grace window: commanded {_fmt_s(now - history.last_command_ts)} ago "
+                             f"(grace {_fmt_s(settings.grace_sec)}), not commanded again")
+        return profile
+    since_switch = now - history.last_switch_ts if history.last_switch_ts is not None else math.inf
+    if profile.currently_on and profile.can_off and since_switch < settings.min_on_sec:
+        profile.can_off = False
+        profile.notes.append(f"minimum on-time: on for {_fmt_s(since_switch)} of {_fmt_s(settings.min_on_sec)}, "
+                             "cannot be switched off yet")
+    if not profile.currently_on and since_switch < settings.min_off_sec:
+        profile.can_on = False
+        profile.notes.append(f"minimum off-time: off for {_fmt_s(since_switch)} of {_fmt_s(settings.min_off_sec)}, "
+                             "cannot be switched on yet")
+    return profile
+
+
+# --- sharing the budget -------------------------------------------------------------
+def _share(profile: _Profile, fraction: float) -> tuple[float, str | None]:
+    """Watts (and mode) one on-miner takes at a common fraction of nominal."""
+    want = fraction * profile.nominal_w
+    if profile.kind == KIND_MODES:
+        fitting = [lv for lv in profile.levels if lv[0] <= want + 1e-9]
+        watts, mode = fitting[-1] if fitting else profile.levels[0]
+        return watts, mode
+    return min(max(want, profile.min_w), profile.max_w), None
+
+
+def _fraction_for(profiles: list[_Profile], budget: float, fixed: Mapping[str, float] | None = None) -> float:
+    """Largest common fraction whose total stays within budget (bisection; totals are monotone)."""
+    fixed = fixed or {}
+
+    def total(f: float) -> float:
+        return sum(fixed.get(p.miner.ip) if p.miner.ip in fixed else _share(p, f)[0] for p in profiles)
+
+    high = max((p.max_w / p.nominal_w for p in profiles), default=1.0)
+    if total(high) <= budget:
+        return high
+    low = 0.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if total(mid) <= budget else (low, mid)
+    return low
+
+
+def _distribute(on: list[_Profile], budget: float) -> None:
+    fraction = _fraction_for(on, budget)
+    discrete = {p.miner.ip: _share(p, fraction) for p in on if p.kind == KIND_MODES}
+    # Continuous miners absorb what the discrete ones left by rounding down.
+    fixed = {ip: watts for ip, (watts, _) in discrete.items()}
+    fraction2 = _fraction_for(on, budget, fixed)
+    for p in on:
+        if p.miner.ip in discrete:
+            p.planned_w, p.mode = discrete[p.miner.ip]
+        else:
+            p.planned_w, p.mode = _share(p, max(fraction, fraction2))
+
+
+# --- the allocator -----------------------------------------------------------------
+class PowerAllocator:
+    """Turns a fleet target (watts or percent of the online fleet's rated watts) into per-miner settings."""
+
+    def __init__(self, settings: AllocatorSettings | None = None) -> None:
+        self.settings = settings or AllocatorSettings()
+
+    @staticmethod
+    def rated_w(miners: Iterable[MinerInput]) -> float:
+        """Nominal watts of the online miners (what 100 % means)."""
+        return sum(n for m in miners if m.online for n in [_nominal(m)[0]] if n is not None)
+
+    def allocate(self, miners: Iterable[MinerInput], history: Mapping[str, MinerHistory], now: float, *,
+                 target_w: float | None = None, target_percent: float | None = None) -> AllocationPlan:
+        """Plan settings for ``target_w`` or ``target_percent`` (exactly one); deltas only, sorted by IP."""
+        if (target_w is None) == (target_percent is None):
+            raise ValueError("give exactly one of target_w and target_percent")
+        miners = sorted(miners, key=lambda m: _ip_key(m.ip))
+        rated = self.rated_w(miners)
+        target = float(target_w) if target_w is not None else rated * max(0.0, float(target_percent)) / 100.0
+        target = max(0.0, target)
+        plans: dict[str, MinerPlan] = {}
+        profiles: list[_Profile] = []
+        for miner in miners:
+            if not miner.online:
+                plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), False, 0.0,
+                                            "offline or stale: not commanded, counted as 0 W")
+                continue
+            profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings)
+            if profile is None:
+                measured = float(miner.power_w or 0.0)
+                plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), measured > 0, measured,
+                                            _nominal(miner)[1] + "; not commanded")
+                continue
+            profiles.append(profile)
+
+        # Fixed draw: frozen miners at their commanded level, always-on loads, miners held off.
+        budget = target
+        candidates: list[_Profile] = []
+        for p in profiles:
+            if p.frozen:
+                p.on, p.planned_w = p.currently_on, p.frozen_w
+                budget -= p.planned_w
+            elif p.kind == KIND_FIXED:  # always on while online, whatever the readings say
+                p.on, p.planned_w = True, p.min_w
+                budget -= p.planned_w
+            elif not p.currently_on and not p.can_on:
+                p.on, p.planned_w = False, 0.0
+            else:
+                candidates.append(p)
+
+        # Below the sum of minimums: switch off the least efficient first.
+        on = list(candidates)
+        switched_off: list[_Profile] = []
+        for p in sorted(candidates, key=lambda q: (-q.efficiency, _ip_key(q.miner.ip))):
+            if sum(q.min_w for q in on) <= budget + 1e-9:
+                break
+            if p.can_off:
+                on.remove(p)
+                switched_off.append(p)
+                p.notes.append(f"switched off: sum of minimums above the budget, least efficient "
+                               f"({_fmt_eff(p.efficiency)}) goes first")
+        # Refill: a switched-off miner whose minimum fits the slack comes back, most efficient first.
+        for p in sorted(switched_off, key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
+            if sum(q.min_w for q in on) + p.min_w <= budget + 1e-9:
+                on.append(p)
+                switched_off.remove(p)
+                p.notes.pop()
+        for p in switched_off:
+            p.on, p.planned_w = False, 0.0
+        for p in on:
+            p.on = True
+        _distribute(on, max(budget, 0.0))
+        if sum(q.min_w for q in on) > budget + 1e-9 and on:
+            for p in on:
+                if not p.can_off:
+                    p.notes.append("kept at its lowest setting although the budget is smaller (cannot be switched off now)")
+
+        settings: list[MinerSetting] = []
+        for p in profiles:
+            settings.extend(self._deltas(p, history.get(p.miner.ip, MinerHistory())))
+            plans[p.miner.ip] = MinerPlan(p.miner.ip, p.kind, p.on, round(p.planned_w, 1), "; ".join(p.notes))
+        settings.sort(key=lambda s: (_ip_key(s.ip), _ACTION_ORDER[s.action]))
+        ordered = tuple(plans[m.ip] for m in miners)
+        return AllocationPlan(round(target, 1), round(rated, 1), round(sum(m.expected_w for m in ordered), 1),
+                              tuple(settings), ordered)
+
+    def _deltas(self, p: _Profile, history: MinerHistory) -> list[MinerSetting]:
+        if p.frozen or p.kind == KIND_FIXED:
+            return []
+        ip = p.miner.ip
+        if not p.on:
+            if not p.currently_on:
+                p.notes.append("stays off")
+                return []
+            p.notes.append("sleep")
+            return [MinerSetting(ip, SLEEP_ACTION, None, "; ".join(p.notes))]
+        out: list[MinerSetting] = []
+        if not p.currently_on:
+            out.append(MinerSetting(ip, WAKE_ACTION, None, "switched on: its minimum fits the budget"))
+        action, value = self._level(p)
+        if action is None:
+            p.notes.append(f"on/off load at {p.planned_w:g} W")
+        elif self._changed(p, history, action, value):
+            reason = f"{action.replace('set_', '').replace('_', ' ')} -> {value}"
+            p.notes.append(reason)
+            out.append(MinerSetting(ip, action, value, "; ".join(p.notes)))
+        else:
+            p.notes.append(f"unchanged ({value})")
+        return out
+
+    @staticmethod
+    def _level(p: _Profile) -> tuple[str | None, int | str | None]:
+        if p.kind == KIND_WATTS:
+            return SET_POWER_WATTS, int(round(p.planned_w))
+        if p.kind == KIND_PERCENT:
+            return SET_POWER_PERCENT, max(0, min(100, int(round(100 * p.planned_w / p.nominal_w))))
+        if p.kind == KIND_MODES:
+            return SET_MODE, p.mode
+        return None, None
+
+    def _changed(self, p: _Profile, history: MinerHistory, action: str, value: int | str | None) -> bool:
+        if history.level_action != action or history.level_value is None:
+            return True
+        if action == SET_POWER_WATTS and isinstance(history.level_value, (int, float)) and isinstance(value, int):
+            return abs(value - history.level_value) >= max(1.0, self.settings.watts_deadband_fraction * p.nominal_w)
+        return history.level_value != value
+
+
+def record_commands(history: Mapping[str, MinerHistory], done: Iterable[MinerSetting],
+                    now: float) -> dict[str, MinerHistory]:
+    """New histories after ``done`` (the settings that succeeded) were executed at ``now``."""
+    result = dict(history)
+    for s in done:
+        h = result.get(s.ip, MinerHistory())
+        if s.action in (SLEEP_ACTION, WAKE_ACTION):
+            turned_on = s.action == WAKE_ACTION
+            switch_ts = now if h.on is not turned_on else h.last_switch_ts
+            h = replace(h, on=turned_on, last_switch_ts=switch_ts, last_command_ts=now)
+        else:
+            h = replace(h, level_action=s.action, level_value=s.value, last_command_ts=now,
+                        on=True if h.on is None else h.on)
+        result[s.ip] = h
+    return result
+
+
+def _fmt_eff(value: float) -> str:
+    return "efficiency unknown" if math.isinf(value) else f"{value:.1f} J/TH"
+
+
+def _ip_key(ip: str) -> tuple[int, ...] | tuple[int, str]:
+    parts = ip.split(".")
+    if len(parts) == 4 and all(x.isdigit() for x in parts):
+        return tuple(int(x) for x in parts)
+    return (1 << 30, ip)
