@@ -1,1 +1,9 @@
-"""Power control: the fleet power controller and the allocator that turns its target into per-miner settings."""
+"""Solar power control: decide the fleet's power from the house battery, the sun and overrides (no I/O)."""
+
+from .controller import PowerController
+from .decision import BatteryReading, BatterySample, Decision, Timer
+from .state import STATE_KEY, ControllerState, DictStore, Override, StateStore
+from .sun import SunClock, SunState
+
+__all__ = ["PowerController", "BatteryReading", "BatterySample", "Decision", "Timer", "STATE_KEY",
+           "ControllerState", "DictStore", "Override", "StateStore", "SunClock", "SunState"]

@@ -308,6 +308,17 @@ def _distribute(on: list[_Profile], budget: float) -> None:
             p.planned_w, p.mode = discrete[p.miner.ip]
         else:
             p.planned_w, p.mode = _share(p, max(fraction, fraction2))
+    # Slack the continuous miners could not take (all at max, or none): step mode
+    # miners up one level at a time, most efficient first, while it still fits.
+    stepped = True
+    while stepped:
+        stepped = False
+        for p in sorted((q for q in on if q.kind == KIND_MODES), key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
+            slack = budget - sum(q.planned_w for q in on)
+            higher = [lv for lv in p.levels if lv[0] > p.planned_w + 1e-9]
+            if higher and higher[0][0] - p.planned_w <= slack + 1e-9:
+                p.planned_w, p.mode = higher[0]
+                stepped = True
 
 
 # --- the allocator -----------------------------------------------------------------

@@ -1,0 +1,242 @@
+"""PowerController: one fleet power decision per tick, from a battery reading, the clock and overrides.
+
+Precedence (DESIGN section 5), high to low: safety (battery emergency, stale
+or missing battery data, overheating) > manual override > EMS dispatch >
+solar policy ("ratchet" or "surplus"). At most one change per
+min_interval_sec, except safety and explicit commands (override, EMS), which
+apply at once. No I/O apart from the injected state store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import replace
+from typing import Callable
+
+from .decision import BatteryReading, Decision, Timer, fmt_duration, fmt_pct
+from .ratchet import ratchet_step
+from .state import STATE_KEY, ControllerState, Override, StateStore
+from .sun import SunClock
+from .surplus import surplus_step
+
+
+def _age(seconds: float) -> str:
+    """11 min / 45 s: how old data is, in the words of the reason text."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds // 60:.0f} min"
+
+
+def _clamp(pct: float) -> float:
+    return float(min(100.0, max(0.0, pct)))
+
+
+class PowerController:
+    """Decides the fleet's power each tick; state persists through ``store`` (get/set of JSON)."""
+
+    def __init__(self, cfg, store: StateStore, *, clock: Callable[[], float] = time.time,
+                 tz: dt.tzinfo | None = None, sun: SunClock | None = None) -> None:
+        """cfg is services.config.AutocontrolConfig; a saved state in store wins over cfg.enabled/policy."""
+        self.cfg = cfg
+        self.store = store
+        self.clock = clock
+        self.sun = sun or SunClock(cfg.latitude, cfg.longitude, (cfg.sunrise_hour, cfg.sunrise_minute),
+                                   (cfg.sunset_hour, cfg.sunset_minute), tz)
+        saved = store.get(STATE_KEY)
+        self.state = ControllerState.from_json(saved) if saved else ControllerState(enabled=cfg.enabled, policy=cfg.policy)
+        self._saved = self.state.to_json()
+        self.last: Decision | None = None
+
+    # --- commands (from POST /api/autocontrol) -------------------------------
+    def set_enabled(self, enabled: bool) -> None:
+        """Switch autocontrol on or off (persisted)."""
+        self.state.enabled = bool(enabled)
+        self._save()
+
+    def set_policy(self, policy: str) -> None:
+        """Choose "ratchet" or "surplus" (persisted); surplus timers restart."""
+        if policy not in ("ratchet", "surplus"):
+            raise ValueError(f"policy: must be ratchet or surplus, got {policy!r}")
+        if policy != self.state.policy:
+            self.state.policy = policy
+            self.state.enable_since = self.state.disable_since = self.state.last_probe_at = None
+        self._save()
+
+    def set_override(self, percent: float, *, until: float | None = None, by: str = "",
+                     miner: str | None = None, now: float | None = None) -> Override:
+        """Set a manual override for the fleet (miner None) or one miner id, until an optional expiry."""
+        now = self.clock() if now is None else now
+        if not 0 <= percent <= 100:
+            raise ValueError(f"percent: must be 0-100, got {percent}")
+        if until is not None and until <= now:
+            raise ValueError("until: must be in the future")
+        ov = Override(float(percent), until, now, by)
+        if miner is None:
+            self.state.override = ov
+        else:
+            self.state.miner_overrides[str(miner)] = ov
+        self._save()
+        return ov
+
+    def clear_override(self, miner: str | None = None) -> None:
+        """Remove the fleet override (miner None) or one miner's."""
+        if miner is None:
+            self.state.override = None
+        else:
+            self.state.miner_overrides.pop(str(miner), None)
+        self._save()
+
+    # --- the tick ---------------------------------------------------------------
+    def tick(self, reading: BatteryReading | None, now: float | None = None, *, rated_w: float = 0.0,
+             fleet_w: float | None = None, overheating: bool = False,
+             ems_percent: float | None = None) -> Decision:
+        """Decide the fleet's power now; rated_w = the fleet's rated watts, fleet_w = measured miner watts."""
+        cfg, st = self.cfg, self.state
+        now = self.clock() if now is None else now
+        notes: list[str] = []
+        self._expire_overrides(now, notes)
+
+        age = None if reading is None else max(0.0, now - reading.measured_at)
+        soc = None if reading is None else reading.soc_pct
+        stale = reading is None or soc is None or age > cfg.stale_after_sec
+        night = None
+        timers: list[Timer] = []
+        alert = None
+        policy_want, policy_reason, cap = None, "", (st.cap_percent if st.policy == "ratchet" else None)
+
+        if not stale:
+            st.stale_since = None
+            sun = self.sun.state(now)
+            night = sun.night
+            if st.policy == "ratchet":
+                r = ratchet_step(soc, st.cap_percent, sun.night, sun.why, emergency_soc=cfg.emergency_soc,
+                                 full_soc=cfg.full_soc, sunset_min_soc=cfg.sunset_min_soc)
+                st.cap_percent = cap = r.cap_percent
+                policy_want, policy_reason = r.want_percent, r.reason
+                if r.emergency:
+                    st.emergency = True
+                elif st.emergency and r.cap_percent > 0:
+                    st.emergency = False  # the latch was lifted (full battery or the sunset rule)
+            else:
+                if soc <= cfg.emergency_soc:
+                    st.emergency = True
+                elif st.emergency and soc >= cfg.surplus.priority_soc:
+                    st.emergency = False  # refilled to the priority level: surplus may run again
+                if not st.emergency:
+                    s = surplus_step(reading, now, st, cfg.surplus, rated_w=rated_w, fleet_w=fleet_w)
+                    policy_want, policy_reason, timers = s.want_percent, s.reason, list(s.timers)
+        elif st.stale_since is None:
+            st.stale_since = now
+
+        # Safety first: each applicable rule proposes a ceiling; the lowest wins.
+        safety: list[tuple[float, str]] = []
+        lowest = False
+        applied = st.applied_percent
+        if stale:
+            what = "no battery data" if reading is None or soc is None else f"battery data {_age(age)} old"
+            alert = f"{what} (limit {_age(cfg.stale_after_sec)})"
+            if cfg.failsafe == "off":
+                safety.append((0.0, f"{what} -> fail-safe: off"))
+            elif cfg.failsafe == "hold":
+                safety.append((applied or 0.0, f"{what} -> fail-safe: hold {fmt_pct(applied or 0.0)}"))
+            else:
+                off_at = st.stale_since + cfg.failsafe_lowest_sec
+                if now >= off_at or not applied:
+                    safety.append((0.0, f"{what} -> fail-safe: off"))
+                else:
+                    lowest = True
+                    low = min(applied, cfg.surplus.min_percent)
+                    safety.append((low, f"{what} -> fail-safe: lowest setting"))
+                    left = off_at - now
+                    timers.append(Timer("failsafe_off", 0.0, off_at, left, f"off in {fmt_duration(left)}"))
+        elif st.emergency:
+            if soc <= cfg.emergency_soc:
+                safety.append((0.0, f"SOC {fmt_pct(soc)} <= {fmt_pct(cfg.emergency_soc)} emergency -> off"))
+            elif st.policy == "ratchet":
+                safety.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until {fmt_pct(cfg.full_soc)}"
+                                    f" or after sunset above {fmt_pct(cfg.sunset_min_soc)}"))
+            else:
+                safety.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until priority "
+                                    f"{fmt_pct(cfg.surplus.priority_soc)}"))
+        if overheating:
+            safety.append((0.0, "miners overheating -> off"))
+
+        if safety:
+            want, reason = min(safety, key=lambda x: x[0])
+            source, immediate = "safety", True
+            timers = [t for t in timers if t.action == "failsafe_off"] if stale else []
+            if lowest and want == 0.0:
+                lowest = False
+        elif st.override is not None:
+            ov = st.override
+            until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
+            want, reason, source, immediate = ov.percent, f"manual override {fmt_pct(ov.percent)}{until}", "override", True
+            timers = []
+        elif ems_percent is not None:
+            want, reason, source, immediate = _clamp(ems_percent), f"EMS dispatch -> {fmt_pct(_clamp(ems_percent))}", "ems", True
+            timers = []
+        else:
+            want, reason, source, immediate = policy_want, policy_reason, "policy", False
+
+        want = _clamp(want)
+        next_change_at = None if st.last_change_at is None else st.last_change_at + cfg.min_interval_sec
+        if applied is None or want == applied:
+            target = want
+        elif immediate or next_change_at is None or now >= next_change_at:
+            target = want
+        else:
+            target = applied  # one change per min_interval_sec: hold, and show when it will happen
+            left = next_change_at - now
+            verb = "raising" if want > applied else "lowering"
+            text = f"{verb} to {fmt_pct(want)} in {fmt_duration(left)}"
+            timers.insert(0, Timer("raise" if want > applied else "lower", want, next_change_at, left, text))
+            reason = f"{reason}; {text}"
+        changed = applied is not None and target != applied
+        if applied is None or changed:
+            # The first decision after a (re)start counts as a change too: a command goes out.
+            st.applied_percent = target
+            st.last_change_at = now
+            next_change_at = now + cfg.min_interval_sec
+        if notes:
+            reason = "; ".join(notes + [reason])
+        decision = Decision(
+            at=now, enabled=st.enabled, policy=st.policy, target_percent=target,
+            target_w=round(target / 100 * rated_w, 1) if rated_w > 0 else None,
+            cap_percent=cap, reason=reason, source=source, failsafe=stale, emergency=st.emergency,
+            lowest=lowest, alert=alert, changed=changed, battery_age_sec=None if age is None else round(age, 1),
+            soc_pct=soc, night=night, timers=tuple(timers),
+            next_change_at=next_change_at if next_change_at is not None and next_change_at > now else None)
+        self.last = decision
+        self._save()
+        return decision
+
+    def status(self) -> dict:
+        """The GET /api/autocontrol body: the state plus the last decision."""
+        st = self.state
+        body = {"enabled": st.enabled, "policy": st.policy, "target_percent": st.applied_percent,
+                "cap_percent": st.cap_percent if st.policy == "ratchet" else None,
+                "reason": "", "battery_age_sec": None, "failsafe": False, "emergency": st.emergency,
+                "override": None if st.override is None else vars(st.override).copy(),
+                "miner_overrides": {k: vars(v).copy() for k, v in st.miner_overrides.items()},
+                "timers": [], "next_change_at": None, "decided_at": None}
+        if self.last is not None:
+            d = self.last.to_dict()
+            body.update({k: d[k] for k in ("target_percent", "target_w", "cap_percent", "reason", "battery_age_sec",
+                                           "failsafe", "emergency", "lowest", "alert", "source", "soc_pct", "night",
+                                           "timers", "next_change_at")})
+            body["decided_at"] = d["at"]
+        return body
+
+    # --- helpers -----------------------------------------------------------------
+    def _expire_overrides(self, now: float, notes: list[str]) -> None:
+        if self.state.override is not None and self.state.override.expired(now):
+            notes.append(f"override {fmt_pct(self.state.override.percent)} expired")
+            self.state.override = None
+        for miner, ov in list(self.state.miner_overrides.items()):
+            if ov.expired(now):
+                del self.state.miner_overrides[miner]
+
+    def _save(self) -> None:
+        data = self.state.to_json()
+        if data != self._saved:  # write only real changes: the Pi's SD card thanks us
+            self.store.set(STATE_KEY, data)
+            self._saved = data
