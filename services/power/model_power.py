@@ -70,7 +70,7 @@ MODEL_TABLE: tuple[tuple[re.Pattern[str], ModelPower], ...] = (
     (re.compile(r"\bS9[ijk]?\b", re.I), ModelPower("Antminer S9", 1323, 13.5, "Bitmain spec (D-Central: 1400 W)", True)),
     (re.compile(r"\bL3\+", re.I), ModelPower("Antminer L3+", 800, 0.000504, "Bitmain spec", True, SCRYPT)),
     (re.compile(r"\bM30S\+(?!\+)", re.I), ModelPower("Whatsminer M30S+", 3400, 100, "MicroBT spec (brief)", True)),
-    (re.compile(r"\bM60S\b", re.I), ModelPower("Whatsminer M60S", 3300, 172, "MicroBT spec (brief)", True)),
+    (re.compile(r"\bM60S(?=$|[_\s])", re.I), ModelPower("Whatsminer M60S", 3300, 172, "MicroBT spec (brief)", True)),
     (re.compile(r"nerdq?axe\s*\+\+|nerdqaxe\+\+", re.I),
      ModelPower("NerdQAxe++", 70, 4.8, "estimate (4x BM1370)", True)),
     (re.compile(r"\bultra\b|BM1366", re.I), ModelPower("Bitaxe Ultra", 12, 0.5, "skot/bitaxe-doc BitaxeUltra", True)),
