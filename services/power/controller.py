@@ -121,11 +121,15 @@ class PowerController:
                     st.emergency = True
                 elif st.emergency and soc >= cfg.surplus.priority_soc:
                     st.emergency = False  # refilled to the priority level: surplus may run again
-                if not st.emergency:
+                if st.emergency:
+                    st.enable_since = st.disable_since = None  # timers restart once the emergency ends
+                else:
                     s = surplus_step(reading, now, st, cfg.surplus, rated_w=rated_w, fleet_w=fleet_w)
                     policy_want, policy_reason, timers = s.want_percent, s.reason, list(s.timers)
-        elif st.stale_since is None:
-            st.stale_since = now
+        else:
+            if st.stale_since is None:
+                st.stale_since = now
+            st.enable_since = st.disable_since = None  # no data, no surplus timers
 
         # Safety first: each applicable rule proposes a ceiling; the lowest wins.
         safety: list[tuple[float, str]] = []

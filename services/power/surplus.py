@@ -89,18 +89,21 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
             text = f"starting at {fmt_pct(start_pct)} in {fmt_duration(left)}"
             return SurplusResult(0.0, f"{why} -> {text}",
                                  (Timer("start", start_pct, now + left, left, text),))
+        if not enough:
+            state.last_probe_at = now  # the start is the first probe step; give the miners time before the next
         return SurplusResult(start_pct, f"{why} for {fmt_duration(cfg.enable_delay_sec)} -> start at {fmt_pct(start_pct)}")
 
     level = min(100.0, math.floor(avail_pct / step + 1e-9) * step)
-    if level < applied and avail_pct >= applied - cfg.hysteresis_percent:
-        level = applied  # hysteresis: small dips do not move slow miners
+    if min_pct <= level < applied and avail_pct >= applied - cfg.hysteresis_percent:
+        level = applied  # hysteresis between running levels; at the minimum the disable timer decides
+    if full and level <= applied < 100 and (state.last_probe_at is None
+                                             or now - state.last_probe_at >= cfg.probe_interval_sec):
+        state.disable_since = None
+        state.last_probe_at = now
+        up = min(100.0, applied + step)
+        return SurplusResult(up, f"battery full ({fmt_pct(soc)}) and idle, PV may be curtailed -> probing {fmt_pct(up)}")
     if level >= min_pct:
         state.disable_since = None
-        if full and level <= applied < 100 and (state.last_probe_at is None
-                                                 or now - state.last_probe_at >= cfg.probe_interval_sec):
-            state.last_probe_at = now
-            up = min(100.0, applied + step)
-            return SurplusResult(up, f"battery full ({fmt_pct(soc)}) and idle, PV may be curtailed -> probing {fmt_pct(up)}")
         return SurplusResult(level, f"surplus {_kw(available)}{prio} -> {fmt_pct(level)}")
     if soc > cfg.buffer_soc or full:
         state.disable_since = None

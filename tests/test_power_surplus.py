@@ -1,0 +1,179 @@
+"""The surplus policy: evcc-style enable/disable timers, hysteresis, priority/buffer SOC, residual, full-battery probe."""
+
+import pytest
+
+from services.config import AutocontrolConfig, SurplusConfig
+from services.power import BatterySample, DictStore, PowerController
+
+T0 = 1_780_315_200.0  # 2026-06-01 12:00 UTC (day, fixed sun times)
+RATED = 4000.0  # fleet rated watts: 10 % = 400 W
+
+
+def controller(min_interval_sec=0, **surplus) -> PowerController:
+    cfg = AutocontrolConfig(enabled=True, policy="surplus", min_interval_sec=min_interval_sec,
+                            surplus=SurplusConfig(**surplus))
+    return PowerController(cfg, DictStore(), clock=lambda: T0)
+
+
+def tick(ctl, t, soc=70, grid=0.0, battery=0.0, fleet_w=None, pv=None, load=None):
+    r = BatterySample(soc, pv_w=pv, load_w=load, battery_w=battery, grid_w=grid, measured_at=T0 + t)
+    return ctl.tick(r, T0 + t, rated_w=RATED, fleet_w=fleet_w)
+
+
+def run(ctl, steps):
+    """steps: (t, kwargs for tick, expected target)."""
+    out = []
+    for t, kw, target in steps:
+        d = tick(ctl, t, **kw)
+        assert d.target_percent == target, (t, kw, d.reason)
+        out.append(d)
+    return out
+
+
+EXPORT_1000 = dict(grid=-1000, fleet_w=0)  # 1 kW export, miners off: available 1000 - 100 residual = 900 W
+
+
+def test_enable_waits_for_the_delay_then_starts_at_the_surplus_level():
+    ds = run(controller(), [(0, EXPORT_1000, 0), (30, EXPORT_1000, 0), (59, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    assert ds[1].timers[0].action == "start" and ds[1].timers[0].text == "starting at 20% in 0:30"
+    assert ds[3].changed and "start at 20%" in ds[3].reason
+
+
+def test_enable_timer_resets_when_the_condition_breaks():
+    run(controller(), [(0, EXPORT_1000, 0), (30, dict(grid=0, fleet_w=0), 0), (60, EXPORT_1000, 0),
+                       (119, EXPORT_1000, 0), (120, EXPORT_1000, 20)])
+
+
+@pytest.mark.parametrize("export,threshold,starts", [
+    (500, 0, True),     # 500 - 100 residual = 400 W = the 10 % minimum
+    (499, 0, False),
+    (800, 300, True),   # enable threshold: 300 W beyond the minimum
+    (799, 300, False),
+])
+def test_enable_threshold(export, threshold, starts):
+    ctl = controller(enable_threshold_w=threshold)
+    tick(ctl, 0, grid=-export, fleet_w=0)
+    d = tick(ctl, 60, grid=-export, fleet_w=0)
+    assert (d.target_percent > 0) is starts
+
+
+def test_follows_surplus_above_the_minimum_in_steps_with_hysteresis():
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    run(ctl, [
+        (90, dict(grid=-1300, fleet_w=800), 50),   # 800 + 1300 - 100 = 2000 W = 50 %
+        (120, dict(grid=+200, fleet_w=2000), 40),  # 2000 - 300 = 1700 W = 42.5 %: below 50 - 5
+        (150, dict(grid=+80, fleet_w=1600), 40),   # 1420 W = 35.5 %: within hysteresis of 40
+        (180, dict(grid=+300, fleet_w=1600), 30),  # 1200 W = 30 %
+        (210, dict(grid=-9000, fleet_w=1200), 100),  # capped at 100 %
+    ])
+
+
+def test_disable_keeps_the_minimum_until_the_delay_then_stops():
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    short = dict(soc=60, grid=+500, fleet_w=800)  # 800 - 600 = 200 W < 400 W minimum: shortfall 200 W
+    ds = run(ctl, [(90, short, 10), (180, short, 10), (269, short, 10), (270, short, 0)])
+    assert ds[1].timers[0].action == "stop" and ds[1].timers[0].text == "stopping in 1:30"
+    assert "shortfall" in ds[3].reason
+
+
+def test_disable_timer_resets_when_surplus_returns():
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    short = dict(soc=60, grid=+500, fleet_w=400)
+    run(ctl, [(90, short, 10), (200, dict(soc=60, grid=-100, fleet_w=400), 10), (300, short, 10),
+              (479, short, 10), (480, short, 0)])
+
+
+def test_disable_threshold_tolerates_a_small_shortfall():
+    ctl = controller(disable_threshold_w=250)
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    ok = dict(soc=60, grid=+100, fleet_w=400)  # 400 - 200 = 200 W: shortfall 200 W <= 250 W
+    run(ctl, [(90, ok, 10), (1000, ok, 10)])
+    run(ctl, [(1030, dict(ok, grid=+200), 10), (1209, dict(ok, grid=+200), 10), (1210, dict(ok, grid=+200), 0)])
+
+
+def test_above_buffer_soc_the_battery_carries_the_minimum():
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    night = dict(soc=95, grid=0, battery=+400, fleet_w=400)  # no PV; battery discharging for the miners
+    ds = run(ctl, [(90, night, 10), (1000, night, 10)])
+    assert "buffer" in ds[1].reason and not ds[1].timers
+    run(ctl, [(1100, dict(night, soc=90), 10), (1280, dict(night, soc=89), 0)])
+
+
+@pytest.mark.parametrize("soc,starts", [(40, False), (50, True), (70, True)])
+def test_below_priority_soc_the_battery_charges_first(soc, starts):
+    ctl = controller()
+    charging = dict(soc=soc, grid=0, battery=-1500, fleet_w=0)  # zero export: all PV goes to the battery
+    d0 = tick(ctl, 0, **charging)
+    d = tick(ctl, 60, **charging)
+    assert (d.target_percent == 30) is starts  # 1500 - 100 = 1400 W -> 30 %
+    if not starts:
+        assert "charges first" in d0.reason
+
+
+def test_residual_margin_is_kept():
+    ctl = controller(residual_w=600)
+    tick(ctl, 0, grid=-1000, fleet_w=0)
+    assert tick(ctl, 60, grid=-1000, fleet_w=0).target_percent == 10  # 400 W left
+
+
+def test_grid_derived_from_load_and_pv_when_not_metered():
+    ctl = controller()
+    kw = dict(grid=None, pv=3000, load=1000, battery=0, fleet_w=0)  # 2 kW unmetered export
+    tick(ctl, 0, **kw)
+    assert tick(ctl, 60, **kw).target_percent == 40  # 2000 - 100 = 1900 W -> 47.5 -> 40 %
+    ctl2 = controller()
+    d = tick(ctl2, 0, grid=None, pv=None, load=None)
+    assert d.target_percent == 0 and "hold" in d.reason
+
+
+def test_battery_full_probe_steps_up_while_the_battery_stays_idle():
+    ctl = controller(probe_interval_sec=300)
+    full = dict(soc=99, grid=0, battery=0)  # curtailed: no export, battery idle
+    ds = run(ctl, [(0, dict(full, fleet_w=0), 0), (60, dict(full, fleet_w=0), 10)])  # starts on the probe
+    assert "battery full" in ds[1].reason
+    d = tick(ctl, 90, **dict(full, fleet_w=400))  # too soon after the start: hold the minimum
+    assert d.target_percent == 10 and "carries the minimum" in d.reason
+    d = tick(ctl, 360, **dict(full, fleet_w=400))
+    assert d.target_percent == 20 and "probing 20%" in d.reason
+    run(ctl, [
+        (500, dict(full, fleet_w=800), 20),    # within probe_interval: hold
+        (660, dict(full, fleet_w=800), 30),    # next probe
+        (690, dict(soc=99, grid=0, battery=+900, fleet_w=1200), 10),  # too much: the battery discharges
+    ])
+
+
+def test_probe_only_when_full_and_idle():
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    run(ctl, [(1000, dict(soc=97, grid=0, battery=0, fleet_w=800), 20),   # below probe_soc: no probe
+              (2000, dict(soc=99, grid=0, battery=-400, fleet_w=800), 20)])  # charging 400 W: 1100 W -> 27.5 % held
+
+
+def test_emergency_beats_surplus_and_latches_until_priority_soc():
+    ctl = controller(min_interval_sec=120)
+    run(ctl, [(0, EXPORT_1000, 0)])
+    ctl.state.applied_percent = 50.0
+    d = tick(ctl, 10, soc=30, grid=-3000, fleet_w=2000)
+    assert d.target_percent == 0 and d.emergency and d.source == "safety"
+    run(ctl, [(200, dict(soc=45, grid=-3000, fleet_w=0), 0)])
+    d = tick(ctl, 400, soc=50, grid=-3000, fleet_w=0)
+    assert not d.emergency and d.target_percent == 0 and d.timers[0].action == "start"
+
+
+def test_surplus_changes_respect_the_interval():
+    ctl = controller(min_interval_sec=120, enable_delay_sec=0)
+    d = tick(ctl, 0, grid=-1000, fleet_w=0)  # first decision
+    assert d.target_percent == 20
+    d = tick(ctl, 60, grid=-3000, fleet_w=800)  # 800 + 3000 - 100 = 3700 W -> 90 %
+    assert d.target_percent == 20 and d.timers[0].text == "raising to 90% in 1:00"
+    assert tick(ctl, 120, grid=-3000, fleet_w=800).target_percent == 90
+
+
+def test_no_rated_power_means_off():
+    ctl = controller()
+    d = ctl.tick(BatterySample(80, grid_w=-5000, battery_w=0, measured_at=T0), T0, rated_w=0)
+    assert d.target_percent == 0 and "rated 0 W" in d.reason
