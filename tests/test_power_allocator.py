@@ -270,3 +270,37 @@ def test_modes_named_by_watts():
     miner = MinerInput("10.0.0.60", "vnish", "Antminer S19", True, frozenset({MODE, SLEEP, WAKE}),
                        ("1400", "2200", "3200"), 3200.0, 95e12)
     assert [(s.action, s.value) for s in plan_for(fleet=[miner], target_w=2500).settings] == [("set_mode", "2200")]
+
+
+def test_miner_input_from_a_fleet_record():
+    from types import SimpleNamespace
+
+    from miners.base import MinerStatus
+    from services.power.allocator import miner_input
+
+    driver = SimpleNamespace(capabilities=frozenset({SLEEP, WAKE, MODE}), modes=("sleep", "low", "normal"))
+    record = SimpleNamespace(ip=S19, family="antminer", model="Antminer S19", online=True, last_seen_ts=NOW - 30,
+                             driver=driver, status=MinerStatus(power_w=3100.0, hashrate_hs=90e12, model="Antminer S19j Pro"))
+    made = miner_input(record, NOW, 120, {"max_w": 3000})
+    assert made == MinerInput(S19, "antminer", "Antminer S19j Pro", True, frozenset({SLEEP, WAKE, MODE}),
+                              ("sleep", "low", "normal"), 3100.0, 90e12, None, None, 3000)
+    assert miner_input(record, NOW + 200, 120).online is False  # stale reading: offline for the allocator
+    assert miner_input(replace_ns(record, online=False), NOW, 120).online is False
+
+
+def replace_ns(ns, **changes):
+    from types import SimpleNamespace
+    return SimpleNamespace(**{**vars(ns), **changes})
+
+
+def test_a_miner_that_cannot_sleep_reading_zero_is_still_commanded():
+    miner = replace(WHATSMINER, capabilities=frozenset({POWER_WATTS}), power_w=0.0, hashrate_hs=0.0)
+    plan = plan_for(fleet=[miner], target_w=2000)
+    assert [(s.action, s.value) for s in plan.settings] == [("set_power_watts", 2000)]
+
+
+def test_plan_to_dict():
+    data = plan_for(target_percent=0).to_dict()
+    assert data["target_w"] == 0.0 and data["expected_w"] == 5.0
+    assert {"ip": WM, "action": "sleep", "value": None} == {k: data["settings"][0][k] for k in ("ip", "action", "value")}
+    assert [m["ip"] for m in data["miners"]] == [WM, S19, *AXES, CG]

@@ -243,7 +243,8 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
         min_w = max_w = min(float(fixed), max_w) if kind == KIND_ONOFF else float(fixed)
     min_w = min(min_w, max_w)
     profile = _Profile(miner, kind, nominal, min_w, max_w, levels, _efficiency(miner), notes=[note])
-    profile.currently_on = _inferred_on(miner, history)
+    # A miner that cannot sleep was never put to sleep by us: a 0 W reading is a glitch or a restart.
+    profile.currently_on = _inferred_on(miner, history) or SLEEP not in miner.capabilities
     profile.can_off = SLEEP in miner.capabilities and kind != KIND_FIXED
     profile.can_on = WAKE in miner.capabilities or profile.currently_on
     if kind == KIND_FIXED:
@@ -448,6 +449,23 @@ class PowerAllocator:
         if action == SET_POWER_WATTS and isinstance(history.level_value, (int, float)) and isinstance(value, int):
             return abs(value - history.level_value) >= max(1.0, self.settings.watts_deadband_fraction * p.nominal_w)
         return history.level_value != value
+
+
+def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[str, float] | None = None) -> MinerInput:
+    """A MinerInput from a FleetManager MinerRecord; stale (last good read older than max_age_sec) counts as offline.
+
+    ``overrides`` may hold nominal_w, min_w, max_w for this miner (config/UI).
+    """
+    status = record.status
+    fresh = bool(record.online) and record.last_seen_ts is not None and now - record.last_seen_ts <= max_age_sec
+    overrides = overrides or {}
+    return MinerInput(
+        ip=record.ip, family=record.family,
+        model=(status.model if status is not None and status.model else record.model),
+        online=fresh, capabilities=frozenset(record.driver.capabilities), modes=tuple(record.driver.modes),
+        power_w=status.power_w if status is not None else None,
+        hashrate_hs=status.hashrate_hs if status is not None else None,
+        nominal_w=overrides.get("nominal_w"), min_w=overrides.get("min_w"), max_w=overrides.get("max_w"))
 
 
 def record_commands(history: Mapping[str, MinerHistory], done: Iterable[MinerSetting],
