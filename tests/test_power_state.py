@@ -142,3 +142,11 @@ def test_override_validation_and_miner_overrides():
     ctl.set_override(50, now=T0 + 70)
     ctl.clear_override()
     assert ctl.state.override is None
+
+
+def test_switching_on_applies_the_next_decision_at_once():
+    ctl = PowerController(cfg(enabled=False, min_interval_sec=120), DictStore())
+    tick(ctl, 0, 54)
+    ctl.set_enabled(True)
+    d = tick(ctl, 10, 45)  # within the interval, but nothing was applied while off
+    assert d.enabled and d.target_percent == 50

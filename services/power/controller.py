@@ -43,12 +43,15 @@ class PowerController:
                                    (cfg.sunset_hour, cfg.sunset_minute), tz)
         saved = store.get(STATE_KEY)
         self.state = ControllerState.from_json(saved) if saved else ControllerState(enabled=cfg.enabled, policy=cfg.policy)
-        self._saved = self.state.to_json()
+        self._saved = self._snapshot()
         self.last: Decision | None = None
 
     # --- commands (from POST /api/autocontrol) -------------------------------
     def set_enabled(self, enabled: bool) -> None:
-        """Switch autocontrol on or off (persisted)."""
+        """Switch autocontrol on or off (persisted); switching on makes the next decision apply at once."""
+        if enabled and not self.state.enabled:
+            # While off, nothing was applied: the next tick is a fresh first decision, not a "change".
+            self.state.applied_percent = None
         self.state.enabled = bool(enabled)
         self._save()
 
@@ -239,8 +242,12 @@ class PowerController:
             if ov.expired(now):
                 del self.state.miner_overrides[miner]
 
+    def _snapshot(self) -> dict:
+        # A shallow copy is enough to spot a change: overrides are replaced, never edited.
+        return {**vars(self.state), "miner_overrides": dict(self.state.miner_overrides)}
+
     def _save(self) -> None:
-        data = self.state.to_json()
-        if data != self._saved:  # write only real changes: the Pi's SD card thanks us
-            self.store.set(STATE_KEY, data)
-            self._saved = data
+        snap = self._snapshot()
+        if snap != self._saved:  # write only real changes: the Pi's SD card thanks us
+            self.store.set(STATE_KEY, self.state.to_json())
+            self._saved = snap
