@@ -302,7 +302,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    # Config.source records the file read; battery.source is a real setting.
+    known = {f.name for f in dataclasses.fields(cls) if not (cls is Config and f.name == "source")}
     values = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)
