@@ -213,3 +213,15 @@ def test_source_rejects_implausible_and_keeps_status():
             src.read()
     st = src.status()
     assert st.rejected_count == 2 and not st.connected and src.last_reading.soc_pct == 64.5
+
+
+def test_status_turns_disconnected_when_the_last_reading_ages_out():
+    clock = Clock()
+    src = http_source(clock)
+    with rm.Mocker() as m:
+        m.get(URL, json=DOC)
+        src.read()
+    assert src.status().connected and src.status().last_success_ts == T0
+    clock.t += 121  # no read since: the reading is older than max_age_sec
+    st = src.status()
+    assert not st.connected and st.last_measured_at == T0 and st.error_count == 0

@@ -49,7 +49,7 @@ class SourceStatus:
     """How a source is doing, for the API and the fail-safe."""
 
     source: str
-    connected: bool
+    connected: bool  # the last read gave a plausible reading and it is still within max_age_sec
     last_success_ts: float | None
     last_error: str  # "" when the last read worked; never holds a secret
     max_age_sec: float
