@@ -246,3 +246,11 @@ def test_decision_is_json_able():
         assert key in body
     assert body["timers"][0]["text"] == "lowering to 50% in 1:30"
     assert dataclasses.asdict(ctl.last)["cap_percent"] == 50
+
+
+def test_a_battery_source_reading_drives_the_controller():
+    from services.battery.base import BatteryReading
+    r = BatteryReading(soc_pct=83, pv_w=3000, load_w=900, battery_w=-1500, grid_w=None, measured_at=NOON - 30,
+                       source="simulated")
+    d = controller().tick(r, NOON)
+    assert (d.target_percent, d.battery_age_sec) == (90, 30)
