@@ -81,6 +81,7 @@ def test_factory_builds_ha_and_mqtt(tmp_path):
     ("battery:\n  source: eg4\n  max_age_sec: 30\n  eg4:\n    username: u\n    password: p\n    serial: '1'\n",
      "battery.max_age_sec: must be at least 3 x eg4.min_poll_sec"),
     ("battery:\n  eg4:\n    min_poll_sec: 1\n", "battery.eg4.min_poll_sec: must be at least 5"),
+    ("battery:\n  eg4:\n    load_field: pToUser\n", "battery.eg4.load_field: must be consumptionPower, consumptionPower114 or peps"),
     ("battery:\n  source: homeassistant\n", "battery.homeassistant.token: required"),
     ("battery:\n  source: mqtt\n", "battery.mqtt.host: required when source is mqtt"),
     ("battery:\n  mqtt:\n    port: 0\n", "battery.mqtt.port: must be 1-65535"),

@@ -57,13 +57,13 @@ def test_login_then_runtime_parsed_to_our_signs(clock, mock):
     src = make(clock)
     r = src.read()
     assert login.call_count == 1 and rt.call_count == 1
-    assert "account=me%40example.com" in login.last_request.text
+    assert "account=me%40example.com" in login.last_request.text and "language=ENGLISH" in login.last_request.text
     assert rt.last_request.text == "serialNum=1234567890"
     assert rt.last_request.headers["X-Requested-With"] == "XMLHttpRequest"
     assert r.soc_pct == 80 and r.pv_w == 1500 and r.load_w == 1200
     assert r.battery_w == -300  # charging 300 W -> negative in our convention
     assert r.grid_w == 200  # importing
-    assert r.measured_at == T0 - 15 and r.measured_at_from == "device"
+    assert r.measured_at == T0 and r.measured_at_from == "device_change"
     st = src.status()
     assert st.connected and st.last_error == "" and st.session_age_sec == 0
 
@@ -106,7 +106,7 @@ def test_still_refused_after_fresh_login_is_an_error(clock, mock):
 
 def test_session_refreshed_before_two_hours_not_weekly(clock, mock):
     login = login_ok(mock)
-    mock.post(BASE + RUNTIME_PATH, json=runtime_body())
+    mock.post(BASE + RUNTIME_PATH, json=lambda req, ctx: runtime_body(deviceTime=str(clock.t)))  # fresh uploads
     src = make(clock)
     src.read()
     assert login.call_count == 1
@@ -193,11 +193,35 @@ def test_lost_inverter_and_missing_values_are_errors_not_zero(clock, mock):
         src.read()
 
 
-def test_old_device_time_is_stale(clock, mock):
+def test_device_time_in_another_zone_than_server_time_is_still_fresh(clock, mock):
+    # pylxpweb's documented sample: serverTime 7 h after deviceTime for live data (two time zones).
     login_ok(mock)
-    mock.post(BASE + RUNTIME_PATH, json=runtime_body(deviceTime="2024-06-01 11:50:00", serverTime="2024-06-01 12:00:00"))
-    with pytest.raises(BatteryError, match="600 s old"):
-        make(clock).read()
+    mock.post(BASE + RUNTIME_PATH, json=runtime_body(deviceTime="2025-09-10 09:48:01", serverTime="2025-09-10 16:48:01"))
+    r = make(clock).read()
+    assert r.measured_at == T0
+
+
+def test_device_time_that_stops_changing_goes_stale(clock, mock):
+    login_ok(mock)
+    frozen = runtime_body(deviceTime="2024-06-01 12:00:00")
+    rt = mock.post(BASE + RUNTIME_PATH, [{"json": runtime_body(deviceTime="2024-06-01 11:59:40")}] + [{"json": frozen}] * 20)
+    src = make(clock)  # max_age_sec 300
+    src.read()
+    for _ in range(10):  # the portal keeps serving the same upload every 25 s
+        clock.t += 25
+        r = src.read()
+    assert r.measured_at == T0 + 25  # when that deviceTime was first seen
+    clock.t = T0 + 25 + 301
+    with pytest.raises(BatteryError, match="301 s old"):
+        src.read()
+    assert rt.call_count == 12 and not src.status().connected
+
+
+def test_load_field_for_off_grid_units(clock, mock):
+    login_ok(mock)
+    mock.post(BASE + RUNTIME_PATH, json=runtime_body(consumptionPower=0, peps=2300))
+    r = make(clock, load_field="peps").read()
+    assert r.load_w == 2300
 
 
 def test_without_device_time_receive_time_is_used_and_said(clock, mock):

@@ -37,7 +37,9 @@ class BatteryReading:
     grid_w: float | None  # + = import, - = export; None = not known
     measured_at: float  # epoch seconds when the DEVICE measured it (see measured_at_from)
     source: str
-    measured_at_from: str = "device"  # "device", or "received" when the source gives no time
+    # "device" (the device's own clock), "device_change" (receive time when the device's
+    # timestamp last changed: EG4), or "received" (the source gives no time: MQTT, HTTP without time_field)
+    measured_at_from: str = "device"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""

@@ -41,6 +41,7 @@ class EG4Config:
     username: str = ""  # env EG4_USERNAME
     password: str = field(default="", repr=False)  # env EG4_PASSWORD; never logged or returned
     serial: str = ""  # the inverter's 10-digit serial number
+    load_field: str = "consumptionPower"  # runtime field holding the house load; off-grid units: "peps" (EPS output)
     min_poll_sec: float = 20  # the device uploads every 5-30 s; faster polling only loads the portal
     session_lifetime_sec: float = 7200  # the portal's JSESSIONID lasts about 2 h
     refresh_margin_sec: float = 300  # log in again this long before the lifetime ends
@@ -48,6 +49,8 @@ class EG4Config:
 
     def validate(self) -> None:
         _check(self.base_url.startswith(("http://", "https://")), f"base_url: must start with http:// or https://, got {self.base_url!r}")
+        _check(self.load_field in ("consumptionPower", "consumptionPower114", "peps"),
+               f"load_field: must be consumptionPower, consumptionPower114 or peps, got {self.load_field!r}")
         _check(self.min_poll_sec >= 5, f"min_poll_sec: must be at least 5, got {self.min_poll_sec}")
         _check(self.session_lifetime_sec >= 600, f"session_lifetime_sec: must be at least 600, got {self.session_lifetime_sec}")
         _check(0 <= self.refresh_margin_sec < self.session_lifetime_sec,

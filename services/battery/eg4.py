@@ -6,6 +6,7 @@ Behaviour (energy-anchors.md 3.1; pylxpweb, eg4_web_monitor):
 - A 200 reply with ``"success": false`` is a failure; so are 401/403 and a redirect to the login page.
   Each of those triggers one fresh login (cookie jar cleared first) and one retry.
 - The session lasts about 2 h: we log in again ``refresh_margin_sec`` before it ends, not weekly.
+- Measurement time: the receive time at which the inverter's ``deviceTime`` last changed (see _measured_at).
 - The device uploads every 5-30 s, so the portal is asked at most every ``min_poll_sec`` (20 s);
   read() in between returns the cached reading with its original measurement time.
 - Failures back off exponentially (1 s base, x2, 60 s max; 15 min for refused logins) with jitter.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import datetime
 from typing import Any, Callable
 
 import requests
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 LOGIN_PATH = "/WManage/api/login"
 RUNTIME_PATH = "/WManage/api/inverter/getInverterRuntime"
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the portal's local-time strings (serverTime, deviceTime)
 
 
 class _Reauth(Exception):
@@ -57,6 +56,8 @@ class EG4Source(BatterySource):
         self._failures = 0
         self._next_try_at = 0.0
         self._cached: BatteryReading | None = None
+        self._device_time: str | None = None  # the last deviceTime string seen, and when
+        self._device_time_seen = 0.0
         self._polled_at = float("-inf")
         self.login_count = 0  # for the status page and tests
 
@@ -125,7 +126,7 @@ class EG4Source(BatterySource):
     def _login(self) -> None:
         self._http.cookies.clear()  # a stale JSESSIONID next to a new one confuses the portal
         self._logged_in_at = None
-        reply = self._post(LOGIN_PATH, {"account": self.cfg.username, "password": self.cfg.password})
+        reply = self._post(LOGIN_PATH, {"account": self.cfg.username, "password": self.cfg.password, "language": "ENGLISH"})
         if reply.status_code in (401, 403):
             raise _LoginRefused(f"EG4 login refused (HTTP {reply.status_code}): check eg4.username and eg4.password")
         if reply.status_code != 200:
@@ -168,13 +169,33 @@ class EG4Source(BatterySource):
             pv = sum(require_number(v, "EG4 ppvN") for v in strings)
         # EG4 reports charge and discharge as two non-negative fields; ours is + = discharging.
         battery = require_number(data.get("pDisCharge"), "EG4 pDisCharge") - require_number(data.get("pCharge"), "EG4 pCharge")
-        load = require_number(data.get("consumptionPower"), "EG4 consumptionPower")
+        field = self.cfg.load_field
+        load = require_number(data.get(field), f"EG4 {field}")
         grid = None
         if data.get("pToUser") is not None and data.get("pToGrid") is not None:
             grid = require_number(data["pToUser"], "EG4 pToUser") - require_number(data["pToGrid"], "EG4 pToGrid")
-        measured_at, origin = _measured_at(data, received)
+        measured_at, origin = self._measured_at(data, received)
         return BatteryReading(soc_pct=soc, pv_w=pv, load_w=load, battery_w=battery, grid_w=grid,
                               measured_at=measured_at, source=self.name, measured_at_from=origin)
+
+    def _measured_at(self, data: dict[str, Any], received: float) -> tuple[float, str]:
+        """When the inverter measured this reading.
+
+        ``deviceTime`` is the inverter's local time in a zone we are not told, and
+        ``serverTime`` is in another zone (pylxpweb's sample: 7 h apart for fresh data),
+        so neither can be turned into epoch seconds reliably. What we can trust is
+        *change*: the reading is stamped with the receive time at which its
+        ``deviceTime`` was first seen (measured_at_from = "device_change"). A
+        portal that keeps serving an old upload therefore ages and goes stale after
+        max_age_sec. Without deviceTime the receive time is used ("received").
+        """
+        device_time = data.get("deviceTime")
+        if not isinstance(device_time, str) or not device_time.strip():
+            return received, "received"
+        if device_time != self._device_time:
+            self._device_time = device_time
+            self._device_time_seen = received
+        return self._device_time_seen, "device_change"
 
     def _session_age(self) -> float | None:
         return None if self._logged_in_at is None else self.clock() - self._logged_in_at
@@ -202,24 +223,3 @@ def _portal_message(body: Any) -> str:
         message = body.get("message") or body.get("msg") or ""
         return str(message)[:100]
     return ""
-
-
-def _measured_at(data: dict[str, Any], received: float) -> tuple[float, str]:
-    """When the inverter measured this reading.
-
-    ``deviceTime`` and ``serverTime`` are local-time strings in the plant's
-    timezone, which we do not know; their difference is timezone-free. We
-    assume (not verified against the live portal) that ``serverTime`` is the
-    portal's clock when it answered, so the data's age is serverTime - deviceTime
-    and measured_at = receive time - that age. Without both, the receive time is
-    used and the reading says so (measured_at_from = "received").
-    """
-    try:
-        device = datetime.strptime(str(data["deviceTime"]), _TIME_FORMAT)
-        server = datetime.strptime(str(data["serverTime"]), _TIME_FORMAT)
-    except (KeyError, ValueError):
-        return received, "received"
-    lag = (server - device).total_seconds()
-    if -120 <= lag <= 86400 * 7:  # a small negative lag is clock skew between inverter and portal
-        return received - max(lag, 0.0), "device"
-    return received, "received"
