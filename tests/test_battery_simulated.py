@@ -107,3 +107,10 @@ def test_source_follows_its_clock_and_miner_load():
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         SimulatedConfig().pv_kw = 1  # type: ignore[misc]
+
+
+def test_pv_from_measured_irradiance_drives_the_step():
+    house = HouseModel(SimulatedConfig(pv_kw=8, initial_soc=50), 0)
+    assert house.pv_w_from_ghi(1000) == pytest.approx(6400) and house.pv_w_from_ghi(-3) == 0
+    s = house.step(3600, pv_w=house.pv_w_from_ghi(500), house_w=1000)  # the bench's way: its own PV and load
+    assert s.pv_w == pytest.approx(3200) and s.battery_w == pytest.approx(-2200) and s.grid_w == 0

@@ -91,10 +91,14 @@ class HouseModel:
         """State of charge, 0-100."""
         return 100.0 * self.stored_wh / self.capacity_wh
 
+    def pv_w_from_ghi(self, ghi_w_m2: float) -> float:
+        """AC power of the array for a measured irradiance (e.g. a TMY3 GHI column), W."""
+        return self.cfg.pv_kw * max(0.0, ghi_w_m2) * PV_DERATE  # pv_kw is rated at 1000 W/m2
+
     def clear_sky_pv_w(self, t: float) -> float:
         """AC power of the PV array under a clear sky at time t."""
         elevation = solar_elevation_deg(self.cfg.latitude, self.cfg.longitude, t)
-        return self.cfg.pv_kw * clear_sky_ghi(elevation) * PV_DERATE
+        return self.pv_w_from_ghi(clear_sky_ghi(elevation))
 
     def step(self, dt: float, *, extra_load_w: float = 0.0, pv_w: float | None = None,
              house_w: float | None = None) -> HouseState:
