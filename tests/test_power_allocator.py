@@ -304,3 +304,36 @@ def test_plan_to_dict():
     assert data["target_w"] == 0.0 and data["expected_w"] == 5.0
     assert {"ip": WM, "action": "sleep", "value": None} == {k: data["settings"][0][k] for k in ("ip", "action", "value")}
     assert [m["ip"] for m in data["miners"]] == [WM, S19, *AXES, CG]
+
+
+def test_urgent_stop_overrides_grace_and_minimum_on_time():
+    history = {WM: MinerHistory(on=True, level_action="set_power_watts", level_value=2000, last_command_ts=NOW - 60,
+                                last_switch_ts=NOW - 60),
+               S19: MinerHistory(on=True, last_command_ts=NOW - 400, last_switch_ts=NOW - 400)}
+    held = plan_for(history=history, target_percent=0)
+    assert WM not in actions(held) and actions(held)[S19] == [("set_mode", "low")]
+    plan = plan_for(history=history, target_percent=0, urgent=True)
+    assert actions(plan) == {WM: [("sleep", None)], S19: [("sleep", None)], **axes(("sleep", None))}
+    assert "urgent stop: grace window overridden" in plan.explanation(WM)
+    assert "urgent stop: minimum on-time overridden" in plan.explanation(S19)
+    assert plan.expected_w == 5.0
+
+
+def test_lowest_failsafe_stage():
+    off_axe = replace(BITAXES[0], power_w=0.0, hashrate_hs=0.0)
+    history = {AXES[0]: MinerHistory(on=False, last_switch_ts=NOW - 3600)}
+    plan = plan_for(fleet=[WHATSMINER, ANTMINER, off_axe, *BITAXES[1:], CGMINER], history=history,
+                    target_percent=100, lowest=True)
+    assert actions(plan) == {WM: [("set_power_watts", 1020)], S19: [("set_mode", "low")],
+                             **{ip: [("set_mode", "eco")] for ip in AXES[1:]}}
+    assert "fail-safe: stays off" in plan.explanation(AXES[0])
+
+
+def test_pinned_miner_is_outside_the_budget():
+    plan = plan_for(target_w=4000, pinned_percent={S19: 100, AXES[0]: 0})
+    got = actions(plan)
+    assert got[S19] == [("set_mode", "normal")] and got[AXES[0]] == [("sleep", None)]
+    assert "manual override 100 %" in plan.explanation(S19)
+    # The rest share 4000 - 3250 - 5 W: the Whatsminer is below its 1020 W minimum and goes off.
+    assert got[WM] == [("sleep", None)]
+    assert plan.expected_w == pytest.approx(3250 + 5 + 3 * 12)

@@ -216,7 +216,8 @@ def _level_power(profile: _Profile, action: str | None, value: int | str | None)
     return None
 
 
-def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: AllocatorSettings) -> _Profile | None:
+def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: AllocatorSettings,
+             urgent: bool = False) -> _Profile | None:
     nominal, note = _nominal(miner)
     if nominal is None:
         return None
@@ -251,7 +252,10 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
         profile.notes.append(f"cannot be throttled or switched (capabilities: {', '.join(sorted(miner.capabilities)) or 'none'})"
                              ": counted as an always-on load")
     # Grace window: a recent command is still settling, readings that look "off" are expected.
-    if history.last_command_ts is not None and now - history.last_command_ts < settings.grace_sec:
+    in_grace = history.last_command_ts is not None and now - history.last_command_ts < settings.grace_sec
+    if urgent and in_grace and profile.currently_on and profile.can_off:
+        profile.notes.append("urgent stop: grace window overridden")
+    elif in_grace:
         profile.frozen = True
         level = _level_power(profile, history.level_action, history.level_value)
         profile.frozen_w = 0.0 if not profile.currently_on else (level if level is not None else profile.max_w)
@@ -259,7 +263,9 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
                              f"(grace {_fmt_s(settings.grace_sec)}), not commanded again")
         return profile
     since_switch = now - history.last_switch_ts if history.last_switch_ts is not None else math.inf
-    if profile.currently_on and profile.can_off and since_switch < settings.min_on_sec:
+    if urgent and profile.currently_on and profile.can_off and since_switch < settings.min_on_sec:
+        profile.notes.append("urgent stop: minimum on-time overridden")
+    elif profile.currently_on and profile.can_off and since_switch < settings.min_on_sec:
         profile.can_off = False
         profile.notes.append(f"minimum on-time: on for {_fmt_s(since_switch)} of {_fmt_s(settings.min_on_sec)}, "
                              "cannot be switched off yet")
@@ -335,8 +341,17 @@ class PowerAllocator:
         return sum(n for m in miners if m.online for n in [_nominal(m)[0]] if n is not None)
 
     def allocate(self, miners: Iterable[MinerInput], history: Mapping[str, MinerHistory], now: float, *,
-                 target_w: float | None = None, target_percent: float | None = None) -> AllocationPlan:
-        """Plan settings for ``target_w`` or ``target_percent`` (exactly one); deltas only, sorted by IP."""
+                 target_w: float | None = None, target_percent: float | None = None, urgent: bool = False,
+                 lowest: bool = False, pinned_percent: Mapping[str, float] | None = None) -> AllocationPlan:
+        """Plan settings for ``target_w`` or ``target_percent`` (exactly one); deltas only, sorted by IP.
+
+        ``urgent`` (battery emergency, fail-safe off): the grace window and the
+        minimum on-time do not hold a miner on. ``lowest`` (fail-safe first
+        stage): every running miner to its lowest setting, none switched on,
+        the target is ignored. ``pinned_percent`` (manual per-miner override):
+        that miner at that percent of its nominal (0 = off), outside the budget
+        sharing; it still waits out its grace window, not its on/off times.
+        """
         if (target_w is None) == (target_percent is None):
             raise ValueError("give exactly one of target_w and target_percent")
         miners = sorted(miners, key=lambda m: _ip_key(m.ip))
@@ -350,7 +365,7 @@ class PowerAllocator:
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), False, 0.0,
                                             "offline or stale: not commanded, counted as 0 W")
                 continue
-            profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings)
+            profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings, urgent)
             if profile is None:
                 measured = float(miner.power_w or 0.0)
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), measured > 0, measured,
@@ -360,14 +375,26 @@ class PowerAllocator:
 
         # Fixed draw: frozen miners at their commanded level, always-on loads, miners held off.
         budget = target
+        pinned_percent = pinned_percent or {}
         candidates: list[_Profile] = []
         for p in profiles:
+            pin = pinned_percent.get(p.miner.ip)
             if p.frozen:
                 p.on, p.planned_w = p.currently_on, p.frozen_w
                 budget -= p.planned_w
             elif p.kind == KIND_FIXED:  # always on while online, whatever the readings say
                 p.on, p.planned_w = True, p.min_w
                 budget -= p.planned_w
+            elif pin is not None:
+                p.notes.append(f"manual override {pin:g} %")
+                caps = p.miner.capabilities
+                p.on = (pin > 0 and (p.currently_on or WAKE in caps)) or (p.currently_on and SLEEP not in caps)
+                p.planned_w, p.mode = _share(p, pin / 100.0) if p.on else (0.0, None)
+                budget -= p.planned_w
+            elif lowest:
+                p.on = p.currently_on
+                p.planned_w, p.mode = (p.min_w, p.levels[0][1] if p.levels else None) if p.on else (0.0, None)
+                p.notes.append("fail-safe: lowest setting" if p.on else "fail-safe: stays off")
             elif not p.currently_on and not p.can_on:
                 p.on, p.planned_w = False, 0.0
             else:
@@ -421,7 +448,7 @@ class PowerAllocator:
             return [MinerSetting(ip, SLEEP_ACTION, None, "; ".join(p.notes))]
         out: list[MinerSetting] = []
         if not p.currently_on:
-            out.append(MinerSetting(ip, WAKE_ACTION, None, "switched on: its minimum fits the budget"))
+            out.append(MinerSetting(ip, WAKE_ACTION, None, "; ".join(p.notes + ["switched on"])))
         action, value = self._level(p)
         if action is None:
             p.notes.append(f"on/off load at {p.planned_w:g} W")
