@@ -24,7 +24,16 @@ How a target becomes settings (DESIGN section 5):
    60 % of the fleet's rated watts runs at 60 %); a mode-only miner takes the
    highest mode at or below its share (at least its lowest mode while on),
    and the watt/percent miners absorb what rounding down left over.
-5. Only settings that differ from the current setpoints are emitted.
+5. Only settings that differ from the current setpoints are emitted (a watt
+   change smaller than 2 % of nominal is not sent: every Whatsminer
+   adjust_power_limit resets its hashing for 60-90 s).
+
+A percent target is a percent of the ONLINE miners' nominal watts (offline
+miners are 0 W available), always-on loads included. Efficiency is the
+measured J/TH where the miner reports power and hashrate, else the model's
+nominal J/TH, else unknown (switched off first); J/TH of a scrypt miner is
+per TH of scrypt, so it always sorts as the least efficient. Safety stops use
+``urgent=True`` (the timers never hold a miner on in an emergency).
 """
 
 from __future__ import annotations
