@@ -55,8 +55,9 @@ def axes(*items):
     # 10 % = 670 W: the sum of minimums (1020 + 2437.5 + 4 x 8.4 W) is far above it, the S19
     # (least efficient) goes first, then the Whatsminer (its 1020 W minimum still does not fit).
     (10, {WM: [("sleep", None)], S19: [("sleep", None)], **axes(("set_mode", "standard"))}, 53.0),
-    # 50 % = 3351.5 W: the S19 goes off; the Whatsminer takes what the Bitaxes' eco mode leaves.
-    (50, {WM: [("set_power_watts", 3313)], S19: [("sleep", None)], **axes(("set_mode", "eco"))}, 3351.5),
+    # 50 % = 3351.5 W: the S19 goes off; the Whatsminer takes what the Bitaxes' eco mode leaves,
+    # in whole watts rounded down (3312.9 -> 3312).
+    (50, {WM: [("set_power_watts", 3312)], S19: [("sleep", None)], **axes(("set_mode", "eco"))}, 3350.6),
     (100, {WM: [("set_power_watts", 3400)], S19: [("set_mode", "normal")], **axes(("set_mode", "standard"))},
      float(RATED)),
 ])
@@ -120,12 +121,15 @@ def test_only_deltas_are_emitted():
     history = record_commands({}, first.settings, NOW - 3600)  # executed an hour ago: outside every timer
     again = plan_for(history=history, target_percent=50)
     assert again.settings == ()
-    assert "unchanged (3313)" in again.explanation(WM)
+    assert "unchanged (3312)" in again.explanation(WM)
     # A small move of the target stays inside the Whatsminer's deadband (2 % of 3400 W = 68 W).
     assert plan_for(history=history, target_w=3351.5 + 40).settings == ()
+    lower = plan_for(history=history, target_w=3351.5 - 40)
+    assert lower.settings == ()
+    assert next(m for m in lower.miners if m.ip == WM).expected_w == 3312  # counted at the setpoint it keeps
     # A real change sends only the Whatsminer's new limit.
     moved = plan_for(history=history, target_w=3351.5 - 500)
-    assert actions(moved) == {WM: [("set_power_watts", 2813)]}
+    assert actions(moved) == {WM: [("set_power_watts", 2812)]}
 
 
 def test_wake_then_level_when_switching_on():
@@ -337,3 +341,21 @@ def test_pinned_miner_is_outside_the_budget():
     # The rest share 4000 - 3250 - 5 W: the Whatsminer is below its 1020 W minimum and goes off.
     assert got[WM] == [("sleep", None)]
     assert plan.expected_w == pytest.approx(3250 + 5 + 3 * 12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_fleets_never_exceed_the_target_when_every_miner_can_sleep(seed):
+    rng = random.Random(seed)
+    templates = [WHATSMINER, ANTMINER, BITAXES[0],
+                 replace(WHATSMINER, capabilities=frozenset({POWER_PERCENT, SLEEP, WAKE})),
+                 MinerInput("x", "avalon", "Avalon Q", True, frozenset({MODE, SLEEP, WAKE}), ("low", "medium", "high"),
+                            1674.0, 90e12),
+                 MinerInput("x", "avalon", "Avalon Nano 3S", True, frozenset({SLEEP, WAKE}), (), 140.0, 6e12)]
+    fleet = [replace(rng.choice(templates), ip=f"10.1.0.{i}", hashrate_hs=rng.uniform(0.3, 1.5) * 1e12 * 50)
+             for i in range(1, rng.randint(2, 9))]
+    allocator = PowerAllocator()
+    for percent in (0, 5, 17, 33, 50, 71, 90, 100):
+        plan = allocator.allocate(fleet, {}, NOW, target_percent=percent)
+        assert plan.expected_w <= plan.target_w + 1e-6
+        assert plan == allocator.allocate(list(reversed(fleet)), {}, NOW, target_percent=percent)
+    assert allocator.allocate(fleet, {}, NOW, target_percent=100).expected_w == pytest.approx(plan.rated_w)

@@ -466,15 +466,25 @@ class PowerAllocator:
             p.notes.append(reason)
             out.append(MinerSetting(ip, action, value, "; ".join(p.notes)))
         else:
-            p.notes.append(f"unchanged ({value})")
+            p.notes.append(f"unchanged ({history.level_value})")
+            # Inside the deadband the miner keeps its previous setpoint: count that, not the plan.
+            kept = _level_power(p, history.level_action, history.level_value)
+            p.planned_w = kept if kept is not None else p.planned_w
         return out
 
     @staticmethod
     def _level(p: _Profile) -> tuple[str | None, int | str | None]:
+        # Whole watts/percent rounded DOWN (never above the share), but not below the miner's minimum;
+        # planned_w follows, so expected_w is what the command really asks for.
         if p.kind == KIND_WATTS:
-            return SET_POWER_WATTS, int(round(p.planned_w))
+            watts = _quantize(p.planned_w, 1.0, p.min_w)
+            p.planned_w = float(watts)
+            return SET_POWER_WATTS, watts
         if p.kind == KIND_PERCENT:
-            return SET_POWER_PERCENT, max(0, min(100, int(round(100 * p.planned_w / p.nominal_w))))
+            step = p.nominal_w / 100.0
+            percent = max(0, min(100, _quantize(p.planned_w, step, p.min_w)))
+            p.planned_w = percent * step
+            return SET_POWER_PERCENT, percent
         if p.kind == KIND_MODES:
             return SET_MODE, p.mode
         return None, None
@@ -519,6 +529,12 @@ def record_commands(history: Mapping[str, MinerHistory], done: Iterable[MinerSet
                         on=True if h.on is None else h.on)
         result[s.ip] = h
     return result
+
+
+def _quantize(watts: float, step: float, min_w: float) -> int:
+    """Whole steps at or below ``watts``, or the first step at or above ``min_w`` when that is higher."""
+    down = math.floor(watts / step + 1e-9)
+    return down if down * step >= min_w - 1e-9 else math.ceil(min_w / step - 1e-9)
 
 
 def _fmt_eff(value: float) -> str:
