@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import replace
 from typing import Callable
 
 from .decision import BatteryReading, Decision, Timer, fmt_duration, fmt_pct
