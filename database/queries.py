@@ -89,6 +89,7 @@ def rollup_and_purge(conn: sqlite3.Connection, now: float, raw_days: float, roll
             (since, last_full),
         )
         raw = conn.execute("DELETE FROM samples WHERE ts < ?", (now - raw_days * 86400,)).rowcount
+        conn.execute("DELETE FROM battery_samples WHERE ts < ?", (now - raw_days * 86400,))
         old = conn.execute("DELETE FROM samples_5m WHERE bucket_ts < ?", (now - rollup_days * 86400,)).rowcount
         conn.execute("COMMIT")
     except BaseException:
@@ -140,6 +141,24 @@ def oldest_sample_ts(conn: sqlite3.Connection) -> float | None:
         "SELECT MIN(x) FROM (SELECT MIN(ts) AS x FROM samples UNION ALL SELECT MIN(bucket_ts) FROM samples_5m)"
     ).fetchone()
     return row[0]
+
+
+# --- battery -------------------------------------------------------------------
+def insert_battery_sample(conn: sqlite3.Connection, reading: Any, received_ts: float) -> None:
+    """Store one battery reading (a services.battery BatteryReading)."""
+    conn.execute("INSERT INTO battery_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (reading.measured_at, received_ts, reading.soc_pct, reading.pv_w, reading.load_w,
+                  reading.battery_w, reading.grid_w, reading.source, reading.measured_at_from))
+
+
+def battery_history(conn: sqlite3.Connection, since: float, bucket_s: int) -> list[sqlite3.Row]:
+    """Per-bucket battery averages: (t, soc_pct, pv_w, load_w, battery_w, grid_w)."""
+    return conn.execute(
+        """SELECT CAST(ts / ? AS INTEGER) * ? AS t, AVG(soc_pct) AS soc_pct, AVG(pv_w) AS pv_w,
+                  AVG(load_w) AS load_w, AVG(battery_w) AS battery_w, AVG(grid_w) AS grid_w
+           FROM battery_samples WHERE ts >= ? GROUP BY t ORDER BY t""",
+        (bucket_s, bucket_s, since),
+    ).fetchall()
 
 
 # --- events and state -----------------------------------------------------------

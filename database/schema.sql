@@ -57,3 +57,17 @@ CREATE TABLE IF NOT EXISTS state (
     value       TEXT NOT NULL,            -- JSON
     updated_ts  REAL NOT NULL
 );
+
+-- One row per new battery reading (kept storage.raw_retention_days, like samples).
+CREATE TABLE IF NOT EXISTS battery_samples (
+    ts           REAL NOT NULL,     -- measured_at (the device's time where the source gives it)
+    received_ts  REAL NOT NULL,
+    soc_pct      REAL NOT NULL,
+    pv_w         REAL NOT NULL,
+    load_w       REAL NOT NULL,
+    battery_w    REAL NOT NULL,     -- + = discharging
+    grid_w       REAL,              -- + = import; NULL = unknown
+    source       TEXT NOT NULL,
+    time_from    TEXT NOT NULL      -- device | device_change | received
+);
+CREATE INDEX IF NOT EXISTS battery_samples_ts ON battery_samples(ts);

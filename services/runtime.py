@@ -18,6 +18,7 @@ from typing import IO, Any
 from database import queries
 from database.db import Database
 from services.config import Config
+from services.battery_monitor import BatteryMonitor
 from services.discovery import Discovery
 from services.fleet import FleetManager
 from services.hub import Hub
@@ -41,6 +42,8 @@ class Runtime:
         self.hub = Hub()
         self.fleet.subscribe(self.hub.publish)
         self.discovery = Discovery(self.fleet)
+        self.battery = BatteryMonitor(config, self.db, fleet_power_w=lambda: self.fleet.stats()["power_w"],
+                                      event=self.fleet.event)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -77,6 +80,7 @@ class Runtime:
         jobs = [
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
+            ("battery", self.battery.poll, cfg.battery.poll_sec, True),
         ]
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
@@ -137,6 +141,7 @@ class Runtime:
         if self.nmminer_listener is not None:
             self.nmminer_listener.stop()  # before the fleet closes: it adds miners
         self.fleet.shutdown()
+        self.battery.close()
         self.db.close()
         if self._lock_file is not None:
             self._lock_file.close()

@@ -383,7 +383,8 @@ def discovery_status():
 
 
 # --- history --------------------------------------------------------------------------
-def _range_window(conn) -> tuple[str, float, int]:
+def range_window(conn) -> tuple[str, float, int]:
+    """(range name, since epoch s, bucket s) from ?range=, sized to ~300 points per series."""
     name = request.args.get("range", "24h")
     now = time.time()
     if name == "all":
@@ -403,7 +404,7 @@ def _range_window(conn) -> tuple[str, float, int]:
 def fleet_history():
     """Fleet hashrate per algorithm, power and online count, bucketed for a chart."""
     conn = _runtime().db.conn()
-    name, since, bucket = _range_window(conn)
+    name, since, bucket = range_window(conn)
     rows = queries.fleet_history(conn, since, bucket)
     ts: list[int] = []
     index: dict[int, int] = {}
@@ -430,7 +431,7 @@ def miner_history(ip: str):
     """One miner's hashrate, power and temperature, bucketed for a chart."""
     record = _fleet().get(_ipv4(ip))
     conn = _runtime().db.conn()
-    name, since, bucket = _range_window(conn)
+    name, since, bucket = range_window(conn)
     rows = queries.miner_history(conn, record.id, since, bucket)
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})

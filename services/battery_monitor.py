@@ -1,0 +1,77 @@
+"""Reads the house battery on a schedule, stores new readings and says how the source is doing.
+
+The source is created once from ``battery.*`` and read by the scheduler, never by a
+request (an EG4 portal call can block for seconds). A reading is stored only when the
+device's measurement time moved: cloud sources hand back their cached reading between
+portal requests, and storing it again would fake a steady line on the chart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from database import queries
+from database.db import Database
+from services.battery import BatteryError
+from services.battery.factory import make_source
+from services.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class BatteryMonitor:
+    """Owns the battery source: poll job, storage, status for the API."""
+
+    def __init__(self, config: Config, db: Database, *, fleet_power_w: Callable[[], float | None] | None = None,
+                 event: Callable[..., None] | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.source = make_source(config)
+        self._fleet_power_w = fleet_power_w
+        self._event = event
+        self._stored_at: float | None = None
+        self._was_connected: bool | None = None
+        self._lock = threading.Lock()
+
+    def poll(self) -> None:
+        """One scheduled read: hand the miners' load to a simulated house, read, store, log transitions."""
+        with self._lock:
+            if self._fleet_power_w is not None and hasattr(self.source, "set_extra_load"):
+                self.source.set_extra_load(self._fleet_power_w() or 0.0)  # the simulated house feels the miners
+            try:
+                reading = self.source.read()
+            except BatteryError as exc:
+                self._transition(False, str(exc))
+                return
+            if reading.measured_at != self._stored_at:
+                queries.insert_battery_sample(self.db.conn(), reading, time.time())
+                self._stored_at = reading.measured_at
+            self._transition(True, f"{reading.source}: SOC {reading.soc_pct:.0f}%")
+
+    def _transition(self, connected: bool, message: str) -> None:
+        if connected == self._was_connected:
+            return
+        if self._was_connected is not None or not connected:
+            kind = "battery_connected" if connected else "battery_lost"
+            if self._event:
+                self._event(kind, message)
+            else:
+                log.info("%s: %s", kind, message)
+        self._was_connected = connected
+
+    def snapshot(self) -> dict[str, Any]:
+        """GET /api/battery: the last reading, its age, the source status (never a secret)."""
+        reading = self.source.last_reading
+        status = self.source.status().to_dict()
+        age = time.time() - reading.measured_at if reading else None
+        return {"reading": reading.to_dict() if reading else None,
+                "age_sec": round(age, 1) if age is not None else None,
+                "simulated": self.config.battery.source == "simulated",
+                "status": status}
+
+    def close(self) -> None:
+        """Release the source's connections."""
+        self.source.close()
