@@ -150,3 +150,12 @@ def test_switching_on_applies_the_next_decision_at_once():
     ctl.set_enabled(True)
     d = tick(ctl, 10, 45)  # within the interval, but nothing was applied while off
     assert d.enabled and d.target_percent == 50
+
+
+def test_status_has_the_same_keys_before_and_after_the_first_tick():
+    ctl = PowerController(cfg(), DictStore())
+    before = ctl.status()
+    tick(ctl, 0, 54)
+    after = ctl.status()
+    assert set(before) == set(after)
+    assert before["target_percent"] is None and after["target_percent"] == 60

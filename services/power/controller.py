@@ -223,7 +223,8 @@ class PowerController:
                 "reason": "", "battery_age_sec": None, "failsafe": False, "emergency": st.emergency,
                 "override": None if st.override is None else vars(st.override).copy(),
                 "miner_overrides": {k: vars(v).copy() for k, v in st.miner_overrides.items()},
-                "timers": [], "next_change_at": None, "decided_at": None}
+                "timers": [], "next_change_at": None, "decided_at": None,
+                "target_w": None, "lowest": False, "alert": None, "source": None, "soc_pct": None, "night": None}
         if self.last is not None:
             d = self.last.to_dict()
             body.update({k: d[k] for k in ("target_percent", "target_w", "cap_percent", "reason", "battery_age_sec",
