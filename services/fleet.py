@@ -21,6 +21,7 @@ from typing import Any, Callable
 import miners
 from database import queries
 from database.db import Database
+from miners import base
 from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
 from services.config import Config
 from services.miner_state import MinerRecord, ip_sort_key
@@ -28,6 +29,12 @@ from services.miner_state import MinerRecord, ip_sort_key
 log = logging.getLogger(__name__)
 
 _ROUND_MARGIN_S = 0.5  # on top of the per-miner timeout, for thread hand-over
+
+
+# Driver method -> the capability that allows it (the other actions are named like their capability).
+ACTION_CAPABILITY = {"set_power_watts": base.POWER_WATTS, "set_power_percent": base.POWER_PERCENT,
+                     "set_mode": base.MODE, "set_frequency": base.FREQUENCY, "set_fan": base.FAN,
+                     "set_pools": base.POOLS, "set_autodownscale": base.AUTODOWNSCALE}
 
 
 class UnknownMiner(KeyError):
@@ -172,18 +179,28 @@ class FleetManager:
         targets = self.records() if records is None else records
         futures: dict[Future, MinerRecord] = {}
         skipped = 0
+        timeout = self.config.polling.timeout_sec
         for record in targets:
-            if record.busy.is_set():  # its previous call is still hanging: do not pile up threads
-                skipped += 1
-                self._apply_failure(record, MinerError("still waiting for the previous poll"))
+            running = record.inflight
+            if running is not None and not running.done():
+                if started - record.inflight_since >= timeout:
+                    # Past its own deadline and still running: hung. Do not pile up threads on it.
+                    skipped += 1
+                    self._apply_failure(record, MinerError("still waiting for the previous poll"))
+                else:
+                    # Another round (e.g. the re-poll after a command) is reading it right now:
+                    # wait for that same read instead of sending a second one or calling it a failure.
+                    futures[running] = record
                 continue
-            record.busy.set()
             future = self.executor.submit(self._read, record)
-            future.add_done_callback(lambda _f, r=record: r.busy.clear())
+            record.inflight, record.inflight_since = future, started
             futures[future] = record
         done, not_done = wait(futures, timeout=self.config.polling.timeout_sec + _ROUND_MARGIN_S)
         rows, seen = [], []
         for future, record in futures.items():
+            if record.applied is future:
+                continue  # a read shared with a concurrent round that already applied it
+            record.applied = future
             if future in not_done:
                 self._apply_failure(record, MinerError(f"no answer within {self.config.polling.timeout_sec:g} s"))
                 continue
@@ -244,7 +261,7 @@ class FleetManager:
         the driver refused before sending) or MinerError.
         """
         record = self.get(ip)
-        needed = capability or action
+        needed = capability or ACTION_CAPABILITY.get(action, action)
         what = describe_action(action, args + tuple(f"{k}={v}" for k, v in kwargs.items()))
         if needed not in record.driver.capabilities:
             reason = f"{record.family} miners cannot {action.replace('set_', 'set ').replace('_', ' ')}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -49,7 +49,9 @@ class MinerRecord:
     last_seen_ts: float | None = None
     last_error: str | None = None
     unauthorized: bool = False
-    busy: threading.Event = field(default_factory=threading.Event)  # set while a poll is in flight
+    inflight: Future | None = None  # the poll read running now, shared by concurrent rounds
+    inflight_since: float = 0.0  # monotonic time it was sent
+    applied: Future | None = None  # the last read whose result was applied (each is applied once)
 
     @property
     def state_name(self) -> str:

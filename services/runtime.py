@@ -18,6 +18,7 @@ from typing import IO, Any
 from database import queries
 from database.db import Database
 from services.config import Config
+from services.autocontrol import AutoControl
 from services.battery_monitor import BatteryMonitor
 from services.discovery import Discovery
 from services.fleet import FleetManager
@@ -44,6 +45,7 @@ class Runtime:
         self.discovery = Discovery(self.fleet)
         self.battery = BatteryMonitor(config, self.db, fleet_power_w=lambda: self.fleet.stats()["power_w"],
                                       event=self.fleet.event)
+        self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -81,6 +83,7 @@ class Runtime:
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
             ("battery", self.battery.poll, cfg.battery.poll_sec, True),
+            ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
         ]
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))

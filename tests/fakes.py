@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from miners.base import (POOLS, RESTART, MinerAuthError, MinerDriver, MinerStatus, MinerUnreachable)
+from miners.base import (POOLS, POWER_WATTS, RESTART, SLEEP, WAKE, MinerAuthError, MinerDriver, MinerStatus,
+                         MinerUnreachable)
 
 
 class FakeDriver(MinerDriver):
@@ -49,11 +50,29 @@ class FakeDriver(MinerDriver):
         FakeDriver.pools[self.host] = pools
 
 
+class FakePowerDriver(FakeDriver):
+    """A fake with a watts knob and sleep/wake, recording every setting it is sent."""
+
+    family = "fakepower"
+    capabilities = frozenset({POWER_WATTS, SLEEP, WAKE})
+    settings: list = []
+
+    def set_power_watts(self, watts: int) -> None:
+        FakePowerDriver.settings.append((self.host, "watts", watts))
+
+    def sleep(self) -> None:
+        FakePowerDriver.settings.append((self.host, "sleep", None))
+
+    def wake(self) -> None:
+        FakePowerDriver.settings.append((self.host, "wake", None))
+
+
 def fake_factory(family, host, *, port=None, port_offset=0, timeout=3.0, credentials=None):
-    """A driver factory like miners.make_driver that knows only the 'fake' family."""
-    if family != "fake":
+    """A driver factory like miners.make_driver that knows only the fake families."""
+    classes = {"fake": FakeDriver, "fakepower": FakePowerDriver}
+    if family not in classes:
         raise ValueError(f"unknown family {family!r}")
-    return FakeDriver(host, port=port, timeout=timeout, credentials=credentials)
+    return classes[family](host, port=port, timeout=timeout, credentials=credentials)
 
 
 def reset_fakes() -> None:
@@ -62,4 +81,5 @@ def reset_fakes() -> None:
     FakeDriver.reads = {}
     FakeDriver.restarts = []
     FakeDriver.pools = {}
+    FakePowerDriver.settings = []
     FakeDriver.release = threading.Event()

@@ -142,3 +142,20 @@ def test_listeners_get_a_snapshot_per_round_and_a_bad_listener_is_harmless(runti
     fleet.subscribe(got.append)
     fleet.poll_round()
     assert got[-1]["type"] == "snapshot" and got[-1]["stats"]["online"] == 1
+
+
+def test_concurrent_rounds_share_one_read_and_count_it_once(runtime):
+    import threading
+
+    fleet = runtime.fleet
+    (record,) = add(fleet, "10.0.0.7")
+    FakeDriver.behaviour["10.0.0.7"] = "slow"  # 0.3 s, well inside the 0.5 s timeout
+    other = threading.Thread(target=fleet.poll_round)
+    other.start()
+    time.sleep(0.05)
+    summary = fleet.poll_round()  # starts while the other round's read is in flight
+    other.join()
+    assert FakeDriver.reads["10.0.0.7"] == 1  # one read on the wire, not two
+    assert record.online and record.failures == 0 and record.last_error is None
+    rows = runtime.db.conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    assert rows == 1 and summary["skipped"] == 0

@@ -166,7 +166,7 @@ def set_autodownscale(ip: str):
     if unknown:
         raise BadRequest(f"unknown setting(s): {', '.join(sorted(unknown))}")
     settings = {key: _whole(body[key], key, *limits[key]) for key in limits if body.get(key) is not None}
-    return _run_command(ip, "set_autodownscale", enabled, capability=base.AUTODOWNSCALE, **settings)
+    return _run_command(ip, "set_autodownscale", enabled, **settings)
 
 
 @bp.post("/miners/<ip>/sleep")
@@ -193,9 +193,9 @@ def set_power(ip: str):
         raise BadRequest('send exactly one of {"watts": n} or {"percent": p}')
     if "watts" in body:
         watts = _whole(body["watts"], "watts", 1, 100_000)
-        return _run_command(ip, "set_power_watts", watts, capability=base.POWER_WATTS)
+        return _run_command(ip, "set_power_watts", watts)
     percent = _whole(body["percent"], "percent", 0, 100)
-    return _run_command(ip, "set_power_percent", percent, capability=base.POWER_PERCENT)
+    return _run_command(ip, "set_power_percent", percent)
 
 
 @bp.post("/miners/<ip>/mode")
@@ -210,7 +210,7 @@ def set_mode(ip: str):
     # An empty list means not learnt yet (Vnish 1.x reads its presets only after a login): the driver checks.
     if base.MODE in record.driver.capabilities and record.driver.modes and mode not in record.driver.modes:
         raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(record.driver.modes)}")
-    return _run_command(ip, "set_mode", mode, capability=base.MODE)
+    return _run_command(ip, "set_mode", mode)
 
 
 @bp.post("/miners/<ip>/frequency")
@@ -222,7 +222,7 @@ def set_frequency(ip: str):
     mhz = _whole(body.get("mhz"), "mhz", 1, 5000)
     voltage = _whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
     board = _whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
-    return _run_command(ip, "set_frequency", mhz, voltage, board, capability=base.FREQUENCY)
+    return _run_command(ip, "set_frequency", mhz, voltage, board)
 
 
 @bp.post("/miners/<ip>/fan")
@@ -234,7 +234,7 @@ def set_fan(ip: str):
     if "percent" not in body:
         raise BadRequest('send {"percent": 0-100} or {"percent": null} for automatic')
     percent = None if body["percent"] is None else _whole(body["percent"], "percent", 0, 100)
-    return _run_command(ip, "set_fan", percent, capability=base.FAN)
+    return _run_command(ip, "set_fan", percent)
 
 
 @bp.post("/miners/<ip>/pools")
@@ -256,7 +256,7 @@ def set_pools(ip: str):
         if not isinstance(url, str) or not isinstance(user, str) or not isinstance(password, str):
             raise BadRequest(f"pools[{i}]: url, user and password must be strings")
         pools.append(base.PoolConfig(url=url.strip(), user=user.strip(), password=password))
-    return _run_command(ip, "set_pools", pools, capability=base.POOLS)
+    return _run_command(ip, "set_pools", pools)
 
 
 @bp.get("/miners/<ip>/chips")
@@ -311,11 +311,11 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-def _run_command(ip: str, action: str, *args: Any, capability: str | None = None, **kwargs: Any):
+def _run_command(ip: str, action: str, *args: Any, **kwargs: Any):
     fleet = _fleet()
     fleet.get(ip)  # 404 before anything else
     try:
-        message = fleet.command(ip, action, *args, actor=_actor(), capability=capability, **kwargs)
+        message = fleet.command(ip, action, *args, actor=_actor(), **kwargs)
     except NotSupported as exc:
         return error(str(exc), 409)
     except ValueError as exc:  # the driver refused the values before sending anything

@@ -1,0 +1,34 @@
+"""GET/POST /api/autocontrol: the power controller's decision, and switching it, its policy and overrides."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from web.auth import caller, error, read_allowed, write_required
+
+bp = Blueprint("autocontrol", __name__, url_prefix="/api/autocontrol")
+
+
+def _autocontrol():
+    return current_app.extensions["runtime"].autocontrol
+
+
+@bp.get("")
+def status():
+    """enabled, policy, target_percent, cap_percent, reason, battery_age_sec, failsafe, timers, plan, ..."""
+    if not read_allowed():
+        return error("authentication required", 401)
+    return jsonify(_autocontrol().status())
+
+
+@bp.post("")
+@write_required
+def change():
+    """``{"enabled"?, "policy"?, "override"?: {"percent", "minutes"|"until", "miner"?} | {"clear": true}}``."""
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        return error("send a JSON object with enabled, policy or override (Content-Type: application/json)", 400)
+    try:
+        return jsonify(_autocontrol().command(body, by=caller() or "anonymous"))
+    except ValueError as exc:  # apply_command checks everything before it changes anything
+        return error(str(exc), 400)
