@@ -264,6 +264,29 @@ class BenchParams:
     step_sec: float = 60.0
     whatsminers: int = 1
     bitaxes: int = 4
+    overrides: tuple[tuple[str, str], ...] = ()  # autocontrol.* settings (config.yaml names), e.g. ("min_interval_sec", "600")
+
+
+def _coerce(old: object, text: str) -> object:
+    if isinstance(old, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(old, (int, float)) and not isinstance(old, bool):
+        return type(old)(float(text)) if isinstance(old, float) else int(float(text))
+    return text
+
+
+def autocontrol_config(policy: str, lat: float, lon: float, overrides: tuple[tuple[str, str], ...] = ()):
+    """The app's AutocontrolConfig defaults, enabled, with the policy, the site and any --set overrides."""
+    cfg = dataclasses.replace(AutocontrolConfig(), enabled=True, policy=policy, latitude=lat, longitude=lon)
+    for key, text in overrides:
+        if key.startswith("surplus."):
+            sub = key.split(".", 1)[1]
+            surplus = dataclasses.replace(cfg.surplus, **{sub: _coerce(getattr(cfg.surplus, sub), text)})
+            cfg = dataclasses.replace(cfg, surplus=surplus)
+        else:
+            cfg = dataclasses.replace(cfg, **{key: _coerce(getattr(cfg, key), text)})
+    cfg.validate()
+    return cfg
 
 
 def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) -> dict:
@@ -273,7 +296,7 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     lat = weather.latitude if weather.latitude is not None else 36.1
     lon = weather.longitude if weather.longitude is not None else -79.95
     tz = dt.timezone(dt.timedelta(hours=weather.utc_offset_h))
-    cfg = dataclasses.replace(AutocontrolConfig(), enabled=True, policy=policy, latitude=lat, longitude=lon)
+    cfg = autocontrol_config(policy, lat, lon, params.overrides)
     clock_now = [t0]
     controller = PowerController(cfg, DictStore(), clock=lambda: clock_now[0], tz=tz)
     allocator = PowerAllocator()
@@ -428,9 +451,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--off-grid", action="store_true")
     ap.add_argument("--whatsminers", type=int, default=1)
     ap.add_argument("--bitaxes", type=int, default=4)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an autocontrol setting for this run, e.g. min_interval_sec=600 or surplus.step_percent=20")
     args = ap.parse_args(argv)
+    overrides = []
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item}: expected KEY=VALUE")
+        overrides.append((key.strip().removeprefix("autocontrol."), value.strip()))
     params = BenchParams(args.pv_kw, args.battery_kwh, args.efficiency, args.base_load_w, args.initial_soc,
-                         not args.off_grid, args.step_sec, args.whatsminers, args.bitaxes)
+                         not args.off_grid, args.step_sec, args.whatsminers, args.bitaxes, tuple(overrides))
+    try:
+        autocontrol_config("ratchet", 0.0, 0.0, params.overrides)
+    except (TypeError, ValueError, AttributeError) as exc:
+        ap.error(f"--set: {exc}")
     policies = POLICIES if args.policy == "both" else (args.policy,)
     wall0 = time.perf_counter()
     results = run(args.weather, args.span, policies, params)
@@ -444,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         title = (f"{args.weather.name}, span {args.span} ({next(iter(results.values()))['days']} days), "
                  f"PV {params.pv_kw} kWp, battery {params.battery_kwh} kWh, base load {params.base_load_w} W, "
-                 f"{'grid-tied' if params.grid_tied else 'off-grid'}, step {params.step_sec:g} s; "
+                 f"{'grid-tied' if params.grid_tied else 'off-grid'}, step {params.step_sec:g} s"
+                 f"{''.join(f', {k}={v}' for k, v in params.overrides)}; "
                  f"total wall {time.perf_counter() - wall0:.1f} s")
         print(table(results, title))
     return 0
