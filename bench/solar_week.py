@@ -1,7 +1,8 @@
 """Solar policy benchmark: the real PowerController + PowerAllocator over a simulated house and fleet.
 
     .venv/bin/python bench/solar_week.py [--weather PATH] [--span week|summer-week|winter-week|year]
-                                         [--policy ratchet|surplus|both] [--json] [--step-sec 60] ...
+                                         [--policy ratchet|surplus|both] [--json] [--step-sec 60]
+                                         [--pv-kw 10] [--battery-kwh 14.3] [--off-grid] [--set KEY=VALUE] ...
 
 Time is simulated: every step (default 60 s) the house model is advanced with
 PV from the TMY3 file's hourly GHI (linearly interpolated between hour
@@ -30,6 +31,11 @@ Accounting per step (powers are the step's averages):
 - grid_import_kwh: import with the fleet minus the import of a house-only shadow
   model (same PV, load, battery) run in lockstep = import caused by mining.
   Off-grid: unmet load with the fleet minus unmet load of the shadow model.
+- min_soc includes the house's own drain: the house model has no inverter
+  low-SOC cut-off, so on a dark winter night the house alone can empty the battery.
+- The controller runs with the app's AutocontrolConfig defaults (enabled, the
+  policy, latitude/longitude from the weather file's first comment line);
+  ``--set`` changes any autocontrol setting for the run (surplus.* included).
 - minutes_below_floor: simulated minutes in which a miner drew power while the
   SOC (at the start of the step) was below emergency_soc; partial steps count
   by the seconds the miner still drew power (command delays).
