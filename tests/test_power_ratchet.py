@@ -254,3 +254,37 @@ def test_a_battery_source_reading_drives_the_controller():
                        source="simulated")
     d = controller().tick(r, NOON)
     assert (d.target_percent, d.battery_age_sec) == (90, 30)
+
+
+def test_a_falling_battery_stops_before_the_floor_not_after():
+    """Judged on the SOC one tick + the stop delay ahead: 30.4 % falling 0.5 %/min is stopped now."""
+    from services.power import DictStore, PowerController
+    from services.power.decision import BatterySample
+    from services.config import AutocontrolConfig
+
+    cfg = AutocontrolConfig(enabled=True, tick_sec=30)
+    ctl = PowerController(cfg, DictStore(), clock=lambda: 0.0)
+    t0 = 1_780_000_000.0
+
+    def at(soc, t):
+        return ctl.tick(BatterySample(soc_pct=soc, pv_w=0.0, load_w=500.0, battery_w=3000.0, grid_w=None,
+                                      measured_at=t), t)
+
+    assert at(31.4, t0).target_percent > 0
+    falling = at(30.9, t0 + 60)  # 0.5 %/min: 30.9 - 0.5 * 1.5 min = 30.15 > 30: keep mining
+    assert falling.target_percent > 0 and not falling.emergency
+    stop = at(30.4, t0 + 120)  # 30.4 - 0.75 = 29.65 <= 30: off now, before the floor
+    assert stop.emergency and stop.target_percent == 0 and "falling" in stop.reason
+
+
+def test_a_steady_battery_near_the_floor_keeps_mining():
+    from services.power import DictStore, PowerController
+    from services.power.decision import BatterySample
+    from services.config import AutocontrolConfig
+
+    ctl = PowerController(AutocontrolConfig(enabled=True, tick_sec=30), DictStore(), clock=lambda: 0.0)
+    t0 = 1_780_000_000.0
+    for i in range(3):
+        d = ctl.tick(BatterySample(soc_pct=30.4, pv_w=0.0, load_w=500.0, battery_w=0.0, grid_w=None,
+                                   measured_at=t0 + 60 * i), t0 + 60 * i)
+    assert not d.emergency and d.target_percent == 40  # the ratchet level of 30.4 %

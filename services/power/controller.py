@@ -9,6 +9,7 @@ apply at once. No I/O apart from the injected state store.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import Callable
@@ -18,6 +19,14 @@ from .ratchet import ratchet_step
 from .state import STATE_KEY, ControllerState, Override, StateStore
 from .sun import SunClock
 from .surplus import surplus_step
+
+# Seconds a stop takes to show after it is ordered (a miner finishing its sleep/curtail command);
+# the floor is judged on the SOC this long plus one tick ahead. bench/solar_week models 10-30 s.
+STOP_LEAD_SEC = 60.0
+# A SOC trend needs readings at least this far apart, and no battery falls faster than about 1C
+# (1.7 %/min): a steeper "fall" between two readings is a recalibration or a test jump, not a trend.
+TREND_MIN_SEC = 30.0
+TREND_MAX_PCT_PER_SEC = 2.0 / 60
 
 
 def _age(seconds: float) -> str:
@@ -44,6 +53,7 @@ class PowerController:
         self.state = ControllerState.from_json(saved) if saved else ControllerState(enabled=cfg.enabled, policy=cfg.policy)
         self._saved = self._snapshot()
         self.last: Decision | None = None
+        self._last_soc: tuple[float, float] | None = None
 
     # --- commands (from POST /api/autocontrol) -------------------------------
     def set_enabled(self, enabled: bool) -> None:
@@ -104,14 +114,18 @@ class PowerController:
         timers: list[Timer] = []
         alert = None
         policy_want, policy_reason, cap = None, "", (st.cap_percent if st.policy == "ratchet" else None)
+        falling = ""  # set when the SOC projected ahead crosses the floor
 
         if not stale:
             st.stale_since = None
             sun = self.sun.state(now)
             night = sun.night
+            safety_soc, falling = self._soc_ahead(soc, reading.measured_at)
             if st.policy == "ratchet":
-                r = ratchet_step(soc, st.cap_percent, sun.night, sun.why, emergency_soc=cfg.emergency_soc,
+                r = ratchet_step(safety_soc, st.cap_percent, sun.night, sun.why, emergency_soc=cfg.emergency_soc,
                                  full_soc=cfg.full_soc, sunset_min_soc=cfg.sunset_min_soc)
+                if r.emergency and falling:
+                    r = dataclasses.replace(r, reason=falling)
                 st.cap_percent = cap = r.cap_percent
                 policy_want, policy_reason = r.want_percent, r.reason
                 if r.emergency:
@@ -119,7 +133,7 @@ class PowerController:
                 elif st.emergency and r.cap_percent > 0:
                     st.emergency = False  # the latch was lifted (full battery or the sunset rule)
             else:
-                if soc <= cfg.emergency_soc:
+                if safety_soc <= cfg.emergency_soc:
                     st.emergency = True
                 elif st.emergency and soc >= cfg.surplus.priority_soc:
                     st.emergency = False  # refilled to the priority level: surplus may run again
@@ -155,7 +169,9 @@ class PowerController:
                     left = off_at - now
                     timers.append(Timer("failsafe_off", 0.0, off_at, left, f"off in {fmt_duration(left)}"))
         elif st.emergency:
-            if soc <= cfg.emergency_soc:
+            if falling:
+                safety.append((0.0, falling))
+            elif soc <= cfg.emergency_soc:
                 safety.append((0.0, f"SOC {fmt_pct(soc)} <= {fmt_pct(cfg.emergency_soc)} emergency -> off"))
             elif st.policy == "ratchet":
                 safety.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until {fmt_pct(cfg.full_soc)}"
@@ -234,6 +250,28 @@ class PowerController:
         return body
 
     # --- helpers -----------------------------------------------------------------
+    def _soc_ahead(self, soc: float, measured_at: float) -> tuple[float, str]:
+        """The SOC to judge the emergency floor by: where it will be when a stop ordered now takes hold.
+
+        A stop is only seen once a reading shows SOC <= emergency_soc, and miners keep drawing
+        for up to one tick plus their own stop delay; on a falling battery that is mining below
+        the floor (bench/solar_week found ~50 min a year). So the floor is judged on the SOC
+        projected one tick plus STOP_LEAD_SEC ahead at the current rate of fall.
+        """
+        cfg = self.cfg
+        ahead, note = soc, ""
+        last = self._last_soc  # (soc, measured_at) of an earlier reading; not persisted (one sample)
+        if last is not None and measured_at - last[1] >= TREND_MIN_SEC:
+            rate = (last[0] - soc) / (measured_at - last[1])  # % per second, > 0 while falling
+            projected = soc - rate * (cfg.tick_sec + STOP_LEAD_SEC)
+            if 0 < rate <= TREND_MAX_PCT_PER_SEC and soc > cfg.emergency_soc >= projected:
+                ahead = projected
+                note = (f"SOC {fmt_pct(soc)} falling {rate * 60:.2f}%/min: reaches {fmt_pct(cfg.emergency_soc)} "
+                        f"before the next tick -> off now")
+        if last is None or measured_at - last[1] >= TREND_MIN_SEC or measured_at < last[1]:
+            self._last_soc = (soc, measured_at)
+        return ahead, note
+
     def _expire_overrides(self, now: float, notes: list[str]) -> None:
         if self.state.override is not None and self.state.override.expired(now):
             notes.append(f"override {fmt_pct(self.state.override.percent)} expired")
