@@ -18,11 +18,11 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import os
 import time
 from typing import Any, Callable
 
 from . import httpd
+from .digest import DigestRealm
 from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
 from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Command, Pool
@@ -59,30 +59,6 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def _parse_auth(header: str) -> dict[str, str]:
-    """Parse a Digest Authorization header's key=value list."""
-    fields: dict[str, str] = {}
-    rest = header[len("Digest"):].strip()
-    while rest:
-        key, sep, rest = rest.partition("=")
-        if not sep:
-            break
-        rest = rest.lstrip()
-        if rest.startswith('"'):
-            end = rest.find('"', 1)
-            value, rest = (rest[1:end], rest[end + 1:]) if end > 0 else (rest[1:], "")
-        else:
-            value, _, rest = rest.partition(",")
-            value = value.strip()
-        fields[key.strip().lower()] = value
-        rest = rest.lstrip(" ,")
-    return fields
-
-
 class AntminerMiner(CgApiMiner):
     """A stock S9, S19 or L3+."""
 
@@ -117,7 +93,7 @@ class AntminerMiner(CgApiMiner):
         self.hostname = spec.hostname or ("Antminer" if self.modern_cgi else "antMiner")
         self.conf: dict[str, Any] = self._factory_conf()
         self.conf_writes = 0  # accepted set_miner_conf.cgi calls (tests: "nothing changed")
-        self._nonces: list[str] = []
+        self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth
         self._segments: dict[object, Segment] = {}
         self.shares = ShareCounter()
         self._last_advance = self.now()
@@ -508,29 +484,8 @@ class AntminerMiner(CgApiMiner):
         return rec
 
     # --- web (lighttpd, digest auth) ------------------------------------------------
-    def _new_nonce(self) -> str:
-        nonce = _md5(f"{time.time()}:{os.urandom(8).hex()}:{self.ip}")
-        self._nonces.append(nonce)
-        del self._nonces[:-256]
-        return nonce
-
     def _authorized(self, request: httpd.Request) -> bool:
-        header = request.header("authorization")
-        if not header or not header.startswith("Digest "):
-            return False
-        f = _parse_auth(header)
-        if f.get("username") != self.web_user or f.get("realm") != REALM or f.get("nonce") not in self._nonces:
-            return False
-        if f.get("uri") != request.target:  # lighttpd mod_auth: the digest must be for this request
-            return False
-        ha1 = _md5(f"{self.web_user}:{REALM}:{self.web_password}")
-        method = "HEAD" if request.head else request.method
-        ha2 = _md5(f"{method}:{f.get('uri', '')}")
-        if f.get("qop"):
-            expected = _md5(f"{ha1}:{f['nonce']}:{f.get('nc', '')}:{f.get('cnonce', '')}:{f['qop']}:{ha2}")
-        else:
-            expected = _md5(f"{ha1}:{f['nonce']}:{ha2}")
-        return f.get("response") == expected
+        return self.digest.authorized(request, self.web_user, self.web_password, check_uri=True)
 
     def _page(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> httpd.Response:
         body = LIGHTTPD_PAGE.format(code=status, reason=reason).encode()
@@ -540,9 +495,7 @@ class AntminerMiner(CgApiMiner):
     def handle_http(self, request: httpd.Request) -> httpd.Response:
         """Every path needs digest auth (realm "antMiner Configuration"); a refused login changes nothing."""
         if not self._authorized(request):
-            challenge = (f'Digest realm="{REALM}", charset="UTF-8", algorithm=MD5, '
-                         f'nonce="{self._new_nonce()}", qop="auth"')
-            return self._page(401, "Unauthorized", [("WWW-Authenticate", challenge)])
+            return self._page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
         if request.path in ("/", "/index.html") and request.method == "GET":
             return httpd.Response(200, INDEX_PAGE, headers=[("Server", "lighttpd/1.4.32")])
         cgi = {

@@ -19,15 +19,14 @@ about), ``do_sleep_mode.cgi`` (mode=1/0), ``reboot_cgminer.cgi``, ``stop_bmminer
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
-import os
 import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 from . import httpd
+from .digest import DigestRealm
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool
 from .faults import RESET
@@ -121,28 +120,6 @@ def resolve_model(model: str | None) -> LegacyModel:
     return MODELS[key]
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def _digest_fields(header: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    rest = header[len("Digest"):].strip()
-    while rest:
-        key, sep, rest = rest.partition("=")
-        if not sep:
-            break
-        rest = rest.lstrip()
-        if rest.startswith('"'):
-            end = rest.find('"', 1)
-            value, rest = (rest[1:end], rest[end + 1:]) if end > 0 else (rest[1:], "")
-        else:
-            value, _, rest = rest.partition(",")
-        fields[key.strip().lower()] = value.strip()
-        rest = rest.lstrip(" ,")
-    return fields
-
-
 def _hms(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -178,7 +155,7 @@ class VnishLegacyMiner(CgApiMiner):
         self.bmminer_stopped = False
         self.conf_writes = 0
         self.mining_restarts = 0
-        self._nonces: list[str] = []
+        self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth, as on stock firmware
         self.shares = ShareCounter()
         self._last_advance = self.now()
         self.commands = {
@@ -467,19 +444,7 @@ class VnishLegacyMiner(CgApiMiner):
 
     # --- web: digest auth -------------------------------------------------------------------
     def _authorized(self, request: httpd.Request) -> bool:
-        header = request.header("authorization")
-        if not header or not header.startswith("Digest "):
-            return False
-        f = _digest_fields(header)
-        if f.get("username") != self.web_user or f.get("realm") != REALM or f.get("nonce") not in self._nonces:
-            return False
-        ha1 = _md5(f"{self.web_user}:{REALM}:{self.web_password}")
-        ha2 = _md5(f"{'HEAD' if request.head else request.method}:{f.get('uri', '')}")
-        if f.get("qop"):
-            expected = _md5(f"{ha1}:{f['nonce']}:{f.get('nc', '')}:{f.get('cnonce', '')}:{f['qop']}:{ha2}")
-        else:
-            expected = _md5(f"{ha1}:{f['nonce']}:{ha2}")
-        return f.get("response") == expected
+        return self.digest.authorized(request, self.web_user, self.web_password)
 
     def _page(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> httpd.Response:
         base = [("Date", email.utils.formatdate(usegmt=True)), ("Server", "lighttpd/1.4.32")]
@@ -489,10 +454,7 @@ class VnishLegacyMiner(CgApiMiner):
     def handle_http(self, request: httpd.Request) -> httpd.Response:
         """lighttpd: every path behind digest auth; the Vnish CGI scripts under /cgi-bin/."""
         if not self._authorized(request):
-            nonce = _md5(f"{time.time()}:{os.urandom(8).hex()}:{self.ip}")
-            self._nonces = (self._nonces + [nonce])[-256:]
-            challenge = f'Digest realm="{REALM}", charset="UTF-8", algorithm=MD5, nonce="{nonce}", qop="auth"'
-            return self._page(401, "Unauthorized", [("WWW-Authenticate", challenge)])
+            return self._page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
         routes = {
             ("GET", "/"): lambda r: httpd.Response(200, INDEX),
             ("GET", "/cgi-bin/get_miner_conf.cgi"): self._get_conf,
