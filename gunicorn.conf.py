@@ -30,6 +30,10 @@ accesslog = None  # the journal gets our own log lines; per-request lines would 
 errorlog = "-"
 loglevel = _config.logging.level.lower()
 proc_name = "minerfleet"
+# gunicorn >= 25.1 opens a control socket at ~/.gunicorn/gunicorn.ctl by default: one path shared by
+# every gunicorn of the user, a way to change the worker count at run time (this app must run exactly
+# one worker), and a write into a home directory the systemd unit keeps read-only. Off.
+control_socket_disable = True
 
 
 def worker_exit(server, worker):

@@ -103,7 +103,12 @@ def test_writes_need_the_token(demo):
 def test_sigterm_stops_cleanly(demo):
     proc = demo["proc"]
     os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=30) in (0, -signal.SIGTERM, 143)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        alive = subprocess.run(["ps", "-o", "pid,stat,cmd", "-g", str(proc.pid)], capture_output=True, text=True)
+        raise AssertionError(f"the demo did not stop within 30 s; still running:\n{alive.stdout}") from None
+    assert code in (0, -signal.SIGTERM, 143)
     log = (demo["data"] / "out.log").read_text()
     assert "controller stopped" in log
     assert "Traceback" not in log
