@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
-import requests
-import urllib3
 from requests.auth import HTTPDigestAuth
 
 from . import http
-from .base import Credentials, MinerAuthError, MinerProtocolError, MinerUnreachable
+from .base import Credentials, MinerAuthError, MinerProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -80,46 +77,14 @@ class AntminerWeb:
 
     def _send(self, method: str, path: str, body: bytes | None, content_type: str | None,
               timeout: float) -> http.HttpReply:
-        """One exchange with the deadline rules of http.request, for any body.
-
-        http.request only sends JSON bodies; the legacy CGI needs an urlencoded
-        form, and the X19 CGI wants its JSON as text/plain. Each call prepares its
-        request afresh: HTTPDigestAuth keeps per-thread state that a cached
-        prepared request would skip.
+        """One exchange through http.request, with a raw body (the legacy CGI takes an
+        urlencoded form, the X19 CGI its JSON as text/plain). Never the cached prepared
+        request: HTTPDigestAuth keeps per-thread state that a cached one would skip.
         """
         url = self.url(path)
-        headers = {"Content-Type": content_type} if content_type else {}
-        deadline = time.monotonic() + timeout
+        headers = {"Content-Type": content_type} if content_type else None
         log.debug("antminer web %s %s", method, url)  # never the body: it carries pool passwords
-        try:
-            prepared = self._session.prepare_request(requests.Request(method, url, data=body, headers=headers))
-            response = self._session.send(prepared, timeout=(timeout, timeout), stream=True, allow_redirects=False)
-            try:
-                chunks, size = [], 0
-                for chunk in http._chunks(response):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > http.MAX_BODY_BYTES:
-                        raise MinerProtocolError(f"{url}: reply larger than {http.MAX_BODY_BYTES} bytes")
-                    if time.monotonic() > deadline:
-                        raise MinerUnreachable(f"{url}: reply not finished within {timeout:.3g} s")
-                return http.HttpReply(response.status_code, b"".join(chunks), dict(response.headers))
-            finally:
-                response.close()
-        except requests.exceptions.ConnectTimeout:
-            raise MinerUnreachable(f"{url}: no answer to connect within {timeout:.3g} s") from None
-        except requests.exceptions.Timeout:
-            raise MinerUnreachable(f"{url}: no reply within {timeout:.3g} s") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise MinerUnreachable(f"{url}: {http._reason(exc)}") from None
-        except requests.exceptions.RequestException as exc:
-            raise MinerProtocolError(f"{url}: {type(exc).__name__}") from None
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise MinerUnreachable(f"{url}: no reply within {timeout:.3g} s") from None
-        except (urllib3.exceptions.ProtocolError, ConnectionError) as exc:
-            raise MinerUnreachable(f"{url}: {http._reason(exc)}") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise MinerProtocolError(f"{url}: {type(exc).__name__}") from None
+        return http.request(self._session, method, url, timeout=timeout, data=body, headers=headers, cache=False)
 
 
 def json_of(reply: http.HttpReply, what: str) -> Any:

@@ -50,8 +50,8 @@ def new_session() -> requests.Session:
 
 
 def request(session: requests.Session, method: str, url: str, *, timeout: float,
-            json_body: Any = None, allow_redirects: bool = False,
-            headers: dict[str, str] | None = None) -> HttpReply:
+            json_body: Any = None, data: bytes | None = None, allow_redirects: bool = False,
+            headers: dict[str, str] | None = None, cache: bool = True) -> HttpReply:
     """One request with connect/read timeouts and an overall deadline for the whole body.
 
     Timeouts, refused and reset connections raise MinerUnreachable; the status
@@ -59,8 +59,10 @@ def request(session: requests.Session, method: str, url: str, *, timeout: float,
     """
     deadline = time.monotonic() + timeout
     try:
-        response = session.send(_prepared(session, method, url, json_body, headers), timeout=(timeout, timeout),
-                                stream=True, allow_redirects=allow_redirects)
+        prepared = (_prepared(session, method, url, json_body, headers) if cache and data is None else
+                    session.prepare_request(requests.Request(method, url, json=json_body, data=data,
+                                                             headers=headers)))
+        response = session.send(prepared, timeout=(timeout, timeout), stream=True, allow_redirects=allow_redirects)
         try:
             chunks, size = [], 0
             for chunk in _chunks(response):

@@ -147,6 +147,10 @@ def test_reboot_cgi_goes_unreachable_then_back_with_uptime_reset(fleet):
     miner.skip(300)
     reboots = miner.reboots
     assert get(fleet, S19, "/cgi-bin/reboot.cgi").status_code == 200
+    # The listeners close on the simulator's loop just after the reply; give it that moment.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and miner.listening:
+        time.sleep(0.01)
     with pytest.raises(requests.ConnectionError):
         requests.get(url(fleet, S19, "/"), timeout=1)
     deadline = time.monotonic() + 5
