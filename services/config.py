@@ -91,9 +91,16 @@ class StorageConfig:
 
     raw_retention_days: float = 3  # every poll sample is kept this long
     rollup_retention_days: float = 365  # 5-minute averages are kept this long
+    # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),
+    # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
+    csv_interval_sec: float = 60  # 0 = no CSV logs
+    csv_keep_days: int = 30  # older daily files are deleted
 
     def validate(self) -> None:
         _check(self.raw_retention_days > 0, f"raw_retention_days: must be > 0, got {self.raw_retention_days}")
+        _check(self.csv_interval_sec == 0 or self.csv_interval_sec >= 5,
+               f"csv_interval_sec: must be 0 (off) or at least 5, got {self.csv_interval_sec}")
+        _check(self.csv_keep_days >= 1, f"csv_keep_days: must be at least 1, got {self.csv_keep_days}")
         _check(self.rollup_retention_days >= self.raw_retention_days,
                f"rollup_retention_days: must be >= raw_retention_days, got {self.rollup_retention_days}")
 
@@ -121,6 +128,12 @@ class MinerEntry:
     name: str = ""
     username: str = ""
     password: str = ""
+    # Power control overrides for the allocator (None = the model table, then measured power).
+    nominal_w: float | None = None
+    min_w: float | None = None
+    max_w: float | None = None
+    max_temp_c: float | None = None  # None = autocontrol.overheat_c
+    autocontrol: bool = True  # false = the controller never commands this miner (a fixed load)
 
     def validate(self) -> None:
         try:
@@ -128,6 +141,13 @@ class MinerEntry:
         except ValueError:
             raise ValueError(f"ip: not an IPv4 address: {self.ip!r}") from None
         _check(0 <= self.port <= 65535, f"port: must be 0-65535, got {self.port}")
+        for key in ("nominal_w", "min_w", "max_w"):
+            value = getattr(self, key)
+            _check(value is None or 0 < value <= 100000, f"{key}: must be above 0 and at most 100000 W, got {value}")
+        _check(self.min_w is None or self.max_w is None or self.min_w <= self.max_w,
+               f"min_w: must be at most max_w ({self.max_w}), got {self.min_w}")
+        _check(self.max_temp_c is None or 30 <= self.max_temp_c <= 130,
+               f"max_temp_c: must be 30-130, got {self.max_temp_c}")
 
 
 @dataclass(frozen=True)
@@ -212,6 +232,17 @@ class AutocontrolConfig:
     stale_after_sec: float = 600
     failsafe: str = "lowest_then_off"  # stale data: "lowest_then_off", "off" or "hold"
     failsafe_lowest_sec: float = 300  # "lowest_then_off": this long at the lowest setting, then off
+    # Overheating wins over every wish: a miner whose hottest reading (temp_c) reaches overheat_c is
+    # put to sleep and stays asleep until it has cooled to overheat_c - overheat_resume_delta_c.
+    # 90 C: above the 75-85 C chip temperatures Antminer/Whatsminer/Bitaxe run at, below their own
+    # 95-100 C protective shutdowns (0 = off).
+    overheat_c: float = 90
+    overheat_resume_delta_c: float = 10
+    # The allocator's timers (AllocatorSettings): the grace after a command (WM60 waits 300 s while a
+    # Whatsminer recalibrates) and the minimum on- and off-time of a miner.
+    grace_sec: float = 300
+    min_on_sec: float = 600
+    min_off_sec: float = 600
     surplus: SurplusConfig = field(default_factory=SurplusConfig)
 
     def validate(self) -> None:
@@ -234,6 +265,11 @@ class AutocontrolConfig:
         _check(self.failsafe in ("lowest_then_off", "off", "hold"),
                f"failsafe: must be lowest_then_off, off or hold, got {self.failsafe!r}")
         _check(self.failsafe_lowest_sec >= 0, f"failsafe_lowest_sec: must be >= 0, got {self.failsafe_lowest_sec}")
+        _check(self.overheat_c == 0 or 30 <= self.overheat_c <= 130, f"overheat_c: must be 0 (off) or 30-130, got {self.overheat_c}")
+        _check(0 < self.overheat_resume_delta_c <= 50,
+               f"overheat_resume_delta_c: must be above 0 and at most 50, got {self.overheat_resume_delta_c}")
+        for key in ("grace_sec", "min_on_sec", "min_off_sec"):
+            _check(0 <= getattr(self, key) <= 86400, f"{key}: must be 0-86400, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
