@@ -119,3 +119,72 @@ def test_bad_posts_are_400_and_change_nothing(loop, client, auth, body, fragment
 def test_writes_need_credentials(loop, client):
     assert client.post("/api/autocontrol", json={"enabled": True}).status_code == 401
     assert client.get("/api/autocontrol").get_json()["enabled"] is False
+
+
+def _with_config(runtime, battery, miners=(), **autocontrol):
+    """An AutoControl (enabled) whose config has these miners: entries and autocontrol settings."""
+    import dataclasses
+
+    from services.autocontrol import AutoControl
+    from tests.conftest import replace_config
+
+    for ip in IPS:
+        runtime.fleet.add(ip, "fakepower")
+    runtime.fleet.poll_round()
+    cfg = replace_config(runtime.config, miners=tuple(miners),
+                         autocontrol=dataclasses.replace(runtime.config.autocontrol, enabled=True, **autocontrol))
+    return AutoControl(cfg, runtime.db, runtime.fleet, lambda: battery.reading)
+
+
+def test_per_miner_power_overrides_from_config_reach_the_allocator(runtime):
+    from services.config import MinerEntry
+
+    battery = Battery()
+    control = _with_config(runtime, battery, miners=[MinerEntry(ip=IPS[2], max_w=20),
+                                                     MinerEntry(ip=IPS[1], nominal_w=60)])
+    battery.set(100)
+    body = control.tick()
+    sent = {ip: w for ip, kind, w in FakePowerDriver.settings if kind == "watts"}
+    assert sent[IPS[2]] == 20  # capped by max_w although it draws 45 W at full power
+    assert sent[IPS[1]] == 60  # 100 % of its configured nominal, not of the 30 W it draws
+    assert body["plan"]["rated_w"] == 15 + 60 + 45
+
+
+def test_allocator_timers_come_from_config(runtime):
+    battery = Battery()
+    control = _with_config(runtime, battery, grace_sec=0, min_on_sec=0, min_off_sec=0, min_interval_sec=0)
+    s = control.allocator.settings
+    assert (s.grace_sec, s.min_on_sec, s.min_off_sec) == (0, 0, 0)
+    battery.set(100)
+    control.tick()
+    battery.set(55)  # 60 %: without a grace window the new watts go out at once
+    control.tick()
+    assert {ip for ip, kind, _ in FakePowerDriver.settings if kind == "watts"} == set(IPS)
+    assert len(FakePowerDriver.settings) > 3
+
+
+def test_default_timers_hold_a_change_inside_the_grace_window(runtime):
+    battery = Battery()
+    control = _with_config(runtime, battery, min_interval_sec=0)
+    s = control.allocator.settings
+    assert (s.grace_sec, s.min_on_sec, s.min_off_sec) == (300, 600, 600)
+    battery.set(100)
+    control.tick()
+    first = len(FakePowerDriver.settings)
+    battery.set(55)
+    body = control.tick()
+    assert len(FakePowerDriver.settings) == first
+    assert all("grace window" in m["explanation"] for m in body["plan"]["miners"])
+
+
+def test_miner_without_autocontrol_is_a_fixed_load(runtime):
+    from services.config import MinerEntry
+
+    battery = Battery()
+    control = _with_config(runtime, battery, miners=[MinerEntry(ip=IPS[0], autocontrol=False)])
+    battery.set(100)
+    body = control.tick()
+    assert IPS[0] not in {ip for ip, _, _ in FakePowerDriver.settings}
+    plan = {m["ip"]: m for m in body["plan"]["miners"]}
+    assert plan[IPS[0]]["kind"] == "fixed" and plan[IPS[0]]["expected_w"] == 15
+    assert body["plan"]["rated_w"] == 90  # its watts are part of the fleet, as fleet_w counts them
