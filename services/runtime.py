@@ -20,6 +20,7 @@ from database.db import Database
 from services.config import Config
 from services.autocontrol import AutoControl
 from services.battery_monitor import BatteryMonitor
+from services.csv_log import CsvLogger
 from services.discovery import Discovery
 from services.fleet import FleetManager
 from services.hub import Hub
@@ -51,6 +52,7 @@ class Runtime:
         self._lock_file: IO[str] | None = None
         self._stopped = threading.Event()
         self.nmminer_listener: NMMinerListener | None = None  # UDP telemetry, only with nmminer.listen
+        self.csv_log: CsvLogger | None = None  # DATA_DIR/logs, only in the process that polls
 
     # --- single-poller guard ----------------------------------------------------
     def _take_lock(self) -> bool:
@@ -85,6 +87,11 @@ class Runtime:
             ("battery", self.battery.poll, cfg.battery.poll_sec, True),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
         ]
+        if cfg.storage.csv_interval_sec > 0:
+            # Rows from memory (records, the source's last reading): the log never polls a device.
+            self.csv_log = CsvLogger(self.data_dir / "logs", keep_days=cfg.storage.csv_keep_days,
+                                     miners=self.fleet.records, battery=lambda: self.battery.source)
+            jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
         self.scheduler = build_scheduler(jobs)
