@@ -68,7 +68,7 @@ from services.battery.simulated import HouseModel, house_load_w  # noqa: E402
 from services.config import AutocontrolConfig  # noqa: E402
 from services.power import BatterySample, DictStore, PowerController  # noqa: E402
 from services.power.allocator import (  # noqa: E402
-    SET_MODE, SET_POWER_PERCENT, SET_POWER_WATTS, SLEEP_ACTION, WAKE_ACTION, MinerHistory, MinerInput,
+    SET_MODE, SET_POWER_PERCENT, SET_POWER_WATTS, SLEEP_ACTION, WAKE_ACTION, AllocatorSettings, MinerHistory, MinerInput,
     PowerAllocator, record_commands)
 from services.power.model_power import MODE_FRACTIONS  # noqa: E402
 
@@ -305,7 +305,8 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     cfg = autocontrol_config(policy, lat, lon, params.overrides)
     clock_now = [t0]
     controller = PowerController(cfg, DictStore(), clock=lambda: clock_now[0], tz=tz)
-    allocator = PowerAllocator()
+    allocator = PowerAllocator(AllocatorSettings(grace_sec=cfg.grace_sec, min_on_sec=cfg.min_on_sec,
+                                                 min_off_sec=cfg.min_off_sec))
     house_cfg = SimulatedConfig(pv_kw=params.pv_kw, battery_kwh=params.battery_kwh, efficiency=params.efficiency,
                                 base_load_w=params.base_load_w, initial_soc=params.initial_soc,
                                 grid_tied=params.grid_tied, latitude=lat, longitude=lon)

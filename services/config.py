@@ -191,6 +191,9 @@ class SurplusConfig:
     min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
     step_percent: float = 10  # targets move in these steps, to spare slow miners small changes
     hysteresis_percent: float = 5  # hold a level until the surplus falls this far below it
+    # A running level changes at most this often (start/stop and safety excepted); lowering is at
+    # once below priority_soc. Every Whatsminer power limit restarts hashing for 60-90 s.
+    change_interval_sec: float = 0
     probe_soc: float = 98  # at or above it with an idle battery, PV may be curtailed: probe upwards
     probe_idle_w: float = 150  # battery power below this (either way) counts as idle
     probe_interval_sec: float = 300  # one probe step up at most this often
@@ -205,6 +208,7 @@ class SurplusConfig:
         _check(0 < self.step_percent <= 100, f"step_percent: must be above 0 and at most 100, got {self.step_percent}")
         _check(0 <= self.hysteresis_percent < self.step_percent,
                f"hysteresis_percent: must be 0 or more and below step_percent ({self.step_percent}), got {self.hysteresis_percent}")
+        _check(0 <= self.change_interval_sec <= 86400, f"change_interval_sec: must be 0-86400, got {self.change_interval_sec}")
         _check(0 <= self.probe_soc <= 100, f"probe_soc: must be 0-100, got {self.probe_soc}")
         _check(self.probe_interval_sec >= 30, f"probe_interval_sec: must be at least 30, got {self.probe_interval_sec}")
 

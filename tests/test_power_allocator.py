@@ -359,3 +359,39 @@ def test_random_fleets_never_exceed_the_target_when_every_miner_can_sleep(seed):
         assert plan.expected_w <= plan.target_w + 1e-6
         assert plan == allocator.allocate(list(reversed(fleet)), {}, NOW, target_percent=percent)
     assert allocator.allocate(fleet, {}, NOW, target_percent=100).expected_w == pytest.approx(plan.rated_w)
+
+
+def test_mode_miners_keep_their_mode_while_a_watts_miner_absorbs_the_change():
+    """Sticky modes: a Bitaxe in "standard" is not flipped to "eco" for a few watts the Whatsminer can take."""
+    fleet = [WHATSMINER, *BITAXES]
+    old = 30 * 60
+    history = {WM: MinerHistory(on=True, level_action="set_power_watts", level_value=3000, last_command_ts=NOW - old,
+                                last_switch_ts=NOW - old),
+               **{ip: MinerHistory(on=True, level_action="set_mode", level_value="standard", last_command_ts=NOW - old,
+                                   last_switch_ts=NOW - old) for ip in AXES}}
+    # Without history a 60 % share puts every Bitaxe in eco (0.7 x 12 W is the highest mode at or below 7.2 W).
+    fresh = plan_for(fleet=fleet, target_percent=60)
+    assert all(actions(fresh)[ip] == [("set_mode", "eco")] for ip in AXES)
+    plan = plan_for(fleet=fleet, history=history, target_percent=60)
+    rated = 3400 + 4 * 12
+    assert actions(plan) == {WM: [("set_power_watts", int(0.6 * rated - 4 * 12))]}
+    assert all("unchanged (standard)" in plan.explanation(ip) for ip in AXES)
+    # When the Whatsminer cannot take the difference (its minimum is above what is left) the modes move.
+    low = plan_for(fleet=fleet, history=history, target_w=1060)  # 1020 W minimum + 4 x 8.4 W eco fits, standard not
+    assert all(actions(low)[ip] == [("set_mode", "eco")] for ip in AXES)
+
+
+def test_a_settling_miner_does_not_switch_others_off():
+    """The Whatsminer in its grace window overshoots a lower target; the Bitaxes stay on at their lowest mode."""
+    fleet = [WHATSMINER, *BITAXES]
+    history = {WM: MinerHistory(on=True, level_action="set_power_watts", level_value=3400, last_command_ts=NOW - 60,
+                                last_switch_ts=NOW - 3600),
+               **{ip: MinerHistory(on=True, level_action="set_mode", level_value="standard",
+                                   last_command_ts=NOW - 3600, last_switch_ts=NOW - 3600) for ip in AXES}}
+    plan = plan_for(fleet=fleet, history=history, target_w=2500)
+    assert WM not in actions(plan)
+    assert all(actions(plan)[ip] == [("set_mode", "eco")] for ip in AXES)
+    assert f"not switched off while {WM} settles" in plan.explanation(AXES[0])
+    # In an emergency nothing waits.
+    urgent = plan_for(fleet=fleet, history=history, target_w=0, urgent=True)
+    assert all(actions(urgent)[ip] == [("sleep", None)] for ip in [WM, *AXES])

@@ -177,3 +177,26 @@ def test_no_rated_power_means_off():
     ctl = controller()
     d = ctl.tick(BatterySample(80, grid_w=-5000, battery_w=0, measured_at=T0), T0, rated_w=0)
     assert d.target_percent == 0 and "rated 0 W" in d.reason
+
+
+def test_running_level_changes_are_paced_by_change_interval():
+    ctl = controller(change_interval_sec=1800)
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])  # the start is not paced
+    d = tick(ctl, 120, grid=-3000, fleet_w=800)  # 3700 W -> 90 %, but the last change was 60 s ago
+    assert d.target_percent == 20 and d.timers[0].action == "raise" and d.timers[0].text == "raising to 90% in 29:00"
+    assert "hold 20%" in d.reason
+    assert tick(ctl, 1860, grid=-3000, fleet_w=800).target_percent == 90
+    # Lowering waits too while the battery is above priority_soc (it may carry the difference) ...
+    d = tick(ctl, 1900, soc=70, grid=+1000, battery=0, fleet_w=3600)
+    assert d.target_percent == 90 and d.timers[0].text == "lowering to 60% in 29:20"
+    # ... but not when a battery below priority_soc is discharging into the miners.
+    d = tick(ctl, 1960, soc=45, grid=0, battery=+1000, fleet_w=3600)
+    assert d.target_percent == 60 and d.changed
+
+
+def test_no_probe_while_the_grid_exports():
+    """An exporting grid-tied house shows its surplus on the meter: probing above it only bounces back."""
+    ctl = controller()
+    run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
+    d = tick(ctl, 1000, soc=99, grid=-300, battery=0, fleet_w=800)  # 800 + 300 - 100 = 1000 W = 25 %
+    assert d.target_percent == 20 and "probing" not in d.reason

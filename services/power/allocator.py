@@ -169,6 +169,7 @@ class _Profile:
     on: bool = True
     planned_w: float = 0.0
     mode: str | None = None
+    current_mode: str | None = None  # the mode it runs now (last commanded), for sticky modes
 
 
 def _fmt_s(seconds: float) -> str:
@@ -255,6 +256,8 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
     profile = _Profile(miner, kind, nominal, min_w, max_w, levels, _efficiency(miner), notes=[note])
     # A miner that cannot sleep was never put to sleep by us: a 0 W reading is a glitch or a restart.
     profile.currently_on = _inferred_on(miner, history) or SLEEP not in miner.capabilities
+    if profile.currently_on and history.level_action == SET_MODE and any(m == history.level_value for _, m in levels):
+        profile.current_mode = str(history.level_value)
     profile.can_off = SLEEP in miner.capabilities and kind != KIND_FIXED
     profile.can_on = WAKE in miner.capabilities or profile.currently_on
     if kind == KIND_FIXED:
@@ -313,28 +316,41 @@ def _fraction_for(profiles: list[_Profile], budget: float, fixed: Mapping[str, f
     return low
 
 
-def _distribute(on: list[_Profile], budget: float) -> None:
-    fraction = _fraction_for(on, budget)
-    discrete = {p.miner.ip: _share(p, fraction) for p in on if p.kind == KIND_MODES}
+def _plan_shares(on: list[_Profile], budget: float, keep: Mapping[str, tuple[float, str]]) -> dict[str, tuple[float, str | None]]:
+    """Watts (and mode) per on-miner: mode miners in ``keep`` hold their level, the rest share the budget."""
+    fraction = _fraction_for(on, budget, {ip: w for ip, (w, _) in keep.items()})
+    discrete = {p.miner.ip: keep.get(p.miner.ip) or _share(p, fraction) for p in on if p.kind == KIND_MODES}
     # Continuous miners absorb what the discrete ones left by rounding down.
-    fixed = {ip: watts for ip, (watts, _) in discrete.items()}
-    fraction2 = _fraction_for(on, budget, fixed)
-    for p in on:
-        if p.miner.ip in discrete:
-            p.planned_w, p.mode = discrete[p.miner.ip]
-        else:
-            p.planned_w, p.mode = _share(p, max(fraction, fraction2))
+    fraction2 = _fraction_for(on, budget, {ip: watts for ip, (watts, _) in discrete.items()})
+    shares = {p.miner.ip: discrete.get(p.miner.ip) or _share(p, max(fraction, fraction2)) for p in on}
     # Slack the continuous miners could not take (all at max, or none): step mode
     # miners up one level at a time, most efficient first, while it still fits.
     stepped = True
     while stepped:
         stepped = False
         for p in sorted((q for q in on if q.kind == KIND_MODES), key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
-            slack = budget - sum(q.planned_w for q in on)
-            higher = [lv for lv in p.levels if lv[0] > p.planned_w + 1e-9]
-            if higher and higher[0][0] - p.planned_w <= slack + 1e-9:
-                p.planned_w, p.mode = higher[0]
+            slack = budget - sum(w for w, _ in shares.values())
+            higher = [lv for lv in p.levels if lv[0] > shares[p.miner.ip][0] + 1e-9]
+            if higher and higher[0][0] - shares[p.miner.ip][0] <= slack + 1e-9:
+                shares[p.miner.ip] = higher[0]
                 stepped = True
+    return shares
+
+
+def _distribute(on: list[_Profile], budget: float) -> None:
+    shares = _plan_shares(on, budget, {})
+    # Sticky modes: a mode change is a command (and on some firmware a restart of hashing) for a
+    # few watts, so while a watt/percent miner can absorb the difference, mode miners keep the
+    # mode they run (bench/solar_week: four Bitaxes flipped eco/standard 12 times a day otherwise).
+    keep = {p.miner.ip: next(lv for lv in p.levels if lv[1] == p.current_mode)
+            for p in on if p.kind == KIND_MODES and p.current_mode is not None}
+    if keep and any(p.kind in (KIND_WATTS, KIND_PERCENT) for p in on):
+        sticky = _plan_shares(on, budget, keep)
+        total, sticky_total = sum(w for w, _ in shares.values()), sum(w for w, _ in sticky.values())
+        if sticky_total <= budget + 1e-9 and sticky_total >= total - max(1.0, 0.02 * budget):
+            shares = sticky
+    for p in on:
+        p.planned_w, p.mode = shares[p.miner.ip]
 
 
 # --- the allocator -----------------------------------------------------------------
@@ -409,6 +425,15 @@ class PowerAllocator:
             else:
                 candidates.append(p)
 
+        # A miner in its grace window is still settling to its last level, so a budget it overshoots
+        # now is not a reason to switch others off (they would come back once it settles: two
+        # needless commands each); outside emergencies they wait at their lowest setting instead.
+        settling = [p.miner.ip for p in profiles if p.frozen and p.currently_on]
+        if settling and not urgent:
+            for p in candidates:
+                if p.currently_on and p.can_off:
+                    p.can_off = False
+                    p.notes.append(f"not switched off while {', '.join(settling)} settles (grace window)")
         # Below the sum of minimums: switch off the least efficient first.
         on = list(candidates)
         switched_off: list[_Profile] = []

@@ -44,6 +44,21 @@ def _kw(w: float) -> str:
     return f"{w / 1000:.2f} kW" if abs(w) >= 1000 else f"{w:.0f} W"
 
 
+def _paced(wish: SurplusResult, applied: float, now: float, state: ControllerState, cfg, soc: float,
+           battery: float) -> SurplusResult:
+    """Hold a running level for ``change_interval_sec`` after the last change (lowering at once below priority_soc)."""
+    since = None if state.last_change_at is None else now - state.last_change_at
+    urgent_down = wish.want_percent < applied and soc < cfg.priority_soc and battery > 0
+    if wish.want_percent == applied or since is None or since >= cfg.change_interval_sec or urgent_down:
+        return wish
+    left = cfg.change_interval_sec - since
+    verb = "raising" if wish.want_percent > applied else "lowering"
+    text = f"{verb} to {fmt_pct(wish.want_percent)} in {fmt_duration(left)}"
+    return SurplusResult(applied, f"{wish.reason.rsplit(' -> ', 1)[0]} -> hold {fmt_pct(applied)}; {text}",
+                         (Timer("raise" if wish.want_percent > applied else "lower", wish.want_percent, now + left,
+                                left, text),))
+
+
 def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cfg, *,
                  rated_w: float, fleet_w: float | None) -> SurplusResult:
     """One surplus decision; updates the surplus timers in ``state`` (cfg is a SurplusConfig)."""
@@ -71,7 +86,9 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
     avail_pct = available / rated_w * 100
     min_pct, step = cfg.min_percent, cfg.step_percent
     min_w = min_pct / 100 * rated_w
-    full = soc >= cfg.probe_soc and abs(battery) <= cfg.probe_idle_w and grid <= cfg.probe_idle_w
+    # Full and idle with the grid idle too: an exporting grid-tied house shows its surplus on the
+    # meter, so only a curtailing inverter (off-grid, or export-limited) needs the probe.
+    full = soc >= cfg.probe_soc and abs(battery) <= cfg.probe_idle_w and abs(grid) <= cfg.probe_idle_w
     prio = f" (battery {fmt_pct(soc)} < priority {fmt_pct(cfg.priority_soc)} charges first)" \
         if soc < cfg.priority_soc and battery < 0 else ""
 
@@ -96,23 +113,27 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
     level = min(100.0, math.floor(avail_pct / step + 1e-9) * step)
     if min_pct <= level < applied and avail_pct >= applied - cfg.hysteresis_percent:
         level = applied  # hysteresis between running levels; at the minimum the disable timer decides
-    if full and level <= applied < 100 and (state.last_probe_at is None
-                                             or now - state.last_probe_at >= cfg.probe_interval_sec):
+    paced = state.last_change_at is None or now - state.last_change_at >= cfg.change_interval_sec
+    if full and level <= applied < 100 and paced and (state.last_probe_at is None
+                                                       or now - state.last_probe_at >= cfg.probe_interval_sec):
         state.disable_since = None
         state.last_probe_at = now
         up = min(100.0, applied + step)
         return SurplusResult(up, f"battery full ({fmt_pct(soc)}) and idle, PV may be curtailed -> probing {fmt_pct(up)}")
     if level >= min_pct:
         state.disable_since = None
-        return SurplusResult(level, f"surplus {_kw(available)}{prio} -> {fmt_pct(level)}")
+        return _paced(SurplusResult(level, f"surplus {_kw(available)}{prio} -> {fmt_pct(level)}"),
+                      applied, now, state, cfg, soc, battery)
     if soc > cfg.buffer_soc or full:
         state.disable_since = None
         who = f"battery {fmt_pct(soc)} > buffer {fmt_pct(cfg.buffer_soc)}" if soc > cfg.buffer_soc else "battery full and idle"
-        return SurplusResult(min_pct, f"surplus {_kw(available)}, {who} carries the minimum -> {fmt_pct(min_pct)}")
+        return _paced(SurplusResult(min_pct, f"surplus {_kw(available)}, {who} carries the minimum -> {fmt_pct(min_pct)}"),
+                      applied, now, state, cfg, soc, battery)
     shortfall = min_w - available
     if shortfall <= cfg.disable_threshold_w:
         state.disable_since = None
-        return SurplusResult(min_pct, f"shortfall {_kw(shortfall)} within tolerance -> minimum {fmt_pct(min_pct)}")
+        return _paced(SurplusResult(min_pct, f"shortfall {_kw(shortfall)} within tolerance -> minimum {fmt_pct(min_pct)}"),
+                      applied, now, state, cfg, soc, battery)
     if state.disable_since is None:
         state.disable_since = now
     left = state.disable_since + cfg.disable_delay_sec - now
