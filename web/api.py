@@ -435,3 +435,69 @@ def miner_history(ip: str):
     rows = queries.miner_history(conn, record.id, since, bucket)
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})
+
+
+# --- CSV export (DESIGN 6: GET /api/history.csv exports any range) ----------------------
+_BATTERY_KEYS = ("soc_pct", "pv_w", "load_w", "battery_w", "grid_w")
+
+
+@bp.get("/history.csv")
+def history_csv():
+    """The chart history as a CSV download: the fleet (with battery columns) or, with ?ip=, one miner."""
+    import csv
+    import io
+
+    from flask import Response
+
+    from services.csv_log import csv_cell, local_iso
+
+    ip = request.args.get("ip")
+    record = _fleet().get(_ipv4(ip)) if ip else None  # 400 for a bad address, 404 for an unknown one
+    conn = _runtime().db.conn()
+    name, since, bucket = range_window(conn)
+    if record is None:
+        header, rows = _fleet_csv_rows(conn, since, bucket)
+    else:
+        header, rows = _miner_csv_rows(conn, record.id, since, bucket)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([local_iso(t), t, *(csv_cell(v) for v in values)] for t, values in rows)
+    filename = f"history-{record.ip if record else 'fleet'}-{name}-{time.strftime('%Y-%m-%d')}.csv"
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "X-Bucket-Seconds": str(bucket)})
+
+
+def _fleet_csv_rows(conn, since: float, bucket: int) -> tuple[list[str], list[tuple[int, list]]]:
+    """Header and (t, cells) of the fleet history, one hashrate column per algorithm, battery if stored."""
+    fleet_rows = queries.fleet_history(conn, since, bucket)
+    battery = {row["t"]: row for row in queries.battery_history(conn, since, bucket)}
+    # Known miners' algorithms too, so the columns do not depend on who happened to answer.
+    algorithms = sorted({row["algorithm"] for row in fleet_rows} | {r.algorithm for r in _fleet().records()})
+    hashrate: dict[int, dict[str, float]] = {}
+    power: dict[int, float] = {}
+    online: dict[int, int] = {}
+    for row in fleet_rows:
+        t = row["t"]
+        hashrate.setdefault(t, {})[row["algorithm"]] = row["hashrate_hs"]
+        if row["power_w"] is not None:
+            power[t] = power.get(t, 0.0) + row["power_w"]
+        online[t] = online.get(t, 0) + row["online"]
+    header = ["time", "epoch", *(f"hashrate_hs_{algo}" for algo in algorithms), "power_w", "online"]
+    if battery:
+        header += _BATTERY_KEYS
+    rows = []
+    for t in sorted(set(online) | set(battery)):
+        cells = [hashrate.get(t, {}).get(algo) for algo in algorithms] + [power.get(t), online.get(t, 0)]
+        if battery:
+            cells += [battery[t][key] if t in battery else None for key in _BATTERY_KEYS]
+        rows.append((t, cells))
+    return header, rows
+
+
+def _miner_csv_rows(conn, miner_id: int, since: float, bucket: int) -> tuple[list[str], list[tuple[int, list]]]:
+    """Header and (t, cells) of one miner's history."""
+    keys = ("hashrate_hs", "power_w", "temp_c")
+    rows = [(row["t"], [row[key] for key in keys]) for row in queries.miner_history(conn, miner_id, since, bucket)]
+    return ["time", "epoch", *keys], rows
