@@ -27,6 +27,22 @@ polling:
   timeout_sec: 3
 nmminer:
   listen: true
+# The simulated house (real clock, clear-sky sun at Greensboro, NC), sized for the demo fleet,
+# and the solar controller deciding live: every decision and command is an event on the dashboard.
+battery:
+  source: simulated
+  poll_sec: 5
+  max_age_sec: 60
+  simulated:
+    pv_kw: 30
+    battery_kwh: 40
+    base_load_w: 800
+    initial_soc: 75
+autocontrol:
+  enabled: true
+  policy: ${DEMO_POLICY:-ratchet}
+  tick_sec: 10
+  min_interval_sec: 60
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"

@@ -100,6 +100,26 @@ def test_writes_need_the_token(demo):
         assert token not in get(demo["base"] + path).text
 
 
+def test_the_simulated_house_and_the_controller_decide_live(demo):
+    """The demo's house reads every 5 s and the controller ticks every 10 s, sending its first settings."""
+    deadline = time.monotonic() + 60
+    status, battery, commands = {}, {}, []
+    while time.monotonic() < deadline:
+        battery = get(demo["base"] + "/api/battery").json()
+        status = get(demo["base"] + "/api/autocontrol").json()
+        events = get(demo["base"] + "/api/events?limit=200").json()
+        commands = [e for e in events if e["actor"] == "controller" and e["kind"] == "command"]
+        if status.get("decided_at") and commands:
+            break
+        time.sleep(1)
+    reading = battery.get("reading") or {}
+    assert 0 <= reading.get("soc_pct", -1) <= 100 and reading.get("pv_w") is not None, battery
+    assert status["enabled"] is True and status["policy"] == "ratchet", status
+    assert status["decided_at"] and status["reason"] and 0 <= status["target_percent"] <= 100, status
+    assert status["failsafe"] is False and status["battery_age_sec"] < 60, status
+    assert commands, "the controller sent no command within a minute"
+
+
 def test_sigterm_stops_cleanly(demo):
     proc = demo["proc"]
     os.killpg(proc.pid, signal.SIGTERM)
