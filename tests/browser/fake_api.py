@@ -12,6 +12,12 @@ texts, refuse a missing capability with fleet.command's 409 wording, apply a
 few driver checks (Bitaxe frequency range, stratum URLs) as 400s, and answer
 "<action(values)> sent to <ip>" like the real FleetManager. A test can script
 the next answer of one action (fake.script) to show a 409 or 502.
+
+The power side follows services/battery_monitor.py and services/power: GET
+/api/battery (reading, age_sec, simulated, status), GET /api/battery/history,
+GET/POST /api/autocontrol (the PowerController.status() body; POST validates
+like services/power/commands.py) and the {"type": "autocontrol"} push that
+services/autocontrol.py sends after each tick (fake.push_autocontrol).
 """
 
 from __future__ import annotations
@@ -195,6 +201,53 @@ def history(range_):
     return {"range": range_, "bucket_s": bucket, "ts": ts, "series": series}
 
 
+def battery_history(range_, ts_offset=0):
+    """Made-up battery history on the fleet history's buckets; SOC, PV and battery have null holes."""
+    span = RANGES[range_]
+    bucket = max(60, span // 288)
+    now = int(time.time()) // bucket * bucket
+    ts = list(range(now - span + bucket, now + 1, bucket))
+    wave = [math.sin(t / 7200.0) for t in ts]
+    hole = [i % 53 in (20, 21) for i in range(len(ts))]
+    series = {
+        "soc_pct": [None if h else round(55 + 25 * w, 1) for h, w in zip(hole, wave)],
+        "pv_w": [None if h else round(max(0.0, 2400 * w), 1) for h, w in zip(hole, wave)],
+        "load_w": [round(650 + 80 * w, 1) for w in wave],
+        "battery_w": [None if h else round(-900 * w, 1) for h, w in zip(hole, wave)],
+        "grid_w": [None for _ in ts],
+    }
+    return {"range": range_, "bucket_s": bucket, "ts": [t + ts_offset for t in ts], "series": series}
+
+
+def battery_snapshot(soc=54.0, pv_w=1800.0, load_w=600.0, battery_w=-1200.0, grid_w=None, age=12.0,
+                     source="simulated", connected=True, last_error=""):
+    """GET /api/battery (services/battery_monitor.py snapshot()); soc=None means never read."""
+    now = time.time()
+    reading = None if soc is None else {
+        "soc_pct": soc, "pv_w": pv_w, "load_w": load_w, "battery_w": battery_w, "grid_w": grid_w,
+        "measured_at": now - age, "source": source, "measured_at_from": "device"}
+    return {"reading": reading, "age_sec": None if reading is None else round(age, 1),
+            "simulated": source == "simulated",
+            "status": {"source": source, "connected": connected,
+                       "last_success_ts": None if reading is None else now - age, "last_error": last_error,
+                       "max_age_sec": 120.0, "rejected_count": 0, "error_count": 0 if connected else 3,
+                       "last_measured_at": None if reading is None else now - age, "session_age_sec": None}}
+
+
+def autocontrol_status(**over):
+    """GET /api/autocontrol (PowerController.status() plus the plan): ratchet, raising 50 -> 60 % in 1:30."""
+    now = time.time()
+    body = {"enabled": True, "policy": "ratchet", "target_percent": 50.0, "target_w": 1500.0, "cap_percent": 60.0,
+            "reason": "SOC 54% -> cap 60%; raising to 60% in 1:30", "battery_age_sec": 12.0, "failsafe": False,
+            "emergency": False, "override": None, "miner_overrides": {},
+            "timers": [{"action": "raise", "target_percent": 60.0, "at": now + 90, "remaining_sec": 90.0,
+                        "text": "raising to 60% in 1:30"}],
+            "next_change_at": now + 90, "decided_at": now, "lowest": False, "alert": None, "source": "policy",
+            "soc_pct": 54.0, "night": False, "plan": None}
+    body.update(over)
+    return body
+
+
 class FakeController:
     """Mutable fake state shared by the API views, the socket and the test."""
 
@@ -217,6 +270,11 @@ class FakeController:
             self.requests: list[tuple[str, str, object]] = []  # writes only: (method, path, json)
             self.ws_connects = 0
             self.pings = 0
+            self.battery = battery_snapshot()  # GET /api/battery; None answers 404 (no battery route)
+            self.battery_ts_offset = 0  # shifts the battery buckets off the fleet's (alignment tests)
+            self.history_empty = False  # both history routes answer with no buckets (a fresh install)
+            self.autocontrol = autocontrol_status()
+            self.autocontrol_next = None  # the next POST /api/autocontrol answers (status, error) instead
 
     # --- state the test inspects or changes ---
     def miner_list(self):
@@ -304,6 +362,13 @@ class FakeController:
 
     def drop_sockets(self):
         self.broadcast(_CLOSE)
+
+    def push_autocontrol(self, **over):
+        """services/autocontrol.py after a tick: the status body as {"type": "autocontrol", ...}."""
+        with self.lock:
+            self.autocontrol.update(over)
+            body = copy.deepcopy(self.autocontrol)
+        self.broadcast(json.dumps({"type": "autocontrol", **body}))
 
 
 # --- control plumbing, following web/api.py and services/fleet.py -------------------
@@ -504,6 +569,39 @@ def miner_history_series(m, range_):
                        "temp_c": around(m["temp_c"], 0.02)}}
 
 
+def _autocontrol_changes(body):
+    """services/power/commands.apply_command's checks (same wording) -> the status fields to change."""
+    if not body:
+        raise ValueError("body: expected a JSON object with enabled, policy or override")
+    known = {"enabled", "policy", "override"}
+    unknown = set(body) - known
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: unknown field (known: {', '.join(sorted(known))})")
+    changes = {}
+    if "enabled" in body:
+        if not isinstance(body["enabled"], bool):
+            raise ValueError(f"enabled: expected true or false, got {body['enabled']!r}")
+        changes["enabled"] = body["enabled"]
+    if "policy" in body:
+        if body["policy"] not in ("ratchet", "surplus"):
+            raise ValueError(f"policy: must be ratchet or surplus, got {body['policy']!r}")
+        changes["policy"] = body["policy"]
+    if "override" in body:
+        ov = body["override"]
+        if not isinstance(ov, dict):
+            raise ValueError("override: expected an object {percent, minutes or until, miner} or {clear: true, miner}")
+        if ov.get("clear") is True:
+            changes["override"] = None
+        else:
+            percent = ov.get("percent")
+            if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+                raise ValueError(f"override.percent: must be 0-100, got {percent}")
+            now = time.time()
+            until = now + 60 * ov["minutes"] if ov.get("minutes") is not None else ov.get("until")
+            changes["override"] = {"percent": float(percent), "until": until, "set_at": now, "by": "session"}
+    return changes
+
+
 def api_blueprint(fake: FakeController) -> Blueprint:
     bp = Blueprint("fake_api", __name__)
 
@@ -543,6 +641,9 @@ def api_blueprint(fake: FakeController) -> Blueprint:
             return jsonify(error="unknown range"), 400
         with fake.lock:
             fake.requests.append(("GET", request.full_path, None))
+            empty = fake.history_empty
+        if empty:
+            return jsonify({"range": range_, "bucket_s": 60, "ts": [], "series": {"power_w": [], "online": []}})
         return jsonify(history(range_))
 
     @bp.get("/api/session")
@@ -664,6 +765,55 @@ def api_blueprint(fake: FakeController) -> Blueprint:
         with fake.lock:
             fake.credentials.discard(ip)
         return jsonify({"ok": True, "credentials_set": False})
+
+    # --- battery and autocontrol (web/battery.py, web/autocontrol.py) ---
+    @bp.get("/api/battery")
+    def battery():
+        with fake.lock:
+            body = copy.deepcopy(fake.battery)
+        if body is None:
+            abort(404)
+        if body["reading"] is not None:  # the age grows like the real one
+            body["age_sec"] = round(time.time() - body["reading"]["measured_at"], 1)
+        return jsonify(body)
+
+    @bp.get("/api/battery/history")
+    def battery_history_view():
+        range_ = request.args.get("range", "24h")
+        if range_ not in RANGES:
+            return _error("range must be one of 1h, 6h, 24h, 3d, 1w, all", 400)
+        with fake.lock:
+            fake.requests.append(("GET", request.full_path, None))
+            offset, empty = fake.battery_ts_offset, fake.history_empty
+        if empty:
+            return jsonify({"range": range_, "bucket_s": 60, "ts": [],
+                            "series": {k: [] for k in ("soc_pct", "pv_w", "load_w", "battery_w", "grid_w")}})
+        return jsonify(battery_history(range_, offset))
+
+    @bp.get("/api/autocontrol")
+    def autocontrol_get():
+        with fake.lock:
+            return jsonify(copy.deepcopy(fake.autocontrol))
+
+    @bp.post("/api/autocontrol")
+    def autocontrol_post():
+        if (resp := need_login()) is not None:
+            return resp
+        body = request.get_json(silent=True) if request.is_json else None
+        if not isinstance(body, dict):
+            return _error("send a JSON object with enabled, policy or override (Content-Type: application/json)", 400)
+        try:
+            changes = _autocontrol_changes(body)
+        except ValueError as exc:
+            return _error(str(exc), 400)
+        with fake.lock:
+            scripted, fake.autocontrol_next = fake.autocontrol_next, None
+            if scripted is not None:
+                return _error(scripted[1], scripted[0])
+            fake.autocontrol.update(changes)
+            if "policy" in changes:
+                fake.autocontrol["cap_percent"] = 60.0 if changes["policy"] == "ratchet" else None
+            return jsonify(copy.deepcopy(fake.autocontrol))
 
     @bp.get("/api/miner-types")
     def miner_types():
