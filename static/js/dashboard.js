@@ -7,6 +7,7 @@
 
 import { detailSnapshot, initDetail, openDetail, tickDetail } from "./miner_detail.js";
 import { sendCommand } from "./miner_controls.js";
+import { initPower, powerLoggedIn, powerMessage } from "./power_panel.js";
 import {
   $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff,
   fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, fmtTick, isNum, minerHref, noteServerTime, nowS, readableError,
@@ -476,6 +477,8 @@ function handleMessage(raw) {
   } else if (msg.type === "discovery") {
     state.lastDiscoveryMsg = Date.now();
     renderDiscovery(msg);
+  } else if (msg.type === "autocontrol") {
+    powerMessage(msg); // the controller's status after each tick
   } else if (msg.type === "error") {
     refreshFleet(); // the socket refused us (login needed for reads): REST says where to go
   }
@@ -516,6 +519,7 @@ function connectWs() {
 function showLoggedIn(yes) {
   $("login-link").hidden = yes;
   $("logout-btn").hidden = !yes;
+  powerLoggedIn(yes);
 }
 
 async function logout() {
@@ -536,6 +540,7 @@ async function init() {
   $("ranges").addEventListener("click", (ev) => { const b = ev.target.closest("button"); if (b) selectRange(b.dataset.range); });
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyChartTheme);
   try { createChart(); } catch (e) { console.error("chart disabled:", e); chart = null; } // the rest still works
+  try { initPower(); } catch (e) { console.error("power panel disabled:", e); }
 
   const get = (url) => api("GET", url);
   const [miners, stats, disc, , session] = await Promise.allSettled([
