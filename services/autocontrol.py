@@ -34,7 +34,7 @@ from services.fleet import FleetManager
 from services.power import PowerController, apply_command
 from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, PowerAllocator, miner_input,
                                       record_commands)
-from services.power.overheat import OVERHEAT_KEY, OverheatTracker
+from services.power.overheat import OVERHEAT_KEY, OverheatTracker, default_limit_c
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class AutoControl:
                 continue
             entry = self.entries.get(r.ip)
             limit = entry.max_temp_c if entry is not None and entry.max_temp_c is not None else cfg.overheat_c
+            limit = default_limit_c(r.family) if limit is None else limit
             # A stale reading is no news: unknown never trips a miner and never clears one.
             temp = r.status.temp_c if r.status is not None and r.ip in fresh else None
             model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
@@ -157,17 +158,11 @@ class AutoControl:
 
     def _apply(self, inputs: list[MinerInput], decision: Any, now: float, hot: set[str]) -> None:
         pinned = {ip: o.percent for ip, o in self.controller.state.miner_overrides.items()}
-        history = dict(self.history)
-        for ip in hot:
-            # Safety above any manual override: pinned to 0 % (sleep, or the lowest setting without sleep).
-            # A pin already skips the minimum on-time; the grace window after a recent command must not
-            # hold a hot miner on either, so the allocator is shown no recent command for it.
-            pinned[ip] = 0.0
-            if ip in history:
-                history[ip] = dataclasses.replace(history[ip], last_command_ts=None)
-        plan = self.allocator.allocate(inputs, history, now, target_percent=decision.target_percent,
+        # Safety above any manual override: overheated miners sleep (or go to their lowest setting
+        # without sleep) now; neither the grace window nor the minimum on-time holds them on.
+        plan = self.allocator.allocate(inputs, self.history, now, target_percent=decision.target_percent,
                                        urgent=decision.emergency or decision.failsafe, lowest=decision.lowest,
-                                       pinned_percent=pinned)
+                                       pinned_percent=pinned, safety_off=hot)
         self.last_plan = self._explain(plan.to_dict(), hot)
         done = []
         for setting in plan.settings:

@@ -132,7 +132,7 @@ class MinerEntry:
     nominal_w: float | None = None
     min_w: float | None = None
     max_w: float | None = None
-    max_temp_c: float | None = None  # None = autocontrol.overheat_c
+    max_temp_c: float | None = None  # None = autocontrol.overheat_c (itself None = the family's limit)
     autocontrol: bool = True  # false = the controller never commands this miner (a fixed load)
 
     def validate(self) -> None:
@@ -236,11 +236,11 @@ class AutocontrolConfig:
     stale_after_sec: float = 600
     failsafe: str = "lowest_then_off"  # stale data: "lowest_then_off", "off" or "hold"
     failsafe_lowest_sec: float = 300  # "lowest_then_off": this long at the lowest setting, then off
-    # Overheating wins over every wish: a miner whose hottest reading (temp_c) reaches overheat_c is
-    # put to sleep and stays asleep until it has cooled to overheat_c - overheat_resume_delta_c.
-    # 90 C: above the 75-85 C chip temperatures Antminer/Whatsminer/Bitaxe run at, below their own
-    # 95-100 C protective shutdowns (0 = off).
-    overheat_c: float = 90
+    # Overheating wins over every wish: a miner whose hottest reading (temp_c) reaches its limit is
+    # put to sleep and stays asleep until it has cooled to the limit - overheat_resume_delta_c.
+    # None = the family's limit (services/power/overheat.py: 70 C for Bitaxe ASICs, 100 C for the
+    # chip temperatures of the big miners), a number = that limit for every miner, 0 = off.
+    overheat_c: float | None = None
     overheat_resume_delta_c: float = 10
     # The allocator's timers (AllocatorSettings): the grace after a command (WM60 waits 300 s while a
     # Whatsminer recalibrates) and the minimum on- and off-time of a miner.
@@ -269,7 +269,8 @@ class AutocontrolConfig:
         _check(self.failsafe in ("lowest_then_off", "off", "hold"),
                f"failsafe: must be lowest_then_off, off or hold, got {self.failsafe!r}")
         _check(self.failsafe_lowest_sec >= 0, f"failsafe_lowest_sec: must be >= 0, got {self.failsafe_lowest_sec}")
-        _check(self.overheat_c == 0 or 30 <= self.overheat_c <= 130, f"overheat_c: must be 0 (off) or 30-130, got {self.overheat_c}")
+        _check(self.overheat_c is None or self.overheat_c == 0 or 30 <= self.overheat_c <= 130,
+               f"overheat_c: must be 0 (off) or 30-130, got {self.overheat_c}")
         _check(0 < self.overheat_resume_delta_c <= 50,
                f"overheat_resume_delta_c: must be above 0 and at most 50, got {self.overheat_resume_delta_c}")
         for key in ("grace_sec", "min_on_sec", "min_off_sec"):

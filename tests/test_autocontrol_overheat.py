@@ -69,6 +69,13 @@ def test_retain_forgets_removed_miners():
     assert t.retain(["a"]) is False
 
 
+def test_family_limits_when_the_config_sets_none():
+    from services.power.overheat import default_limit_c
+
+    assert default_limit_c("bitaxe") == 70  # below ESP-Miner's own 75 C overheat mode
+    assert default_limit_c("whatsminer") == default_limit_c("antminer") == 100  # healthy chips read 93-95 C
+
+
 # --- the control loop -----------------------------------------------------------------
 class Loop:
     """An AutoControl on the test runtime with settable temperatures, battery and clock."""
@@ -87,7 +94,7 @@ class Loop:
             return dataclasses.replace(status, temp_c=temps.get(driver.host, status.temp_c))
 
         monkeypatch.setattr(FakePowerDriver, "read", read)
-        settings = {"enabled": True, **autocontrol}
+        settings = {"enabled": True, "overheat_c": 90, **autocontrol}
         self.config = replace_config(runtime.config, miners=tuple(miners),
                                      autocontrol=dataclasses.replace(runtime.config.autocontrol, **settings))
         for ip in IPS:
@@ -279,3 +286,13 @@ def test_all_controllable_hot_ignores_the_uncontrolled_miner(runtime, monkeypatc
     loop.temps.update({IPS[0]: 95, IPS[1]: 95})
     body = loop.tick(T0)
     assert body["source"] == "safety" and "overheating" in body["reason"]
+
+
+def test_no_configured_limit_uses_the_family_limit(runtime, monkeypatch):
+    loop = Loop(runtime, monkeypatch, overheat_c=None)
+    loop.temps[IPS[0]] = 96.0  # a healthy Whatsminer/Avalon chip maximum: no trip at the 100 C default
+    loop.tick(time.time())
+    assert loop.control.overheat.overheated() == set()
+    loop.temps[IPS[0]] = 100.0
+    loop.tick(time.time() + 30)
+    assert loop.control.overheat.overheated() == {IPS[0]}

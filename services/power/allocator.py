@@ -367,7 +367,8 @@ class PowerAllocator:
 
     def allocate(self, miners: Iterable[MinerInput], history: Mapping[str, MinerHistory], now: float, *,
                  target_w: float | None = None, target_percent: float | None = None, urgent: bool = False,
-                 lowest: bool = False, pinned_percent: Mapping[str, float] | None = None) -> AllocationPlan:
+                 lowest: bool = False, pinned_percent: Mapping[str, float] | None = None,
+                 safety_off: Iterable[str] = ()) -> AllocationPlan:
         """Plan settings for ``target_w`` or ``target_percent`` (exactly one); deltas only, sorted by IP.
 
         ``urgent`` (battery emergency, fail-safe off): the grace window and the
@@ -376,10 +377,14 @@ class PowerAllocator:
         the target is ignored. ``pinned_percent`` (manual per-miner override):
         that miner at that percent of its nominal (0 = off), outside the budget
         sharing; it still waits out its grace window, not its on/off times.
+        ``safety_off`` (overheated miners): stopped now, above any pin; the
+        grace window and the minimum on-time do not hold them.
         """
         if (target_w is None) == (target_percent is None):
             raise ValueError("give exactly one of target_w and target_percent")
         miners = sorted(miners, key=lambda m: _ip_key(m.ip))
+        safety_off = set(safety_off)
+        pinned_percent = {**(pinned_percent or {}), **{ip: 0.0 for ip in safety_off}}
         rated = self.rated_w(miners)
         target = float(target_w) if target_w is not None else rated * max(0.0, float(target_percent)) / 100.0
         target = max(0.0, target)
@@ -390,7 +395,8 @@ class PowerAllocator:
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), False, 0.0,
                                             "offline or stale: not commanded, counted as 0 W")
                 continue
-            profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings, urgent)
+            profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings,
+                               urgent or miner.ip in safety_off)
             if profile is None:
                 measured = float(miner.power_w or 0.0)
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), measured > 0, measured,
@@ -400,7 +406,6 @@ class PowerAllocator:
 
         # Fixed draw: frozen miners at their commanded level, always-on loads, miners held off.
         budget = target
-        pinned_percent = pinned_percent or {}
         candidates: list[_Profile] = []
         for p in profiles:
             pin = pinned_percent.get(p.miner.ip)

@@ -16,6 +16,21 @@ from typing import Any, Iterable
 
 OVERHEAT_KEY = "autocontrol.overheat"  # key in the database ``state`` table
 
+# Default limits by family, on what each driver reports as temp_c (its hottest reading).
+# Bitaxe/NerdQAxe (AxeOS, ESP-Miner): temp_c is the ASIC; ESP-Miner's power management enters its
+# own overheat mode at THROTTLE_TEMP 75 C (and stays there until restarted), healthy units run
+# 55-65 C, so we stop them a little below. The big miners report chip temperatures: healthy
+# Whatsminer and Avalon units read 93-95 C chip maximum in the recorded replies (shared/data/replies),
+# their firmware warns at 85-100 C and cuts out at 95-115 C depending on the model; 100 C stops a
+# miner that keeps running hotter than any healthy one before it trips its own (power-cycle) cut-out.
+FAMILY_LIMIT_C = {"bitaxe": 70.0}
+DEFAULT_LIMIT_C = 100.0
+
+
+def default_limit_c(family: str) -> float:
+    """The overheat limit of a family when the config sets none."""
+    return FAMILY_LIMIT_C.get(family, DEFAULT_LIMIT_C)
+
 
 def fmt_c(value: float) -> str:
     """96.04 -> "96 C", 85.5 -> "85.5 C"."""
