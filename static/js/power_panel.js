@@ -185,6 +185,11 @@ function renderAlerts(ac) {
   if (ac.failsafe) lines.push(`Fail-safe in force${ac.lowest ? " (miners at their lowest setting)" : ""}: ` +
     `${typeof ac.alert === "string" && ac.alert ? ac.alert : "no recent battery data"}.`);
   else if (typeof ac.alert === "string" && ac.alert) lines.push(ac.alert);
+  for (const hot of Array.isArray(ac.overheated) ? ac.overheated : []) {
+    if (!hot || typeof hot !== "object") continue;
+    const why = typeof hot.reason === "string" && hot.reason ? hot.reason.replace(/ -> /g, " → ") : "over its limit";
+    lines.push(`Overheating, ${typeof hot.ip === "string" ? hot.ip : "a miner"} stopped: ${clip(why)}`);
+  }
   const text = lines.join("\n");
   if (text === ps.alertText) return; // rewriting an unchanged alert would make screen readers repeat it
   ps.alertText = text;
@@ -250,7 +255,8 @@ function tickAutocontrol() {
   const now = Date.now();
   [...$("ac-timers").children].forEach((li, i) => {
     const t = ac.timers[i], end = ps.deadlines[i];
-    li.textContent = timerText(t, end === null ? 0 : (end - now) / 1000);
+    // No time to count from: the server's own text, as it was written.
+    li.textContent = end === null ? (typeof t.text === "string" ? t.text : "") : timerText(t, (end - now) / 1000);
   });
   const ov = ac.override;
   const left = $("ac-override-left");

@@ -243,7 +243,7 @@ def autocontrol_status(**over):
             "timers": [{"action": "raise", "target_percent": 60.0, "at": now + 90, "remaining_sec": 90.0,
                         "text": "raising to 60% in 1:30"}],
             "next_change_at": now + 90, "decided_at": now, "lowest": False, "alert": None, "source": "policy",
-            "soc_pct": 54.0, "night": False, "plan": None}
+            "soc_pct": 54.0, "night": False, "plan": None, "overheated": []}
     body.update(over)
     return body
 
