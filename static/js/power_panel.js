@@ -204,6 +204,9 @@ function renderControls() {
   const usable = ps.loggedIn && !ps.busy && !!ac;
   sw.disabled = policy.disabled = !usable;
   $("ac-login").hidden = ps.loggedIn;
+  for (const control of [sw, policy]) { // the login hint describes the controls only while it applies
+    if (ps.loggedIn) control.removeAttribute("aria-describedby"); else control.setAttribute("aria-describedby", "ac-login");
+  }
   if (ac && !ps.busy) {
     sw.checked = !!ac.enabled;
     if (["ratchet", "surplus"].includes(ac.policy)) policy.value = ac.policy;
