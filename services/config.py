@@ -189,11 +189,13 @@ class SurplusConfig:
     buffer_soc: float = 90  # above it the battery may carry mining at the minimum when PV falls short
     residual_w: float = 100  # power left unused at the grid/battery connection (positive = keep a margin)
     min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
-    step_percent: float = 10  # targets move in these steps, to spare slow miners small changes
-    hysteresis_percent: float = 5  # hold a level until the surplus falls this far below it
+    # Steps, hysteresis and pacing chosen with bench/solar_week over the Greensboro TMY3 year
+    # (docs/power.md): 10 % steps unpaced changed the Whatsminer 18 times a summer day.
+    step_percent: float = 20  # targets move in these steps, to spare slow miners small changes
+    hysteresis_percent: float = 10  # hold a level until the surplus falls this far below it
     # A running level changes at most this often (start/stop and safety excepted); lowering is at
     # once below priority_soc. Every Whatsminer power limit restarts hashing for 60-90 s.
-    change_interval_sec: float = 0
+    change_interval_sec: float = 1800
     probe_soc: float = 98  # at or above it with an idle battery, PV may be curtailed: probe upwards
     probe_idle_w: float = 150  # battery power below this (either way) counts as idle
     probe_interval_sec: float = 300  # one probe step up at most this often
@@ -278,6 +280,24 @@ class AutocontrolConfig:
 
 
 @dataclass(frozen=True)
+class EmsConfig:
+    """Grid dispatch by an Energy Management System (docs/EMS.md); off until a token is set."""
+
+    token: str = field(default="", repr=False)  # bearer token of the EMS (env EMS_TOKEN); "" = EMS routes answer 503
+    rated_kw: float | None = None  # None = computed: the controllable online miners' maximum power
+    silence: str = "hold"  # EMS silence: "hold" the last command until deactivate, or "lease"
+    lease_minutes: float = 15  # "lease": a dispatch ends this long after the last EMS call that set or repeated it
+
+    def validate(self) -> None:
+        _check(not self.token or len(self.token) >= 16, "token: must be at least 16 characters")
+        _check(self.token == self.token.strip(), "token: must not start or end with spaces")
+        _check(self.rated_kw is None or 0 < self.rated_kw <= 100000,
+               f"rated_kw: must be above 0 and at most 100000, got {self.rated_kw}")
+        _check(self.silence in ("hold", "lease"), f"silence: must be hold or lease, got {self.silence!r}")
+        _check(1 <= self.lease_minutes <= 1440, f"lease_minutes: must be 1-1440, got {self.lease_minutes}")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -290,8 +310,14 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     autocontrol: AutocontrolConfig = field(default_factory=AutocontrolConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
+    ems: EmsConfig = field(default_factory=EmsConfig)
     miners: tuple[MinerEntry, ...] = ()
     source: str = ""  # the file this came from ("" = defaults only)
+
+    def validate(self) -> None:
+        # The EMS token is a credential of its own: the EMS must not be able to use the dashboard's API.
+        _check(not self.ems.token or self.ems.token != self.security.api_token,
+               "ems.token: must differ from security.api_token")
 
     @property
     def data_path(self) -> Path:
@@ -369,6 +395,7 @@ _ENV_OVERRIDES = {
     "ADMIN_PASSWORD": ("security", "admin_password", str),
     "SUBNET": ("network", "subnet", str),
     "PORT_OFFSET": ("network", "port_offset", int),
+    "EMS_TOKEN": ("ems", "token", str),
 }
 
 

@@ -10,6 +10,8 @@ RATED = 4000.0  # fleet rated watts: 10 % = 400 W
 
 
 def controller(min_interval_sec=0, **surplus) -> PowerController:
+    # The tests below were written for 10 % steps, 5 % hysteresis and no pacing; the defaults differ.
+    surplus = {"step_percent": 10, "hysteresis_percent": 5, "change_interval_sec": 0, **surplus}
     cfg = AutocontrolConfig(enabled=True, policy="surplus", min_interval_sec=min_interval_sec,
                             surplus=SurplusConfig(**surplus))
     return PowerController(cfg, DictStore(), clock=lambda: T0)
