@@ -17,6 +17,7 @@ from database import queries
 from database.db import Database
 from services.battery import BatteryError
 from services.battery.factory import make_source
+from services.battery.none import NOT_CONFIGURED
 from services.config import Config
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class BatteryMonitor:
 
     def poll(self) -> None:
         """One scheduled read: hand the miners' load to a simulated house, read, store, log transitions."""
+        if not self.configured:
+            return  # no battery: nothing to read, and "battery lost" would be a false alarm
         with self._lock:
             if self._fleet_power_w is not None and hasattr(self.source, "set_extra_load"):
                 self.source.set_extra_load(self._fleet_power_w() or 0.0)  # the simulated house feels the miners
@@ -67,10 +70,19 @@ class BatteryMonitor:
         reading = self.source.last_reading
         status = self.source.status().to_dict()
         age = time.time() - reading.measured_at if reading else None
+        configured = self.configured
+        if not configured:
+            status["last_error"] = NOT_CONFIGURED
         return {"reading": reading.to_dict() if reading else None,
                 "age_sec": round(age, 1) if age is not None else None,
                 "simulated": self.config.battery.source == "simulated",
+                "configured": configured,
                 "status": status}
+
+    @property
+    def configured(self) -> bool:
+        """False for ``battery.source: none`` (no battery: nothing to read, no battery rules)."""
+        return self.config.battery.source != "none"
 
     def close(self) -> None:
         """Release the source's connections."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-SOURCES = ("eg4", "homeassistant", "http", "mqtt", "simulated")
+SOURCES = ("eg4", "homeassistant", "http", "mqtt", "simulated", "none")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -139,7 +139,7 @@ class BatteryConfig:
     the controller and the UI can refuse or flag them on a real site.
     """
 
-    source: str = "simulated"  # eg4 | homeassistant | http | mqtt | simulated
+    source: str = "simulated"  # eg4 | homeassistant | http | mqtt | simulated | none (no battery: grid-only EMS site)
     poll_sec: float = 10  # how often the battery job reads (eg4 returns its cache between portal polls)
     max_age_sec: float = 120  # readings older than this are refused (stale)
     max_soc_rate_pct_per_min: float = 3.0  # faster SOC changes are rejected as implausible (1C = 1.67 %/min)

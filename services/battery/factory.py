@@ -31,6 +31,9 @@ def make_source(config: Any, clock: Callable[[], float] = time.time) -> BatteryS
     if cfg.source == "mqtt":
         from .mqtt import MqttSource
         return MqttSource(cfg.mqtt, **common)
+    if cfg.source == "none":
+        from .none import NoBattery
+        return NoBattery(**common)
     if cfg.source == "simulated":
         from .simulated import SimulatedSource
         return SimulatedSource(cfg.simulated, **common)
