@@ -38,6 +38,15 @@ def _clamp(pct: float) -> float:
     return float(min(100.0, max(0.0, pct)))
 
 
+def _ems_reason(percent: float, watts: float | None) -> str:
+    """'EMS dispatch 5 kW', 'EMS deactivated -> off' (watts, not percent: rated power moves every poll)."""
+    if watts is None:
+        return f"EMS dispatch -> {fmt_pct(_clamp(percent))}"
+    if watts <= 0:
+        return "EMS deactivated -> off"
+    return f"EMS dispatch {watts / 1000:.3f}".rstrip("0").rstrip(".") + " kW"
+
+
 class PowerController:
     """Decides the fleet's power each tick; state persists through ``store`` (get/set of JSON)."""
 
@@ -100,12 +109,22 @@ class PowerController:
     # --- the tick ---------------------------------------------------------------
     def tick(self, reading: BatteryReading | None, now: float | None = None, *, rated_w: float = 0.0,
              fleet_w: float | None = None, overheating: bool = False,
-             ems_percent: float | None = None) -> Decision:
-        """Decide the fleet's power now; rated_w = the fleet's rated watts, fleet_w = measured miner watts."""
+             ems_percent: float | None = None, ems_w: float | None = None, battery: bool = True) -> Decision:
+        """Decide the fleet's power now; rated_w = the fleet's rated watts, fleet_w = measured miner watts.
+
+        ``ems_w`` (or ``ems_percent``): an active EMS dispatch in watts (0 = the EMS stopped the
+        fleet); the Decision then carries those watts as target_w. ``battery=False``: the site has
+        no battery (battery.source none): no stale-data fail-safe, no emergency, the policy wants 0 %.
+        """
         cfg, st = self.cfg, self.state
         now = self.clock() if now is None else now
         notes: list[str] = []
         self._expire_overrides(now, notes)
+        if ems_w is not None:
+            ems_w = max(0.0, float(ems_w))
+            ems_percent = round(min(100.0, ems_w / rated_w * 100), 1) if rated_w > 0 else (100.0 if ems_w else 0.0)
+        if not battery:
+            return self._tick_without_battery(now, notes, rated_w, overheating, ems_percent, ems_w)
 
         age = None if reading is None else max(0.0, now - reading.measured_at)
         soc = None if reading is None else reading.soc_pct
@@ -194,11 +213,41 @@ class PowerController:
             want, reason, source, immediate = ov.percent, f"manual override {fmt_pct(ov.percent)}{until}", "override", True
             timers = []
         elif ems_percent is not None:
-            want, reason, source, immediate = _clamp(ems_percent), f"EMS dispatch -> {fmt_pct(_clamp(ems_percent))}", "ems", True
+            want, reason, source, immediate = _clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True
             timers = []
         else:
             want, reason, source, immediate = policy_want, policy_reason, "policy", False
+        return self._decide(now, notes, want, reason, source, immediate, timers, rated_w,
+                            ems_w=ems_w if source == "ems" else None, cap=cap, stale=stale, lowest=lowest,
+                            alert=alert, age=age, soc=soc, night=night)
 
+    def _tick_without_battery(self, now: float, notes: list[str], rated_w: float, overheating: bool,
+                              ems_percent: float | None, ems_w: float | None) -> Decision:
+        """No battery on site: only overheating, overrides and the EMS decide; the policy wants 0 %."""
+        st = self.state
+        st.stale_since = st.enable_since = st.disable_since = None
+        st.emergency = False
+        if overheating:
+            want, reason, source = 0.0, "miners overheating -> off", "safety"
+        elif st.override is not None:
+            ov = st.override
+            until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
+            want, reason, source = ov.percent, f"manual override {fmt_pct(ov.percent)}{until}", "override"
+        elif ems_percent is not None:
+            want, reason, source = ems_percent, _ems_reason(ems_percent, ems_w), "ems"
+        else:
+            return self._decide(now, notes, 0.0, "no battery (battery.source: none): the solar policy keeps the fleet off",
+                                "policy", False, [], rated_w)
+        return self._decide(now, notes, want, reason, source, True, [], rated_w,
+                            ems_w=ems_w if source == "ems" else None)
+
+    def _decide(self, now: float, notes: list[str], want: float, reason: str, source: str, immediate: bool,
+                timers: list[Timer], rated_w: float, *, ems_w: float | None = None, cap: float | None = None,
+                stale: bool = False, lowest: bool = False, alert: str | None = None, age: float | None = None,
+                soc: float | None = None, night: bool | None = None) -> Decision:
+        """Apply min_interval_sec to ``want``, record the change, and build the Decision."""
+        cfg, st = self.cfg, self.state
+        applied = st.applied_percent
         want = _clamp(want)
         next_change_at = None if st.last_change_at is None else st.last_change_at + cfg.min_interval_sec
         if applied is None or want == applied:
@@ -220,9 +269,13 @@ class PowerController:
             next_change_at = now + cfg.min_interval_sec
         if notes:
             reason = "; ".join(notes + [reason])
+        if ems_w is not None:
+            target_w = round(ems_w, 1)  # the dispatch is in watts: percent of rated is only for display
+        else:
+            target_w = round(target / 100 * rated_w, 1) if rated_w > 0 else None
         decision = Decision(
             at=now, enabled=st.enabled, policy=st.policy, target_percent=target,
-            target_w=round(target / 100 * rated_w, 1) if rated_w > 0 else None,
+            target_w=target_w,
             cap_percent=cap, reason=reason, source=source, failsafe=stale, emergency=st.emergency,
             lowest=lowest, alert=alert, changed=changed, battery_age_sec=None if age is None else round(age, 1),
             soc_pct=soc, night=night, timers=tuple(timers),
