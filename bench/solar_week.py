@@ -46,11 +46,9 @@ Accounting per step (powers are the step's averages):
 from __future__ import annotations
 
 import argparse
-import bisect
 import dataclasses
 import datetime as dt
 import json
-import math
 import re
 import sys
 import time
@@ -316,7 +314,6 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     history: dict[str, MinerHistory] = {}
     floor = cfg.emergency_soc
     step = params.step_sec
-    hours = step / 3600.0
     acc = dict.fromkeys(("pv", "house_from_pv", "mined_from_pv", "mined_from_battery", "mined_from_grid", "charged",
                          "curtailed", "mined", "hash_th"), 0.0)
     changes = dict.fromkeys(by_ip, 0)

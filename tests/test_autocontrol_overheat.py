@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import pytest
 
 from services.power.decision import BatterySample
 from services.power.overheat import OverheatTracker, Trip
