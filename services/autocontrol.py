@@ -14,8 +14,20 @@ until it has cooled by ``overheat_resume_delta_c`` (services/power/overheat.py);
 when every controllable online miner is overheated the fleet decision itself is
 "overheating -> off". Config per miner (``miners:``): nominal_w/min_w/max_w reach
 the allocator, and ``autocontrol: false`` makes a miner a fixed load that is
-never commanded. Overheat stops are sent only while autocontrol is enabled;
-while disabled the status and the events show which miners would be stopped.
+never commanded. Overheat stops are sent only while the controller commands
+(autocontrol enabled, or an EMS dispatch engaged); otherwise the status and the
+events show which miners would be stopped.
+
+EMS dispatch (services/ems, docs/EMS.md): while the EMS holds the fleet (a
+dispatch is active, or it deactivated the fleet) the controller commands even
+with autocontrol disabled; the dispatched kW go to the allocator as watts
+(``target_w``), plus the draw of always-on loads. A change of dispatch makes the
+next tick urgent (grace windows and minimum on-times do not hold a miner at its
+old level) and ``kick()`` runs that tick at once on a background thread, so the
+web request never waits for the miners. The settings of one plan go out in
+parallel, one task per miner (its own settings in order), on a small pool of
+our own: the tasks wait on FleetManager's executor, so running them on that
+executor could starve it.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from database import queries
@@ -32,14 +45,17 @@ from miners.base import MinerError
 from services.config import AutocontrolConfig, Config, MinerEntry
 from services.fleet import FleetManager
 from services.power import PowerController, apply_command
-from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, PowerAllocator, miner_input,
-                                      record_commands)
+from services.ems import ACTIVE, BadActivation, EmsDispatcher, FleetPower, Outcome, fleet_power
+from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, MinerSetting, PowerAllocator,
+                                      miner_input, record_commands)
+from services.power.decision import fmt_pct
 from services.power.overheat import OVERHEAT_KEY, OverheatTracker, default_limit_c
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEY = "autocontrol.miner_history"
 ACTOR = "controller"
+MAX_COMMAND_THREADS = 32  # miners commanded at once (each also needs a FleetManager executor thread)
 
 
 class DbStore:
@@ -97,6 +113,14 @@ class AutoControl:
         self.last_plan: dict[str, Any] | None = None
         saved = self.store.get(HISTORY_KEY) or {}
         self.history: dict[str, MinerHistory] = {ip: MinerHistory(**h) for ip, h in saved.items()}
+        self.ems = EmsDispatcher(config.ems, self.store, event=fleet.event)
+        self._ems_applied: int | None = None  # dispatch generation last planned (None: not since start -> urgent)
+        self._ems_held: str | None = None  # why the dispatch is held back (event on change)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_COMMAND_THREADS, config.polling.workers)),
+                                        thread_name_prefix="autocontrol-cmd")
+        self._kicker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autocontrol-kick")
+        self._kick_lock = threading.Lock()
+        self._kick_pending = False
 
     def _miner_age_limit(self) -> float:
         # A miner whose last good read is older than three poll rounds is not commanded.
@@ -106,31 +130,86 @@ class AutoControl:
         entry = self.entries.get(ip)
         return entry is None or entry.autocontrol
 
+    @property
+    def has_battery(self) -> bool:
+        """False for battery.source none: the battery rules do not apply."""
+        return self.config.battery.source != "none"
+
+    def _inputs(self, now: float) -> tuple[list, list[MinerInput]]:
+        records = self.fleet.records()
+        inputs = []
+        for r in records:
+            miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(self.entries.get(r.ip)))
+            inputs.append(miner if self._controlled(r.ip) else _as_fixed_load(miner))
+        return records, inputs
+
     def tick(self, now: float | None = None) -> dict[str, Any]:
-        """Decide, and (when enabled) send the changed settings; returns the status body."""
+        """Decide, and (when enabled or the EMS holds the fleet) send the changed settings; returns the status body."""
         with self._lock:
             now = time.time() if now is None else now
-            records = self.fleet.records()
-            inputs = []
-            for r in records:
-                miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(self.entries.get(r.ip)))
-                inputs.append(miner if self._controlled(r.ip) else _as_fixed_load(miner))
-            enabled = self.controller.state.enabled
-            hot = self._check_overheat(records, inputs, now, enabled)
+            self.ems.expire(now)
+            records, inputs = self._inputs(now)
+            ems_w = self.ems.target_w()
+            commanding = self.controller.state.enabled or ems_w is not None
+            hot = self._check_overheat(records, inputs, now, commanding)
             controllable = [m for m in inputs if m.online and self._controlled(m.ip)]
             every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
             stats = self.fleet.stats()
+            power = fleet_power(inputs, self.history, hot, now)
             decision = self.controller.tick(self._reading(), now, rated_w=self.allocator.rated_w(inputs),
-                                            fleet_w=stats["power_w"], overheating=every_hot)
+                                            fleet_w=stats["power_w"], overheating=every_hot, ems_w=ems_w,
+                                            battery=self.has_battery)
             if decision.reason != self._last_reason:
-                self.fleet.event("autocontrol", decision.reason + ("" if decision.enabled else " (autocontrol off)"),
-                                 actor=ACTOR)
+                off = "" if decision.enabled else (" (autocontrol off; the EMS holds the fleet)" if commanding
+                                                   else " (autocontrol off)")
+                self.fleet.event("autocontrol", decision.reason + off, actor=ACTOR)
                 self._last_reason = decision.reason
-            if decision.enabled:
-                self._apply(inputs, decision, now, hot)
+            self._note_ems_held(decision)
+            if commanding:
+                self._apply(inputs, decision, now, hot, power)
             body = self.status()
         self._notify({"type": "autocontrol", **body})
         return body
+
+    def kick(self) -> None:
+        """Run one tick now on a background thread (the caller does not wait); kicks while one waits coalesce."""
+        with self._kick_lock:
+            if self._kick_pending:
+                return
+            self._kick_pending = True
+        try:
+            self._kicker.submit(self._kicked)
+        except RuntimeError:  # shut down: the app is stopping
+            with self._kick_lock:
+                self._kick_pending = False
+
+    def _kicked(self) -> None:
+        with self._kick_lock:
+            self._kick_pending = False
+        try:
+            self.tick()
+        except Exception:  # noqa: BLE001 - the scheduled tick tries again
+            log.exception("autocontrol tick (kicked) failed")
+
+    def close(self) -> None:
+        """Stop the kick thread and the command pool, waiting for commands in flight."""
+        self._kicker.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True)
+
+    def _note_ems_held(self, decision: Any) -> None:
+        """An event when safety or an override starts (or stops) holding back an engaged dispatch."""
+        held = None
+        if self.ems.engaged and decision.source in ("safety", "override"):
+            held = decision.reason
+        if held == self._ems_held:
+            return
+        if held is not None:
+            self.fleet.event("ems", f"EMS dispatch ({self.ems.describe()}) held back by "
+                                    f"{'safety' if decision.source == 'safety' else 'a manual override'}: {held}",
+                             actor=ACTOR)
+        elif self._ems_held is not None and self.ems.engaged:
+            self.fleet.event("ems", f"EMS dispatch applies again: {self.ems.describe()}", actor=ACTOR)
+        self._ems_held = held
 
     def _check_overheat(self, records: list, inputs: list[MinerInput], now: float, enabled: bool) -> set[str]:
         """Feed the tracker one temperature per controlled miner; events on trip/clear; the IPs overheated now."""
@@ -156,26 +235,52 @@ class AutoControl:
             self.store.set(OVERHEAT_KEY, self.overheat.to_json())
         return self.overheat.overheated()
 
-    def _apply(self, inputs: list[MinerInput], decision: Any, now: float, hot: set[str]) -> None:
+    def _apply(self, inputs: list[MinerInput], decision: Any, now: float, hot: set[str], power: FleetPower) -> None:
         pinned = {ip: o.percent for ip, o in self.controller.state.miner_overrides.items()}
+        urgent = decision.emergency or decision.failsafe
         # Safety above any manual override: overheated miners sleep (or go to their lowest setting
         # without sleep) now; neither the grace window nor the minimum on-time holds them on.
-        plan = self.allocator.allocate(inputs, self.history, now, target_percent=decision.target_percent,
-                                       urgent=decision.emergency or decision.failsafe, lowest=decision.lowest,
-                                       pinned_percent=pinned, safety_off=hot)
+        if decision.source == "ems":
+            # The dispatched watts go to the controllable miners: always-on loads come on top. A new
+            # dispatch is urgent once: the EMS expects its kW now, not after each miner's grace window.
+            generation = self.ems.state.generation
+            urgent = urgent or generation != self._ems_applied
+            self._ems_applied = generation
+            plan = self.allocator.allocate(inputs, self.history, now, target_w=(decision.target_w or 0.0) + power.fixed_w,
+                                           urgent=urgent, pinned_percent=pinned, safety_off=hot)
+        else:
+            plan = self.allocator.allocate(inputs, self.history, now, target_percent=decision.target_percent,
+                                           urgent=urgent, lowest=decision.lowest, pinned_percent=pinned,
+                                           safety_off=hot)
         self.last_plan = self._explain(plan.to_dict(), hot)
+        done = self._send(plan.settings)
+        if done:
+            self.history = record_commands(self.history, done, now)
+            self.store.set(HISTORY_KEY, {ip: dataclasses.asdict(h) for ip, h in self.history.items()})
+
+    def _send(self, settings: tuple[MinerSetting, ...]) -> list[MinerSetting]:
+        """Send the settings, miners in parallel (each miner's own in order); the ones that succeeded."""
+        per_miner: dict[str, list[MinerSetting]] = {}
+        for setting in settings:
+            per_miner.setdefault(setting.ip, []).append(setting)
+        futures = [self._pool.submit(self._send_one_miner, group) for group in per_miner.values()]
+        # Each fleet.command has its own deadline, so this wait is bounded.
+        return [s for future in futures for s in future.result()]
+
+    def _send_one_miner(self, settings: list[MinerSetting]) -> list[MinerSetting]:
         done = []
-        for setting in plan.settings:
+        for setting in settings:
             try:
                 self.fleet.command(setting.ip, setting.action, *setting.args, actor=ACTOR)
             except (MinerError, ValueError, KeyError) as exc:
                 # Not recorded as done: the next tick plans it again (the event says why it failed).
                 log.info("%s: %s not applied: %s", setting.ip, setting.action, exc)
                 continue
+            except Exception:  # noqa: BLE001 - one driver's bug must not lose the other miners' results
+                log.exception("%s: %s crashed", setting.ip, setting.action)
+                continue
             done.append(setting)
-        if done:
-            self.history = record_commands(self.history, done, now)
-            self.store.set(HISTORY_KEY, {ip: dataclasses.asdict(h) for ip, h in self.history.items()})
+        return done
 
     def _explain(self, plan: dict[str, Any], hot: set[str]) -> dict[str, Any]:
         """The plan with the real reasons for overheated and autocontrol: false miners."""
@@ -196,11 +301,131 @@ class AutoControl:
         body = self.controller.status()
         body["plan"] = self.last_plan
         body["overheated"] = self.overheat.status()
+        st = self.ems.state
+        body["ems"] = {"state": st.mode, "target_kw": st.target_kw if st.mode == ACTIVE else None, "since": st.since}
+        body["battery_configured"] = self.has_battery
         return body
 
     def command(self, body: Any, by: str) -> dict[str, Any]:
-        """POST /api/autocontrol: enable/disable, policy, overrides (ValueError names a bad field)."""
+        """POST /api/autocontrol: enable/disable, policy, overrides (ValueError names a bad field).
+
+        ``{"enabled": true}`` also hands a fleet the EMS deactivated back to the solar policy
+        (the operator's way out of an EMS stop; an active dispatch stays).
+        """
         with self._lock:
             apply_command(self.controller, body, by=by)
         self.fleet.event("autocontrol", f"settings changed: {sorted(body)}", actor=by)
+        if isinstance(body, dict) and body.get("enabled") is True and self.ems.state.mode != ACTIVE and self.ems.engaged:
+            self.ems_release(by)
         return self.status()
+
+    # --- EMS dispatch (web/ems.py) -------------------------------------------------
+    def ems_power(self, now: float | None = None) -> FleetPower:
+        """Rated and measured power of the controllable miners now (from the last poll, never a device read)."""
+        now = time.time() if now is None else now
+        _, inputs = self._inputs(now)
+        return fleet_power(inputs, self.history, self.overheat.overheated(), now)
+
+    def ems_rated_kw(self, power: FleetPower) -> float:
+        """ratedPowerInKw: ems.rated_kw when configured, else computed (3 decimals, what activate checks)."""
+        if self.config.ems.rated_kw is not None:
+            return round(float(self.config.ems.rated_kw), 3)
+        return round(power.rated_w / 1000.0, 3)
+
+    def ems_blockers(self, power: FleetPower, now: float | None = None) -> tuple[str | None, str | None]:
+        """(safety reason, other reason) that keep the fleet from being dispatched now; None when clear."""
+        now = time.time() if now is None else now
+        cfg = self.config.autocontrol
+        safety = None
+        if self.has_battery:
+            reading = self._reading()
+            soc = None if reading is None else reading.soc_pct
+            if reading is None or soc is None:
+                safety = "no battery data (stale-data fail-safe)"
+            elif now - reading.measured_at > cfg.stale_after_sec:
+                safety = (f"battery data {now - reading.measured_at:.0f} s old, limit {cfg.stale_after_sec:g} s "
+                          "(stale-data fail-safe)")
+            elif self.controller.state.emergency:
+                safety = f"battery emergency (SOC {fmt_pct(soc)}, floor {fmt_pct(cfg.emergency_soc)})"
+        if safety is None and power.controllable and not power.available:
+            safety = "every controllable miner is overheated"
+        other = None
+        if not power.available and safety is None:
+            other = "no controllable miner is online with fresh data"
+        elif self.controller.state.override is not None:
+            other = f"manual override {fmt_pct(self.controller.state.override.percent)} holds the fleet"
+        return safety, other
+
+    def ems_status(self, now: float | None = None) -> dict[str, Any]:
+        """GET /api/status: exactly the four contract keys."""
+        now = time.time() if now is None else now
+        if self.ems.expire(now):
+            self.kick()
+        power = self.ems_power(now)
+        safety, other = self.ems_blockers(power, now)
+        return {"isAvailableForDispatch": bool(power.available) and safety is None and other is None,
+                "runningStatus": self.ems.running_status,
+                "ratedPowerInKw": float(self.ems_rated_kw(power)),
+                "activePowerInKw": round(power.active_w / 1000.0, 3)}
+
+    def ems_detail(self, now: float | None = None) -> dict[str, Any]:
+        """GET /api/ems: the dispatch state, the contract status, why not available, estimates, recent calls."""
+        now = time.time() if now is None else now
+        status = self.ems_status(now)
+        power = self.ems_power(now)
+        safety, other = self.ems_blockers(power, now)
+        last = self.controller.last
+        body = self.ems.to_dict()
+        body.update({
+            "status": status,
+            "rated_kw_source": "config" if self.config.ems.rated_kw is not None else "computed",
+            "computed_rated_kw": round(power.rated_w / 1000.0, 3),
+            "safety": safety, "unavailable_reason": safety or other,
+            "controllable": list(power.controllable), "available": list(power.available),
+            "fixed_load_kw": round(power.fixed_w / 1000.0, 3),
+            "estimated": list(power.estimated),
+            "battery_configured": self.has_battery,
+            "autocontrol_enabled": self.controller.state.enabled,
+            # What decides the fleet right now (the EMS, or safety/an override above it) and why.
+            "decision": None if last is None else {"source": last.source, "reason": last.reason, "at": last.at,
+                                                   "target_w": last.target_w},
+        })
+        return body
+
+    def ems_activate(self, kw: float) -> Outcome:
+        """POST /api/activate with a parsed kW: BadActivation when out of range, else the outcome (kicks a tick)."""
+        now = time.time()
+        power = self.ems_power(now)
+        rated = self.ems_rated_kw(power)
+        if rated <= 0:
+            raise BadActivation("no controllable miner is online with fresh data: rated power is 0 kW")
+        outcome = self.ems.activate(kw, rated, now)
+        message = outcome.message
+        if outcome.changed:
+            self.kick()
+            message += (f"; commands are going out to {len(power.available)} controllable miner(s) now: "
+                        "watch activePowerInKw (acknowledgement is not delivery)")
+        return dataclasses.replace(outcome, message=message + self._held_note(power, now))
+
+    def ems_deactivate(self) -> Outcome:
+        """POST /api/deactivate: stop the controllable miners and keep them stopped (kicks a tick)."""
+        now = time.time()
+        outcome = self.ems.deactivate(now)
+        if outcome.changed:
+            self.kick()
+        return outcome
+
+    def ems_release(self, by: str) -> Outcome:
+        """The operator hands a deactivated fleet back to the solar policy."""
+        outcome = self.ems.release(by)
+        if outcome.changed:
+            self.kick()
+        return outcome
+
+    def _held_note(self, power: FleetPower, now: float) -> str:
+        safety, other = self.ems_blockers(power, now)
+        if safety:
+            return f"; held back by safety now: {safety} (it applies once that clears)"
+        if other and self.controller.state.override is not None:
+            return f"; held back: {other} (an override outranks the EMS)"
+        return ""

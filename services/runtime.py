@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,17 +85,23 @@ class Runtime:
         jobs = [
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
-            ("battery", self.battery.poll, cfg.battery.poll_sec, True),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
         ]
+        if self.battery.configured:  # battery.source none: no battery, nothing to read
+            jobs.insert(2, ("battery", self.battery.poll, cfg.battery.poll_sec, True))
         if cfg.storage.csv_interval_sec > 0:
             # Rows from memory (records, the source's last reading): the log never polls a device.
             self.csv_log = CsvLogger(self.data_dir / "logs", keep_days=cfg.storage.csv_keep_days,
-                                     miners=self.fleet.records, battery=lambda: self.battery.source)
+                                     miners=self.fleet.records,
+                                     battery=(lambda: self.battery.source) if self.battery.configured else None)
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
         self.scheduler = build_scheduler(jobs)
+        if self.autocontrol.ems.engaged:
+            # A dispatch saved before the restart is re-applied once the first poll round has read the fleet.
+            first_round_done = datetime.now(timezone.utc) + timedelta(seconds=cfg.polling.timeout_sec + 1)
+            self.scheduler.add_job(self.autocontrol.kick, "date", run_date=first_round_done, id="ems_reapply")
         self.scheduler.start()
         if cfg.network.discover_on_start and not self.fleet.records():
             self._periodic_discovery()
@@ -150,6 +157,7 @@ class Runtime:
             self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
         if self.nmminer_listener is not None:
             self.nmminer_listener.stop()  # before the fleet closes: it adds miners
+        self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
         self.fleet.shutdown()
         self.battery.close()
         self.db.close()
