@@ -53,12 +53,13 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import api, auth, autocontrol, battery, pages, ws
+    from web import api, auth, autocontrol, battery, ems, pages, ws
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(battery.bp)
     app.register_blueprint(autocontrol.bp)
+    app.register_blueprint(ems.bp)
     app.register_blueprint(pages.bp)
     ws.sock.init_app(app)
 

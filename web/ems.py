@@ -1,0 +1,158 @@
+"""The EMS routes of DESIGN section 5 (an external contract: docs/EMS.md) and /api/ems for the dashboard.
+
+- ``GET /api/status``, ``POST /api/activate``, ``POST /api/deactivate``: only
+  ``Authorization: Bearer <ems.token>``; the dashboard login and the API token
+  are not EMS credentials. Every call except an authorized status read is an
+  event (kind "ems", actor "ems") with what was asked and the answer, never the
+  token or the header.
+- ``GET /api/ems``: the dispatch in detail for the dashboard (a read like the others).
+- ``POST /api/ems/release``: the operator hands a fleet the EMS deactivated back to
+  the solar policy (a dashboard write: session or API token).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from typing import Callable
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from services.ems import BadActivation, parse_activation
+from services.ems.request import MAX_BODY_BYTES
+from web.auth import caller, error, read_allowed, write_required
+
+bp = Blueprint("ems", __name__, url_prefix="/api")
+
+_NOT_CONFIGURED = "EMS not configured: set ems.token in config.yaml (or the EMS_TOKEN environment variable)"
+_READ_ONLY = "this process is read-only (another process holds the fleet lock): it cannot dispatch the fleet"
+_NO_TOKEN = "authentication required: Authorization: Bearer <EMS token>"
+_BAD_TOKEN = "wrong EMS token"
+
+
+def _runtime():
+    return current_app.extensions["runtime"]
+
+
+def _control():
+    return _runtime().autocontrol
+
+
+def _ems_token_ok() -> bool | None:
+    """True: the EMS token; False: a wrong one; None: no bearer token at all (cookies do not count)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    expected = current_app.config["CONTROLLER"].ems.token.encode()
+    return hmac.compare_digest(expected, header[7:].strip().encode())
+
+
+def _reply(status: int, accepted: bool, message: str, *, contract: bool):
+    """{"accepted", "message"} for the POST routes; {"error"} for GET /api/status refusals."""
+    body = {"accepted": accepted, "message": message} if contract else {"error": message}
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="ems"'
+    return response
+
+
+def _body() -> bytes | None:
+    """The raw body, read at most once and at most MAX_BODY_BYTES (None = larger than that)."""
+    if "ems_body" not in g:
+        g.ems_body = None
+        if request.content_length is None or request.content_length <= MAX_BODY_BYTES:
+            request.max_content_length = MAX_BODY_BYTES  # a chunked body without a length is cut off too
+            try:
+                g.ems_body = request.get_data(cache=True)
+            except RequestEntityTooLarge:
+                pass
+    return g.ems_body
+
+
+def _asked() -> str:
+    """What the caller sent, shortened, for the event (never a header)."""
+    raw = _body()
+    if raw is None:
+        return f"<body of {request.content_length or 'over ' + str(MAX_BODY_BYTES)} bytes>"
+    return raw[:200].decode("utf-8", "replace").replace("\n", " ").strip()
+
+
+def ems_auth(contract: bool) -> Callable:
+    """Guard an EMS route: 503 not configured / read-only, 401 without the EMS token; refusals are events."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            call = f"{request.method} {request.path}"
+            dispatcher = _control().ems
+            if not dispatcher.configured or _runtime().read_only:
+                message = _NOT_CONFIGURED if not dispatcher.configured else _READ_ONLY
+                dispatcher.record_call(call, _asked(), 503, False if contract else None, message)
+                return _reply(503, False, message, contract=contract)
+            ok = _ems_token_ok()
+            if not ok:
+                message = _NO_TOKEN if ok is None else _BAD_TOKEN
+                dispatcher.record_call(call, _asked(), 401, False if contract else None,
+                                       f"{message} (from {request.remote_addr or '?'})")
+                return _reply(401, False, message, contract=contract)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+@bp.get("/status")
+@ems_auth(contract=False)
+def status():
+    """{"isAvailableForDispatch", "runningStatus", "ratedPowerInKw", "activePowerInKw"}: nothing else."""
+    control = _control()
+    control.ems.note_status_call()
+    return jsonify(control.ems_status())
+
+
+@bp.post("/activate")
+@ems_auth(contract=True)
+def activate():
+    """{"activationPowerInKw": x}, 0 < x <= rated: 200 accepted (commands go out in the background) or 400."""
+    control = _control()
+    asked = _asked()
+    try:
+        body = _body()
+        if body is None:
+            raise BadActivation(f"body too large (limit {MAX_BODY_BYTES} bytes)")
+        kw = parse_activation(body, request.is_json)
+        outcome = control.ems_activate(kw)
+    except BadActivation as exc:
+        control.ems.record_call("POST /api/activate", asked, 400, False, str(exc))
+        return _reply(400, False, str(exc), contract=True)
+    control.ems.record_call("POST /api/activate", asked, 200, True, outcome.message)
+    return _reply(200, True, outcome.message, contract=True)
+
+
+@bp.post("/deactivate")
+@ems_auth(contract=True)
+def deactivate():
+    """Stop mining on every controllable miner; always accepted (the body is ignored)."""
+    control = _control()
+    outcome = control.ems_deactivate()
+    control.ems.record_call("POST /api/deactivate", "", 200, True, outcome.message)
+    return _reply(200, True, outcome.message, contract=True)
+
+
+@bp.get("/ems")
+def detail():
+    """The dispatch for the dashboard: state, target, since, lease, safety, estimates, recent calls."""
+    if not read_allowed():
+        return error("authentication required", 401)
+    return jsonify(_control().ems_detail())
+
+
+@bp.post("/ems/release")
+@write_required
+def release():
+    """The operator hands a fleet the EMS deactivated back to the solar policy (409 while a dispatch is active)."""
+    outcome = _control().ems_release(by=caller() or "anonymous")
+    return jsonify({"accepted": outcome.accepted, "message": outcome.message}), 200 if outcome.accepted else 409
