@@ -82,7 +82,9 @@ function renderBattery() {
   $("bat-empty").hidden = !!reading;
   if (!reading) {
     let text;
-    if (body === null) text = "No battery source is configured on this controller.";
+    if (body === null || (body && body.configured === false)) { // a 404 (older server) or battery.source: none
+      text = "No battery source is configured on this controller (battery.source: none).";
+    }
     else if (body === undefined) text = ps.batteryError ? `Battery data could not load: ${ps.batteryError}` : "Loading battery data…";
     else if (lastError) text = `No battery reading yet. The source${source ? ` (${source})` : ""} reports: ${lastError}`;
     else text = `No battery reading yet${source ? ` from the ${source} source` : ""}: it has not answered since the start.`;

@@ -221,13 +221,18 @@ def battery_history(range_, ts_offset=0):
 
 def battery_snapshot(soc=54.0, pv_w=1800.0, load_w=600.0, battery_w=-1200.0, grid_w=None, age=12.0,
                      source="simulated", connected=True, last_error=""):
-    """GET /api/battery (services/battery_monitor.py snapshot()); soc=None means never read."""
+    """GET /api/battery (services/battery_monitor.py snapshot()); soc=None means never read.
+
+    source="none" is a site without a battery: configured false, its fixed last_error.
+    """
+    if source == "none":
+        soc, connected, last_error = None, False, "no battery configured (battery.source: none)"
     now = time.time()
     reading = None if soc is None else {
         "soc_pct": soc, "pv_w": pv_w, "load_w": load_w, "battery_w": battery_w, "grid_w": grid_w,
         "measured_at": now - age, "source": source, "measured_at_from": "device"}
     return {"reading": reading, "age_sec": None if reading is None else round(age, 1),
-            "simulated": source == "simulated",
+            "simulated": source == "simulated", "configured": source != "none",
             "status": {"source": source, "connected": connected,
                        "last_success_ts": None if reading is None else now - age, "last_error": last_error,
                        "max_age_sec": 120.0, "rejected_count": 0, "error_count": 0 if connected else 3,

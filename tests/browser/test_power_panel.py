@@ -136,10 +136,16 @@ def test_panel_says_plainly_when_there_is_no_reading(open_page, fake):
         "No battery reading yet. The source (http) reports: http: connection refused")
     expect(page.locator("#bat-body")).to_be_hidden()
 
+    fake.battery = battery_snapshot(source="none")  # battery.source: none, a grid-only site
+    page.reload()
+    none_text = "No battery source is configured on this controller (battery.source: none)."
+    expect(page.locator("#bat-empty")).to_have_text(none_text)
+    expect(page.locator("#bat-body")).to_be_hidden()
+
     fake.battery = None  # a server without the battery routes answers 404
     open_page.expected_http_errors = 1
     page.reload()
-    expect(page.locator("#bat-empty")).to_have_text("No battery source is configured on this controller.")
+    expect(page.locator("#bat-empty")).to_have_text(none_text)
     expect(page.locator("#bat-body")).to_be_hidden()
     expect(page.locator("#ac-reason")).to_have_text("SOC 54% → cap 60%")  # the controller part still shows
 
