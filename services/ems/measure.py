@@ -18,6 +18,7 @@ from services.power.allocator import (KIND_FIXED, AllocatorSettings, MinerHistor
 from services.power.model_power import lookup_model
 
 _UNBOUNDED_W = 1e12
+_MAX_SHARE = 1.5  # an overclocked miner; beyond that the hashrate reading is not believable
 _NO_TIMERS = PowerAllocator(AllocatorSettings(grace_sec=0, min_on_sec=0, min_off_sec=0))
 
 
@@ -41,7 +42,12 @@ def _nominal(miner: MinerInput) -> float | None:
 
 
 def _estimate(miner: MinerInput, history: MinerHistory) -> tuple[float, str]:
-    """Watts of a miner that reports no power: 0 when asleep, else its model's nominal."""
+    """Watts of a miner that reports no power: 0 when asleep, else its model's nominal scaled by its hashrate.
+
+    The measured hashrate against the model's nominal hashrate follows a lower work mode and a
+    miner still ramping up (a stock Antminer in "low" is not at nominal); it overstates a little
+    at lower modes (power falls with voltage too), never understates a miner at full speed.
+    """
     if history.on is False:
         return 0.0, "reports no power; commanded off: 0 W"
     if miner.hashrate_hs == 0:
@@ -49,6 +55,11 @@ def _estimate(miner: MinerInput, history: MinerHistory) -> tuple[float, str]:
     nominal = _nominal(miner)
     if nominal is None:
         return 0.0, "reports no power and its model's power is unknown: 0 W (set miners[].nominal_w)"
+    row = None if miner.nominal_w else lookup_model(miner.family, miner.model)
+    if row is not None and row.hashrate_ths and miner.hashrate_hs:
+        share = min(_MAX_SHARE, miner.hashrate_hs / (row.hashrate_ths * 1e12))
+        watts = round(nominal * share, 1)
+        return watts, f"reports no power: nominal {nominal:g} W x measured hashrate {share:.0%} of nominal"
     return nominal, f"reports no power: nominal {nominal:g} W of its model"
 
 
