@@ -191,6 +191,10 @@ class AutoControl:
         except Exception:  # noqa: BLE001 - the scheduled tick tries again
             log.exception("autocontrol tick (kicked) failed")
 
+    def wait_kicked(self, timeout: float = 30.0) -> None:
+        """Block until a tick kicked before this call has finished (tests, bench/ems_dispatch.py)."""
+        self._kicker.submit(lambda: None).result(timeout=timeout)
+
     def close(self) -> None:
         """Stop the kick thread and the command pool, waiting for commands in flight."""
         self._kicker.shutdown(wait=True, cancel_futures=True)

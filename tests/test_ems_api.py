@@ -58,7 +58,7 @@ def env(tmp_path):
 
 def drain(runtime):
     """Wait until the background tick a route kicked has finished."""
-    runtime.autocontrol._kicker.submit(lambda: None).result(timeout=10)
+    runtime.autocontrol.wait_kicked(10)
 
 
 def ems_events(runtime):

@@ -40,14 +40,14 @@ def live(tmp_path, sim):
         app.runtime.fleet.poll_round()
         yield app.client, app.runtime
         # Leave the simulated miners as a later test expects them: running.
-        app.runtime.autocontrol._kicker.submit(lambda: None).result(timeout=30)
+        app.runtime.autocontrol.wait_kicked()
         for m in sim.miners:
             app.client.post(f"/api/miners/{m.spec.ip}/wake",
                             headers={"Authorization": f"Bearer {app.config.security.api_token}"})
 
 
 def drain(runtime):
-    runtime.autocontrol._kicker.submit(lambda: None).result(timeout=30)
+    runtime.autocontrol.wait_kicked()
 
 
 def measured_kw(client) -> float:
