@@ -8,33 +8,15 @@ Screenshots land in test-artifacts/ (git-ignored) for a human look.
 from __future__ import annotations
 
 import re
-import sys
-import threading
-from pathlib import Path
 
 import pytest
+from harness import ARTIFACTS, expect, serving
 
-ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, Path(__file__).resolve().parent):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-expect = sync_api.expect
-
-from werkzeug.serving import make_server  # noqa: E402
-
-from fake_api import PASSWORD, FakeController, make_app  # noqa: E402
+from fake_api import PASSWORD, FakeController, make_app
 
 pytestmark = pytest.mark.browser
 
 HOST = "127.83.0.1"  # browser tests' own /16, see docs/contracts.md
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +26,8 @@ def fake():
 
 @pytest.fixture(scope="module")
 def server(fake):
-    srv = make_server(HOST, 0, make_app(fake), threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{HOST}:{srv.server_port}"
-    srv.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with serving(make_app(fake), HOST) as base:
+        yield base
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_dashboard import ARTIFACTS, browser, card, expect, fake, log_in, open_page, server  # noqa: F401
+from harness import ARTIFACTS, expect
+
+from test_dashboard import card, fake, log_in, open_page, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

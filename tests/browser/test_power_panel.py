@@ -7,28 +7,13 @@ against the fake controller (fake_api.py): GET /api/battery, GET/POST
 from __future__ import annotations
 
 import re
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
+from harness import ARTIFACTS, expect, real_app, serving
 
-ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, Path(__file__).resolve().parent):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-expect = sync_api.expect
-
-from werkzeug.serving import make_server  # noqa: E402
-
-from fake_api import FakeController, battery_history, battery_snapshot, make_app  # noqa: E402
-from test_dashboard import ARTIFACTS, CHROMIUM_ARGS, log_in  # noqa: E402
+from fake_api import FakeController, battery_history, battery_snapshot, make_app
+from test_dashboard import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -44,20 +29,8 @@ def fake():
 
 @pytest.fixture(scope="module")
 def server(fake):
-    srv = make_server(HOST, 0, make_app(fake), threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{HOST}:{srv.server_port}"
-    srv.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with serving(make_app(fake), HOST) as base:
+        yield base
 
 
 @pytest.fixture
@@ -335,8 +308,6 @@ def test_phone_layout_stacks(open_page, scheme):
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory):
     """The real app (background runtime, simulated house, controller ticking every 5 s), no miners."""
-    from app import create_app
-    from services.config import load_config
     from tests.conftest import TEST_PASSWORD, TEST_TOKEN
 
     path = tmp_path_factory.mktemp("power-real") / "config.yaml"
@@ -347,20 +318,8 @@ def real_server(tmp_path_factory):
         "autocontrol:\n  tick_sec: 5\n"
         f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
     )
-    app = create_app(config=load_config(path, environ={}), start_background=True)
-    runtime = app.extensions["runtime"]
-    srv = None
-    try:
-        srv = make_server("127.83.40.2", 0, app, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield {"base": f"http://127.83.40.2:{srv.server_port}", "runtime": runtime, "password": TEST_PASSWORD}
-    finally:
-        runtime.shutdown()
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-            thread.join(timeout=5)
+    with real_app(path, "127.83.40.2") as (base, runtime):
+        yield {"base": base, "runtime": runtime, "password": TEST_PASSWORD}
 
 
 @pytest.mark.integration

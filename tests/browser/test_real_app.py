@@ -11,30 +11,14 @@ timeout sized to the 2 s poll interval. Screenshots land in test-artifacts/.
 from __future__ import annotations
 
 import re
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
+from harness import ARTIFACTS, expect, real_app
 
-ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, Path(__file__).resolve().parent):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
-expect = sync_api.expect
-
-from werkzeug.serving import make_server  # noqa: E402
-
-from simulator import SimFleet, demo_specs  # noqa: E402
-from test_dashboard import ARTIFACTS, CHROMIUM_ARGS, card  # noqa: E402
-from tests.conftest import TEST_PASSWORD, TEST_TOKEN  # noqa: E402
+from simulator import SimFleet, demo_specs
+from test_dashboard import card
+from tests.conftest import TEST_PASSWORD, TEST_TOKEN
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -56,9 +40,6 @@ def sim():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sim):
     """The real app with its background runtime, on a free port of HOST."""
-    from app import create_app
-    from services.config import load_config
-
     tmp = tmp_path_factory.mktemp("real-app")
     path = tmp / "config.yaml"
     path.write_text(
@@ -66,30 +47,8 @@ def server(tmp_path_factory, sim):
         f"polling:\n  interval_sec: {POLL_S}\n  timeout_sec: 1.5\n  offline_after: 2\n  workers: 16\n"
         f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
     )
-    config = load_config(path, environ={})
-    app = create_app(config=config, start_background=True)
-    runtime = app.extensions["runtime"]
-    srv = None
-    try:
-        assert runtime.scheduler is not None and not runtime.read_only, "the background runtime did not start"
-        srv = make_server(HOST, 0, app, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        yield {"base": f"http://{HOST}:{srv.server_port}", "runtime": runtime}
-    finally:
-        runtime.shutdown()  # scheduler first: no poll round publishes into a closing server
-        if srv is not None:
-            srv.shutdown()
-            srv.server_close()
-            thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    with real_app(path, HOST) as (base, runtime):
+        yield {"base": base, "runtime": runtime}
 
 
 @pytest.fixture
