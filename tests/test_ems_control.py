@@ -227,10 +227,11 @@ def test_runtime_reapplies_a_saved_dispatch_after_start(config, monkeypatch):
         second.start()
         assert {j.id for j in second.scheduler.get_jobs()} >= {"poll", "autocontrol", "ems_reapply"}
         assert "battery" not in {j.id for j in second.scheduler.get_jobs()}
-        deadline = time.time() + 10
-        while time.time() < deadline and not FakePowerDriver.settings:
-            time.sleep(0.1)
-        assert 40 <= sum(w for _, kind, w in FakePowerDriver.settings if kind == "watts") <= 45
+        from tests.integration import wait_for
+
+        # The commands go out in parallel: wait for the whole plan, not the first one.
+        wait_for(lambda: 40 <= sum(w for _, kind, w in FakePowerDriver.settings if kind == "watts") <= 45,
+                 timeout=10, message=f"not re-applied: {FakePowerDriver.settings}")
     finally:
         second.shutdown()
 
