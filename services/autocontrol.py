@@ -248,10 +248,11 @@ class AutoControl:
             # The dispatched watts go to the controllable miners: always-on loads come on top. A new
             # dispatch is urgent once: the EMS expects its kW now, not after each miner's grace window.
             generation = self.ems.state.generation
-            urgent = urgent or generation != self._ems_applied
+            new_dispatch = generation != self._ems_applied
             self._ems_applied = generation
             plan = self.allocator.allocate(inputs, self.history, now, target_w=(decision.target_w or 0.0) + power.fixed_w,
-                                           urgent=urgent, pinned_percent=pinned, safety_off=hot)
+                                           urgent=urgent or new_dispatch, immediate=new_dispatch,
+                                           pinned_percent=pinned, safety_off=hot)
         else:
             plan = self.allocator.allocate(inputs, self.history, now, target_percent=decision.target_percent,
                                            urgent=urgent, lowest=decision.lowest, pinned_percent=pinned,

@@ -395,3 +395,14 @@ def test_a_settling_miner_does_not_switch_others_off():
     # In an emergency nothing waits.
     urgent = plan_for(fleet=fleet, history=history, target_w=0, urgent=True)
     assert all(actions(urgent)[ip] == [("sleep", None)] for ip in [WM, *AXES])
+
+
+def test_immediate_overrides_every_timer_for_a_new_dispatch():
+    """An EMS activation a minute after a deactivation: grace and minimum off-time do not hold the miners off."""
+    history = {ip: MinerHistory(on=False, last_command_ts=NOW - 60, last_switch_ts=NOW - 60) for ip in [WM, *AXES]}
+    fleet = [replace(WHATSMINER, power_w=0.0, hashrate_hs=0.0), *(replace(b, power_w=0.0, hashrate_hs=0.0) for b in BITAXES)]
+    held = plan_for(fleet=fleet, history=history, target_w=2000, urgent=True)
+    assert held.settings == ()  # grace window: frozen off
+    plan = plan_for(fleet=fleet, history=history, target_w=2000, urgent=True, immediate=True)
+    assert actions(plan)[WM] == [("wake", None), ("set_power_watts", 1966)]  # 2000 W - 4 Bitaxes in eco (8.4 W)
+    assert "new dispatch: grace window and minimum on/off times overridden" in plan.explanation(WM)

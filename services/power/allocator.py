@@ -227,7 +227,7 @@ def _level_power(profile: _Profile, action: str | None, value: int | str | None)
 
 
 def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: AllocatorSettings,
-             urgent: bool = False) -> _Profile | None:
+             urgent: bool = False, immediate: bool = False) -> _Profile | None:
     nominal, note = _nominal(miner)
     if nominal is None:
         return None
@@ -265,6 +265,12 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
                              ": counted as an always-on load")
     # Grace window: a recent command is still settling, readings that look "off" are expected.
     in_grace = history.last_command_ts is not None and now - history.last_command_ts < settings.grace_sec
+    if immediate:
+        # A new EMS dispatch: the grid operator expects its kW now, so no timer holds a miner, on or off.
+        if in_grace or history.last_switch_ts is not None and now - history.last_switch_ts < max(
+                settings.min_on_sec, settings.min_off_sec):
+            profile.notes.append("new dispatch: grace window and minimum on/off times overridden")
+        return profile
     if urgent and in_grace and profile.currently_on and profile.can_off:
         profile.notes.append("urgent stop: grace window overridden")
     elif in_grace:
@@ -368,7 +374,7 @@ class PowerAllocator:
     def allocate(self, miners: Iterable[MinerInput], history: Mapping[str, MinerHistory], now: float, *,
                  target_w: float | None = None, target_percent: float | None = None, urgent: bool = False,
                  lowest: bool = False, pinned_percent: Mapping[str, float] | None = None,
-                 safety_off: Iterable[str] = ()) -> AllocationPlan:
+                 safety_off: Iterable[str] = (), immediate: bool = False) -> AllocationPlan:
         """Plan settings for ``target_w`` or ``target_percent`` (exactly one); deltas only, sorted by IP.
 
         ``urgent`` (battery emergency, fail-safe off): the grace window and the
@@ -378,7 +384,9 @@ class PowerAllocator:
         that miner at that percent of its nominal (0 = off), outside the budget
         sharing; it still waits out its grace window, not its on/off times.
         ``safety_off`` (overheated miners): stopped now, above any pin; the
-        grace window and the minimum on-time do not hold them.
+        grace window and the minimum on-time do not hold them. ``immediate``
+        (the first plan of a new EMS dispatch): no timer holds any miner, not
+        even the minimum off-time of a miner the EMS stopped a minute ago.
         """
         if (target_w is None) == (target_percent is None):
             raise ValueError("give exactly one of target_w and target_percent")
@@ -396,7 +404,7 @@ class PowerAllocator:
                                             "offline or stale: not commanded, counted as 0 W")
                 continue
             profile = _profile(miner, history.get(miner.ip, MinerHistory()), now, self.settings,
-                               urgent or miner.ip in safety_off)
+                               urgent or miner.ip in safety_off, immediate)
             if profile is None:
                 measured = float(miner.power_w or 0.0)
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), measured > 0, measured,
