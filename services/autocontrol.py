@@ -22,7 +22,7 @@ EMS dispatch (services/ems, docs/EMS.md): while the EMS holds the fleet (a
 dispatch is active, or it deactivated the fleet) the controller commands even
 with autocontrol disabled; the dispatched kW go to the allocator as watts
 (``target_w``), plus the draw of always-on loads. A change of dispatch makes the
-next tick urgent (grace windows and minimum on-times do not hold a miner at its
+next tick immediate (no grace window or minimum on/off time holds a miner at its
 old level) and ``kick()`` runs that tick at once on a background thread, so the
 web request never waits for the miners. The settings of one plan go out in
 parallel, one task per miner (its own settings in order), on a small pool of
