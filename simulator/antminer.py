@@ -203,19 +203,7 @@ class AntminerMiner(CgApiMiner):
         self._last_advance = now
         if pool is None:
             return
-        before_acc, before_rej = self.shares.accepted, self.shares.rejected
-        wall = time.time()
-        self.shares.advance(self.rng, dt, self.hashrate_hs(), pool.diff, algorithm=self.hw.algorithm, now=wall)
-        new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
-        if new_acc:
-            pool.accepted += new_acc
-            pool.diff_accepted += new_acc * pool.diff
-            pool.last_share_time = wall
-            pool.last_share_diff = pool.diff
-            pool.best_share = max(pool.best_share, self.shares.best_share)
-        if new_rej:
-            pool.rejected += new_rej
-            pool.diff_rejected += new_rej * pool.diff
+        self.mine_shares(self.shares, pool, dt, self.hashrate_hs(), wall=time.time(), algorithm=self.hw.algorithm)
 
     def _temps(self, chain: int) -> tuple[int, int]:
         """(PCB, chip) temperature of one chain (ambient while asleep, a little cooler in low power)."""

@@ -291,19 +291,7 @@ class AvalonMiner(CgApiMiner):
         pool = self.active_pool()
         if pool is None:
             return
-        before_acc, before_rej = self.shares.accepted, self.shares.rejected
-        wall = self.wall_time()
-        self.shares.advance(self.rng, dt, self.true_ghs() * 1e9, pool.diff, now=wall)
-        new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
-        if new_acc:
-            pool.accepted += new_acc
-            pool.diff_accepted += new_acc * pool.diff
-            pool.last_share_time = wall
-            pool.last_share_diff = pool.diff
-            pool.best_share = max(pool.best_share, self.shares.best_share)
-        if new_rej:
-            pool.rejected += new_rej
-            pool.diff_rejected += new_rej * pool.diff
+        self.mine_shares(self.shares, pool, dt, self.true_ghs() * 1e9, wall=self.wall_time())
 
     def _elapsed(self) -> int:
         return max(self.uptime_s, 1)

@@ -266,18 +266,7 @@ class BraiinsMiner(CgApiMiner):
         pool = self.active_pool()
         if pool is None:
             return
-        before = self.shares.accepted, self.shares.rejected
-        wall = time.time()
-        self.shares.advance(self.rng, dt, self.hashrate_ghs() * GH, pool.diff, now=wall)
-        acc, rej = self.shares.accepted - before[0], self.shares.rejected - before[1]
-        if acc:
-            pool.accepted += acc
-            pool.diff_accepted += acc * pool.diff
-            pool.last_share_time = wall
-            pool.best_share = max(pool.best_share, self.shares.best_share)
-        if rej:
-            pool.rejected += rej
-            pool.diff_rejected += rej * pool.diff
+        self.mine_shares(self.shares, pool, dt, self.hashrate_ghs() * GH, wall=time.time())
 
     def mining_uptime(self) -> int:
         """Seconds since bosminer (re)started."""

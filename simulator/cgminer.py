@@ -58,6 +58,24 @@ class Pool:
             return "Disabled"
         return "Alive" if self.alive and self.url else "Dead"
 
+    def credit(self, accepted: int, rejected: int, at: float, best_share: float) -> None:
+        """Count shares the miner found for this pool (``at``: unix time of the newest accepted one)."""
+        if accepted:
+            self.accepted += accepted
+            self.diff_accepted += accepted * self.diff
+            self.last_share_time = at
+            self.last_share_diff = self.diff
+            self.best_share = max(self.best_share, best_share)
+        if rejected:
+            self.rejected += rejected
+            self.diff_rejected += rejected * self.diff
+
+    def reset_counters(self) -> None:
+        """The mining process restarted: the share counters start again (Last Share Difficulty stays)."""
+        self.accepted = self.rejected = self.stale = 0
+        self.diff_accepted = self.diff_rejected = self.best_share = 0.0
+        self.last_share_time = None
+
     def stratum_host(self) -> str:
         """Host part of the URL ("stratum+tcp://h:3333" -> "h"), what cgminer shows as Stratum URL."""
         rest = self.url.split("://", 1)[-1]
@@ -120,6 +138,18 @@ class CgApiMiner(SimMiner):
         """Failover strategy: the enabled, alive pool with the best (lowest) priority."""
         usable = [p for p in self.pools if p.status == "Alive"]
         return min(usable, key=lambda p: p.priority) if usable else None
+
+    def mine_shares(self, shares: ShareCounter, pool: Pool, dt: float, rate_hs: float, *, wall: float,
+                    algorithm: str = "sha256d") -> tuple[int, int]:
+        """Grow ``shares`` by ``dt`` seconds at ``rate_hs`` on ``pool``'s difficulty and credit the new ones to ``pool``.
+
+        Returns the (accepted, rejected) shares found; ``wall`` is the unix time they are stamped with.
+        """
+        before_acc, before_rej = shares.accepted, shares.rejected
+        shares.advance(self.rng, dt, rate_hs, pool.diff, algorithm=algorithm, now=wall)
+        new_acc, new_rej = shares.accepted - before_acc, shares.rejected - before_rej
+        pool.credit(new_acc, new_rej, wall, shares.best_share)
+        return new_acc, new_rej
 
     def pool_index(self, param: str | None) -> int | CgReply:
         """Parse a pool id parameter the way api.c does (codes 8, 25, 26)."""
@@ -267,18 +297,7 @@ class CgminerMiner(CgApiMiner):
             return
         wall = time.time()
         for dev in self.devices:
-            before_acc, before_rej = dev.shares.accepted, dev.shares.rejected
-            dev.shares.advance(self.rng, dt, self.device_ghs(dev) * 1e9, pool.diff, now=wall)
-            new_acc, new_rej = dev.shares.accepted - before_acc, dev.shares.rejected - before_rej
-            if new_acc:
-                pool.accepted += new_acc
-                pool.diff_accepted += new_acc * pool.diff
-                pool.last_share_time = wall
-                pool.last_share_diff = pool.diff
-                pool.best_share = max(pool.best_share, dev.shares.best_share)
-            if new_rej:
-                pool.rejected += new_rej
-                pool.diff_rejected += new_rej * pool.diff
+            self.mine_shares(dev.shares, pool, dt, self.device_ghs(dev) * 1e9, wall=wall)
 
     def _elapsed(self) -> int:
         return max(self.uptime_s, 1)

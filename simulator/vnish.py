@@ -283,13 +283,9 @@ class VnishMiner(CgApiMiner):
         self.shares.advance(self.rng, dt, sum(self.chain_rate(i) for i in range(self.hw.chains)) * scale, pool.diff,
                             algorithm=self.hw.algorithm, now=wall)
         new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
-        if new_acc:
-            pool.accepted += new_acc
-            pool.diff_accepted += new_acc * pool.diff
-            pool.last_share_time, pool.last_share_diff = wall, pool.diff
-            pool.best_share = max(pool.best_share, self.shares.best_share)
-        if new_rej:
-            pool.rejected += new_rej
+        pool.credit(new_acc, 0, wall, self.shares.best_share)
+        # Unlike the other sims, rejected difficulty is not counted per pool: Difficulty Rejected stays 0.
+        pool.rejected += new_rej
 
     def _pools_from_settings(self) -> None:
         pools = []

@@ -280,20 +280,9 @@ class VnishLegacyMiner(CgApiMiner):
         pool = self.active_pool()
         if pool is None or not self.hashing:
             return
-        before_acc, before_rej = self.shares.accepted, self.shares.rejected
-        wall = time.time()
         rate_hs = self.total_rate() * (1e6 if self.hw.scrypt else 1e9)
-        self.shares.advance(self.rng, dt, rate_hs, pool.diff, algorithm="scrypt" if self.hw.scrypt else "sha256d",
-                            now=wall)
-        new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
-        if new_acc:
-            pool.accepted += new_acc
-            pool.diff_accepted += new_acc * pool.diff
-            pool.last_share_time, pool.last_share_diff = wall, pool.diff
-            pool.best_share = max(pool.best_share, self.shares.best_share)
-        if new_rej:
-            pool.rejected += new_rej
-            pool.diff_rejected += new_rej * pool.diff
+        new_acc, _ = self.mine_shares(self.shares, pool, dt, rate_hs, wall=time.time(),
+                                      algorithm="scrypt" if self.hw.scrypt else "sha256d")
         self.devfee.accepted += int(new_acc * 0.018 + self.rng.random() * 0.5)  # the fee pool mines ~1.8 %
 
     def restart_mining(self) -> None:
