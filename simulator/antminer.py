@@ -175,9 +175,7 @@ class AntminerMiner(CgApiMiner):
         self._last_advance = self.now()
         self._boot_wall = time.time()
         for pool in self.pools:
-            pool.accepted = pool.rejected = pool.stale = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     # --- physics ---------------------------------------------------------------------
     def _mode_factor(self) -> float:

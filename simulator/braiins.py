@@ -212,9 +212,7 @@ class BraiinsMiner(CgApiMiner):
         self._last_advance = self.now()
         self._mining_since = self.now()
         for pool in self.pools:
-            pool.accepted = pool.rejected = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     def expire_tokens(self) -> None:
         """Make every issued REST token invalid (as if ``timeout_s`` had passed)."""

@@ -279,9 +279,7 @@ class CgminerMiner(CgApiMiner):
         for dev in self.devices:
             dev.shares = ShareCounter()
         for pool in self.pools:
-            pool.accepted = pool.rejected = pool.stale = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     # --- physics -------------------------------------------------------------------
     def device_ghs(self, dev: UsbDevice) -> float:

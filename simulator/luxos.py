@@ -190,9 +190,7 @@ class LuxOSMiner(CgApiMiner):
         self.shares = ShareCounter()
         self._last_advance = self.now()
         for pool in self.pools:
-            pool.accepted = pool.rejected = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     def run(self, command: str, param: str | None, isjson: bool) -> CgReply:
         """LUXminer answers "Invalid command" for anything it does not know (no cgminer access groups)."""

@@ -308,9 +308,7 @@ class VnishMiner(CgApiMiner):
         self._pools_from_settings()
         self.shares = ShareCounter()
         for pool in self.pools + [self.devfee]:
-            pool.accepted = pool.rejected = 0
-            pool.diff_accepted = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
         self.set_state("mining")
 
     def on_boot(self) -> None:

@@ -298,9 +298,7 @@ class VnishLegacyMiner(CgApiMiner):
         self.shares = ShareCounter()
         self._last_advance = self.now()
         for pool in self.pools + [self.devfee]:
-            pool.accepted = pool.rejected = pool.stale = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     def _elapsed(self) -> int:
         return max(self.uptime_s, 1)

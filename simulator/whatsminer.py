@@ -209,9 +209,7 @@ class WhatsminerMiner(SimMiner):
         self._last_advance = self.now()
         self.shares = ShareCounter()
         for pool in self.pools:
-            pool.accepted = pool.rejected = pool.stale = 0
-            pool.diff_accepted = pool.diff_rejected = pool.best_share = 0.0
-            pool.last_share_time = None
+            pool.reset_counters()
 
     # --- physics ---------------------------------------------------------------------------
     def target_power(self) -> float:
