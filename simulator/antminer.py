@@ -217,9 +217,6 @@ class AntminerMiner(CgApiMiner):
         share = self.chain_quality[chain] / sum(self.chain_quality.values())
         return int(self.shares.hw_errors * share)
 
-    def _elapsed(self) -> int:
-        return max(self.uptime_s, 1)
-
     def _acs(self, chain: int) -> str:
         # One letter per chip, grouped in eights (S9/L3+) or pairs (X19), each group space-led:
         # 'o' answering, 'x' not answering (every chip of the sleeping S19 capture is 'x').

@@ -293,9 +293,6 @@ class AvalonMiner(CgApiMiner):
             return
         self.mine_shares(self.shares, pool, dt, self.true_ghs() * 1e9, wall=self.wall_time())
 
-    def _elapsed(self) -> int:
-        return max(self.uptime_s, 1)
-
     # --- the MM string -------------------------------------------------------------------
     def _ps(self, wall: float) -> str:
         """PS[...]: Canaan's seven-value layout (err, ctrl V, board V, A, W out, V set, wall W)."""

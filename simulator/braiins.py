@@ -252,11 +252,6 @@ class BraiinsMiner(CgApiMiner):
         ratio = max(self.power_w() / self.hw.default_watts, 0.3)
         return int(self.hw.fan_rpm * min(ratio, 1.0) * (0.98 + 0.01 * index) + self.rng.gauss(0, 20))
 
-    def active_pool(self) -> Pool | None:
-        """Failover: the first enabled, alive pool."""
-        usable = [p for p in self.pools if p.status == "Alive"]
-        return min(usable, key=lambda p: p.priority) if usable else None
-
     def _advance(self) -> None:
         now = self.now()
         dt = now - self._last_advance

@@ -90,6 +90,12 @@ class Command:
     joinable: bool = False
 
 
+def failover_pool(pools: list[Pool]) -> Pool | None:
+    """cgminer's failover strategy: the enabled, alive pool with the best (lowest) priority."""
+    usable = [p for p in pools if p.status == "Alive"]
+    return min(usable, key=lambda p: p.priority) if usable else None
+
+
 def split_params(param: str) -> list[str]:
     """Split "a,b\\,c" on commas, honouring cgminer's backslash escapes."""
     out, cur, escaped = [], [], False
@@ -136,8 +142,11 @@ class CgApiMiner(SimMiner):
 
     def active_pool(self) -> Pool | None:
         """Failover strategy: the enabled, alive pool with the best (lowest) priority."""
-        usable = [p for p in self.pools if p.status == "Alive"]
-        return min(usable, key=lambda p: p.priority) if usable else None
+        return failover_pool(self.pools)
+
+    def _elapsed(self) -> int:
+        """Seconds since the (re)boot, at least 1: the Elapsed key, and a divisor for the Utility keys."""
+        return max(self.uptime_s, 1)
 
     def mine_shares(self, shares: ShareCounter, pool: Pool, dt: float, rate_hs: float, *, wall: float,
                     algorithm: str = "sha256d") -> tuple[int, int]:
@@ -296,9 +305,6 @@ class CgminerMiner(CgApiMiner):
         wall = time.time()
         for dev in self.devices:
             self.mine_shares(dev.shares, pool, dt, self.device_ghs(dev) * 1e9, wall=wall)
-
-    def _elapsed(self) -> int:
-        return max(self.uptime_s, 1)
 
     # --- report commands -------------------------------------------------------------
     def cmd_version(self, param: str | None, isjson: bool) -> CgReply:

@@ -230,11 +230,6 @@ class LuxOSMiner(CgApiMiner):
         return {"BottomLeft": round(base + 5 + rng.gauss(0, 0.3)), "BottomRight": round(base - 1 + rng.gauss(0, 0.3)),
                 "TopLeft": round(base + 2 + rng.gauss(0, 0.3)), "TopRight": round(base + rng.gauss(0, 0.3))}
 
-    def active_pool(self) -> Pool | None:
-        """Failover: the enabled, alive pool with the best priority."""
-        usable = [p for p in self.pools if p.status == "Alive"]
-        return min(usable, key=lambda p: p.priority) if usable else None
-
     def _advance(self) -> None:
         now = self.now()
         dt = now - self._last_advance
@@ -243,9 +238,6 @@ class LuxOSMiner(CgApiMiner):
         if pool is None:
             return
         self.mine_shares(self.shares, pool, dt, self.hashrate_ghs() * GH, wall=time.time())
-
-    def _elapsed(self) -> int:
-        return max(self.uptime_s, 1)
 
     # --- sessions ---------------------------------------------------------------------------
     def _session_valid(self) -> bool:

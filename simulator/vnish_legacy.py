@@ -300,9 +300,6 @@ class VnishLegacyMiner(CgApiMiner):
         for pool in self.pools + [self.devfee]:
             pool.reset_counters()
 
-    def _elapsed(self) -> int:
-        return max(self.uptime_s, 1)
-
     # --- cgminer API ----------------------------------------------------------------------
     def _cgapi_dispatch(self, data: bytes, client_ip: str) -> object:
         if self.bmminer_stopped:  # stop_bmminer.cgi: nothing listens behind 4028 until a restart

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .cgminer import Pool
+from .cgminer import Pool, failover_pool
 from .faults import HANG, RESET
 from .formats import Raw, fx
 from .miner import CGAPI, LENGTH_PREFIXED, SimMiner
@@ -237,8 +237,7 @@ class WhatsminerMiner(SimMiner):
 
     def active_pool(self) -> Pool | None:
         """Failover: the alive pool with the best priority."""
-        usable = [p for p in self.pools if p.status == "Alive"]
-        return min(usable, key=lambda p: p.priority) if usable else None
+        return failover_pool(self.pools)
 
     def _advance(self) -> None:
         now = self.now()
