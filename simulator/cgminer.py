@@ -174,6 +174,48 @@ class CgApiMiner(SimMiner):
             return self.err(26, f"Invalid pool id {index} - range is 0 - {len(self.pools) - 1}")
         return index
 
+    # --- pool list changes (cgminer's own code; forks call them from their commands) -------
+    def add_pool(self, url: str, user: str, password: str, diff: float) -> CgReply:
+        """Append a pool at the lowest priority (api.c addpool, MSG_ADDPOOL 55)."""
+        self.pools.append(Pool(url, user, password, priority=len(self.pools), diff=diff))
+        return self.ok(55, f"Added pool {len(self.pools) - 1}: '{url}'")
+
+    def promote_pool(self, index: int) -> CgReply:
+        """Enable pool ``index`` and put it first (api.c switchpool, MSG_SWITCHP 27).
+
+        cgminer switch_pools(): the selected pool gets prio 0, the ones above it move down one.
+        """
+        pool = self.pools[index]
+        pool.enabled = True
+        for other in self.pools:
+            if other.priority < pool.priority:
+                other.priority += 1
+        pool.priority = 0
+        return self.ok(27, f"Switching to pool {index}:'{pool.url}'")
+
+    def removal_refused(self, index: int) -> CgReply | None:
+        """Why pool ``index`` may not be removed (the last pool 66, the active pool 67), or None."""
+        pool = self.pools[index]
+        if len(self.pools) == 1:
+            return self.err(66, f"Cannot remove last pool {index}:'{pool.url}'")
+        if pool is self.active_pool():
+            return self.err(67, f"Cannot remove active pool {index}:'{pool.url}'")
+        return None
+
+    def remove_pool(self, index: int) -> CgReply:
+        """Remove pool ``index`` (api.c removepool, MSG_REMPOOL 68); check removal_refused first.
+
+        cgminer remove_pool(): lower priorities move up; the last pool is swapped into the hole.
+        """
+        pool = self.pools[index]
+        for other in self.pools:
+            if other.priority > pool.priority:
+                other.priority -= 1
+        last = self.pools.pop()
+        if last is not pool:
+            self.pools[index] = last
+        return self.ok(68, f"Removed pool {index}:'{pool.url}'")
+
     # --- dispatch ----------------------------------------------------------------
     def run(self, command: str, param: str | None, isjson: bool) -> CgReply:
         """Run one command, applying the access groups (45) and unknown-command (14) rules."""
@@ -486,14 +528,7 @@ class CgminerMiner(CgApiMiner):
         if isinstance(index, CgReply):
             return index
         self._advance()
-        pool = self.pools[index]
-        pool.enabled = True
-        # cgminer switch_pools(): the selected pool gets prio 0, the ones above it move down one.
-        for other in self.pools:
-            if other.priority < pool.priority:
-                other.priority += 1
-        pool.priority = 0
-        return self.ok(27, f"Switching to pool {index}:'{pool.url}'")
+        return self.promote_pool(index)
 
     def cmd_poolpriority(self, param: str | None, isjson: bool) -> CgReply:
         """poolpriority|N,N,...: the listed pools take priorities 0.. in order, the rest follow in their old order.
@@ -550,28 +585,18 @@ class CgminerMiner(CgApiMiner):
         if len(parts) != 3 or not parts[0]:
             return self.err(53, f"Invalid addpool details '{param}'")
         url, user, password = parts
-        self.pools.append(Pool(url, user, password, priority=len(self.pools), diff=self.usb.pool_diff))
-        return self.ok(55, f"Added pool {len(self.pools) - 1}: '{url}'")
+        return self.add_pool(url, user, password, self.usb.pool_diff)
 
     def cmd_removepool(self, param: str | None, isjson: bool) -> CgReply:
         """removepool|N (not the last one, not the active one); the last pool takes its number."""
         index = self.pool_index(param)
         if isinstance(index, CgReply):
             return index
-        pool = self.pools[index]
-        if len(self.pools) == 1:
-            return self.err(66, f"Cannot remove last pool {index}:'{pool.url}'")
-        if pool is self.active_pool():
-            return self.err(67, f"Cannot remove active pool {index}:'{pool.url}'")
+        refused = self.removal_refused(index)
+        if refused:
+            return refused
         self._advance()
-        # cgminer remove_pool(): lower priorities move up; the last pool is swapped into the hole.
-        for other in self.pools:
-            if other.priority > pool.priority:
-                other.priority -= 1
-        last = self.pools.pop()
-        if last is not pool:
-            self.pools[index] = last
-        return self.ok(68, f"Removed pool {index}:'{pool.url}'")
+        return self.remove_pool(index)
 
     def cmd_restart(self, param: str | None, isjson: bool) -> CgReply:
         """restart: answer RESTART, then cgminer exits and comes back (down for restart_seconds)."""

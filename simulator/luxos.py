@@ -571,8 +571,7 @@ class LuxOSMiner(CgApiMiner):
         if len(parts) < 3 or not parts[0]:
             return self.err(53, f"Invalid addpool details '{parts[0] if parts else ''}'")
         url, user, password = parts[:3]
-        self.pools.append(Pool(url, user, password, priority=len(self.pools), diff=20078.0))
-        return self.ok(55, f"Added pool {len(self.pools) - 1}: '{url}'")
+        return self.add_pool(url, user, password, 20078.0)
 
     def _pool(self, param: str | None) -> int | CgReply:
         return self.pool_index(split_params(param or "")[0] if param else param)
@@ -582,31 +581,14 @@ class LuxOSMiner(CgApiMiner):
         index = self._pool(param)
         if isinstance(index, CgReply):
             return index
-        pool = self.pools[index]
-        if len(self.pools) == 1:
-            return self.err(66, f"Cannot remove last pool {index}:'{pool.url}'")
-        if pool is self.active_pool():
-            return self.err(67, f"Cannot remove active pool {index}:'{pool.url}'")
-        for other in self.pools:
-            if other.priority > pool.priority:
-                other.priority -= 1
-        last = self.pools.pop()
-        if last is not pool:
-            self.pools[index] = last
-        return self.ok(68, f"Removed pool {index}:'{pool.url}'")
+        return self.removal_refused(index) or self.remove_pool(index)
 
     def cmd_switchpool(self, param: str | None, isjson: bool) -> CgReply:
         """switchpool N: that pool first."""
         index = self._pool(param)
         if isinstance(index, CgReply):
             return index
-        pool = self.pools[index]
-        pool.enabled = True
-        for other in self.pools:
-            if other.priority < pool.priority:
-                other.priority += 1
-        pool.priority = 0
-        return self.ok(27, f"Switching to pool {index}:'{pool.url}'")
+        return self.promote_pool(index)
 
     def cmd_enablepool(self, param: str | None, isjson: bool) -> CgReply:
         """enablepool N."""
