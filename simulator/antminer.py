@@ -25,7 +25,7 @@ from . import httpd
 from .digest import DigestRealm
 from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
 from .cgapi import CgReply, Record, Segment
-from .cgminer import CgApiMiner, Command, Pool
+from .cgminer import CgApiMiner, Command, Pool, pools_from_conf
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
 from .models import SCRYPT, resolve_antminer
@@ -144,14 +144,7 @@ class AntminerMiner(CgApiMiner):
         """
         self.conf = conf
         self.conf_writes += 1
-        pools = []
-        for i, entry in enumerate(conf.get("pools", [])[:3]):
-            url = str(entry.get("url") or "")
-            if url and "://" not in url:  # cgminer shows "aaa:700" as stratum+tcp://aaa:700 (S19 capture)
-                url = "stratum+tcp://" + url
-            pools.append(Pool(url, str(entry.get("user") or ""), password=str(entry.get("pass") or ""),
-                              priority=i, diff=self.hw.pool_diff))
-        self.pools = pools
+        self.pools = pools_from_conf(conf.get("pools", []), self.hw.pool_diff)
         if self.modern_cgi:
             try:
                 self.work_mode = int(str(conf.get("bitmain-work-mode", "0")))

@@ -90,6 +90,25 @@ class Command:
     joinable: bool = False
 
 
+def conf_pool_slots(pools: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """A factory config's three pool slots (cgminer.conf, Vnish settings): password "x", unused slots empty."""
+    entries = [{"url": url, "user": user, "pass": "x"} for url, user in pools[:3]]
+    entries += [{"url": "", "user": "", "pass": ""}] * (3 - len(entries))
+    return entries
+
+
+def pools_from_conf(entries: list[dict[str, Any]], diff: float) -> list[Pool]:
+    """The Pools bmminer builds from the first three cgminer.conf "pools" entries (empty slots stay, URL "")."""
+    pools = []
+    for i, entry in enumerate(entries[:3]):
+        url = str(entry.get("url") or "")
+        if url and "://" not in url:  # cgminer shows "aaa:700" as stratum+tcp://aaa:700 (S19 capture)
+            url = "stratum+tcp://" + url
+        pools.append(Pool(url, str(entry.get("user") or ""), password=str(entry.get("pass") or ""), priority=i,
+                          diff=diff))
+    return pools
+
+
 def failover_pool(pools: list[Pool]) -> Pool | None:
     """cgminer's failover strategy: the enabled, alive pool with the best (lowest) priority."""
     usable = [p for p in pools if p.status == "Alive"]
@@ -150,7 +169,7 @@ class CgApiMiner(SimMiner):
 
     def mine_shares(self, shares: ShareCounter, pool: Pool, dt: float, rate_hs: float, *, wall: float,
                     algorithm: str = "sha256d") -> tuple[int, int]:
-        """Grow ``shares`` by ``dt`` seconds at ``rate_hs`` on ``pool``'s difficulty and credit the new ones to ``pool``.
+        """Grow ``shares`` by ``dt`` seconds at ``rate_hs`` on ``pool``'s difficulty; credit the new ones to ``pool``.
 
         Returns the (accepted, rejected) shares found; ``wall`` is the unix time they are stamped with.
         """

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from . import httpd
 from .cgapi import CgReply, Record
-from .cgminer import CgApiMiner, Command, Pool
+from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
 from .physics import ShareCounter, noisy
@@ -156,11 +156,9 @@ class VnishMiner(CgApiMiner):
         pools = list(spec.pools) if spec.pools else (
             [("stratum+tcp://ltc.viabtc.com:3333", worker)] if hw.algorithm == "scrypt" else
             [("stratum+tcp://btc.foundryusapool.com:3333", worker), ("stratum+tcp://btc.foundryusapool.com:443", worker)])
-        entries = [{"url": url, "user": user, "pass": "x"} for url, user in pools[:3]]
-        entries += [{"url": "", "user": "", "pass": ""}] * (3 - len(entries))
         self.settings: dict[str, Any] = {
             "miner": {
-                "pools": entries,
+                "pools": conf_pool_slots(pools),
                 # Start on the largest preset within the stock power (simulator choice).
                 "overclock": {"preset": max((p for p in hw.presets if p[1] <= hw.stock_watts),
                                             key=lambda p: p[1])[0],

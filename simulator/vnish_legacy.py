@@ -28,7 +28,7 @@ from typing import Any
 from . import httpd
 from .digest import DigestRealm
 from .cgapi import CgReply, Record
-from .cgminer import CgApiMiner, Command, Pool
+from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots, pools_from_conf
 from .faults import RESET
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
@@ -189,9 +189,7 @@ class VnishLegacyMiner(CgApiMiner):
     # --- config -----------------------------------------------------------------------
     def _factory_conf(self, pools: list[tuple[str, str]]) -> dict[str, Any]:
         hw = self.hw
-        entries = [{"url": url, "user": user, "pass": "x"} for url, user in pools[:3]]
-        entries += [{"url": "", "user": "", "pass": ""}] * (3 - len(entries))
-        conf: dict[str, Any] = {"pools": entries, "api-listen": True, "api-network": True,
+        conf: dict[str, Any] = {"pools": conf_pool_slots(pools), "api-listen": True, "api-network": True,
                                 "api-groups": "A:stats:pools:devs:summary:version", "api-allow": "A:0/0,W:*",
                                 "bitmain-use-vil": True}
         defaults = {
@@ -214,14 +212,7 @@ class VnishLegacyMiner(CgApiMiner):
         return conf
 
     def _pools_from_conf(self) -> None:
-        pools = []
-        for i, entry in enumerate(self.conf.get("pools", [])[:3]):
-            url = str(entry.get("url") or "")
-            if url and "://" not in url:
-                url = "stratum+tcp://" + url
-            pools.append(Pool(url, str(entry.get("user") or ""), password=str(entry.get("pass") or ""), priority=i,
-                              diff=1024.0 if self.hw.scrypt else 65536.0))
-        self.pools = pools
+        self.pools = pools_from_conf(self.conf.get("pools", []), 1024.0 if self.hw.scrypt else 65536.0)
 
     def chain_freq(self, chain: int) -> float:
         """The frequency a chain runs at: its own override ("0"/"" = the global one)."""
