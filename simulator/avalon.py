@@ -40,13 +40,11 @@ from typing import Any
 from . import cgapi
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, CgminerMiner, Command, Pool, split_params
-from .faults import HANG, RESET
+from .faults import CLOSE
 from .formats import fx
 from .miner import CGAPI
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
-
-CLOSE = object()  # a handler's answer: close the connection without writing anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,7 +717,7 @@ class AvalonMiner(CgApiMiner):
         self.stop_accepting()
         return CgReply(None, bare="RESTART", after=self.reboot)
 
-    # --- one connection (adds the silent close the Avalon Q does after softon) ------------------
+    # --- one request (softon may answer CLOSE: cgapi.serve_cgapi then closes without a byte) ------
     def handle_cgapi(self, request: cgapi.Request) -> str | tuple[str, Any] | object:
         """Answer one request; ``softon`` may close without any reply."""
         if request.command == "ascset" and (request.parameter or "").split(",")[1:2] == ["softon"]:
@@ -728,46 +726,6 @@ class AvalonMiner(CgApiMiner):
                 return CLOSE
             return cgapi.encode(reply, request.isjson)  # type: ignore[arg-type]
         return super().handle_cgapi(request)
-
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proto: str) -> None:
-        if proto != CGAPI or self.fault in ("reset", "hang"):
-            await super()._on_connect(reader, writer, proto)
-            return
-        self._conns.add(writer)
-        try:
-            try:
-                async with asyncio.timeout(30.0):
-                    data = await reader.read(65536)
-            except (TimeoutError, ConnectionError):
-                data = b""
-            if not data:
-                writer.close()
-                return
-            peer = writer.get_extra_info("peername")
-            result = self._cgapi_dispatch(data, peer[0] if peer else "")
-            if result is CLOSE:
-                writer.close()  # FIN without a byte: the client reads an empty reply
-                return
-            if result is HANG or result is RESET:  # pragma: no cover - faults are handled above
-                writer.transport.abort()
-                return
-            after = None
-            if isinstance(result, tuple):
-                result, after = result
-            writer.write(str(result).encode("utf-8") + b"\x00")  # api.c: strlen + 1 bytes
-            try:
-                await writer.drain()
-            except ConnectionError:
-                pass
-            writer.close()
-            if after is not None:
-                after()
-        except (ConnectionError, OSError):
-            writer.transport.abort()
-        except asyncio.CancelledError:
-            writer.transport.abort()
-        finally:
-            self._conns.discard(writer)
 
 
 def _pct(part: float, whole: float) -> float:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .faults import HANG, RESET
+from .faults import CLOSE, HANG, RESET
 from .formats import Raw
 
 
@@ -277,7 +277,7 @@ def malform(text: str, index: int) -> str:
 
 # --- one connection ------------------------------------------------------------
 
-# dispatch(request_bytes, client_ip) -> reply text, (reply text, run_after_close), HANG or RESET
+# dispatch(request_bytes, client_ip) -> reply text, (reply text, run_after_close), HANG, RESET or CLOSE
 Dispatch = Callable[[bytes, str], object]
 
 
@@ -301,6 +301,9 @@ async def serve_cgapi(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     result = dispatch(data, peer[0] if peer else "")
     if result is HANG or result is RESET:
         return result
+    if result is CLOSE:
+        writer.close()  # FIN without a byte: the client reads an empty reply
+        return None
     after = None
     if isinstance(result, tuple):
         result, after = result

@@ -13,6 +13,7 @@ FAULTS: tuple[str | None, ...] = (None, "hang", "reset", "malformed", "down")
 
 HANG = object()  # a handler's answer: never reply to this request
 RESET = object()  # a handler's answer: drop the connection with an RST
+CLOSE = object()  # a handler's answer: close the connection (FIN) without writing anything
 
 
 def check_fault(fault: str | None) -> str | None:
