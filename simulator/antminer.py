@@ -95,8 +95,6 @@ class AntminerMiner(CgApiMiner):
         self.conf_writes = 0  # accepted set_miner_conf.cgi calls (tests: "nothing changed")
         self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth
         self._segments: dict[object, Segment] = {}
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         self._boot_wall = time.time()
         self.commands = {
             "version": Command(self.cmd_version, True),
@@ -188,13 +186,7 @@ class AntminerMiner(CgApiMiner):
         return self.total_rate() * (1e6 if self.hw.algorithm == SCRYPT else 1e9)
 
     def _advance(self) -> None:
-        now = self.now()
-        pool = self.active_pool()
-        dt = now - self._last_advance
-        self._last_advance = now
-        if pool is None:
-            return
-        self.mine_shares(self.shares, pool, dt, self.hashrate_hs(), wall=time.time(), algorithm=self.hw.algorithm)
+        self.grow_shares(self.hashrate_hs(), algorithm=self.hw.algorithm)
 
     def _temps(self, chain: int) -> tuple[int, int]:
         """(PCB, chip) temperature of one chain (ambient while asleep, a little cooler in low power)."""

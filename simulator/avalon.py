@@ -192,8 +192,6 @@ class AvalonMiner(CgApiMiner):
             self.pool_file.append(PoolSlot())
         self.pools = self._pools_from_file()
         self.setpool_calls = 0
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         self._boot_wall = self.wall_time()
         self.commands = {
             "version": Command(self.cmd_version, True),
@@ -283,13 +281,7 @@ class AvalonMiner(CgApiMiner):
         return [int(round(base + bias + self.rng.gauss(0.0, 0.6))) for bias in self.chip_bias]
 
     def _advance(self) -> None:
-        now = self.now()
-        dt = now - self._last_advance
-        self._last_advance = now
-        pool = self.active_pool()
-        if pool is None:
-            return
-        self.mine_shares(self.shares, pool, dt, self.true_ghs() * 1e9, wall=self.wall_time())
+        self.grow_shares(self.true_ghs() * 1e9, wall=self.wall_time())
 
     # --- the MM string -------------------------------------------------------------------
     def _ps(self, wall: float) -> str:

@@ -172,8 +172,6 @@ class BraiinsMiner(CgApiMiner):
         self.failed_logins = 0
         self.rest_writes: list[tuple[str, str]] = []
         self.mining_restarts = 0
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         self._mining_since = self.now()
         self._boot_wall = time.time()
         report = [("version", self.cmd_version), ("summary", self.cmd_summary), ("pools", self.cmd_pools),
@@ -253,13 +251,7 @@ class BraiinsMiner(CgApiMiner):
         return int(self.hw.fan_rpm * min(ratio, 1.0) * (0.98 + 0.01 * index) + self.rng.gauss(0, 20))
 
     def _advance(self) -> None:
-        now = self.now()
-        dt = now - self._last_advance
-        self._last_advance = now
-        pool = self.active_pool()
-        if pool is None:
-            return
-        self.mine_shares(self.shares, pool, dt, self.hashrate_ghs() * GH, wall=time.time())
+        self.grow_shares(self.hashrate_ghs() * GH)
 
     def mining_uptime(self) -> int:
         """Seconds since bosminer (re)started."""

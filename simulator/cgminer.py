@@ -143,6 +143,8 @@ class CgApiMiner(SimMiner):
         super().__init__(spec, **kwargs)
         self.pools: list[Pool] = []
         self.commands: dict[str, Command] = {}
+        self.shares = ShareCounter()  # the whole miner's shares (grow_shares); cgminer keeps one per stick instead
+        self._last_advance = self.now()
 
     # --- access --------------------------------------------------------------
     def allowed(self, command: str) -> bool:
@@ -178,6 +180,22 @@ class CgApiMiner(SimMiner):
         new_acc, new_rej = shares.accepted - before_acc, shares.rejected - before_rej
         pool.credit(new_acc, new_rej, wall, shares.best_share)
         return new_acc, new_rej
+
+    def grow_shares(self, rate_hs: float, *, wall: float | None = None,
+                    algorithm: str = "sha256d") -> tuple[int, int] | None:
+        """Grow ``self.shares`` from the last call to now at ``rate_hs`` on the active pool.
+
+        Returns (accepted, rejected) as mine_shares does, None without an active pool;
+        ``wall`` (default: now) is the unix time the new shares are stamped with.
+        """
+        now = self.now()
+        dt = now - self._last_advance
+        self._last_advance = now
+        pool = self.active_pool()
+        if pool is None:
+            return None
+        return self.mine_shares(self.shares, pool, dt, rate_hs, wall=time.time() if wall is None else wall,
+                                algorithm=algorithm)
 
     def pool_index(self, param: str | None) -> int | CgReply:
         """Parse a pool id parameter the way api.c does (codes 8, 25, 26)."""

@@ -152,8 +152,6 @@ class LuxOSMiner(CgApiMiner):
         self.expire_next_session_query = False
         self.session_thief = False
         self.writes: list[str] = []
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         reads = [("version", self.cmd_version), ("summary", self.cmd_summary), ("config", self.cmd_config),
                  ("devs", self.cmd_devs), ("edevs", self.cmd_devs), ("devdetails", self.cmd_devdetails),
                  ("pools", self.cmd_pools), ("power", self.cmd_power), ("temps", self.cmd_temps),
@@ -231,13 +229,7 @@ class LuxOSMiner(CgApiMiner):
                 "TopLeft": round(base + 2 + rng.gauss(0, 0.3)), "TopRight": round(base + rng.gauss(0, 0.3))}
 
     def _advance(self) -> None:
-        now = self.now()
-        dt = now - self._last_advance
-        self._last_advance = now
-        pool = self.active_pool()
-        if pool is None:
-            return
-        self.mine_shares(self.shares, pool, dt, self.hashrate_ghs() * GH, wall=time.time())
+        self.grow_shares(self.hashrate_ghs() * GH)
 
     # --- sessions ---------------------------------------------------------------------------
     def _session_valid(self) -> bool:

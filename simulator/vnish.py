@@ -178,8 +178,6 @@ class VnishMiner(CgApiMiner):
         }
         self.devfee = Pool("DevFee", "DevFee", priority=3, diff=65536.0)
         self._pools_from_settings()
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         self.commands = {
             "version": Command(self.cmd_version, True),
             "summary": Command(self.cmd_summary, True),

@@ -156,8 +156,6 @@ class VnishLegacyMiner(CgApiMiner):
         self.conf_writes = 0
         self.mining_restarts = 0
         self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth, as on stock firmware
-        self.shares = ShareCounter()
-        self._last_advance = self.now()
         self.commands = {
             "version": Command(self.cmd_version, True),
             "summary": Command(self.cmd_summary, True),
@@ -266,14 +264,11 @@ class VnishLegacyMiner(CgApiMiner):
         return sum(self.chain_rate(c) for c in self.hw.chains)
 
     def _advance(self) -> None:
-        now = self.now()
-        dt, self._last_advance = now - self._last_advance, now
-        pool = self.active_pool()
-        if pool is None or not self.hashing:
+        rate_hs = self.total_rate() * (1e6 if self.hw.scrypt else 1e9)  # 0 while not hashing
+        mined = self.grow_shares(rate_hs, algorithm="scrypt" if self.hw.scrypt else "sha256d")
+        if mined is None or not self.hashing:
             return
-        rate_hs = self.total_rate() * (1e6 if self.hw.scrypt else 1e9)
-        new_acc, _ = self.mine_shares(self.shares, pool, dt, rate_hs, wall=time.time(),
-                                      algorithm="scrypt" if self.hw.scrypt else "sha256d")
+        new_acc, _ = mined
         self.devfee.accepted += int(new_acc * 0.018 + self.rng.random() * 0.5)  # the fee pool mines ~1.8 %
 
     def restart_mining(self) -> None:
