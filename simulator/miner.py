@@ -108,6 +108,15 @@ class SimMiner:
         """Answer one cgminer API request (port 4028): reply text, optionally with an after-close action."""
         return cgapi.encode(cgapi.message("E", 14, "Invalid command", self.description), request.isjson)
 
+    def handle_cgapi_bytes(self, data: bytes, client_ip: str) -> object:
+        """Answer one raw request on port 4028 (default: parsed as cgminer's api.c does, then handle_cgapi)."""
+        parsed = cgapi.parse_request(data)
+        if isinstance(parsed, cgapi.CgReply):
+            assert parsed.status is not None
+            parsed.status.description = self.description
+            return cgapi.encode(parsed, True)
+        return self.handle_cgapi(parsed)
+
     async def serve_stream(self, proto: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> object:
         """Serve one connection of a protocol other than HTTP/cgminer (e.g. LENGTH_PREFIXED); HANG/RESET/None."""
         writer.close()
@@ -117,36 +126,42 @@ class SimMiner:
         """The reply under the "malformed" fault (default: unchanged)."""
         return response
 
+    def malformed_cgapi(self, text: str) -> str:
+        """A port 4028 reply under the "malformed" fault (default: JSON broken the next known way)."""
+        if not text.startswith("{"):
+            return text
+        text = cgapi.malform(text, self._malformed_count)
+        self._malformed_count += 1
+        return text
+
     # --- dispatch with faults ------------------------------------------------------
-    def _http_dispatch(self, request: httpd.Request) -> object:
+    def fault_answer(self) -> object | None:
+        """HANG or RESET while that fault is set; otherwise None, and the request is counted."""
         if self.fault == "hang":
             return HANG
         if self.fault == "reset":
             return RESET
         self.requests += 1
+        return None
+
+    def _http_dispatch(self, request: httpd.Request) -> object:
+        refused = self.fault_answer()
+        if refused is not None:
+            return refused
         result = self.handle_http(request)
         if self.fault == "malformed" and isinstance(result, httpd.Response):
             result = self.malformed_http(request, result)
         return result
 
     def _cgapi_dispatch(self, data: bytes, client_ip: str) -> object:
-        if self.fault == "hang":
-            return HANG
-        if self.fault == "reset":
-            return RESET
-        self.requests += 1
-        parsed = cgapi.parse_request(data)
-        if isinstance(parsed, cgapi.CgReply):
-            assert parsed.status is not None
-            parsed.status.description = self.description
-            result: object = cgapi.encode(parsed, True)
-        else:
-            result = self.handle_cgapi(parsed)
+        refused = self.fault_answer()
+        if refused is not None:
+            return refused
+        result = self.handle_cgapi_bytes(data, client_ip)
         if self.fault == "malformed":
             text, after = result if isinstance(result, tuple) else (result, None)
-            if isinstance(text, str) and text.startswith("{"):
-                text = cgapi.malform(text, self._malformed_count)
-                self._malformed_count += 1
+            if isinstance(text, str):
+                text = self.malformed_cgapi(text)
             result = (text, after) if after is not None else text
         return result
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .cgminer import Pool, failover_pool
-from .faults import HANG, RESET
 from .formats import Raw, fx
 from .miner import CGAPI, LENGTH_PREFIXED, SimMiner
 from .physics import ShareCounter, noisy
@@ -285,20 +284,13 @@ class WhatsminerMiner(SimMiner):
             body["id"] = 1
         return body
 
-    def _cgapi_dispatch(self, data: bytes, client_ip: str) -> object:
+    def handle_cgapi_bytes(self, data: bytes, client_ip: str) -> object:
         """btminer's 4028 front end: JSON with "command" or "cmd", encrypted writes, flat or cgminer replies."""
-        if self.fault == "hang":
-            return HANG
-        if self.fault == "reset":
-            return RESET
-        self.requests += 1
-        result = self._api2(data, client_ip)
-        if self.fault == "malformed":
-            text, after = result if isinstance(result, tuple) else (result, None)
-            # btminer's own breakage: a trailing comma before the closing brace (pyasic repair 2).
-            text = text[:-1] + ",}" if text.endswith("}") else text
-            result = (text, after) if after is not None else text
-        return result
+        return self._api2(data, client_ip)
+
+    def malformed_cgapi(self, text: str) -> str:
+        """btminer's own breakage: a trailing comma before the closing brace (pyasic repair 2)."""
+        return text[:-1] + ",}" if text.endswith("}") else text
 
     def _api2(self, data: bytes, client_ip: str) -> str | tuple[str, Callable[[], None]]:
         text = data.decode("utf-8", "replace").strip().rstrip("\x00")
@@ -616,11 +608,9 @@ class WhatsminerMiner(SimMiner):
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                 writer.close()
                 return None
-            if self.fault == "hang":
-                return HANG
-            if self.fault == "reset":
-                return RESET
-            self.requests += 1
+            refused = self.fault_answer()
+            if refused is not None:
+                return refused
             reply, after = self._api3(body)
             text = json.dumps(reply, separators=(",", ":"))
             if self.fault == "malformed":
