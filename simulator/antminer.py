@@ -26,7 +26,7 @@ from .digest import DigestRealm
 from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
 from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Command, Pool, pools_from_conf
-from .formats import fx, suffix_string
+from .formats import fx, hms, pct, suffix_string
 from .miner import CGAPI, HTTP
 from .models import SCRYPT, resolve_antminer
 from .physics import ShareCounter, noisy
@@ -51,12 +51,6 @@ WORK_MODES = {0: "normal", 1: "sleep", 3: "low"}  # miner-mode / bitmain-work-mo
 CONF_OK = {"stats": "success", "code": "M000", "msg": "OK!"}  # X19 set_miner_conf.cgi reply (field notes)
 INDEX_PAGE = (b'<!DOCTYPE html>\n<html>\n<head><meta charset="utf-8"><title>Antminer</title></head>\n'
               b'<body><h1>antMiner Configuration</h1></body>\n</html>\n')
-
-
-def _hms(seconds: float) -> str:
-    """bmminer's "Last Share Time": elapsed since the share as H:MM:SS."""
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class AntminerMiner(CgApiMiner):
@@ -248,9 +242,9 @@ class AntminerMiner(CgApiMiner):
                 ("Work Utility", fx(diff1 / minutes, 2)), ("Difficulty Accepted", fx(s.diff_accepted, 8)),
                 ("Difficulty Rejected", fx(s.diff_rejected, 8)), ("Difficulty Stale", fx(0.0, 8)),
                 ("Best Share", int(s.best_share)),
-                ("Device Hardware%", fx(_pct(s.hw_errors, s.hw_errors + diff1), 4)),
-                ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)),
-                ("Pool Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
+                ("Device Hardware%", fx(pct(s.hw_errors, s.hw_errors + diff1), 4)),
+                ("Device Rejected%", fx(pct(s.diff_rejected, diff1), 4)),
+                ("Pool Rejected%", fx(pct(s.diff_rejected, diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
                 ("Last getwork", int(time.time()))]
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
 
@@ -264,7 +258,7 @@ class AntminerMiner(CgApiMiner):
             total = pool.diff_accepted + pool.diff_rejected
             is_active = pool is active
             getworks = (self._elapsed() // 30 + 1) if is_active else (1 if pool.url else 0)
-            last = _hms(wall - pool.last_share_time) if pool.last_share_time else "0"
+            last = hms(wall - pool.last_share_time) if pool.last_share_time else "0"
             records.append([
                 ("POOL", i), ("URL", pool.url), ("Status", pool.status), ("Priority", pool.priority), ("Quota", 1),
                 ("Long Poll", "N"), ("Getworks", getworks), ("Accepted", pool.accepted),
@@ -276,7 +270,7 @@ class AntminerMiner(CgApiMiner):
                 ("Last Share Difficulty", fx(pool.last_share_diff, 8)), ("Has Stratum", bool(pool.url)),
                 ("Stratum Active", is_active), ("Stratum URL", pool.stratum_host() if is_active else ""),
                 ("Has GBT", False), ("Best Share", int(pool.best_share)),
-                ("Pool Rejected%", fx(_pct(pool.diff_rejected, total), 4)),
+                ("Pool Rejected%", fx(pct(pool.diff_rejected, total), 4)),
                 ("Pool Stale%%" if self.hw.x19 else "Pool Stale%", fx(0.0, 4)),
             ])
         return self.ok(7, f"{len(self.pools)} Pool(s)", "POOLS", records)
@@ -300,8 +294,8 @@ class AntminerMiner(CgApiMiner):
             ("Last Share Pool", 0), ("Last Share Time", int(s.last_share_at or 0)), ("Total MH", fx(0.0, 4)),
             ("Diff1 Work", int(diff1)), ("Difficulty Accepted", fx(s.diff_accepted, 8)),
             ("Difficulty Rejected", fx(s.diff_rejected, 8)), ("Last Share Difficulty", fx(hw.pool_diff, 8)),
-            ("Last Valid Work", now), ("Device Hardware%", fx(_pct(s.hw_errors, s.hw_errors + diff1), 4)),
-            ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Device Elapsed", elapsed),
+            ("Last Valid Work", now), ("Device Hardware%", fx(pct(s.hw_errors, s.hw_errors + diff1), 4)),
+            ("Device Rejected%", fx(pct(s.diff_rejected, diff1), 4)), ("Device Elapsed", elapsed),
         ]
         return self.ok(9, "1 ASC(s)", "DEVS", [rec])
 
@@ -394,7 +388,7 @@ class AntminerMiner(CgApiMiner):
         rec.append(("total_rate", fx(total, 2)))
         rec += self._slots("chain_rateideal{}", {c: fx(hw.rate_per_chain, 2) for c in hw.chains}, fx(0, 2))
         rec += [("temp_max", max(t[1] for t in temps.values())),
-                ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
+                ("Device Hardware%", fx(pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
                 ("no_matching_work", hw_total)]
         rec += self._chain_common(rates)
         rec.append(self._seg("s9_tail", lambda: (
@@ -417,7 +411,7 @@ class AntminerMiner(CgApiMiner):
         rec += self._slots("temp3{}", {}, 0)  # sic: "temp31".."temp34" in the L3+ capture
         rec += self._slots("temp4_{}", {}, 0)
         rec += [("temp_max", max(t[0] for t in temps.values())),
-                ("Device Hardware%", fx(_pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
+                ("Device Hardware%", fx(pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
                 ("no_matching_work", hw_total)]
         rec += self._chain_common(rates)
         return rec
@@ -564,7 +558,3 @@ class AntminerMiner(CgApiMiner):
                               "rate_unit": "GH/s", "hw_all": self.shares.hw_errors,
                               "bestshare": int(self.shares.best_share), "status": ok}]}
         return self._cgi(json.dumps(reply, separators=(",", ":")))
-
-
-def _pct(part: float, whole: float) -> float:
-    return 100.0 * part / whole if whole else 0.0

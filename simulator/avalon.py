@@ -41,7 +41,7 @@ from . import cgapi
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, CgminerMiner, Command, Pool, split_params
 from .faults import CLOSE
-from .formats import fx
+from .formats import fx, pct
 from .miner import CGAPI
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -498,8 +498,8 @@ class AvalonMiner(CgApiMiner):
             ("Total MH", fx(mhs * elapsed, 4)), ("Work Utility", fx(diff1 / minutes, 2)),
             ("Difficulty Accepted", fx(s.diff_accepted, 8)), ("Difficulty Rejected", fx(s.diff_rejected, 8)),
             ("Difficulty Stale", fx(0.0, 8)), ("Best Share", int(s.best_share)),
-            ("Device Hardware%", fx(0.0, 4)), ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)),
-            ("Pool Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
+            ("Device Hardware%", fx(0.0, 4)), ("Device Rejected%", fx(pct(s.diff_rejected, diff1), 4)),
+            ("Pool Rejected%", fx(pct(s.diff_rejected, diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
             ("Last getwork", 0),
         ]
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
@@ -718,10 +718,6 @@ class AvalonMiner(CgApiMiner):
                 return CLOSE
             return cgapi.encode(reply, request.isjson)  # type: ignore[arg-type]
         return super().handle_cgapi(request)
-
-
-def _pct(part: float, whole: float) -> float:
-    return 100.0 * part / whole if whole else 0.0
 
 
 __all__ = ["AvalonMiner", "AVALON_MODELS", "resolve_avalon", "CLOSE"]

@@ -37,7 +37,7 @@ from typing import Any
 from . import cgapi, httpd
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool
-from .formats import Raw
+from .formats import Raw, fs, by_key
 from .miner import CGAPI, HTTP
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -117,15 +117,6 @@ def generation(version: str | None, model: BosModel) -> Generation:
     # Unverified: the BOSer version value; built like bos_version.current's tail.
     value = f"{year}.{month:02d}-plus"
     return Generation(text, (year, month) >= REST_FROM, "BOSer", value, f"BOSer boser-buildroot {value}")
-
-
-def _f(value: float) -> Raw:
-    """A float printed the way serde_json does (shortest round-trip form, always with a dot)."""
-    return Raw(json.dumps(float(value)))
-
-
-def _sorted(fields: list[tuple[str, object]]) -> Record:
-    return sorted(fields, key=lambda kv: kv[0])
 
 
 def _json(obj: Any, status: int = 200) -> httpd.Response:
@@ -261,7 +252,7 @@ class BraiinsMiner(CgApiMiner):
     def cmd_version(self, param: str | None, isjson: bool) -> CgReply:
         """version: API 3.7 and the firmware key; no Type (reference section 8)."""
         key = self.gen.key
-        return self.ok(22, f"{key} versions", "VERSION", [_sorted([("API", "3.7"), (key, self.gen.value)])],
+        return self.ok(22, f"{key} versions", "VERSION", [by_key([("API", "3.7"), (key, self.gen.value)])],
                        text_prefix=True)
 
     def cmd_summary(self, param: str | None, isjson: bool) -> CgReply:
@@ -271,19 +262,19 @@ class BraiinsMiner(CgApiMiner):
         mhs = self.hashrate_ghs() * 1000.0
         elapsed = self.mining_uptime()
         diff1 = s.diff_accepted + s.diff_rejected
-        rec = _sorted([
+        rec = by_key([
             ("Accepted", s.accepted), ("Best Share", int(s.best_share)),
-            ("Device Hardware%", _f(100.0 * s.hw_errors / max(s.hw_errors + diff1, 1))),
-            ("Device Rejected%", _f(0.0)), ("Difficulty Accepted", _f(s.diff_accepted)),
-            ("Difficulty Rejected", _f(s.diff_rejected)), ("Difficulty Stale", _f(0.0)), ("Discarded", 0),
+            ("Device Hardware%", fs(100.0 * s.hw_errors / max(s.hw_errors + diff1, 1))),
+            ("Device Rejected%", fs(0.0)), ("Difficulty Accepted", fs(s.diff_accepted)),
+            ("Difficulty Rejected", fs(s.diff_rejected)), ("Difficulty Stale", fs(0.0)), ("Discarded", 0),
             ("Elapsed", elapsed), ("Found Blocks", 0), ("Get Failures", 0), ("Getworks", elapsed // 30 + 1),
             ("Hardware Errors", s.hw_errors), ("Last getwork", int(time.time())), ("Local Work", elapsed * 4600),
-            ("MHS 15m", _f(noisy(rng, mhs, 0.004))), ("MHS 1m", _f(noisy(rng, mhs, 0.015))),
-            ("MHS 24h", _f(noisy(rng, mhs, 0.002))), ("MHS 5m", _f(noisy(rng, mhs, 0.007))),
-            ("MHS 5s", _f(noisy(rng, mhs, 0.03))), ("MHS av", _f(noisy(rng, mhs, 0.003))),
-            ("Network Blocks", 0), ("Pool Rejected%", _f(0.0)), ("Pool Stale%", _f(0.0)), ("Rejected", s.rejected),
-            ("Remote Failures", 0), ("Stale", 0), ("Total MH", _f(mhs * elapsed)),
-            ("Utility", _f(s.accepted / (elapsed / 60.0))), ("Work Utility", _f(diff1 / (elapsed / 60.0))),
+            ("MHS 15m", fs(noisy(rng, mhs, 0.004))), ("MHS 1m", fs(noisy(rng, mhs, 0.015))),
+            ("MHS 24h", fs(noisy(rng, mhs, 0.002))), ("MHS 5m", fs(noisy(rng, mhs, 0.007))),
+            ("MHS 5s", fs(noisy(rng, mhs, 0.03))), ("MHS av", fs(noisy(rng, mhs, 0.003))),
+            ("Network Blocks", 0), ("Pool Rejected%", fs(0.0)), ("Pool Stale%", fs(0.0)), ("Rejected", s.rejected),
+            ("Remote Failures", 0), ("Stale", 0), ("Total MH", fs(mhs * elapsed)),
+            ("Utility", fs(s.accepted / (elapsed / 60.0))), ("Work Utility", fs(diff1 / (elapsed / 60.0))),
         ])
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
 
@@ -295,20 +286,20 @@ class BraiinsMiner(CgApiMiner):
         for i, pool in enumerate(self.pools):
             is_active = pool is active
             host = pool.url.split("://", 1)[-1]
-            records.append(_sorted([
+            records.append(by_key([
                 ("Accepted", pool.accepted), ("AsicBoost", True), ("Bad Work", 0), ("Best Share", int(pool.best_share)),
                 ("Current Block Height", 0), ("Current Block Version", 536870912),
-                ("Diff1 Shares", int(pool.diff_accepted)), ("Difficulty Accepted", _f(pool.diff_accepted)),
-                ("Difficulty Rejected", _f(pool.diff_rejected)), ("Difficulty Stale", _f(0.0)), ("Discarded", 0),
+                ("Diff1 Shares", int(pool.diff_accepted)), ("Difficulty Accepted", fs(pool.diff_accepted)),
+                ("Difficulty Rejected", fs(pool.diff_rejected)), ("Difficulty Stale", fs(0.0)), ("Discarded", 0),
                 ("Get Failures", 0), ("Getworks", self.mining_uptime() // 30 + 1 if is_active else 0),
                 ("Has GBT", False), ("Has Stratum", True), ("Has Vmask", True),
-                ("Last Share Difficulty", _f(pool.diff if pool.last_share_time else 0.0)),
+                ("Last Share Difficulty", fs(pool.diff if pool.last_share_time else 0.0)),
                 ("Last Share Time", int(pool.last_share_time or 0)), ("Long Poll", "N"), ("POOL", i),
-                ("Pool Rejected%", _f(0.0)), ("Pool Stale%", _f(0.0)), ("Priority", pool.priority), ("Proxy", ""),
+                ("Pool Rejected%", fs(0.0)), ("Pool Stale%", fs(0.0)), ("Priority", pool.priority), ("Proxy", ""),
                 ("Proxy Type", ""), ("Quota", 1), ("Rejected", pool.rejected), ("Remote Failures", 0), ("Stale", 0),
                 ("Status", pool.status), ("Stratum Active", is_active),
-                ("Stratum Difficulty", _f(pool.diff if pool.status == "Alive" else 0.0)), ("Stratum URL", host),
-                ("URL", pool.url), ("User", pool.user), ("Work Difficulty", _f(pool.diff if is_active else 0.0)),
+                ("Stratum Difficulty", fs(pool.diff if pool.status == "Alive" else 0.0)), ("Stratum URL", host),
+                ("URL", pool.url), ("User", pool.user), ("Work Difficulty", fs(pool.diff if is_active else 0.0)),
                 ("Works", self.mining_uptime() * 4500 if is_active else 0),
             ]))
         return self.ok(7, f"{len(self.pools)} Pool(s)", "POOLS", records)
@@ -322,16 +313,16 @@ class BraiinsMiner(CgApiMiner):
         records = []
         for asc, chain in enumerate(self.hw.chains):
             mhs = self.chain_ghs(chain) * 1000.0
-            records.append(_sorted([
-                ("ASC", asc), ("Accepted", 0), ("Device Elapsed", self.mining_uptime()), ("Device Hardware%", _f(0.0)),
-                ("Device Rejected%", _f(0.0)), ("Diff1 Work", 0), ("Difficulty Accepted", _f(0.0)),
-                ("Difficulty Rejected", _f(0.0)), ("Enabled", "Y"), ("Hardware Error MHS 15m", _f(0.0)),
-                ("Hardware Errors", 0), ("ID", chain), ("Last Share Difficulty", _f(0.0)), ("Last Share Pool", -1),
-                ("Last Share Time", now), ("Last Valid Work", now), ("MHS 15m", _f(noisy(rng, mhs, 0.005))),
-                ("MHS 1m", _f(noisy(rng, mhs, 0.02))), ("MHS 5m", _f(noisy(rng, mhs, 0.01))),
-                ("MHS 5s", _f(noisy(rng, mhs, 0.04))), ("MHS av", _f(noisy(rng, mhs, 0.003))), ("Name", ""),
-                ("Nominal MHS", _f(round(nominal_each, 1))), ("Rejected", 0), ("Status", "Alive"),
-                ("Temperature", _f(0.0)), ("Total MH", _f(mhs * self.mining_uptime())), ("Utility", _f(0.0)),
+            records.append(by_key([
+                ("ASC", asc), ("Accepted", 0), ("Device Elapsed", self.mining_uptime()), ("Device Hardware%", fs(0.0)),
+                ("Device Rejected%", fs(0.0)), ("Diff1 Work", 0), ("Difficulty Accepted", fs(0.0)),
+                ("Difficulty Rejected", fs(0.0)), ("Enabled", "Y"), ("Hardware Error MHS 15m", fs(0.0)),
+                ("Hardware Errors", 0), ("ID", chain), ("Last Share Difficulty", fs(0.0)), ("Last Share Pool", -1),
+                ("Last Share Time", now), ("Last Valid Work", now), ("MHS 15m", fs(noisy(rng, mhs, 0.005))),
+                ("MHS 1m", fs(noisy(rng, mhs, 0.02))), ("MHS 5m", fs(noisy(rng, mhs, 0.01))),
+                ("MHS 5s", fs(noisy(rng, mhs, 0.04))), ("MHS av", fs(noisy(rng, mhs, 0.003))), ("Name", ""),
+                ("Nominal MHS", fs(round(nominal_each, 1))), ("Rejected", 0), ("Status", "Alive"),
+                ("Temperature", fs(0.0)), ("Total MH", fs(mhs * self.mining_uptime())), ("Utility", fs(0.0)),
             ]))
         return self.ok(9, f"{len(records)} ASC(s)", "DEVS", records)
 
@@ -341,11 +332,11 @@ class BraiinsMiner(CgApiMiner):
         for i, chain in enumerate(self.hw.chains):
             freq_hz = int(self.hw.freq_mhz * 1e6 * (self.power_target / self.hw.default_watts) ** 0.5
                           * self.quality[chain])
-            records.append(_sorted([
+            records.append(by_key([
                 ("Chips", self.hw.chips), ("Cores", self.hw.chips * 114), ("DEVDETAILS", i), ("Device Path", ""),
                 ("Driver", ""), ("Frequency", 0 if self.paused else freq_hz), ("ID", chain), ("Kernel", ""),
                 ("Model", f"Bitmain {self.hw.name}"), ("Name", f"Hash Chain {chain}"),
-                ("Voltage", _f(8.4 + 0.1 * i if self.hw.name == "Antminer S9" else 13.2 + 0.05 * i)),
+                ("Voltage", fs(8.4 + 0.1 * i if self.hw.name == "Antminer S9" else 13.2 + 0.05 * i)),
             ]))
         return self.ok(69, "Device Details", "DEVDETAILS", records)
 
@@ -354,13 +345,13 @@ class BraiinsMiner(CgApiMiner):
         records = []
         for i, chain in enumerate(self.hw.chains):
             board, chip = self.temps(chain)
-            records.append(_sorted([("Board", _f(board)), ("Chip", _f(chip)), ("ID", chain), ("TEMP", i)]))
+            records.append(by_key([("Board", fs(board)), ("Chip", fs(chip)), ("ID", chain), ("TEMP", i)]))
         return self.ok(201, f"{len(records)} Temp(s)", "TEMPS", records)
 
     def cmd_fans(self, param: str | None, isjson: bool) -> CgReply:
         """fans: every slot, RPM 0 where no fan is fitted."""
         speed = 0 if self.paused else min(100, int(40 + 50 * self.power_w() / self.hw.default_watts))
-        records = [_sorted([("FAN", i), ("ID", i), ("RPM", self.fan_rpm(i)), ("Speed", speed)])
+        records = [by_key([("FAN", i), ("ID", i), ("RPM", self.fan_rpm(i)), ("Speed", speed)])
                    for i in range(self.hw.fans)]
         return self.ok(202, f"{len(records)} Fan(s)", "FANS", records)
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import cgapi
 from .cgapi import CgReply, Record, Status
-from .formats import fx
+from .formats import fx, pct
 from .miner import CGAPI, SimMiner
 from .models import resolve_usb
 from .physics import ShareCounter, noisy
@@ -427,9 +427,9 @@ class CgminerMiner(CgApiMiner):
             ("Total MH", fx(mhs * elapsed, 4)), ("Work Utility", fx(diff1 / minutes, 2)),
             ("Difficulty Accepted", fx(t["dacc"], 8)), ("Difficulty Rejected", fx(t["drej"], 8)),
             ("Difficulty Stale", fx(0.0, 8)), ("Best Share", int(t["best"])),
-            ("Device Hardware%", fx(_pct(t["hw"], t["hw"] + diff1), 4)),
-            ("Device Rejected%", fx(_pct(t["drej"], diff1), 4)),
-            ("Pool Rejected%", fx(_pct(t["drej"], diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
+            ("Device Hardware%", fx(pct(t["hw"], t["hw"] + diff1), 4)),
+            ("Device Rejected%", fx(pct(t["drej"], diff1), 4)),
+            ("Pool Rejected%", fx(pct(t["drej"], diff1), 4)), ("Pool Stale%", fx(0.0, 4)),
             ("Last getwork", int(time.time())),
         ]
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
@@ -452,7 +452,7 @@ class CgminerMiner(CgApiMiner):
             ("Stratum Active", pool is active), ("Stratum URL", pool.stratum_host() if pool is active else ""),
             ("Stratum Difficulty", fx(pool.diff if pool is active else 0.0, 8)), ("Has Vmask", True),
             ("Has GBT", False), ("Best Share", int(pool.best_share)),
-            ("Pool Rejected%", fx(_pct(pool.diff_rejected, total), 4)), ("Pool Stale%", fx(0.0, 4)),
+            ("Pool Rejected%", fx(pct(pool.diff_rejected, total), 4)), ("Pool Stale%", fx(0.0, 4)),
             ("Bad Work", 0), ("Current Block Height", 880000 + elapsed // 600 if pool is active else 0),
             ("Current Block Version", 536870912),
         ]
@@ -484,8 +484,8 @@ class CgminerMiner(CgApiMiner):
             ("Last Share Time", last), ("Total MH", fx(mhs * elapsed, 4)), ("Diff1 Work", int(diff1)),
             ("Difficulty Accepted", fx(s.diff_accepted, 8)), ("Difficulty Rejected", fx(s.diff_rejected, 8)),
             ("Last Share Difficulty", fx(self.usb.pool_diff if s.accepted else 0.0, 8)), ("No Device", False),
-            ("Last Valid Work", int(time.time())), ("Device Hardware%", fx(_pct(s.hw_errors, s.hw_errors + diff1), 4)),
-            ("Device Rejected%", fx(_pct(s.diff_rejected, diff1), 4)), ("Device Elapsed", elapsed),
+            ("Last Valid Work", int(time.time())), ("Device Hardware%", fx(pct(s.hw_errors, s.hw_errors + diff1), 4)),
+            ("Device Rejected%", fx(pct(s.diff_rejected, diff1), 4)), ("Device Elapsed", elapsed),
         ]
 
     def cmd_devs(self, param: str | None, isjson: bool, *, enabled_only: bool = False) -> CgReply:
@@ -648,7 +648,3 @@ class CgminerMiner(CgApiMiner):
 
         self.stop_accepting()
         return CgReply(None, bare="BYE", after=stop)
-
-
-def _pct(part: float, whole: float) -> float:
-    return 100.0 * part / whole if whole else 0.0

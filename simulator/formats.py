@@ -18,6 +18,30 @@ def fx(value: float, decimals: int) -> Raw:
     return Raw(f"{value:.{decimals}f}")
 
 
+def fs(value: float) -> Raw:
+    """A float in its shortest round-trip form, always with a dot ("75.0"), as serde_json prints it.
+
+    BOSminer (Rust) and LUXminer (as recorded) write their cgminer-API floats this way, unlike cgminer's "%f".
+    """
+    return Raw(json.dumps(float(value)))
+
+
+def by_key(fields: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """A record's fields in key order: BOSminer and LUXminer list the keys of most replies alphabetically."""
+    return sorted(fields, key=lambda kv: kv[0])
+
+
+def pct(part: float, whole: float) -> float:
+    """cgminer's percentage keys ("Device Hardware%", "Pool Rejected%" ...): 0 when the whole is 0."""
+    return 100.0 * part / whole if whole else 0.0
+
+
+def hms(seconds: float) -> str:
+    """bmminer's "Last Share Time": seconds since the share as H:MM:SS (hours not padded)."""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 _SUFFIXES = ((1e18, 1e15, "E"), (1e15, 1e12, "P"), (1e12, 1e9, "T"), (1e9, 1e6, "G"), (1e6, 1e3, "M"), (1e3, 1.0, "K"))
 
 

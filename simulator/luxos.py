@@ -35,7 +35,6 @@ freqN), but no capture was found: STATS[0] and every key beyond those are guesse
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from typing import Any
 
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, split_params
-from .formats import Raw
+from .formats import fs, by_key
 from .miner import CGAPI
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -106,15 +105,8 @@ def profile_ladder(hw: LuxModel) -> list[dict[str, Any]]:
     return ladder
 
 
-def _f(value: float) -> Raw:
-    return Raw(json.dumps(float(value)))
-
-
-def _sorted(fields: list[tuple[str, object]]) -> Record:
-    return sorted(fields, key=lambda kv: kv[0])
-
-
 def _hms(seconds: float) -> str:
+    # HH:MM:SS with the hours padded, unlike bmminer's formats.hms.
     s = int(seconds)
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
@@ -287,26 +279,26 @@ class LuxOSMiner(CgApiMiner):
         self._advance()
         rng, s = self.rng, self.shares
         ghs, elapsed = self.hashrate_ghs(), self._elapsed()
-        rec = _sorted([
+        rec = by_key([
             ("Accepted", s.accepted), ("Best Session Share", int(s.best_share)), ("Best Share", int(s.best_share)),
-            ("Device Hardware%", _f(0.0)), ("Device Rejected%", _f(0.0)), ("Difficulty Accepted", int(s.diff_accepted)),
+            ("Device Hardware%", fs(0.0)), ("Device Rejected%", fs(0.0)), ("Difficulty Accepted", int(s.diff_accepted)),
             ("Difficulty Rejected", int(s.diff_rejected)), ("Difficulty Stale", 0), ("Discarded", 0),
-            ("Elapsed", elapsed), ("Found Blocks", 0), ("GHS 15m", _f(round(noisy(rng, ghs, 0.005), 2))),
-            ("GHS 1m", _f(round(noisy(rng, ghs, 0.015), 2))), ("GHS 24h", _f(round(noisy(rng, ghs, 0.002), 2))),
-            ("GHS 30m", _f(round(noisy(rng, ghs, 0.004), 2))), ("GHS 5m", _f(round(noisy(rng, ghs, 0.008), 2))),
-            ("GHS 5s", _f(round(noisy(rng, ghs, 0.03), 2))), ("GHS av", _f(round(noisy(rng, ghs, 0.003), 2))),
+            ("Elapsed", elapsed), ("Found Blocks", 0), ("GHS 15m", fs(round(noisy(rng, ghs, 0.005), 2))),
+            ("GHS 1m", fs(round(noisy(rng, ghs, 0.015), 2))), ("GHS 24h", fs(round(noisy(rng, ghs, 0.002), 2))),
+            ("GHS 30m", fs(round(noisy(rng, ghs, 0.004), 2))), ("GHS 5m", fs(round(noisy(rng, ghs, 0.008), 2))),
+            ("GHS 5s", fs(round(noisy(rng, ghs, 0.03), 2))), ("GHS av", fs(round(noisy(rng, ghs, 0.003), 2))),
             ("Get Failures", 0), ("Getworks", elapsed // 30 + 1), ("Hardware Errors", s.hw_errors),
-            ("Last getwork", int(time.time())), ("Local Work", 0), ("Network Blocks", 0), ("Pool Rejected%", _f(0.0)),
-            ("Pool Stale%", _f(0.0)), ("Rejected", s.rejected), ("Remote Failures", 0), ("Stale", 0),
-            ("Total MH", _f(ghs * 1000.0 * elapsed)), ("Utility", _f(round(s.accepted / (elapsed / 60.0), 2))),
-            ("Work Utility", _f(0.2)),
+            ("Last getwork", int(time.time())), ("Local Work", 0), ("Network Blocks", 0), ("Pool Rejected%", fs(0.0)),
+            ("Pool Stale%", fs(0.0)), ("Rejected", s.rejected), ("Remote Failures", 0), ("Stale", 0),
+            ("Total MH", fs(ghs * 1000.0 * elapsed)), ("Utility", fs(round(s.accepted / (elapsed / 60.0), 2))),
+            ("Work Utility", fs(0.2)),
         ])
         return self.ok(11, "Summary", "SUMMARY", [rec], text_prefix=True)
 
     def cmd_config(self, param: str | None, isjson: bool) -> CgReply:
         """config: Model, Profile, CurtailMode, ATM/tuning flags, network identity (2026.9.21 key set)."""
         profile = self.current_profile()
-        rec = _sorted([
+        rec = by_key([
             ("ASC Count", self.hw.boards), ("ActualPowerTarget", 0), ("BcastAddr", "0.0.0.0"),
             ("ControlBoardType", "CVITek"), ("Cooling", "Air"), ("CurtailMode", "Sleep" if self.curtailed else "None"),
             ("DHCP", True), ("DNS Servers", ""), ("Device Code", ""), ("FeeStatus", "Ok"), ("GreenLed", "auto"),
@@ -314,7 +306,7 @@ class LuxOSMiner(CgApiMiner):
             ("ImmersionMode", False), ("IsAtmEnabled", False), ("IsPowerSupplyOn", not self.curtailed),
             ("IsPowerTargetEnabled", False), ("IsPowerTargetSupported", False), ("IsSingleVoltage", True),
             ("IsTuning", False), ("Log Interval", 0), ("LogFileLevel", "info"), ("MACAddr", self.mac_addr),
-            ("Model", self.hw.name), ("NameplateTHS", _f(self.hw.nameplate_ths)), ("Netmask", "255.255.255.0"),
+            ("Model", self.hw.name), ("NameplateTHS", fs(self.hw.nameplate_ths)), ("Netmask", "255.255.255.0"),
             ("OS", "LuxOS"), ("PGA Count", 0), ("PSULabel", "APW12"), ("Pool Count", len(self.pools)),
             ("PowerLimit", 0), ("Profile", self.profile), ("ProfileStep", profile["Step"]),
             ("RampMode", "Standard"), ("RedLed", "auto"), ("SerialNumber", self.serial), ("Strategy", "Failover"),
@@ -331,18 +323,18 @@ class LuxOSMiner(CgApiMiner):
         records = []
         for board in range(self.hw.boards):
             mhs = self.board_ghs(board) * 1000.0
-            records.append(_sorted([
+            records.append(by_key([
                 ("ASC", board), ("Accepted", 0), ("Board", self.hw.board_name), ("Connector", f"J{board + 3}"),
                 ("Device Elapsed", self._elapsed()), ("Device Hardware%", 0), ("Device Rejected%", 0),
                 ("Enabled", "Y"), ("Hardware Error MHS 15m", 0), ("Hardware Errors", 0), ("ID", board),
                 ("IsRamping", False), ("IsUserShutdown", False), ("Last Share Time", now), ("Last Valid Work", now),
-                ("MHS 15m", _f(noisy(rng, mhs, 0.005))), ("MHS 1m", _f(noisy(rng, mhs, 0.02))),
-                ("MHS 30m", _f(noisy(rng, mhs, 0.004))), ("MHS 5m", _f(noisy(rng, mhs, 0.01))),
-                ("MHS 5s", _f(noisy(rng, mhs, 0.04))), ("MHS 60m", _f(noisy(rng, mhs, 0.003))),
-                ("MHS av", _f(noisy(rng, mhs, 0.003))), ("Name", ""),
-                ("Nominal MHS", _f(0.0 if self.curtailed else round(nominal, 1))), ("Profile", self.profile),
+                ("MHS 15m", fs(noisy(rng, mhs, 0.005))), ("MHS 1m", fs(noisy(rng, mhs, 0.02))),
+                ("MHS 30m", fs(noisy(rng, mhs, 0.004))), ("MHS 5m", fs(noisy(rng, mhs, 0.01))),
+                ("MHS 5s", fs(noisy(rng, mhs, 0.04))), ("MHS 60m", fs(noisy(rng, mhs, 0.003))),
+                ("MHS av", fs(noisy(rng, mhs, 0.003))), ("Name", ""),
+                ("Nominal MHS", fs(0.0 if self.curtailed else round(nominal, 1))), ("Profile", self.profile),
                 ("Rejected", 0), ("SerialNumber", f"{self.serial[:-1]}{board}"), ("Status", "Alive"),
-                ("Temperature", _f(max(self.sensor_temps(board).values()))), ("Total MH", _f(mhs * self._elapsed())),
+                ("Temperature", fs(max(self.sensor_temps(board).values()))), ("Total MH", fs(mhs * self._elapsed())),
                 ("Utility", 0),
             ]))
         return self.ok(9, f"{len(records)} ASC(s)", "DEVS", records)
@@ -350,11 +342,11 @@ class LuxOSMiner(CgApiMiner):
     def cmd_devdetails(self, param: str | None, isjson: bool) -> CgReply:
         """devdetails: Chips, Frequency (MHz), Voltage (V) per board."""
         profile = self.current_profile()
-        records = [_sorted([
+        records = [by_key([
             ("Board", self.hw.board_name), ("Chips", self.hw.chips), ("Cores", self.hw.chips * 4),
             ("DEVDETAILS", b), ("Device Path", ""), ("Driver", ""), ("Frequency", profile["Frequency"]), ("ID", b),
             ("Kernel", ""), ("Model", self.hw.name), ("Name", f"Hash Chain {b}"), ("Profile", self.profile),
-            ("SerialNumber", f"{self.serial[:-1]}{b}"), ("Voltage", _f(profile["Voltage"])),
+            ("SerialNumber", f"{self.serial[:-1]}{b}"), ("Voltage", fs(profile["Voltage"])),
         ]) for b in range(self.hw.boards)]
         return self.ok(69, "Device Details", "DEVDETAILS", records)
 
@@ -366,7 +358,7 @@ class LuxOSMiner(CgApiMiner):
         records = []
         for i, pool in enumerate(self.pools):
             is_active = pool is active and not self.curtailed
-            records.append(_sorted([
+            records.append(by_key([
                 ("Accepted", pool.accepted), ("AsicBoost", True), ("Bad Work", 0), ("Best Share", int(pool.best_share)),
                 ("Current Block Height", 0), ("Current Block Version", 536870912), ("Diff", "20K"),
                 ("Diff1 Shares", int(pool.diff_accepted)), ("Difficulty Accepted", int(pool.diff_accepted)),
@@ -375,8 +367,8 @@ class LuxOSMiner(CgApiMiner):
                 ("Has GBT", False), ("Has Stratum", True), ("Has Vmask", True),
                 ("Last Share Difficulty", int(pool.diff) if pool.last_share_time else 0),
                 ("Last Share Time", _hms(wall - pool.last_share_time) if pool.last_share_time else "00:00:00"),
-                ("Long Pool", "N"), ("POOL", i), ("Pool Rejected%", _f(0.0)), ("Pool Stale%", _f(0.0)),
-                ("Priority", pool.priority), ("Proxy", ""), ("Proxy Type", ""), ("Quota", _f(1.0)),
+                ("Long Pool", "N"), ("POOL", i), ("Pool Rejected%", fs(0.0)), ("Pool Stale%", fs(0.0)),
+                ("Priority", pool.priority), ("Proxy", ""), ("Proxy Type", ""), ("Quota", fs(1.0)),
                 ("Rejected", pool.rejected), ("Remote Failures", 0), ("Stale", 0), ("Status", pool.status),
                 ("Stratum Active", is_active), ("Stratum Difficulty", 8000), ("Stratum URL", pool.stratum_host()),
                 ("URL", pool.url), ("User", pool.user), ("Work Difficulty", int(pool.diff) if is_active else 0),
@@ -394,7 +386,7 @@ class LuxOSMiner(CgApiMiner):
         records = []
         for board in range(self.hw.boards):
             sensors = self.sensor_temps(board)
-            records.append(_sorted([("ID", board), ("TEMP", board)] + [(k, _f(v)) for k, v in sensors.items()]))
+            records.append(by_key([("ID", board), ("TEMP", board)] + [(k, fs(v)) for k, v in sensors.items()]))
         return self.ok(201, f"{len(records)} Temp(s)", "TEMPS", records)
 
     def cmd_fans(self, param: str | None, isjson: bool) -> CgReply:
@@ -412,7 +404,7 @@ class LuxOSMiner(CgApiMiner):
 
     def cmd_profiles(self, param: str | None, isjson: bool) -> CgReply:
         """profiles: the ladder (Watts W, Hashrate TH/s, Frequency MHz, Voltage V)."""
-        records = [_sorted([(k, _f(v) if isinstance(v, float) else v) for k, v in p.items()]) for p in self.profiles]
+        records = [by_key([(k, fs(v) if isinstance(v, float) else v) for k, v in p.items()]) for p in self.profiles]
         return self.ok(310, f"{len(records)} Profile(s)", "PROFILES", records)
 
     def _board(self, param: str | None) -> int | CgReply:
@@ -436,11 +428,11 @@ class LuxOSMiner(CgApiMiner):
         for chip in range(self.hw.chips):
             bad = (board, chip) in self.bad_chips
             ghs = 0.0 if bad or self.curtailed else noisy(rng, per_chip, 0.05)
-            records.append(_sorted([
+            records.append(by_key([
                 ("Board", board), ("Chip", chip), ("Column", chip % 11), ("Domain", chip // 11),
-                ("Frequency", _f(freq)), ("GHS 15m", _f(round(ghs, 2))), ("GHS 1m", _f(round(ghs, 2))),
-                ("GHS 5m", _f(round(ghs, 2))), ("Healthy", "N" if bad else "Y"), ("IsChecking", False),
-                ("Row", chip // 11), ("Score", _f(0.0 if bad else round(rng.uniform(0.9, 1.0), 3))),
+                ("Frequency", fs(freq)), ("GHS 15m", fs(round(ghs, 2))), ("GHS 1m", fs(round(ghs, 2))),
+                ("GHS 5m", fs(round(ghs, 2))), ("Healthy", "N" if bad else "Y"), ("IsChecking", False),
+                ("Row", chip // 11), ("Score", fs(0.0 if bad else round(rng.uniform(0.9, 1.0), 3))),
             ]))
         return self.ok(320, f"{len(records)} Chip(s)", "CHIPS", records)
 
@@ -450,7 +442,7 @@ class LuxOSMiner(CgApiMiner):
         if isinstance(board, CgReply):
             return board
         return self.ok(321, "Voltage", "VOLTAGE", [[("Board", board), ("IsOnBoard", False),
-                                                    ("Voltage", _f(self.current_profile()["Voltage"]))]])
+                                                    ("Voltage", fs(self.current_profile()["Voltage"]))]])
 
     def cmd_frequencyget(self, param: str | None, isjson: bool) -> CgReply:
         """frequencyget <board>: the board frequency (MHz)."""
@@ -463,13 +455,13 @@ class LuxOSMiner(CgApiMiner):
     def cmd_tempctrl(self, param: str | None, isjson: bool) -> CgReply:
         """tempctrl: the recorded automatic thresholds (2026.9.21 key set, water-inlet keys included)."""
         return self.ok(200, "Temperature control", "TEMPCTRL", [[
-            ("ChipDangerous", _f(100.0)), ("ChipHot", _f(93.0)), ("ChipTarget", _f(83.0)), ("Dangerous", _f(75.0)),
-            ("Hot", _f(70.0)), ("Mode", "Automatic"), ("Target", _f(60.0)), ("WaterInletDangerous", _f(50.0)),
-            ("WaterInletHot", _f(49.0)), ("WaterInletStartup", _f(15.0))]])
+            ("ChipDangerous", fs(100.0)), ("ChipHot", fs(93.0)), ("ChipTarget", fs(83.0)), ("Dangerous", fs(75.0)),
+            ("Hot", fs(70.0)), ("Mode", "Automatic"), ("Target", fs(60.0)), ("WaterInletDangerous", fs(50.0)),
+            ("WaterInletHot", fs(49.0)), ("WaterInletStartup", fs(15.0))]])
 
     def cmd_groups(self, param: str | None, isjson: bool) -> CgReply:
         """groups: the pool groups (luxos-tooling groups.json: Code 324 "List groups"); every pool is in group 0."""
-        return self.ok(324, "List groups", "GROUPS", [[("GROUP", 0), ("Name", "default"), ("Quota", _f(1.0))]])
+        return self.ok(324, "List groups", "GROUPS", [[("GROUP", 0), ("Name", "default"), ("Quota", fs(1.0))]])
 
     def cmd_stats(self, param: str | None, isjson: bool) -> CgReply:
         """stats: bmminer-style STATS[1] with the keys pyasic and asic-rs read (UNVERIFIED shape, see the module)."""
@@ -480,9 +472,9 @@ class LuxOSMiner(CgApiMiner):
         head = [("Type", hw.name), ("LUXminer", f"{self.version}-{self.git}"), ("Miner", self.version),
                 ("CompileTime", "Tue Apr 08 22:03:05 UTC 2025")]  # unverified: mirrors the version record
         rec: Record = [("STATS", 0), ("ID", "LUXMINER0"), ("Elapsed", elapsed),
-                       ("GHS 5s", _f(round(noisy(rng, ghs, 0.03), 2))),
-                       ("GHS av", _f(round(noisy(rng, ghs, 0.003), 2))),
-                       ("total_rateideal", _f(round(self.current_profile()["Hashrate"] * 1000.0, 2)
+                       ("GHS 5s", fs(round(noisy(rng, ghs, 0.03), 2))),
+                       ("GHS av", fs(round(noisy(rng, ghs, 0.003), 2))),
+                       ("total_rateideal", fs(round(self.current_profile()["Hashrate"] * 1000.0, 2)
                                               if not self.curtailed else 0.0)),
                        ("miner_count", hw.boards)]
         for board in range(hw.boards):
@@ -491,7 +483,7 @@ class LuxOSMiner(CgApiMiner):
             pcb_vals = [int(pcb[k]) for k in ("TopLeft", "TopRight", "BottomLeft", "BottomRight")]
             chip_vals = [t + 15 for t in pcb_vals]
             rate = round(noisy(rng, self.board_ghs(board), 0.01), 2)
-            rec += [(f"chain_acn{n}", hw.chips), (f"chain_rate{n}", _f(rate)), (f"freq{n}", freq),
+            rec += [(f"chain_acn{n}", hw.chips), (f"chain_rate{n}", fs(rate)), (f"freq{n}", freq),
                     (f"temp_pcb{n}", "-".join(map(str, pcb_vals))), (f"temp_chip{n}", "-".join(map(str, chip_vals)))]
         return self.ok(70, "CGMiner stats", "STATS", [head, rec])
 

@@ -30,7 +30,7 @@ from .digest import DigestRealm
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots, pools_from_conf
 from .faults import RESET
-from .formats import fx, suffix_string
+from .formats import fx, hms, suffix_string
 from .miner import CGAPI, HTTP
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -118,11 +118,6 @@ def resolve_model(model: str | None) -> LegacyModel:
     if key not in MODELS:
         raise ValueError(f"unknown Vnish 3.x model {model!r}; use one of {sorted(MODELS)}")
     return MODELS[key]
-
-
-def _hms(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class VnishLegacyMiner(CgApiMiner):
@@ -327,7 +322,7 @@ class VnishLegacyMiner(CgApiMiner):
         records = []
         for i, pool in enumerate(self.pools + [self.devfee]):
             is_active = pool is active
-            last = _hms(wall - pool.last_share_time) if pool.last_share_time else "0"
+            last = hms(wall - pool.last_share_time) if pool.last_share_time else "0"
             records.append([
                 ("POOL", i), ("URL", pool.url), ("Status", pool.status), ("Priority", pool.priority), ("Quota", 1),
                 ("Long Poll", "N"), ("Getworks", self._elapsed() // 30 + 1 if is_active else int(bool(pool.url))),
