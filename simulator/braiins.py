@@ -39,6 +39,7 @@ from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool
 from .formats import Raw, fs, by_key
 from .miner import CGAPI, HTTP
+from .models import pick_model
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
@@ -81,12 +82,7 @@ REST_FROM = (25, 7)  # BOS+ 25.07 added the REST API
 
 def resolve_model(model: str | None) -> BosModel:
     """A BOS model by name ("Antminer S19 XP") or short name ("S19 XP"); default S19 XP."""
-    if model is None:
-        return MODELS["Antminer S19 XP"]
-    key = ALIASES.get(model.strip().lower().removeprefix("antminer ").strip(), model.strip())
-    if key not in MODELS:
-        raise ValueError(f"unknown BraiinsOS model {model!r}; use one of {sorted(MODELS)}")
-    return MODELS[key]
+    return pick_model(MODELS, ALIASES, model, default="Antminer S19 XP", label="BraiinsOS")
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, split_params
 from .formats import fs, by_key
 from .miner import CGAPI
+from .models import pick_model
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
@@ -81,12 +82,7 @@ DEFAULT_VERSION = "2025.4.8.220305"  # asic-rs luxminer v1 test (S19k Pro)
 
 def resolve_model(model: str | None) -> LuxModel:
     """A LuxOS model by name ("Antminer S19k Pro") or short name ("S19k Pro"); default S19k Pro."""
-    if model is None:
-        return MODELS["Antminer S19k Pro"]
-    key = ALIASES.get(model.strip().lower().removeprefix("antminer ").strip(), model.strip())
-    if key not in MODELS:
-        raise ValueError(f"unknown LuxOS model {model!r}; use one of {sorted(MODELS)}")
-    return MODELS[key]
+    return pick_model(MODELS, ALIASES, model, default="Antminer S19k Pro", label="LuxOS")
 
 
 def profile_ladder(hw: LuxModel) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ reference, section 4), rebuilt here so nothing is read at run time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 SHA256D = "sha256d"
 SCRYPT = "scrypt"
@@ -139,6 +140,23 @@ USB_ALIASES = {"compac f": "GekkoScience Compac F", "compacf": "GekkoScience Com
                "newpac": "GekkoScience NewPac"}
 
 
+Model = TypeVar("Model")
+
+
+def pick_model(models: dict[str, Model], aliases: dict[str, str], model: str | None, *, default: str, label: str,
+               prefix: str = "antminer ") -> Model:
+    """``models`` entry for a full name or a short alias (case and a vendor ``prefix`` ignored); None = ``default``.
+
+    An unknown name raises ValueError("unknown <label> model ...") listing the known ones.
+    """
+    if model is None:
+        return models[default]
+    key = aliases.get(model.strip().lower().removeprefix(prefix).strip(), model.strip())
+    if key not in models:
+        raise ValueError(f"unknown {label} model {model!r}; use one of {sorted(models)}")
+    return models[key]
+
+
 def resolve_bitaxe(model: str | None) -> BitaxeModel:
     """A Bitaxe model by ASIC ("BM1370") or board name ("Gamma"); default Ultra."""
     if model is None:
@@ -153,19 +171,10 @@ def resolve_bitaxe(model: str | None) -> BitaxeModel:
 
 def resolve_antminer(model: str | None) -> AntminerModel:
     """A stock Antminer by type ("Antminer S19") or short name ("S19"); default S9."""
-    if model is None:
-        return ANTMINER_MODELS["Antminer S9"]
-    key = ANTMINER_ALIASES.get(model.strip().lower().removeprefix("antminer "), model.strip())
-    if key not in ANTMINER_MODELS:
-        raise ValueError(f"unknown Antminer model {model!r}; use one of {sorted(ANTMINER_MODELS)}")
-    return ANTMINER_MODELS[key]
+    return pick_model(ANTMINER_MODELS, ANTMINER_ALIASES, model, default="Antminer S9", label="Antminer")
 
 
 def resolve_usb(model: str | None) -> UsbAsicModel:
     """A USB ASIC model for generic cgminer; default GekkoScience Compac F."""
-    if model is None:
-        return USB_MODELS["GekkoScience Compac F"]
-    key = USB_ALIASES.get(model.strip().lower().removeprefix("gekkoscience "), model.strip())
-    if key not in USB_MODELS:
-        raise ValueError(f"unknown cgminer device model {model!r}; use one of {sorted(USB_MODELS)}")
-    return USB_MODELS[key]
+    return pick_model(USB_MODELS, USB_ALIASES, model, default="GekkoScience Compac F", label="cgminer device",
+                      prefix="gekkoscience ")

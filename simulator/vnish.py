@@ -43,6 +43,7 @@ from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
+from .models import pick_model
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
@@ -94,12 +95,7 @@ ALIASES = {"s19": "Antminer S19", "s21": "Antminer S21", "l7": "Antminer L7"}
 
 def resolve_model(model: str | None) -> RestModel:
     """A Vnish 1.x model by name ("Antminer S19", "S19"); default S19."""
-    if model is None:
-        return MODELS["Antminer S19"]
-    key = ALIASES.get(model.strip().lower().removeprefix("antminer "), model.strip())
-    if key not in MODELS:
-        raise ValueError(f"unknown Vnish 1.x model {model!r}; use one of {sorted(MODELS)}")
-    return MODELS[key]
+    return pick_model(MODELS, ALIASES, model, default="Antminer S19", label="Vnish 1.x")
 
 
 def _version(text: str) -> tuple[int, int, int]:

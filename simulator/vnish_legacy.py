@@ -32,6 +32,7 @@ from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots, pools_from_conf
 from .faults import RESET
 from .formats import fx, hms, suffix_string
 from .miner import CGAPI, HTTP
+from .models import pick_model
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
@@ -112,12 +113,7 @@ ALIASES = {"s9": "Antminer S9", "l3+": "Antminer L3+", "l3": "Antminer L3+"}
 
 def resolve_model(model: str | None) -> LegacyModel:
     """A legacy model by name ("Antminer S9", "S9", "L3+"); default S9."""
-    if model is None:
-        return MODELS["Antminer S9"]
-    key = ALIASES.get(model.strip().lower().removeprefix("antminer "), model.strip())
-    if key not in MODELS:
-        raise ValueError(f"unknown Vnish 3.x model {model!r}; use one of {sorted(MODELS)}")
-    return MODELS[key]
+    return pick_model(MODELS, ALIASES, model, default="Antminer S9", label="Vnish 3.x")
 
 
 class VnishLegacyMiner(CgApiMiner):
