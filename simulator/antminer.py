@@ -15,7 +15,6 @@ hashrate with every chip 'x' and the fans still turning (stats.s19_sleeping.json
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import time
@@ -24,6 +23,7 @@ from typing import Any, Callable
 from . import httpd
 from .digest import DigestRealm
 from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
+from .bitmain import READ_COMMANDS, REALM, SERVER, cgi_reply, error_page
 from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Command, Pool, pools_from_conf
 from .formats import fx, hms, pct, suffix_string
@@ -32,15 +32,6 @@ from .models import SCRYPT, resolve_antminer
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
-# The stock /config/cgminer.conf: "api-groups":"A:stats:pools:devs:summary:version", "api-allow":"A:0/0,W:*".
-READ_ONLY = frozenset({"stats", "pools", "devs", "summary", "version"})
-REALM = "antMiner Configuration"
-# lighttpd's built-in error page.
-LIGHTTPD_PAGE = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
-                 'Transitional//EN"\n         "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
-                 '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n'
-                 '  <title>{code} - {reason}</title>\n </head>\n <body>\n  <h1>{code} - {reason}</h1>\n'
-                 ' </body>\n</html>\n')
 # Simulator choices where no capture says: low power runs the boards at 70 % hashrate with
 # fans at 80 %; a sleeping X19 keeps its fans at ~36 % (1560 of ~4300 RPM in the capture)
 # and its boards at ambient (~40 C in the capture).
@@ -151,7 +142,7 @@ class AntminerMiner(CgApiMiner):
 
     def allowed(self, command: str) -> bool:
         """Only the five read commands of the stock api-groups answer from the LAN."""
-        return command in READ_ONLY
+        return command in READ_COMMANDS
 
     def on_boot(self) -> None:
         """bmminer restarted: Elapsed and share counters start again."""
@@ -449,17 +440,12 @@ class AntminerMiner(CgApiMiner):
     def _authorized(self, request: httpd.Request) -> bool:
         return self.digest.authorized(request, self.web_user, self.web_password, check_uri=True)
 
-    def _page(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> httpd.Response:
-        body = LIGHTTPD_PAGE.format(code=status, reason=reason).encode()
-        base = [("Date", email.utils.formatdate(usegmt=True)), ("Server", "lighttpd/1.4.32")]
-        return httpd.Response(status, body, headers=(headers or []) + base, reason=reason)
-
     def handle_http(self, request: httpd.Request) -> httpd.Response:
         """Every path needs digest auth (realm "antMiner Configuration"); a refused login changes nothing."""
         if not self._authorized(request):
-            return self._page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
+            return error_page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
         if request.path in ("/", "/index.html") and request.method == "GET":
-            return httpd.Response(200, INDEX_PAGE, headers=[("Server", "lighttpd/1.4.32")])
+            return httpd.Response(200, INDEX_PAGE, headers=[SERVER])
         cgi = {
             "/cgi-bin/get_system_info.cgi": self._cgi_system_info,
             "/cgi-bin/get_miner_conf.cgi": self._cgi_get_conf,
@@ -469,13 +455,9 @@ class AntminerMiner(CgApiMiner):
         if self.modern_cgi:
             cgi["/cgi-bin/summary.cgi"] = self._cgi_summary
         handler = cgi.get(request.path)
-        return handler(request) if handler is not None else self._page(404, "Not Found")
+        return handler(request) if handler is not None else error_page(404, "Not Found")
 
     # --- CGI scripts -------------------------------------------------------------------
-    def _cgi(self, body: str | bytes, content_type: str = "text/html") -> httpd.Response:
-        data = body.encode() if isinstance(body, str) else body
-        return httpd.Response(200, data, content_type=content_type, headers=[("Server", "lighttpd/1.4.32")])
-
     def _cgi_system_info(self, request: httpd.Request) -> httpd.Response:
         """get_system_info.cgi: model, network, firmware build (X19: one compact JSON line; 2017: a line per key)."""
         hw = self.hw
@@ -486,7 +468,7 @@ class AntminerMiner(CgApiMiner):
                     "dnsservers": "", "system_mode": "GNU/Linux",
                     "system_kernel_version": "Linux 4.6.0-xilinx-g03c746f7 #2 SMP PREEMPT Mon Sep 21 11:50:03 CST 2020",
                     "system_filesystem_version": hw.compile_time, "firmware_type": "Release"}
-            return self._cgi(json.dumps(info, separators=(",", ":")))
+            return cgi_reply(json.dumps(info, separators=(",", ":")))
         up = self.uptime_s
         fields = {"minertype": hw.type, "nettype": "DHCP", "netdevice": "eth0", "macaddr": mac,
                   "hostname": self.hostname, "ipaddress": self.ip, "netmask": "255.255.255.0", "gateway": "",
@@ -497,11 +479,11 @@ class AntminerMiner(CgApiMiner):
                   "system_kernel_version": "Linux 3.14.0-xilinx-gf387dab-dirty #71 SMP PREEMPT Tue Oct 10 10:59:34 CST 2017",
                   "system_filesystem_version": hw.compile_time,
                   f"{hw.version_key.lower()}_version": hw.version}
-        return self._cgi(legacy_system_info(fields))
+        return cgi_reply(legacy_system_info(fields))
 
     def _cgi_get_conf(self, request: httpd.Request) -> httpd.Response:
         """get_miner_conf.cgi: the config file verbatim (X19 output starts with two empty lines)."""
-        return self._cgi(render_conf(self.conf, leading_blank_lines=self.modern_cgi))
+        return cgi_reply(render_conf(self.conf, leading_blank_lines=self.modern_cgi))
 
     def _cgi_set_conf(self, request: httpd.Request) -> httpd.Response:
         """set_miner_conf.cgi: JSON on X19 (miner-mode written, bitmain-work-mode read), positional form before."""
@@ -509,7 +491,7 @@ class AntminerMiner(CgApiMiner):
             # The 2017 shell script takes whatever stdin holds, by position, and answers "ok".
             keep = ("multi-version",) if "multi-version" in self.conf else ()
             self._apply_conf(legacy_rewrite(self.conf, parse_legacy_form(request.body), keep=keep))
-            return self._cgi("ok\n")
+            return cgi_reply("ok\n")
         try:
             body = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -517,7 +499,7 @@ class AntminerMiner(CgApiMiner):
         pools = body.get("pools") if isinstance(body, dict) else None
         # Not captured: the reply to a malformed body. The simulator refuses it and changes nothing.
         if not (isinstance(pools, list) and len(pools) == 3 and all(isinstance(p, dict) for p in pools)):
-            return self._cgi(json.dumps({"stats": "error", "code": "M001", "msg": "Invalid parameters!"}))
+            return cgi_reply(json.dumps({"stats": "error", "code": "M001", "msg": "Invalid parameters!"}))
         conf = dict(self.conf)
         conf["pools"] = [{"url": str(p.get("url", "")), "user": str(p.get("user", "")), "pass": str(p.get("pass", ""))}
                          for p in pools]
@@ -532,14 +514,14 @@ class AntminerMiner(CgApiMiner):
         elif isinstance(mode, str) and mode.strip().isdigit() and int(mode) in WORK_MODES:
             conf["bitmain-work-mode"] = str(int(mode))  # pyasic's antminer_mining_mode_as_str variant
         self._apply_conf(conf)
-        return self._cgi(json.dumps(CONF_OK, separators=(",", ":")))
+        return cgi_reply(json.dumps(CONF_OK, separators=(",", ":")))
 
     def _cgi_reboot(self, request: httpd.Request) -> httpd.Response:
         """reboot.cgi: answers, then the whole miner (API and web) is gone for restart_seconds.
 
         The real reply body is not captured; the simulator sends an empty 200.
         """
-        response = self._cgi(b"")
+        response = cgi_reply(b"")
         response.close = True
         response.after = self.reboot
         return response
@@ -557,4 +539,4 @@ class AntminerMiner(CgApiMiner):
                               "rate_ideal": round(self.hw.rate_per_chain * len(self.hw.chains), 2),
                               "rate_unit": "GH/s", "hw_all": self.shares.hw_errors,
                               "bestshare": int(self.shares.best_share), "status": ok}]}
-        return self._cgi(json.dumps(reply, separators=(",", ":")))
+        return cgi_reply(json.dumps(reply, separators=(",", ":")))

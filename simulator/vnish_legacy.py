@@ -18,7 +18,6 @@ about), ``do_sleep_mode.cgi`` (mode=1/0), ``reboot_cgminer.cgi``, ``stop_bmminer
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 import urllib.parse
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import httpd
+from .bitmain import READ_COMMANDS, REALM, cgi_reply, error_page
 from .digest import DigestRealm
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots, pools_from_conf
@@ -36,14 +36,8 @@ from .models import pick_model
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
 
-REALM = "antMiner Configuration"  # the Bitmain lighttpd realm Vnish 3.x keeps
-READ_COMMANDS = frozenset({"stats", "pools", "devs", "summary", "version"})
 DEFAULT_VERSION = "3.9.0"
 DEVFEE_PRIORITY = 993  # as captured
-PAGE = ('<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 '
-        'Transitional//EN"\n         "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
-        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n <head>\n'
-        '  <title>{code} - {reason}</title>\n </head>\n <body>\n  <h1>{code} - {reason}</h1>\n </body>\n</html>\n')
 INDEX = b'<!DOCTYPE html>\n<html>\n<head><title>Antminer</title></head>\n<body>antMiner Configuration</body>\n</html>\n'
 
 # The form of set_miner_conf_custom.cgi in order (third-party Vnish 3.9 tool, code-search
@@ -407,15 +401,10 @@ class VnishLegacyMiner(CgApiMiner):
     def _authorized(self, request: httpd.Request) -> bool:
         return self.digest.authorized(request, self.web_user, self.web_password)
 
-    def _page(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> httpd.Response:
-        base = [("Date", email.utils.formatdate(usegmt=True)), ("Server", "lighttpd/1.4.32")]
-        return httpd.Response(status, PAGE.format(code=status, reason=reason).encode(),
-                              headers=(headers or []) + base, reason=reason)
-
     def handle_http(self, request: httpd.Request) -> httpd.Response:
         """lighttpd: every path behind digest auth; the Vnish CGI scripts under /cgi-bin/."""
         if not self._authorized(request):
-            return self._page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
+            return error_page(401, "Unauthorized", [("WWW-Authenticate", self.digest.challenge())])
         routes = {
             ("GET", "/"): lambda r: httpd.Response(200, INDEX),
             ("GET", "/cgi-bin/get_miner_conf.cgi"): self._get_conf,
@@ -429,11 +418,8 @@ class VnishLegacyMiner(CgApiMiner):
         }
         handler = routes.get((request.method, request.path))
         if handler is None:
-            return self._page(404, "Not Found")
+            return error_page(404, "Not Found")
         return handler(request)
-
-    def _text(self, text: str, content_type: str = "text/html") -> httpd.Response:
-        return httpd.Response(200, text.encode(), content_type=content_type, headers=[("Server", "lighttpd/1.4.32")])
 
     def render_conf(self) -> str:
         """The config file as the CGI cats it: leading newline, '"key" : value' lines (Bitmain shell style)."""
@@ -454,7 +440,7 @@ class VnishLegacyMiner(CgApiMiner):
         return "\n" + "\n".join(lines) + "\n"
 
     def _get_conf(self, request: httpd.Request) -> httpd.Response:
-        return self._text(self.render_conf(), "application/json")
+        return cgi_reply(self.render_conf(), "application/json")
 
     def _set_conf_custom(self, request: httpd.Request) -> httpd.Response:
         """Store the form BY POSITION (names are not looked at), answer "ok", restart bmminer."""
@@ -481,7 +467,7 @@ class VnishLegacyMiner(CgApiMiner):
         self.conf = conf
         self.conf_writes += 1
         self.restart_mining()
-        return self._text("ok")
+        return cgi_reply("ok")
 
     def _system_info(self, request: httpd.Request) -> httpd.Response:
         mac = self.mac("AA:1F:C3")
@@ -491,7 +477,7 @@ class VnishLegacyMiner(CgApiMiner):
                 "system_kernel_version": "Linux 3.14.0-xilinx-ge8a2f71-dirty #82 SMP PREEMPT",
                 "system_filesystem_version": f"Vnish {self.version}", "cgminer_version": "4.11.1",
                 "uptime": str(self.uptime_s)}
-        return self._text(json.dumps(info, indent=1), "application/json")
+        return cgi_reply(json.dumps(info, indent=1), "application/json")
 
     def _chip_hr(self, request: httpd.Request) -> httpd.Response:
         """Per-chip GH/s (MH/s on the L3+) as whole-number strings, one object per chain."""
@@ -499,30 +485,30 @@ class VnishLegacyMiner(CgApiMiner):
         for chain in self.hw.chains:
             boards.append({f"Asic{i:02d}": str(int(round(noisy(self.rng, self.chip_rate(chain, i), 0.01))))
                            for i in range(self.hw.chips)})
-        return self._text(json.dumps({"chiphr": boards}), "application/json")
+        return cgi_reply(json.dumps({"chiphr": boards}), "application/json")
 
     def _sleep_mode(self, request: httpd.Request) -> httpd.Response:
         """mode=1: the boards stop hashing (API and web stay up); mode=0: hashing resumes."""
         form = urllib.parse.parse_qs(request.body.decode("utf-8", "replace"))
         mode = (form.get("mode") or [""])[0]
         if mode not in ("0", "1"):
-            return self._page(400, "Bad Request")
+            return error_page(400, "Bad Request")
         self._advance()
         self.sleeping = mode == "1"
-        return self._text("ok")
+        return cgi_reply("ok")
 
     def _reboot_cgminer(self, request: httpd.Request) -> httpd.Response:
         self.sleeping = False
         self.restart_mining()
-        return self._text("ok")
+        return cgi_reply("ok")
 
     def _stop_bmminer(self, request: httpd.Request) -> httpd.Response:
         self._advance()
         self.bmminer_stopped = True
-        return self._text("ok")
+        return cgi_reply("ok")
 
     def _reboot(self, request: httpd.Request) -> httpd.Response:
-        response = self._text("ok")
+        response = cgi_reply("ok")
         self.stop_accepting()
         self.sleeping = self.bmminer_stopped = False
         response.after = self.reboot
