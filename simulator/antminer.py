@@ -25,7 +25,7 @@ from .digest import DigestRealm
 from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form, render_conf
 from .bitmain import READ_COMMANDS, REALM, SERVER, cgi_reply, error_page
 from .cgapi import CgReply, Record, Segment
-from .cgminer import CgApiMiner, Command, Pool, pools_from_conf
+from .cgminer import CgApiMiner, Pool, pools_from_conf
 from .formats import fx, hms, pct, suffix_string
 from .miner import CGAPI, HTTP
 from .models import SCRYPT, resolve_antminer
@@ -81,13 +81,7 @@ class AntminerMiner(CgApiMiner):
         self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth
         self._segments: dict[object, Segment] = {}
         self._boot_wall = time.time()
-        self.commands = {
-            "version": Command(self.cmd_version, True),
-            "summary": Command(self.cmd_summary, True),
-            "stats": Command(self.cmd_stats, True),
-            "pools": Command(self.cmd_pools, True),
-            "devs": Command(self.cmd_devs, True),
-        }
+        self.commands = self.bind_reports(READ_COMMANDS)
 
     @property
     def model(self) -> str:

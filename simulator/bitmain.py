@@ -14,7 +14,7 @@ import email.utils
 from . import httpd
 
 # The stock /config/cgminer.conf: "api-groups":"A:stats:pools:devs:summary:version", "api-allow":"A:0/0,W:*".
-READ_COMMANDS = frozenset({"stats", "pools", "devs", "summary", "version"})
+READ_COMMANDS = ("stats", "pools", "devs", "summary", "version")
 REALM = "antMiner Configuration"
 SERVER = ("Server", "lighttpd/1.4.32")
 # lighttpd's built-in error page.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from . import cgapi
 from .cgapi import CgReply, Record, Status
@@ -210,6 +210,10 @@ class CgApiMiner(SimMiner):
         if not 0 <= index < len(self.pools):
             return self.err(26, f"Invalid pool id {index} - range is 0 - {len(self.pools) - 1}")
         return index
+
+    def bind_reports(self, names: Iterable[str]) -> dict[str, Command]:
+        """A command table of joinable report commands, each answered by this miner's ``cmd_<name>`` method."""
+        return {name: Command(getattr(self, f"cmd_{name}"), True) for name in names}
 
     # --- pool list changes (cgminer's own code; forks call them from their commands) -------
     def add_pool(self, url: str, user: str, password: str, diff: float) -> CgReply:

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from . import httpd
 from .cgapi import CgReply, Record
-from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots
+from .cgminer import CgApiMiner, Pool, conf_pool_slots
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
 from .models import pick_model
@@ -174,12 +174,7 @@ class VnishMiner(CgApiMiner):
         }
         self.devfee = Pool("DevFee", "DevFee", priority=3, diff=65536.0)
         self._pools_from_settings()
-        self.commands = {
-            "version": Command(self.cmd_version, True),
-            "summary": Command(self.cmd_summary, True),
-            "stats": Command(self.cmd_stats, True),
-            "pools": Command(self.cmd_pools, True),
-        }
+        self.commands = self.bind_reports(("version", "summary", "stats", "pools"))  # see the module docstring
 
     # --- identity ------------------------------------------------------------------------
     @property

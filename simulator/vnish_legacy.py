@@ -28,7 +28,7 @@ from . import httpd
 from .bitmain import READ_COMMANDS, REALM, cgi_reply, error_page
 from .digest import DigestRealm
 from .cgapi import CgReply, Record
-from .cgminer import CgApiMiner, Command, Pool, conf_pool_slots, pools_from_conf
+from .cgminer import CgApiMiner, Pool, conf_pool_slots, pools_from_conf
 from .faults import RESET
 from .formats import fx, hms, suffix_string
 from .miner import CGAPI, HTTP
@@ -141,13 +141,7 @@ class VnishLegacyMiner(CgApiMiner):
         self.conf_writes = 0
         self.mining_restarts = 0
         self.digest = DigestRealm(REALM, spec.ip)  # lighttpd mod_auth, as on stock firmware
-        self.commands = {
-            "version": Command(self.cmd_version, True),
-            "summary": Command(self.cmd_summary, True),
-            "stats": Command(self.cmd_stats, True),
-            "pools": Command(self.cmd_pools, True),
-            "devs": Command(self.cmd_devs, True),
-        }
+        self.commands = self.bind_reports(READ_COMMANDS)
 
     # --- identity ------------------------------------------------------------------
     @property
