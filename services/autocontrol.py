@@ -45,10 +45,9 @@ from miners.base import MinerError
 from services.config import AutocontrolConfig, Config, MinerEntry
 from services.fleet import FleetManager
 from services.power import PowerController, apply_command
-from services.ems import ACTIVE, BadActivation, EmsDispatcher, FleetPower, Outcome, fleet_power
+from services.ems import ACTIVE, EmsDispatcher, FleetPower, fleet_power
 from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, MinerSetting, PowerAllocator,
                                       miner_input, record_commands)
-from services.power.decision import fmt_pct
 from services.power.overheat import OVERHEAT_KEY, OverheatTracker, default_limit_c
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,12 @@ class AutoControl:
         """False for battery.source none: the battery rules do not apply."""
         return self.config.battery.source != "none"
 
-    def _inputs(self, now: float) -> tuple[list, list[MinerInput]]:
+    def reading(self) -> Any:
+        """The battery's last reading (None when there is none)."""
+        return self._reading()
+
+    def inputs(self, now: float) -> tuple[list, list[MinerInput]]:
+        """The fleet's records and the allocator's view of them (autocontrol: false miners as fixed loads)."""
         records = self.fleet.records()
         inputs = []
         for r in records:
@@ -148,7 +152,7 @@ class AutoControl:
         with self._lock:
             now = time.time() if now is None else now
             self.ems.expire(now)
-            records, inputs = self._inputs(now)
+            records, inputs = self.inputs(now)
             ems_w = self.ems.target_w()
             commanding = self.controller.state.enabled or ems_w is not None
             hot = self._check_overheat(records, inputs, now, commanding)
@@ -321,116 +325,6 @@ class AutoControl:
             apply_command(self.controller, body, by=by)
         self.fleet.event("autocontrol", f"settings changed: {sorted(body)}", actor=by)
         if isinstance(body, dict) and body.get("enabled") is True and self.ems.state.mode != ACTIVE and self.ems.engaged:
-            self.ems_release(by)
+            if self.ems.release(by).changed:
+                self.kick()
         return self.status()
-
-    # --- EMS dispatch (web/ems.py) -------------------------------------------------
-    def ems_power(self, now: float | None = None) -> FleetPower:
-        """Rated and measured power of the controllable miners now (from the last poll, never a device read)."""
-        now = time.time() if now is None else now
-        _, inputs = self._inputs(now)
-        return fleet_power(inputs, self.history, self.overheat.overheated(), now)
-
-    def ems_rated_kw(self, power: FleetPower) -> float:
-        """ratedPowerInKw: ems.rated_kw when configured, else computed (3 decimals, what activate checks)."""
-        if self.config.ems.rated_kw is not None:
-            return round(float(self.config.ems.rated_kw), 3)
-        return round(power.rated_w / 1000.0, 3)
-
-    def ems_blockers(self, power: FleetPower, now: float | None = None) -> tuple[str | None, str | None]:
-        """(safety reason, other reason) that keep the fleet from being dispatched now; None when clear."""
-        now = time.time() if now is None else now
-        cfg = self.config.autocontrol
-        safety = None
-        if self.has_battery:
-            reading = self._reading()
-            soc = None if reading is None else reading.soc_pct
-            if reading is None or soc is None:
-                safety = "no battery data (stale-data fail-safe)"
-            elif now - reading.measured_at > cfg.stale_after_sec:
-                safety = (f"battery data {now - reading.measured_at:.0f} s old, limit {cfg.stale_after_sec:g} s "
-                          "(stale-data fail-safe)")
-            elif self.controller.state.emergency:
-                safety = f"battery emergency (SOC {fmt_pct(soc)}, floor {fmt_pct(cfg.emergency_soc)})"
-        if safety is None and power.controllable and not power.available:
-            safety = "every controllable miner is overheated"
-        other = None
-        if not power.available and safety is None:
-            other = "no controllable miner is online with fresh data"
-        elif self.controller.state.override is not None:
-            other = f"manual override {fmt_pct(self.controller.state.override.percent)} holds the fleet"
-        return safety, other
-
-    def ems_status(self, now: float | None = None) -> dict[str, Any]:
-        """GET /api/status: exactly the four contract keys."""
-        now = time.time() if now is None else now
-        if self.ems.expire(now):
-            self.kick()
-        power = self.ems_power(now)
-        safety, other = self.ems_blockers(power, now)
-        return {"isAvailableForDispatch": bool(power.available) and safety is None and other is None,
-                "runningStatus": self.ems.running_status,
-                "ratedPowerInKw": float(self.ems_rated_kw(power)),
-                "activePowerInKw": round(power.active_w / 1000.0, 3)}
-
-    def ems_detail(self, now: float | None = None) -> dict[str, Any]:
-        """GET /api/ems: the dispatch state, the contract status, why not available, estimates, recent calls."""
-        now = time.time() if now is None else now
-        status = self.ems_status(now)
-        power = self.ems_power(now)
-        safety, other = self.ems_blockers(power, now)
-        last = self.controller.last
-        body = self.ems.to_dict()
-        body.update({
-            "status": status,
-            "rated_kw_source": "config" if self.config.ems.rated_kw is not None else "computed",
-            "computed_rated_kw": round(power.rated_w / 1000.0, 3),
-            "safety": safety, "unavailable_reason": safety or other,
-            "controllable": list(power.controllable), "available": list(power.available),
-            "fixed_load_kw": round(power.fixed_w / 1000.0, 3),
-            "estimated": list(power.estimated),
-            "battery_configured": self.has_battery,
-            "autocontrol_enabled": self.controller.state.enabled,
-            # What decides the fleet right now (the EMS, or safety/an override above it) and why.
-            "decision": None if last is None else {"source": last.source, "reason": last.reason, "at": last.at,
-                                                   "target_w": last.target_w},
-        })
-        return body
-
-    def ems_activate(self, kw: float) -> Outcome:
-        """POST /api/activate with a parsed kW: BadActivation when out of range, else the outcome (kicks a tick)."""
-        now = time.time()
-        power = self.ems_power(now)
-        rated = self.ems_rated_kw(power)
-        if rated <= 0:
-            raise BadActivation("no controllable miner is online with fresh data: rated power is 0 kW")
-        outcome = self.ems.activate(kw, rated, now)
-        message = outcome.message
-        if outcome.changed:
-            self.kick()
-            message += (f"; commands are going out to {len(power.available)} controllable miner(s) now: "
-                        "watch activePowerInKw (acknowledgement is not delivery)")
-        return dataclasses.replace(outcome, message=message + self._held_note(power, now))
-
-    def ems_deactivate(self) -> Outcome:
-        """POST /api/deactivate: stop the controllable miners and keep them stopped (kicks a tick)."""
-        now = time.time()
-        outcome = self.ems.deactivate(now)
-        if outcome.changed:
-            self.kick()
-        return outcome
-
-    def ems_release(self, by: str) -> Outcome:
-        """The operator hands a deactivated fleet back to the solar policy."""
-        outcome = self.ems.release(by)
-        if outcome.changed:
-            self.kick()
-        return outcome
-
-    def _held_note(self, power: FleetPower, now: float) -> str:
-        safety, other = self.ems_blockers(power, now)
-        if safety:
-            return f"; held back by safety now: {safety} (it applies once that clears)"
-        if other and self.controller.state.override is not None:
-            return f"; held back: {other} (an override outranks the EMS)"
-        return ""

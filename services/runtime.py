@@ -23,6 +23,7 @@ from services.autocontrol import AutoControl
 from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
 from services.discovery import Discovery
+from services.ems import EmsService
 from services.fleet import FleetManager
 from services.hub import Hub
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
@@ -48,6 +49,7 @@ class Runtime:
         self.battery = BatteryMonitor(config, self.db, fleet_power_w=lambda: self.fleet.stats()["power_w"],
                                       event=self.fleet.event)
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
+        self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None

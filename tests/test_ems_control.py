@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from services.ems import EmsService
 from services.power.decision import BatterySample
 from tests.fakes import FakePowerDriver
 
@@ -37,6 +38,11 @@ class Site:
         self.soc: float | None = 80.0
         self.now = T0
         self.control = self.rebuild()
+
+    @property
+    def service(self):
+        """What the EMS routes ask (GET /api/status, /api/ems)."""
+        return EmsService(self.control)
 
     def rebuild(self):
         from services.autocontrol import AutoControl
@@ -109,14 +115,14 @@ def test_battery_emergency_wins_and_status_says_so(runtime, monkeypatch):
     site = Site(runtime, monkeypatch)
     site.activate(0.09, T0)
     site.tick(T0 + 1)
-    assert site.control.ems_status(T0 + 1)["isAvailableForDispatch"] is True
+    assert site.service.status(T0 + 1)["isAvailableForDispatch"] is True
     site.soc = 25
     body = site.tick(T0 + 30)
     assert body["source"] == "safety" and body["emergency"] is True
     assert {ip for ip, kind, _ in FakePowerDriver.settings if kind == "sleep"} == set(IPS)
-    status = site.control.ems_status(T0 + 30)
+    status = site.service.status(T0 + 30)
     assert status["isAvailableForDispatch"] is False and status["runningStatus"] == 2  # still dispatched, held back
-    detail = site.control.ems_detail(T0 + 30)
+    detail = site.service.detail(T0 + 30)
     assert "battery emergency" in detail["safety"] and detail["decision"]["source"] == "safety"
     assert any("held back by safety" in e["message"] for e in site.events())
 
@@ -127,8 +133,8 @@ def test_stale_battery_data_blocks_dispatch_only_where_a_battery_is_configured(r
     site.soc = None
     body = site.tick(T0 + 1)
     assert body["source"] == "safety" and body["failsafe"] is True
-    assert "no battery data" in site.control.ems_detail(T0 + 1)["safety"]
-    assert site.control.ems_status(T0 + 1)["isAvailableForDispatch"] is False
+    assert "no battery data" in site.service.detail(T0 + 1)["safety"]
+    assert site.service.status(T0 + 1)["isAvailableForDispatch"] is False
 
 
 def test_without_a_battery_the_ems_runs_the_site(runtime, monkeypatch):
@@ -136,7 +142,7 @@ def test_without_a_battery_the_ems_runs_the_site(runtime, monkeypatch):
     site.soc = None  # no battery at all: no fail-safe, no emergency
     body = site.tick(T0)
     assert body["source"] == "policy" and "no battery" in body["reason"] and FakePowerDriver.settings == []
-    assert site.control.ems_status(T0)["isAvailableForDispatch"] is True
+    assert site.service.status(T0)["isAvailableForDispatch"] is True
     site.activate(0.045, T0 + 1)
     body = site.tick(T0 + 2)
     assert body["source"] == "ems" and body["failsafe"] is False and 40 <= sum(site.watts().values()) <= 45
@@ -150,14 +156,14 @@ def test_overheating_wins_per_miner_and_for_the_whole_fleet(runtime, monkeypatch
     site.temps[IPS[2]] = 95
     body = site.tick(T0 + 10)
     assert body["source"] == "ems" and site.watts()[IPS[2]] == 0  # the hot miner sleeps; the dispatch goes on
-    status = site.control.ems_status(T0 + 10)
+    status = site.service.status(T0 + 10)
     assert status["isAvailableForDispatch"] is True and status["ratedPowerInKw"] == 0.045  # the hot one cannot run
     for ip in IPS:
         site.temps[ip] = 95
     body = site.tick(T0 + 20)
     assert body["source"] == "safety" and "overheating" in body["reason"]
-    assert site.control.ems_status(T0 + 20)["isAvailableForDispatch"] is False
-    assert site.control.ems_detail(T0 + 20)["safety"] == "every controllable miner is overheated"
+    assert site.service.status(T0 + 20)["isAvailableForDispatch"] is False
+    assert site.service.detail(T0 + 20)["safety"] == "every controllable miner is overheated"
 
 
 def test_a_manual_override_outranks_the_dispatch(runtime, monkeypatch):
@@ -166,8 +172,8 @@ def test_a_manual_override_outranks_the_dispatch(runtime, monkeypatch):
     site.control.command({"override": {"percent": 0}}, by="operator")
     body = site.tick(T0 + 1)
     assert body["source"] == "override"
-    assert site.control.ems_status(T0 + 1)["isAvailableForDispatch"] is False
-    assert "manual override" in site.control.ems_detail(T0 + 1)["unavailable_reason"]
+    assert site.service.status(T0 + 1)["isAvailableForDispatch"] is False
+    assert "manual override" in site.service.detail(T0 + 1)["unavailable_reason"]
     assert any("held back by a manual override" in e["message"] for e in site.events())
     site.control.command({"override": {"clear": True}}, by="operator")
     assert site.tick(T0 + 2)["source"] == "ems"
@@ -181,7 +187,7 @@ def test_a_dispatch_survives_a_restart_and_is_reapplied(runtime, monkeypatch):
     sent = len(FakePowerDriver.settings)
     again = site.rebuild()  # a new process on the same database
     assert again.ems.state.mode == "active" and again.ems.state.target_kw == 0.045
-    assert again.ems_status(T0 + 2)["runningStatus"] == 2
+    assert EmsService(again).status(T0 + 2)["runningStatus"] == 2
     body = site.tick(T0 + 5, control=again)
     assert body["source"] == "ems" and body["target_w"] == 45
     assert len(FakePowerDriver.settings) == sent  # the miners already run it: re-applied without repeats

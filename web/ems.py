@@ -35,8 +35,8 @@ def _runtime():
     return current_app.extensions["runtime"]
 
 
-def _control():
-    return _runtime().autocontrol
+def _service():
+    return _runtime().ems
 
 
 def _ems_token_ok() -> bool | None:
@@ -86,7 +86,7 @@ def ems_auth(contract: bool) -> Callable:
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             call = f"{request.method} {request.path}"
-            dispatcher = _control().ems
+            dispatcher = _service().dispatcher
             if not dispatcher.configured or _runtime().read_only:
                 message = _NOT_CONFIGURED if not dispatcher.configured else _READ_ONLY
                 dispatcher.record_call(call, _asked(), 503, False if contract else None, message)
@@ -108,27 +108,27 @@ def ems_auth(contract: bool) -> Callable:
 @ems_auth(contract=False)
 def status():
     """{"isAvailableForDispatch", "runningStatus", "ratedPowerInKw", "activePowerInKw"}: nothing else."""
-    control = _control()
-    control.ems.note_status_call()
-    return jsonify(control.ems_status())
+    service = _service()
+    service.dispatcher.note_status_call()
+    return jsonify(service.status())
 
 
 @bp.post("/activate")
 @ems_auth(contract=True)
 def activate():
     """{"activationPowerInKw": x}, 0 < x <= rated: 200 accepted (commands go out in the background) or 400."""
-    control = _control()
+    service = _service()
     asked = _asked()
     try:
         body = _body()
         if body is None:
             raise BadActivation(f"body too large (limit {MAX_BODY_BYTES} bytes)")
         kw = parse_activation(body, request.is_json)
-        outcome = control.ems_activate(kw)
+        outcome = service.activate(kw)
     except BadActivation as exc:
-        control.ems.record_call("POST /api/activate", asked, 400, False, str(exc))
+        service.dispatcher.record_call("POST /api/activate", asked, 400, False, str(exc))
         return _reply(400, False, str(exc), contract=True)
-    control.ems.record_call("POST /api/activate", asked, 200, True, outcome.message)
+    service.dispatcher.record_call("POST /api/activate", asked, 200, True, outcome.message)
     return _reply(200, True, outcome.message, contract=True)
 
 
@@ -136,9 +136,9 @@ def activate():
 @ems_auth(contract=True)
 def deactivate():
     """Stop mining on every controllable miner; always accepted (the body is ignored)."""
-    control = _control()
-    outcome = control.ems_deactivate()
-    control.ems.record_call("POST /api/deactivate", "", 200, True, outcome.message)
+    service = _service()
+    outcome = service.deactivate()
+    service.dispatcher.record_call("POST /api/deactivate", "", 200, True, outcome.message)
     return _reply(200, True, outcome.message, contract=True)
 
 
@@ -147,12 +147,12 @@ def detail():
     """The dispatch for the dashboard: state, target, since, lease, safety, estimates, recent calls."""
     if not read_allowed():
         return error("authentication required", 401)
-    return jsonify(_control().ems_detail())
+    return jsonify(_service().detail())
 
 
 @bp.post("/ems/release")
 @write_required
 def release():
     """The operator hands a fleet the EMS deactivated back to the solar policy (409 while a dispatch is active)."""
-    outcome = _control().ems_release(by=caller() or "anonymous")
+    outcome = _service().release(by=caller() or "anonymous")
     return jsonify({"accepted": outcome.accepted, "message": outcome.message}), 200 if outcome.accepted else 409
