@@ -7,6 +7,7 @@
 
 import { detailSnapshot, initDetail, openDetail, tickDetail } from "./miner_detail.js";
 import { sendCommand } from "./miner_controls.js";
+import { emsLoggedIn, emsMessage, initEms } from "./ems_panel.js";
 import { initPower, powerLoggedIn, powerMessage } from "./power_panel.js";
 import {
   $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff,
@@ -479,6 +480,7 @@ function handleMessage(raw) {
     renderDiscovery(msg);
   } else if (msg.type === "autocontrol") {
     powerMessage(msg); // the controller's status after each tick
+    emsMessage(msg); // carries the dispatch state: the EMS part reloads when it changed
   } else if (msg.type === "error") {
     refreshFleet(); // the socket refused us (login needed for reads): REST says where to go
   }
@@ -520,6 +522,7 @@ function showLoggedIn(yes) {
   $("login-link").hidden = yes;
   $("logout-btn").hidden = !yes;
   powerLoggedIn(yes);
+  emsLoggedIn(yes);
 }
 
 async function logout() {
@@ -541,6 +544,7 @@ async function init() {
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyChartTheme);
   try { createChart(); } catch (e) { console.error("chart disabled:", e); chart = null; } // the rest still works
   try { initPower(); } catch (e) { console.error("power panel disabled:", e); }
+  try { initEms(); } catch (e) { console.error("EMS dispatch view disabled:", e); }
 
   const get = (url) => api("GET", url);
   const [miners, stats, disc, , session] = await Promise.allSettled([
