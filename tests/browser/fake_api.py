@@ -18,6 +18,11 @@ The power side follows services/battery_monitor.py and services/power: GET
 GET/POST /api/autocontrol (the PowerController.status() body; POST validates
 like services/power/commands.py) and the {"type": "autocontrol"} push that
 services/autocontrol.py sends after each tick (fake.push_autocontrol).
+
+The EMS side follows web/ems.py and docs/EMS.md: GET /api/ems (AutoControl.ems_detail();
+None answers 404, an older server) and POST /api/ems/release (a dashboard write: 409
+{"accepted": false, "message"} while a dispatch is active); fake.set_ems changes the
+dispatch and the short ``ems`` summary of GET /api/autocontrol together.
 """
 
 from __future__ import annotations
@@ -253,6 +258,48 @@ def autocontrol_status(**over):
     return body
 
 
+def ems_call(call, request_text, status, accepted, message, ago):
+    """One entry of /api/ems "calls" (services/ems/dispatch.py CallRecord)."""
+    return {"at": time.time() - ago, "call": call, "request": request_text, "status": status,
+            "accepted": accepted, "message": message}
+
+
+def ems_detail(**over):
+    """GET /api/ems as in docs/EMS.md: active at 4 kW for 5 min, hold, one estimated miner, three calls."""
+    now = time.time()
+    body = {
+        "configured": True, "silence": "hold", "lease_minutes": 15.0, "state": "active", "active": True,
+        "runningStatus": 2, "target_kw": 4.0, "since": now - 300, "last_call_at": now - 300,
+        "lease_expires_at": None, "status_calls": 12, "last_status_call_at": now - 20,
+        "calls": [
+            ems_call("POST /api/activate", '{"activationPowerInKw": 4}', 200, True,
+                     "activated: 4 kW (was idle); commands are going out to 2 controllable miner(s) now: watch "
+                     "activePowerInKw (acknowledgement is not delivery)", 300),
+            ems_call("POST /api/activate", '{"activationPowerInKw": "4"}', 400, False,
+                     "activationPowerInKw: must be a JSON number, got a string", 320),
+            ems_call("GET /api/status", "", 401, None, "wrong EMS token (from 192.168.1.20)", 400),
+        ],
+        "status": {"isAvailableForDispatch": True, "runningStatus": 2, "ratedPowerInKw": 9.917,
+                   "activePowerInKw": 3.86},
+        "rated_kw_source": "computed", "computed_rated_kw": 9.917, "safety": None, "unavailable_reason": None,
+        "controllable": ["10.0.0.2", "10.0.0.9"], "available": ["10.0.0.2", "10.0.0.9"], "fixed_load_kw": 0.0,
+        "estimated": [{"ip": "10.0.0.9", "watts": 2437.5,
+                       "why": "reports no power: nominal 3250 W x measured hashrate 75% of nominal"}],
+        "battery_configured": True, "autocontrol_enabled": True,
+        "decision": {"source": "ems", "reason": "EMS dispatch 4 kW", "at": now - 299, "target_w": 4000.0},
+    }
+    body.update(over)
+    return body
+
+
+def ems_summary(detail):
+    """The ``ems`` part of GET /api/autocontrol for a /api/ems body (None: the server has no EMS)."""
+    if detail is None:
+        return {"state": "idle", "target_kw": None, "since": None}
+    return {"state": detail["state"], "target_kw": detail["target_kw"] if detail["state"] == "active" else None,
+            "since": detail["since"]}
+
+
 class FakeController:
     """Mutable fake state shared by the API views, the socket and the test."""
 
@@ -280,6 +327,10 @@ class FakeController:
             self.history_empty = False  # both history routes answer with no buckets (a fresh install)
             self.autocontrol = autocontrol_status()
             self.autocontrol_next = None  # the next POST /api/autocontrol answers (status, error) instead
+            self.ems = ems_detail()  # GET /api/ems; None answers 404 (a server without the EMS routes)
+            self.ems_next = None  # the next POST /api/ems/release answers (status, body) instead
+            self.autocontrol["ems"] = ems_summary(self.ems)
+            self.ems_gets = 0
 
     # --- state the test inspects or changes ---
     def miner_list(self):
@@ -352,6 +403,12 @@ class FakeController:
         if with_discovery:
             message["discovery"] = self.discovery()
         return message
+
+    def set_ems(self, **over):
+        """Change GET /api/ems (and the ems summary of GET /api/autocontrol with it)."""
+        with self.lock:
+            self.ems.update(over)
+            self.autocontrol["ems"] = ems_summary(self.ems)
 
     # --- pushes over /ws ---
     def broadcast(self, message):
@@ -819,6 +876,37 @@ def api_blueprint(fake: FakeController) -> Blueprint:
             if "policy" in changes:
                 fake.autocontrol["cap_percent"] = 60.0 if changes["policy"] == "ratchet" else None
             return jsonify(copy.deepcopy(fake.autocontrol))
+
+    # --- EMS dispatch (web/ems.py) ---
+    @bp.get("/api/ems")
+    def ems_get():
+        with fake.lock:
+            fake.ems_gets += 1
+            body = copy.deepcopy(fake.ems)
+        if body is None:
+            abort(404)
+        return jsonify(body)
+
+    @bp.post("/api/ems/release")
+    def ems_release():
+        if (resp := need_login()) is not None:
+            return resp
+        with fake.lock:
+            scripted, fake.ems_next = fake.ems_next, None
+            if scripted is not None:
+                return jsonify(scripted[1]), scripted[0]
+            ems = fake.ems
+            if ems is None:
+                abort(404)
+            if ems["state"] == "active":
+                return jsonify(accepted=False, message=(
+                    f"a dispatch is active ({ems['target_kw']:g} kW): the EMS ends it with /api/deactivate; "
+                    "a manual override outranks it meanwhile")), 409
+            if ems["state"] == "idle":
+                return jsonify(accepted=True, message="the EMS does not hold the fleet: nothing to release")
+            ems.update(state="idle", active=False, runningStatus=1, target_kw=None, since=time.time())
+            fake.autocontrol["ems"] = ems_summary(ems)
+        return jsonify(accepted=True, message="released: the solar policy decides again")
 
     @bp.get("/api/miner-types")
     def miner_types():
