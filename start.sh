@@ -46,6 +46,13 @@ autocontrol:
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"
+  # Grid dispatch (docs/EMS.md) on in the demo: the EMS's bearer token from $EMS_TOKEN, else one kept in
+  # the demo dir (made once, like the API token), handed to the app through the EMS_TOKEN override.
+  if [ -z "${EMS_TOKEN:-}" ]; then
+    [ -s "$demo_dir/ems_token" ] || (umask 077; .venv/bin/python -c 'import secrets; print("ems-" + secrets.token_urlsafe(24))' > "$demo_dir/ems_token")
+    EMS_TOKEN="$(cat "$demo_dir/ems_token")"
+  fi
+  export EMS_TOKEN
   .venv/bin/python -m simulator --demo ${demo_count:+--count "$demo_count"} --base-ip "$demo_net.10" --port-offset "$offset" &
   sim_pid=$!
   trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
@@ -54,6 +61,7 @@ YAML
   echo "Demo: simulated miners of every family on $demo_net.10+ (ports offset by $offset)"
   echo "Dashboard: http://127.0.0.1:${PORT:-5000}/   password: $ADMIN_PASSWORD"
   echo "API token: $(cat "$demo_dir/api_token")"
+  echo "EMS token: $EMS_TOKEN   (Authorization: Bearer ... on /api/status, /api/activate, /api/deactivate; docs/EMS.md)"
   .venv/bin/gunicorn -c gunicorn.conf.py "$@" &
   app_pid=$!
   trap 'kill "$app_pid" "$sim_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
