@@ -29,6 +29,7 @@ expect = sync_api.expect
 
 from werkzeug.serving import make_server  # noqa: E402
 
+FAILED_LOAD = "Failed to load resource"  # Chromium's console line for an HTTP error answer
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots for a human look (git-ignored)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -70,3 +71,34 @@ def real_app(config_path: Path, host: str) -> Iterator[tuple[str, Any]]:
             yield base, runtime
     finally:
         runtime.shutdown()
+
+
+@contextmanager
+def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
+    """Yields open(**context options) -> a page on base + "/" once /ws is live; fails on page or console errors.
+
+    Set ``open.expected_http_errors`` for "Failed to load resource" lines a test provokes on
+    purpose (a scripted 4xx); ``open.http_errors`` holds those seen.
+    """
+    contexts: list[Any] = []
+    errors: list[str] = []
+    http_errors: list[str] = []
+
+    def _open(**options: Any) -> Any:
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        ctx = browser.new_context(**options)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: (http_errors if FAILED_LOAD in msg.text else errors).append(msg.text)
+                if msg.type == "error" else None)
+        page.goto(base + "/")
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        return page
+
+    _open.http_errors = http_errors  # type: ignore[attr-defined]
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+    assert errors == [], f"errors in the page: {errors}"
+    assert len(http_errors) <= getattr(_open, "expected_http_errors", 0), http_errors

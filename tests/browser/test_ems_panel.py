@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from harness import ARTIFACTS, expect, real_app, serving
+from harness import ARTIFACTS, expect, page_opener, real_app, serving
 
 from fake_api import FakeController, make_app
 from test_dashboard import log_in
@@ -20,7 +20,6 @@ from test_dashboard import log_in
 pytestmark = pytest.mark.browser
 
 HOST = "127.83.50.1"
-FAILED_LOAD = "Failed to load resource"  # Chromium's console line for an HTTP error answer
 
 
 @pytest.fixture(scope="module")
@@ -36,30 +35,10 @@ def server(fake):
 
 @pytest.fixture
 def open_page(browser, server, fake):
-    """open_page() -> page on / with the fake reset first; fails the test on a page or console error.
-
-    Set ``open_page.expected_http_errors`` for 4xx answers the test provokes on purpose.
-    """
+    """open_page(**context options) -> page on / with the fake reset first (harness.page_opener)."""
     fake.reset()
-    contexts, errors, http_errors = [], [], []
-
-    def _open(**options):
-        options.setdefault("viewport", {"width": 1280, "height": 900})
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: (http_errors if FAILED_LOAD in msg.text else errors).append(msg.text)
-                if msg.type == "error" else None)
-        page.goto(server + "/")
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        return page
-
-    yield _open
-    for ctx in contexts:
-        ctx.close()
-    assert errors == [], f"errors in the page: {errors}"
-    assert len(http_errors) <= getattr(_open, "expected_http_errors", 0), http_errors
+    with page_opener(browser, server) as opener:
+        yield opener
 
 
 def test_active_dispatch_shows_target_since_power_estimates_and_calls(open_page, fake):

@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from harness import ARTIFACTS, expect, real_app, serving
+from harness import ARTIFACTS, expect, page_opener, real_app, serving
 
 from fake_api import FakeController, battery_history, battery_snapshot, make_app
 from test_dashboard import log_in
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.browser
 
 HOST = "127.83.40.1"  # this file's own loopback range, 127.83.40.0/24
 CHART = "Chart.getChart(document.getElementById('power-chart'))"
-FAILED_LOAD = "Failed to load resource"  # Chromium's console line for an HTTP error answer
 
 
 @pytest.fixture(scope="module")
@@ -35,32 +34,10 @@ def server(fake):
 
 @pytest.fixture
 def open_page(browser, server, fake):
-    """open_page(**context options) -> page on /; fails the test on a page error or console error.
-
-    ``expected_http_errors`` lists how many "Failed to load resource" console lines the
-    test provokes on purpose (a scripted 4xx); any other console error fails it.
-    """
+    """open_page(**context options) -> page on / with the fake reset first (harness.page_opener)."""
     fake.reset()
-    contexts, errors, http_errors = [], [], []
-
-    def _open(**options):
-        options.setdefault("viewport", {"width": 1280, "height": 900})
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: (http_errors if FAILED_LOAD in msg.text else errors).append(msg.text)
-                if msg.type == "error" else None)
-        page.goto(server + "/")
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        return page
-
-    _open.http_errors = http_errors
-    yield _open
-    for ctx in contexts:
-        ctx.close()
-    assert errors == [], f"errors in the page: {errors}"
-    assert len(http_errors) <= getattr(_open, "expected_http_errors", 0), http_errors
+    with page_opener(browser, server) as opener:
+        yield opener
 
 
 def chart_eval(page, body):
