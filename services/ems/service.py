@@ -75,7 +75,9 @@ class EmsService:
         if self.control.ems.expire(now):
             self.control.kick()
         power = self.power(now)
-        safety, other = self.blockers(power, now)
+        return self._status(power, *self.blockers(power, now))
+
+    def _status(self, power: FleetPower, safety: str | None, other: str | None) -> dict[str, Any]:
         return {"isAvailableForDispatch": bool(power.available) and safety is None and other is None,
                 "runningStatus": self.control.ems.running_status,
                 "ratedPowerInKw": float(self.rated_kw(power)),
@@ -85,9 +87,11 @@ class EmsService:
         """GET /api/ems: the dispatch state, the contract status, why not available, estimates, recent calls."""
         now = time.time() if now is None else now
         control = self.control
-        status = self.status(now)
-        power = self.power(now)
+        if control.ems.expire(now):
+            control.kick()
+        power = self.power(now)  # one fleet view for the whole answer
         safety, other = self.blockers(power, now)
+        status = self._status(power, safety, other)
         last = control.controller.last
         body = control.ems.to_dict()
         body.update({
