@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-
-from services.power.decision import BatterySample
 from services.power.overheat import OverheatTracker, Trip
+from tests.control_site import IPS, ControlSite
 from tests.fakes import FakePowerDriver
-
-IPS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")  # fakes draw 15 W x last octet: 15, 30, 45 W; 51-53 C
 
 
 # --- the tracker ----------------------------------------------------------------------
@@ -76,47 +73,18 @@ def test_family_limits_when_the_config_sets_none():
 
 
 # --- the control loop -----------------------------------------------------------------
-class Loop:
-    """An AutoControl on the test runtime with settable temperatures, battery and clock."""
+class Loop(ControlSite):
+    """The overheat tests' site: autocontrol enabled, limit 90 C, a full battery, the fleet polled once."""
 
     def __init__(self, runtime, monkeypatch, *, miners=(), **autocontrol):
-        from services.autocontrol import AutoControl
         from tests.conftest import replace_config
 
-        self.runtime = runtime
-        self.temps: dict[str, float | None] = {}
-        original = FakePowerDriver.read
-        temps = self.temps
-
-        def read(driver):
-            status = original(driver)
-            return dataclasses.replace(status, temp_c=temps.get(driver.host, status.temp_c))
-
-        monkeypatch.setattr(FakePowerDriver, "read", read)
         settings = {"enabled": True, "overheat_c": 90, **autocontrol}
-        self.config = replace_config(runtime.config, miners=tuple(miners),
-                                     autocontrol=dataclasses.replace(runtime.config.autocontrol, **settings))
-        for ip in IPS:
-            runtime.fleet.add(ip, "fakepower")
+        config = replace_config(runtime.config, miners=tuple(miners),
+                                autocontrol=dataclasses.replace(runtime.config.autocontrol, **settings))
+        super().__init__(runtime, monkeypatch, config, soc=100.0)
         runtime.fleet.poll_round()
-        self.soc = 100.0
-        self.control = AutoControl(self.config, runtime.db, runtime.fleet, self.reading, notify=lambda _: None)
-
-    def reading(self):
-        return BatterySample(soc_pct=self.soc, pv_w=0.0, load_w=500.0, battery_w=500.0, measured_at=self.now)
-
-    def rebuild(self):
-        from services.autocontrol import AutoControl
-
-        return AutoControl(self.config, self.runtime.db, self.runtime.fleet, self.reading, notify=lambda _: None)
-
-    def tick(self, now, control=None):
-        """Poll (temperatures), then tick at ``now`` with every reading fresh at ``now``."""
-        self.runtime.fleet.poll_round()
-        for record in self.runtime.fleet.records():
-            record.last_seen_ts = now
-        self.now = now
-        return (control or self.control).tick(now)
+        self.control = self.rebuild()
 
     def sent(self, since=0):
         return FakePowerDriver.settings[since:]

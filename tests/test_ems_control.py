@@ -8,58 +8,31 @@ import time
 import pytest
 
 from services.ems import EmsService
-from services.power.decision import BatterySample
+from tests.control_site import IPS, ControlSite
 from tests.fakes import FakePowerDriver
-
-IPS = ("10.0.0.1", "10.0.0.2", "10.0.0.3")  # 15, 30, 45 W; 51-53 C
 EMS_TOKEN = "ems-token-0123456789abcdef"
 T0 = time.time()
 
 
-class Site:
-    """An AutoControl on the test runtime with a settable battery, temperatures and clock."""
+class Site(ControlSite):
+    """The EMS tests' site: an EMS token, SOC 80 %, overheat limit 90 C, clock at T0."""
 
     def __init__(self, runtime, monkeypatch, *, battery="simulated", autocontrol=None, ems=None):
         from services.config import EmsConfig
         from tests.conftest import replace_config
 
-        self.runtime = runtime
-        self.temps: dict[str, float] = {}
-        original, temps = FakePowerDriver.read, self.temps
-        monkeypatch.setattr(FakePowerDriver, "read",
-                            lambda d: dataclasses.replace(original(d), temp_c=temps.get(d.host, original(d).temp_c)))
-        self.config = replace_config(
+        config = replace_config(
             runtime.config,
             autocontrol=dataclasses.replace(runtime.config.autocontrol, overheat_c=90, **(autocontrol or {})),
             battery=dataclasses.replace(runtime.config.battery, source=battery),
             ems=EmsConfig(token=EMS_TOKEN, **(ems or {})))
-        for ip in IPS:
-            runtime.fleet.add(ip, "fakepower")
-        self.soc: float | None = 80.0
-        self.now = T0
+        super().__init__(runtime, monkeypatch, config, soc=80.0, now=T0)
         self.control = self.rebuild()
 
     @property
     def service(self):
         """What the EMS routes ask (GET /api/status, /api/ems)."""
         return EmsService(self.control)
-
-    def rebuild(self):
-        from services.autocontrol import AutoControl
-
-        return AutoControl(self.config, self.runtime.db, self.runtime.fleet, self.reading, notify=lambda _: None)
-
-    def reading(self):
-        if self.soc is None:
-            return None
-        return BatterySample(soc_pct=self.soc, pv_w=0.0, load_w=500.0, battery_w=500.0, measured_at=self.now)
-
-    def tick(self, now, control=None):
-        self.runtime.fleet.poll_round()
-        for record in self.runtime.fleet.records():
-            record.last_seen_ts = now
-        self.now = now
-        return (control or self.control).tick(now)
 
     def activate(self, kw, now):
         self.now = now
