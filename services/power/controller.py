@@ -38,6 +38,12 @@ def _clamp(pct: float) -> float:
     return float(min(100.0, max(0.0, pct)))
 
 
+def _override_reason(ov: Override) -> str:
+    """'manual override 60%' or 'manual override 60% until 14:30' (local time)."""
+    until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
+    return f"manual override {fmt_pct(ov.percent)}{until}"
+
+
 def _ems_reason(percent: float, watts: float | None) -> str:
     """'EMS dispatch 5 kW', 'EMS deactivated -> off' (watts, not percent: rated power moves every poll)."""
     if watts is None:
@@ -209,8 +215,7 @@ class PowerController:
                 lowest = False
         elif st.override is not None:
             ov = st.override
-            until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
-            want, reason, source, immediate = ov.percent, f"manual override {fmt_pct(ov.percent)}{until}", "override", True
+            want, reason, source, immediate = ov.percent, _override_reason(ov), "override", True
             timers = []
         elif ems_percent is not None:
             want, reason, source, immediate = _clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True
@@ -231,8 +236,7 @@ class PowerController:
             want, reason, source = 0.0, "miners overheating -> off", "safety"
         elif st.override is not None:
             ov = st.override
-            until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
-            want, reason, source = ov.percent, f"manual override {fmt_pct(ov.percent)}{until}", "override"
+            want, reason, source = ov.percent, _override_reason(ov), "override"
         elif ems_percent is not None:
             want, reason, source = ems_percent, _ems_reason(ems_percent, ems_w), "ems"
         else:
