@@ -173,6 +173,9 @@ class MinerDriver(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # Named modes accepted by set_mode(), in order from least to most power.
     modes: ClassVar[tuple[str, ...]] = ()
+    # Watts set_power_watts() can land on where the firmware sets power by discrete steps
+    # (Vnish 1.x autotune presets, LuxOS profiles), least first; () = any whole watt.
+    power_steps_w: ClassVar[tuple[float, ...]] = ()
     # Used when the user gave none: the firmware's factory login (e.g. Antminer root/root).
     default_credentials: ClassVar[Credentials | None] = None
 

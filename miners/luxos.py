@@ -198,6 +198,7 @@ class LuxOSDriver(MinerDriver):
         # (profile, text): what the last power target turned into, shown while that profile runs
         self._note: tuple[str, str] | None = None
         self.modes: tuple[str, ...] = ()  # instance: this unit's profile names, least power first
+        self.power_steps_w: tuple[float, ...] = ()  # instance: this unit's profile watts
 
     # --- transport ---
     def _send(self, command: str, params: list[str] | None = None) -> dict[str, Any]:
@@ -238,6 +239,7 @@ class LuxOSDriver(MinerDriver):
     def _learn_profiles(self, reply: Mapping[str, Any]) -> None:
         self._profiles = parse_profiles(reply)
         self.modes = tuple(p["name"] for p in self._profiles)
+        self.power_steps_w = tuple(sorted({float(p["watts"]) for p in self._profiles if p["watts"] is not None}))
         caps = set(type(self).capabilities)
         if not self._profiles:  # no profile ladder: nothing to switch to
             caps -= {MODE, POWER_WATTS}

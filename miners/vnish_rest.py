@@ -348,6 +348,7 @@ class VnishRestDriver(MinerDriver):
         self._presets: list[dict[str, Any]] | None = None
         self._unlock_refused: str | None = None  # why the last unlock failed; reads do not retry it
         self.modes: tuple[str, ...] = ()
+        self.power_steps_w: tuple[float, ...] = ()
 
     # --- transport ---
     def _url(self, path: str) -> str:
@@ -460,6 +461,7 @@ class VnishRestDriver(MinerDriver):
             items, list) else []
         self._presets = presets
         self.modes = tuple(p["name"] for p in presets)
+        self.power_steps_w = tuple(sorted(float(w) for p in presets if (w := preset_watts(p)) is not None))
         return presets
 
     def _need_version(self) -> Version | None:

@@ -14,6 +14,7 @@ from services.power.allocator import (
     MinerInput,
     MinerSetting,
     PowerAllocator,
+    nominal_power,
     record_commands,
 )
 from services.power.model_power import lookup_model, mode_fractions, mode_watts
@@ -247,6 +248,8 @@ def test_record_commands_tracks_switches_and_levels():
     ("antminer", "Antminer S19 Pro", "Antminer S19 Pro", 3250),
     ("antminer", "Antminer S19j Pro", "Antminer S19j Pro", 3050),
     ("antminer", "Antminer S9", "Antminer S9", 1323),
+    ("luxos", "Antminer S19k Pro", "Antminer S19k Pro", 2760),
+    ("vnish", "Antminer L7 (Vnish 1.2.0-rc4)", "Antminer L7", 3425),
     ("antminer", "Antminer L3+", "Antminer L3+", 800),
     ("whatsminer", "WhatsMiner M30S+_VE40", "Whatsminer M30S+", 3400),
     ("whatsminer", "M60S_VK10", "Whatsminer M60S", 3300),
@@ -276,13 +279,51 @@ def test_modes_named_by_watts():
     assert [(s.action, s.value) for s in plan_for(fleet=[miner], target_w=2500).settings] == [("set_mode", "2200")]
 
 
+def test_watt_steps_are_planned_as_steps():
+    # Vnish 1.x L7 (autotune presets 2700/3000/3400 W): a target between two presets gets the one below,
+    # never a watt figure under the lowest preset (the driver refuses it: "no Vnish preset at or below").
+    l7 = MinerInput("10.0.0.70", "vnish", "Antminer L7", True, frozenset({SLEEP, WAKE, POWER_WATTS, MODE}),
+                    ("disabled", "2700", "3000", "3400"), 3400.0, 9.3e9, power_steps_w=(2700.0, 3000.0, 3400.0))
+    assert [(s.action, s.value) for s in plan_for(fleet=[l7], target_w=3200).settings] == [("set_power_watts", 3000)]
+    assert [(s.action, s.value) for s in plan_for(fleet=[l7], target_w=1600).settings] == [("sleep", None)]
+    # Two L7s and a continuous Whatsminer: the stepped miners take whole presets, the Whatsminer the rest.
+    l7b = replace(l7, ip="10.0.0.71")
+    plan = plan_for(fleet=[WHATSMINER, l7, l7b], target_w=8000)
+    assert {(s.ip, s.value) for s in plan.settings if s.ip != WM} <= {(l7.ip, 2700), (l7.ip, 3000),
+                                                                       (l7b.ip, 2700), (l7b.ip, 3000)}
+    assert 8000 - 1 <= plan.expected_w <= 8000
+    # A per-miner min_w above a step leaves that step out.
+    floored = replace(l7, min_w=2800.0)
+    assert [(s.action, s.value) for s in plan_for(fleet=[floored], target_w=2900).settings] == [("sleep", None)]
+
+
+def test_sleep_forgets_the_level_so_a_wake_sends_it_again():
+    # Stock Antminer X19 wakes in "normal" whatever mode it slept from: after a sleep the level is unknown.
+    low = {S19: MinerHistory(on=True, level_action="set_mode", level_value="low", last_command_ts=1.0,
+                             last_switch_ts=1.0)}
+    slept = record_commands(low, [MinerSetting(S19, "sleep", None, "")], NOW)
+    assert slept[S19].level_action is None and slept[S19].level_value is None and slept[S19].on is False
+    woken = plan_for(fleet=[ANTMINER], history=slept, target_w=2500, immediate=True)
+    assert [(s.action, s.value) for s in woken.settings] == [("wake", None), ("set_mode", "low")]
+
+
+def test_nominal_from_a_reading_only_while_hashing():
+    # LuxOS on a model missing from the table, read while curtailed: 16 W is no nominal power.
+    mystery = MinerInput("10.0.0.80", "luxos", "Antminer X99", True, frozenset({SLEEP, WAKE, POWER_WATTS}),
+                         (), 16.0, 0.0)
+    assert nominal_power(mystery)[0] is None
+    assert plan_for(fleet=[mystery], target_w=1000).settings == ()
+    assert nominal_power(replace(mystery, power_w=3100.0, hashrate_hs=100e12))[0] == 3100.0
+
+
 def test_miner_input_from_a_fleet_record():
     from types import SimpleNamespace
 
     from miners.base import MinerStatus
     from services.power.allocator import miner_input
 
-    driver = SimpleNamespace(capabilities=frozenset({SLEEP, WAKE, MODE}), modes=("sleep", "low", "normal"))
+    driver = SimpleNamespace(capabilities=frozenset({SLEEP, WAKE, MODE}), modes=("sleep", "low", "normal"),
+                             power_steps_w=())
     record = SimpleNamespace(ip=S19, family="antminer", model="Antminer S19", online=True, last_seen_ts=NOW - 30,
                              driver=driver, status=MinerStatus(power_w=3100.0, hashrate_hs=90e12, model="Antminer S19j Pro"))
     made = miner_input(record, NOW, 120, {"max_w": 3000})

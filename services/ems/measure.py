@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from services.power.allocator import (KIND_FIXED, AllocatorSettings, MinerHistory, MinerInput, PowerAllocator)
+from services.power.allocator import (KIND_FIXED, AllocatorSettings, MinerHistory, MinerInput, PowerAllocator,
+                                      nominal_power)
 from services.power.model_power import lookup_model
 
 _UNBOUNDED_W = 1e12
@@ -77,7 +78,7 @@ def fleet_power(inputs: Iterable[MinerInput], history: Mapping[str, MinerHistory
         if planned.kind == KIND_FIXED:
             fixed += planned.expected_w
             continue
-        if _nominal(miner) is None and not miner.power_w:
+        if nominal_power(miner)[0] is None:
             continue  # the allocator cannot plan it (no nominal power known): not dispatchable
         controllable.append(miner.ip)
         if miner.ip not in hot:

@@ -78,6 +78,9 @@ class MinerInput:
     nominal_w: float | None = None
     min_w: float | None = None
     max_w: float | None = None
+    # Watts a set_power_watts can land on where the firmware sets power in discrete steps
+    # (Vnish 1.x autotune presets, LuxOS profiles); () = any whole watt.
+    power_steps_w: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,15 +193,18 @@ def _kind(miner: MinerInput) -> str:
     return KIND_FIXED
 
 
-def _nominal(miner: MinerInput) -> tuple[float | None, str]:
+def nominal_power(miner: MinerInput) -> tuple[float | None, str]:
+    """The watts the allocator plans a miner around (override, model table, else a full-power reading) and why."""
     if miner.nominal_w:
         return float(miner.nominal_w), "nominal from override"
     row = lookup_model(miner.family, miner.model)
     if row is not None:
         return float(row.nominal_w), f"nominal {row.nominal_w:g} W ({row.name}{', estimate' if row.estimate else ''})"
-    if miner.power_w:
-        return float(miner.power_w), "nominal = measured power (model not in table)"
-    return None, "no nominal power known (model not in table, no reading): set one"
+    # A reading stands for nominal only while the miner hashes: measured while asleep or curtailed
+    # (LuxOS S19k Pro curtailed reads 16 W) it would plan the miner at a fraction of its power.
+    if miner.power_w and miner.hashrate_hs:
+        return float(miner.power_w), "nominal = measured power while hashing (model not in table)"
+    return None, "no nominal power known (model not in table, no reading while hashing): set miners[].nominal_w"
 
 
 def _efficiency(miner: MinerInput) -> float:
@@ -228,7 +234,7 @@ def _level_power(profile: _Profile, action: str | None, value: int | str | None)
 
 def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: AllocatorSettings,
              urgent: bool = False, immediate: bool = False) -> _Profile | None:
-    nominal, note = _nominal(miner)
+    nominal, note = nominal_power(miner)
     if nominal is None:
         return None
     kind = _kind(miner)
@@ -236,14 +242,17 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
     max_w = float(miner.max_w) if miner.max_w else nominal
     min_w = float(miner.min_w) if miner.min_w else nominal * frac
     levels: list[tuple[float, str]] = []
-    if kind == KIND_MODES:
-        fractions = mode_fractions(miner.family, miner.modes)
-        for mode in miner.modes:
-            watts = mode_watts(mode)
-            watts = watts if watts is not None else nominal * fractions.get(mode, 0.0)
-            # "sleep" as a mode is off, handled by sleep/wake; modes above max_w are out of bounds.
+    if kind == KIND_MODES or kind == KIND_WATTS and miner.power_steps_w:
+        if kind == KIND_MODES:
+            fractions = mode_fractions(miner.family, miner.modes)
+            named = [(w if (w := mode_watts(mode)) is not None else nominal * fractions.get(mode, 0.0), mode)
+                     for mode in miner.modes]
+        else:  # a watt target below the lowest step is refused (Vnish 1.x, LuxOS): plan the steps themselves
+            named = [(float(w), f"{w:g} W") for w in miner.power_steps_w]
+        for watts, label in named:
+            # "sleep" as a mode is off, handled by sleep/wake; levels above max_w are out of bounds.
             if 0 < watts <= max_w + 1e-9 and (miner.min_w is None or watts >= miner.min_w - 1e-9):
-                levels.append((watts, mode))
+                levels.append((watts, label))
         levels.sort()
         if not levels:
             kind = KIND_ONOFF if SLEEP in miner.capabilities and WAKE in miner.capabilities else KIND_FIXED
@@ -298,7 +307,7 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
 def _share(profile: _Profile, fraction: float) -> tuple[float, str | None]:
     """Watts (and mode) one on-miner takes at a common fraction of nominal."""
     want = fraction * profile.nominal_w
-    if profile.kind == KIND_MODES:
+    if profile.levels:
         fitting = [lv for lv in profile.levels if lv[0] <= want + 1e-9]
         watts, mode = fitting[-1] if fitting else profile.levels[0]
         return watts, mode
@@ -325,7 +334,7 @@ def _fraction_for(profiles: list[_Profile], budget: float, fixed: Mapping[str, f
 def _plan_shares(on: list[_Profile], budget: float, keep: Mapping[str, tuple[float, str]]) -> dict[str, tuple[float, str | None]]:
     """Watts (and mode) per on-miner: mode miners in ``keep`` hold their level, the rest share the budget."""
     fraction = _fraction_for(on, budget, {ip: w for ip, (w, _) in keep.items()})
-    discrete = {p.miner.ip: keep.get(p.miner.ip) or _share(p, fraction) for p in on if p.kind == KIND_MODES}
+    discrete = {p.miner.ip: keep.get(p.miner.ip) or _share(p, fraction) for p in on if p.levels}
     # Continuous miners absorb what the discrete ones left by rounding down.
     fraction2 = _fraction_for(on, budget, {ip: watts for ip, (watts, _) in discrete.items()})
     shares = {p.miner.ip: discrete.get(p.miner.ip) or _share(p, max(fraction, fraction2)) for p in on}
@@ -334,7 +343,7 @@ def _plan_shares(on: list[_Profile], budget: float, keep: Mapping[str, tuple[flo
     stepped = True
     while stepped:
         stepped = False
-        for p in sorted((q for q in on if q.kind == KIND_MODES), key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
+        for p in sorted((q for q in on if q.levels), key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
             slack = budget - sum(w for w, _ in shares.values())
             higher = [lv for lv in p.levels if lv[0] > shares[p.miner.ip][0] + 1e-9]
             if higher and higher[0][0] - shares[p.miner.ip][0] <= slack + 1e-9:
@@ -350,7 +359,7 @@ def _distribute(on: list[_Profile], budget: float) -> None:
     # mode they run (bench/solar_week: four Bitaxes flipped eco/standard 12 times a day otherwise).
     keep = {p.miner.ip: next(lv for lv in p.levels if lv[1] == p.current_mode)
             for p in on if p.kind == KIND_MODES and p.current_mode is not None}
-    if keep and any(p.kind in (KIND_WATTS, KIND_PERCENT) for p in on):
+    if keep and any(p.kind in (KIND_WATTS, KIND_PERCENT) and not p.levels for p in on):
         sticky = _plan_shares(on, budget, keep)
         total, sticky_total = sum(w for w, _ in shares.values()), sum(w for w, _ in sticky.values())
         if sticky_total <= budget + 1e-9 and sticky_total >= total - max(1.0, 0.02 * budget):
@@ -369,7 +378,7 @@ class PowerAllocator:
     @staticmethod
     def rated_w(miners: Iterable[MinerInput]) -> float:
         """Nominal watts of the online miners (what 100 % means)."""
-        return sum(n for m in miners if m.online for n in [_nominal(m)[0]] if n is not None)
+        return sum(n for m in miners if m.online for n in [nominal_power(m)[0]] if n is not None)
 
     def allocate(self, miners: Iterable[MinerInput], history: Mapping[str, MinerHistory], now: float, *,
                  target_w: float | None = None, target_percent: float | None = None, urgent: bool = False,
@@ -408,7 +417,7 @@ class PowerAllocator:
             if profile is None:
                 measured = float(miner.power_w or 0.0)
                 plans[miner.ip] = MinerPlan(miner.ip, _kind(miner), measured > 0, measured,
-                                            _nominal(miner)[1] + "; not commanded")
+                                            nominal_power(miner)[1] + "; not commanded")
                 continue
             profiles.append(profile)
 
@@ -514,6 +523,8 @@ class PowerAllocator:
     def _level(p: _Profile) -> tuple[str | None, int | str | None]:
         # Whole watts/percent rounded DOWN (never above the share), but not below the miner's minimum;
         # planned_w follows, so expected_w is what the command really asks for.
+        if p.kind == KIND_WATTS and p.levels:  # planned_w is one of the steps already
+            return SET_POWER_WATTS, int(round(p.planned_w))
         if p.kind == KIND_WATTS:
             watts = _quantize(p.planned_w, 1.0, p.min_w)
             p.planned_w = float(watts)
@@ -547,6 +558,7 @@ def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[
         ip=record.ip, family=record.family,
         model=(status.model if status is not None and status.model else record.model),
         online=fresh, capabilities=frozenset(record.driver.capabilities), modes=tuple(record.driver.modes),
+        power_steps_w=tuple(record.driver.power_steps_w),
         power_w=status.power_w if status is not None else None,
         hashrate_hs=status.hashrate_hs if status is not None else None,
         nominal_w=overrides.get("nominal_w"), min_w=overrides.get("min_w"), max_w=overrides.get("max_w"))
@@ -562,6 +574,10 @@ def record_commands(history: Mapping[str, MinerHistory], done: Iterable[MinerSet
             turned_on = s.action == WAKE_ACTION
             switch_ts = now if h.on is not turned_on else h.last_switch_ts
             h = replace(h, on=turned_on, last_switch_ts=switch_ts, last_command_ts=now)
+            if not turned_on:
+                # Firmware may wake at another level than the one last sent (stock Antminer X19 wakes
+                # in "normal" whatever mode it slept from), so the level is sent again after a wake.
+                h = replace(h, level_action=None, level_value=None)
         else:
             h = replace(h, level_action=s.action, level_value=s.value, last_command_ts=now,
                         on=True if h.on is None else h.on)

@@ -11,6 +11,10 @@ confirm from a manufacturer page or a corpus document:
 - Antminer S19 / S19 Pro / S19j Pro: 3250 W / 3250 W / 3050 W, 95 / 110 / 100 TH/s
   (Bitmain's spec sheet figures as listed by miningstore.com "The Definitive Guide to
   Antminer S19 Series"; S19 Pro "3250W±5%" also in zeusmining's S19 Pro evaluation).
+- Antminer S19k Pro: 2760 W at 120 TH/s (Bitmain spec as remembered, 23 J/TH; the LuxOS
+  ladder in asic-rs's luxminer test is this unit; not confirmed in the corpus: estimate).
+- Antminer L7: 3425 W at 9.5 GH/s scrypt (Bitmain spec as remembered for the 9500M unit;
+  not confirmed in the corpus: estimate).
 - Antminer S9: 1323 W at 13.5 TH/s (Bitmain spec, from memory: estimate; D-Central's
   asic-power-requirements.json gives 1400 W at the wall for the same unit).
 - Antminer L3+: 800 W at 504 MH/s scrypt (Bitmain spec, not confirmed here: estimate).
@@ -64,10 +68,12 @@ class ModelPower:
 _MININGSTORE = "miningstore.com S19 series guide (Bitmain spec figures)"
 # Most specific patterns first: the first match wins.
 MODEL_TABLE: tuple[tuple[re.Pattern[str], ModelPower], ...] = (
+    (re.compile(r"\bS19k\s*Pro\b", re.I), ModelPower("Antminer S19k Pro", 2760, 120, "Bitmain spec", True)),
     (re.compile(r"\bS19j\s*Pro\b", re.I), ModelPower("Antminer S19j Pro", 3050, 100, _MININGSTORE)),
     (re.compile(r"\bS19\s*Pro\b", re.I), ModelPower("Antminer S19 Pro", 3250, 110, _MININGSTORE)),
     (re.compile(r"\bS19\b", re.I), ModelPower("Antminer S19", 3250, 95, _MININGSTORE)),
     (re.compile(r"\bS9[ijk]?\b", re.I), ModelPower("Antminer S9", 1323, 13.5, "Bitmain spec (D-Central: 1400 W)", True)),
+    (re.compile(r"\bL7\b", re.I), ModelPower("Antminer L7", 3425, 0.0095, "Bitmain spec", True, SCRYPT)),
     (re.compile(r"\bL3\+", re.I), ModelPower("Antminer L3+", 800, 0.000504, "Bitmain spec", True, SCRYPT)),
     (re.compile(r"\bM30S\+(?!\+)", re.I), ModelPower("Whatsminer M30S+", 3400, 100, "MicroBT spec (brief)", True)),
     (re.compile(r"\bM60S(?=$|[_\s])", re.I), ModelPower("Whatsminer M60S", 3300, 172, "MicroBT spec (brief)", True)),
