@@ -205,6 +205,8 @@ def test_read_learns_modes_from_profiles_and_reads_once_per_instance():
         driver.read()
     assert status.hashrate_hs == pytest.approx(9051.39e9)
     assert driver.modes[0] == "low" and len(driver.modes) == 22
+    ladder = parse_profiles(recorded_replies()["profiles"])
+    assert driver.power_steps_w == tuple(sorted({p["watts"] for p in ladder})) and driver.power_steps_w[0] == ladder[0]["watts"]
     assert {MODE, POWER_WATTS} <= driver.capabilities
     assert [c for c, _ in commands(fake)].count("profiles") == 1
     assert [c for c, _ in commands(fake)].count("version") == 1

@@ -66,6 +66,8 @@ def test_read_is_unauthenticated_and_learns_presets_with_one_unlock(rest, reques
     assert presets.call_count == 1 and presets.last_request.headers["Authorization"] == "Bearer tok-1"
     assert "Authorization" not in requests_mock.request_history[0].headers  # /info needs none
     assert rest.modes[:3] == ("disabled", "1100", "1300")
+    # The watt steps the allocator plans with: every preset named by watts, "disabled" has none.
+    assert rest.power_steps_w[:3] == (1100.0, 1300.0, 1500.0) and len(rest.power_steps_w) == len(rest.modes) - 1
     assert "power_percent" not in rest.capabilities  # 1.2.6: no throttle
     assert VnishRestDriver.capabilities >= {"power_percent"}  # the class keeps the family maximum
 
