@@ -19,7 +19,7 @@ GET/POST /api/autocontrol (the PowerController.status() body; POST validates
 like services/power/commands.py) and the {"type": "autocontrol"} push that
 services/autocontrol.py sends after each tick (fake.push_autocontrol).
 
-The EMS side follows web/ems.py and docs/EMS.md: GET /api/ems (AutoControl.ems_detail();
+The EMS side follows web/ems.py and docs/EMS.md: GET /api/ems (EmsService.detail();
 None answers 404, an older server) and POST /api/ems/release (a dashboard write: 409
 {"accepted": false, "message"} while a dispatch is active); fake.set_ems changes the
 dispatch and the short ``ems`` summary of GET /api/autocontrol together.
