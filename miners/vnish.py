@@ -63,6 +63,7 @@ class VnishDriver(MinerDriver):
         self.api_port = CGMINER_PORT + (self.port - HTTP_PORT)
         self._impl: VnishRestDriver | VnishLegacyDriver | None = None
         self.modes: tuple[str, ...] = ()
+        self.power_steps_w: tuple[float, ...] = ()
 
     def __repr__(self) -> str:
         return f"VnishDriver({self.host}:{self.port}, {self.generation or 'generation unknown'})"
@@ -137,6 +138,7 @@ class VnishDriver(MinerDriver):
         if impl is not None:
             self.capabilities = impl.capabilities
             self.modes = tuple(impl.modes)
+            self.power_steps_w = tuple(impl.power_steps_w)
             self.credentials = impl.credentials
 
     def _call(self, action: str, *args: Any, **kwargs: Any) -> Any:

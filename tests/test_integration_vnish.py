@@ -74,6 +74,9 @@ def test_reads_have_the_right_units_and_values(live, sim):
     assert l7["last_reading"]["algorithm"] == "scrypt" and 8e9 < l7["last_reading"]["hashrate_hs"] < 10e9  # MH/s -> H/s
     assert "power_percent" in l7["capabilities"] and "power_percent" not in s19["capabilities"]
     assert "3200" in s19["modes"] and "disabled" in s19["modes"]
+    # The family driver hands the generation's watt steps on (the allocator plans the presets).
+    steps = runtime.fleet.get(S19).driver.power_steps_w
+    assert steps == tuple(sorted(float(m) for m in s19["modes"] if m.isdigit())) and 3200.0 in steps
     status = s9["last_reading"]
     assert s9["model"] == "Antminer S9" and status["firmware_version"] == "3.9.0"
     assert 12e12 < status["hashrate_hs"] < 16e12 and 1300 < status["power_w"] < 1700  # chain_consumption sum
