@@ -31,11 +31,6 @@ not be woken before that). Measured per call:
   after a power-limit write): the other miners against the target less what
   the slow ones draw at the end of the call.
 
-``--vnish-preset-floor`` lists each Vnish miner in the config with ``min_w`` =
-its lowest watt preset: the operator's workaround for an allocator that plans a
-Vnish below its lowest preset (the driver refuses the value, the miner stays at
-full power; see docs/benchmarks.md).
-
     .venv/bin/python bench/ems_dispatch.py                 # 5 repetitions, a table
     .venv/bin/python bench/ems_dispatch.py --reps 3 --json # machine-readable
 """
@@ -265,7 +260,6 @@ class BenchConfig:
     min_on_sec: float = 60.0
     min_off_sec: float = 30.0
     miners: dict[str, str] = field(default_factory=dict)  # ip -> family, listed in the config
-    miner_floors: dict[str, float] = field(default_factory=dict)  # ip -> min_w (--vnish-preset-floor)
 
     def yaml(self, data_dir: Path, port: int) -> str:
         """The app's config.yaml."""
@@ -278,9 +272,7 @@ class BenchConfig:
                 f"ems:\n  token: {EMS_TOKEN}\n"
                 f"security:\n  api_token: {API_TOKEN}\n  admin_password: bench-password\n"
                 "logging:\n  level: WARNING\n"
-                + "miners:\n" + "".join(f"  - ip: {ip}\n    family: {family}\n"
-                                         + (f"    min_w: {self.miner_floors[ip]:g}\n" if ip in self.miner_floors else "")
-                                         for ip, family in self.miners.items()))
+                + "miners:\n" + "".join(f"  - ip: {ip}\n    family: {family}\n" for ip, family in self.miners.items()))
 
 
 def free_port(host: str) -> int:
@@ -478,8 +470,6 @@ def main() -> None:
     parser.add_argument("--min-off", type=float, default=30.0, help="autocontrol.min_off_sec (default 30)")
     parser.add_argument("--grace", type=float, default=60.0, help="autocontrol.grace_sec (default 60)")
     parser.add_argument("--window", type=float, default=60.0, help="seconds to watch each call at most")
-    parser.add_argument("--vnish-preset-floor", action="store_true",
-                        help="config min_w = the lowest watt preset for each Vnish miner (workaround, see docstring)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn too
@@ -490,9 +480,6 @@ def main() -> None:
     specs = demo_specs(f"{NET}.10", args.miners)
     fleet = SimFleet(specs, port_offset=port_offset(), allow_any_client=True, seed=1)
     cfg.miners = {s.ip: FAMILY_OF_KIND.get(s.kind, s.kind) for s in specs if s.kind != "nmminer"}
-    if args.vnish_preset_floor:
-        cfg.miner_floors = {m.ip: float(min(p[1] for p in m.hw.presets)) for m in fleet.miners
-                            if isinstance(m, VnishMiner)}
     tap = WriteTap()
     tap.install(fleet)
     fleet.start()
