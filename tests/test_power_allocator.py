@@ -364,6 +364,21 @@ def test_urgent_stop_overrides_grace_and_minimum_on_time():
     assert plan.expected_w == 5.0
 
 
+def test_modes_stay_while_a_settling_watt_miner_will_absorb_the_slack():
+    # A dispatch 60 s ago set the Whatsminer to 2000 W (grace window) and the Bitaxes to eco. The slack
+    # of 20 W would step every Bitaxe up a mode now, and the Whatsminer would give it back once free:
+    # the modes stay (one command wave per dispatch, not a second one at the next poll).
+    eco = MinerHistory(on=True, level_action="set_mode", level_value="eco", last_command_ts=NOW - 3600,
+                       last_switch_ts=NOW - 3600)
+    history = {WM: MinerHistory(on=True, level_action="set_power_watts", level_value=2000, last_command_ts=NOW - 60,
+                                last_switch_ts=NOW - 3600), **{ip: eco for ip in AXES}}
+    plan = plan_for(fleet=[WHATSMINER, *BITAXES], history=history, target_w=2000 + 4 * 8.4 + 20)
+    assert plan.settings == ()
+    # Without a watt miner to absorb it (none settling either), the slack steps the Bitaxes up.
+    free = plan_for(fleet=BITAXES, history={ip: eco for ip in AXES}, target_w=4 * 8.4 + 20)
+    assert {s.value for s in free.settings} == {"standard"}
+
+
 def test_lowest_failsafe_stage():
     off_axe = replace(BITAXES[0], power_w=0.0, hashrate_hs=0.0)
     history = {AXES[0]: MinerHistory(on=False, last_switch_ts=NOW - 3600)}

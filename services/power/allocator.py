@@ -343,7 +343,8 @@ def _plan_shares(on: list[_Profile], budget: float, keep: Mapping[str, tuple[flo
     stepped = True
     while stepped:
         stepped = False
-        for p in sorted((q for q in on if q.levels), key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
+        for p in sorted((q for q in on if q.levels and q.miner.ip not in keep),
+                        key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
             slack = budget - sum(w for w, _ in shares.values())
             higher = [lv for lv in p.levels if lv[0] > shares[p.miner.ip][0] + 1e-9]
             if higher and higher[0][0] - shares[p.miner.ip][0] <= slack + 1e-9:
@@ -352,17 +353,25 @@ def _plan_shares(on: list[_Profile], budget: float, keep: Mapping[str, tuple[flo
     return shares
 
 
-def _distribute(on: list[_Profile], budget: float) -> None:
+def _continuous(p: _Profile) -> bool:
+    return p.kind in (KIND_WATTS, KIND_PERCENT) and not p.levels
+
+
+def _distribute(on: list[_Profile], budget: float, settling_absorber: bool = False) -> None:
     shares = _plan_shares(on, budget, {})
     # Sticky modes: a mode change is a command (and on some firmware a restart of hashing) for a
     # few watts, so while a watt/percent miner can absorb the difference, mode miners keep the
     # mode they run (bench/solar_week: four Bitaxes flipped eco/standard 12 times a day otherwise).
+    # A watt/percent miner still settling in its grace window takes up any difference once it is
+    # free again (bench/ems_dispatch: without this, 12 Bitaxes/Avalons got a second command 5 s
+    # after each dispatch, the grace window having frozen the Whatsminers and BraiinsOS units).
     keep = {p.miner.ip: next(lv for lv in p.levels if lv[1] == p.current_mode)
             for p in on if p.kind == KIND_MODES and p.current_mode is not None}
-    if keep and any(p.kind in (KIND_WATTS, KIND_PERCENT) and not p.levels for p in on):
+    if keep and (settling_absorber or any(_continuous(p) for p in on)):
         sticky = _plan_shares(on, budget, keep)
         total, sticky_total = sum(w for w, _ in shares.values()), sum(w for w, _ in sticky.values())
-        if sticky_total <= budget + 1e-9 and sticky_total >= total - max(1.0, 0.02 * budget):
+        close = sticky_total >= total - max(1.0, 0.02 * budget)
+        if sticky_total <= budget + 1e-9 and (close or settling_absorber):
             shares = sticky
     for p in on:
         p.planned_w, p.mode = shares[p.miner.ip]
@@ -477,7 +486,7 @@ class PowerAllocator:
             p.on, p.planned_w = False, 0.0
         for p in on:
             p.on = True
-        _distribute(on, max(budget, 0.0))
+        _distribute(on, max(budget, 0.0), any(p.frozen and p.currently_on and _continuous(p) for p in profiles))
         if sum(q.min_w for q in on) > budget + 1e-9 and on:
             for p in on:
                 if not p.can_off:
