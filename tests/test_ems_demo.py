@@ -7,9 +7,10 @@ names. Loopback 127.80.8.0/24.
 
 Tolerances, sized to the demo (polling.interval_sec 5, a re-poll 1 s after each
 command, autocontrol.tick_sec 10): activePowerInKw is measured, so it follows the
-miners one poll later; the allocator plans below the target and some miners only
-have discrete levels, so "moved toward the target" means within 20 % of it, at
-least halfway from where it started, within 45 s (the whole test takes ~15 s here). After a
+miners one poll later, and the power of a miner that reports none (stock Antminer)
+is an estimate; the allocator plans at or below the target (bench/ems_dispatch
+settles 0.5 % under it), so "reached" means within 10 % of the target within 45 s
+(the whole test takes ~15 s here). After a
 deactivate the measured power falls below 10 % of the withdrawn target within
 30 s (an Avalon's soft-off is scheduled 5 s ahead; the rest stop within a poll).
 """
@@ -113,7 +114,8 @@ def test_an_ems_client_from_the_docs_drives_the_demo(demo):
     assert set(status) == {"isAvailableForDispatch", "runningStatus", "ratedPowerInKw", "activePowerInKw"}
     assert status["runningStatus"] == 1
     rated, before = status["ratedPowerInKw"], status["activePowerInKw"]
-    target = round(rated / 2, 3)
+    # A target far from where the demo's solar policy has the fleet, so reaching it proves the dispatch.
+    target = round(rated * (0.3 if before > 0.5 * rated else 0.7), 3)
 
     # Wrong token: 401, accepted false, nothing changed.
     wrong = EmsClient(base, "not-the-ems-token-at-all")
@@ -138,13 +140,15 @@ def test_an_ems_client_from_the_docs_drives_the_demo(demo):
     assert reply.json()["accepted"] is True and reply.json()["message"].startswith("activated:")
     assert ems.status()["runningStatus"] == 2
 
-    def toward_target():
+    def reached_target():
         active = ems.status()["activePowerInKw"]
         gap = abs(active - target)
-        return active if gap <= 0.2 * target and gap <= 0.5 * abs(before - target) + 0.05 * target else None
+        return active if gap <= 0.1 * target else None
 
-    reached = wait_until(toward_target, 45)
-    assert reached, f"activePowerInKw did not move toward {target} kW (was {before}, now {ems.status()})"
+    reached = wait_until(reached_target, 45)
+    assert reached, f"activePowerInKw did not reach {target} kW (was {before}, now {ems.status()})"
+    time.sleep(6)  # one more poll: it stays there
+    assert reached_target(), f"activePowerInKw left {target} kW: {ems.status()}"
 
     # The same activate again: accepted, nothing changed, nothing sent.
     since = requests.get(f"{base}/api/ems", timeout=5).json()["since"]
