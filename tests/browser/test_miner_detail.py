@@ -120,7 +120,8 @@ def test_details_show_identity_numbers_boards_pools_and_history(fleet_page, fake
 
     page.keyboard.press("Escape")
     expect(dlg).to_be_hidden()
-    assert page.evaluate("location.hash") == ""
+    # The dialog's "close" event (which clears the hash) is a task queued after it hides.
+    page.wait_for_function("location.hash === ''")
     dlg = open_detail(page, CGMINER, via="button")
     expect(dlg.locator("#d-title")).to_have_text("Avalon 1246")
     expect(dlg.locator("#d-boards tr")).to_have_count(3)
