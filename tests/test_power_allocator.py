@@ -249,6 +249,7 @@ def test_record_commands_tracks_switches_and_levels():
     ("antminer", "Antminer S19j Pro", "Antminer S19j Pro", 3050),
     ("antminer", "Antminer S9", "Antminer S9", 1323),
     ("luxos", "Antminer S19k Pro", "Antminer S19k Pro", 2760),
+    ("braiins", "Antminer S19 XP", "Antminer S19 XP", 3010),
     ("vnish", "Antminer L7 (Vnish 1.2.0-rc4)", "Antminer L7", 3425),
     ("antminer", "Antminer L3+", "Antminer L3+", 800),
     ("whatsminer", "WhatsMiner M30S+_VE40", "Whatsminer M30S+", 3400),

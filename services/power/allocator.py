@@ -242,7 +242,7 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
     max_w = float(miner.max_w) if miner.max_w else nominal
     min_w = float(miner.min_w) if miner.min_w else nominal * frac
     levels: list[tuple[float, str]] = []
-    if kind == KIND_MODES or kind == KIND_WATTS and miner.power_steps_w:
+    if kind == KIND_MODES or (kind == KIND_WATTS and miner.power_steps_w):
         if kind == KIND_MODES:
             fractions = mode_fractions(miner.family, miner.modes)
             named = [(w if (w := mode_watts(mode)) is not None else nominal * fractions.get(mode, 0.0), mode)

@@ -11,6 +11,8 @@ confirm from a manufacturer page or a corpus document:
 - Antminer S19 / S19 Pro / S19j Pro: 3250 W / 3250 W / 3050 W, 95 / 110 / 100 TH/s
   (Bitmain's spec sheet figures as listed by miningstore.com "The Definitive Guide to
   Antminer S19 Series"; S19 Pro "3250W±5%" also in zeusmining's S19 Pro evaluation).
+- Antminer S19 XP: 3010 W at 140 TH/s (miningstore.com "Is the Antminer S19 XP worth it?
+  Part 1": "a hasrate of 140TH and a consumption of 3010 W").
 - Antminer S19k Pro: 2760 W at 120 TH/s (Bitmain spec as remembered, 23 J/TH; the LuxOS
   ladder in asic-rs's luxminer test is this unit; not confirmed in the corpus: estimate).
 - Antminer L7: 3425 W at 9.5 GH/s scrypt (Bitmain spec as remembered for the 9500M unit;
@@ -68,6 +70,7 @@ class ModelPower:
 _MININGSTORE = "miningstore.com S19 series guide (Bitmain spec figures)"
 # Most specific patterns first: the first match wins.
 MODEL_TABLE: tuple[tuple[re.Pattern[str], ModelPower], ...] = (
+    (re.compile(r"\bS19\s*XP\b", re.I), ModelPower("Antminer S19 XP", 3010, 140, "miningstore.com S19 XP article")),
     (re.compile(r"\bS19k\s*Pro\b", re.I), ModelPower("Antminer S19k Pro", 2760, 120, "Bitmain spec", True)),
     (re.compile(r"\bS19j\s*Pro\b", re.I), ModelPower("Antminer S19j Pro", 3050, 100, _MININGSTORE)),
     (re.compile(r"\bS19\s*Pro\b", re.I), ModelPower("Antminer S19 Pro", 3250, 110, _MININGSTORE)),
