@@ -75,16 +75,17 @@ def real_app(config_path: Path, host: str) -> Iterator[tuple[str, Any]]:
 
 @contextmanager
 def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
-    """Yields open(**context options) -> a page on base + "/" once /ws is live; fails on page or console errors.
+    """Yields open(path="/", wait_live=True, **context options) -> a page (on "/" once /ws is live); fails on page or console errors.
 
     Set ``open.expected_http_errors`` for "Failed to load resource" lines a test provokes on
-    purpose (a scripted 4xx); ``open.http_errors`` holds those seen.
+    purpose (a scripted 4xx), at most that many; ``open.http_errors`` holds those seen. Set
+    ``open.allowed_errors`` (substrings) for other console errors a test provokes (a dropped socket).
     """
     contexts: list[Any] = []
     errors: list[str] = []
     http_errors: list[str] = []
 
-    def _open(**options: Any) -> Any:
+    def _open(path: str = "/", wait_live: bool = True, **options: Any) -> Any:
         options.setdefault("viewport", {"width": 1280, "height": 900})
         ctx = browser.new_context(**options)
         contexts.append(ctx)
@@ -92,13 +93,40 @@ def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: (http_errors if FAILED_LOAD in msg.text else errors).append(msg.text)
                 if msg.type == "error" else None)
-        page.goto(base + "/")
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        page.goto(base + path)
+        if path == "/" and wait_live:
+            expect(page.locator("#live")).to_have_attribute("data-state", "live")
         return page
 
     _open.http_errors = http_errors  # type: ignore[attr-defined]
     yield _open
     for ctx in contexts:
         ctx.close()
-    assert errors == [], f"errors in the page: {errors}"
+    allowed = getattr(_open, "allowed_errors", ())
+    unexpected = [e for e in errors if not any(part in e for part in allowed)]
+    assert unexpected == [], f"errors in the page: {unexpected}"
     assert len(http_errors) <= getattr(_open, "expected_http_errors", 0), http_errors
+
+
+def fake_site(host: str) -> tuple[Any, Any, Any]:
+    """The fixtures ``fake`` (a FakeController per module), ``server`` (it served on ``host``) and
+    ``open_page`` (page_opener on it, the fake reset first) for a module to bind by those names."""
+
+    @pytest.fixture(scope="module")
+    def fake() -> Any:
+        from fake_api import FakeController
+        return FakeController()
+
+    @pytest.fixture(scope="module")
+    def server(fake: Any) -> Iterator[str]:
+        from fake_api import make_app
+        with serving(make_app(fake), host) as base:
+            yield base
+
+    @pytest.fixture
+    def open_page(browser: Any, server: str, fake: Any) -> Iterator[Callable[..., Any]]:
+        fake.reset()
+        with page_opener(browser, server) as opener:
+            yield opener
+
+    return fake, server, open_page

@@ -10,47 +10,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from harness import ARTIFACTS, expect, serving
+from harness import ARTIFACTS, expect, fake_site
 
-from fake_api import PASSWORD, FakeController, make_app
+from fake_api import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 HOST = "127.83.0.1"  # browser tests' own /16, see docs/contracts.md
 
-
-@pytest.fixture(scope="module")
-def fake():
-    return FakeController()
-
-
-@pytest.fixture(scope="module")
-def server(fake):
-    with serving(make_app(fake), HOST) as base:
-        yield base
-
-
-@pytest.fixture
-def open_page(browser, server, fake):
-    """open_page(path="/", **context options) -> page; fails the test on any page error."""
-    fake.reset()
-    contexts, errors = [], []
-
-    def _open(path="/", wait_live=True, **options):
-        options.setdefault("viewport", {"width": 1280, "height": 900})
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server + path)
-        if path == "/" and wait_live:
-            expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        return page
-
-    yield _open
-    for ctx in contexts:
-        ctx.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
+fake, server, open_page = fake_site(HOST)
 
 
 def card(page, ip):
@@ -207,6 +175,7 @@ def test_remove_asks_for_confirmation(open_page, fake):
 
 
 def test_writes_need_login_and_login_page_works(open_page, fake):
+    open_page.expected_http_errors = 2  # the logged-out restart and the wrong password: 401 on purpose
     page = open_page()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     expect(page.locator("#logout-btn")).to_be_hidden()
@@ -256,6 +225,7 @@ def test_chart_loads_history_and_switches_range(open_page, fake):
 
 
 def test_reconnects_after_the_socket_drops(open_page, fake):
+    open_page.allowed_errors = ("WebSocket connection to",)  # the socket is dropped on purpose
     page = open_page()
     fake.drop_sockets()
     expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
@@ -265,6 +235,7 @@ def test_reconnects_after_the_socket_drops(open_page, fake):
 
 
 def test_polls_rest_while_the_socket_is_down(open_page, fake):
+    open_page.allowed_errors = ("WebSocket connection to",)  # the socket is refused on purpose
     fake.ws_refused = True
     page = open_page(wait_live=False)
     expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
@@ -277,6 +248,7 @@ def test_polls_rest_while_the_socket_is_down(open_page, fake):
 
 
 def test_reads_that_need_login_go_to_the_login_page(open_page, fake):
+    open_page.expected_http_errors = 20  # every read of the first page load answers 401 on purpose
     fake.reads_require_login = True
     page = open_page(wait_live=False)
     page.wait_for_url("**/login")

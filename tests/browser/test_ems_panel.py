@@ -12,33 +12,15 @@ import time
 
 import pytest
 import requests
-from harness import ARTIFACTS, expect, page_opener, real_app, serving
+from harness import ARTIFACTS, expect, fake_site, real_app
 
-from fake_api import FakeController, make_app
 from test_dashboard import log_in
 
 pytestmark = pytest.mark.browser
 
 HOST = "127.83.50.1"
 
-
-@pytest.fixture(scope="module")
-def fake():
-    return FakeController()
-
-
-@pytest.fixture(scope="module")
-def server(fake):
-    with serving(make_app(fake), HOST) as base:
-        yield base
-
-
-@pytest.fixture
-def open_page(browser, server, fake):
-    """open_page(**context options) -> page on / with the fake reset first (harness.page_opener)."""
-    fake.reset()
-    with page_opener(browser, server) as opener:
-        yield opener
+fake, server, open_page = fake_site(HOST)
 
 
 def test_active_dispatch_shows_target_since_power_estimates_and_calls(open_page, fake):

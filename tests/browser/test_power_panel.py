@@ -10,9 +10,9 @@ import re
 import time
 
 import pytest
-from harness import ARTIFACTS, expect, page_opener, real_app, serving
+from harness import ARTIFACTS, expect, fake_site, real_app
 
-from fake_api import FakeController, battery_history, battery_snapshot, make_app
+from fake_api import battery_history, battery_snapshot
 from test_dashboard import log_in
 
 pytestmark = pytest.mark.browser
@@ -20,24 +20,7 @@ pytestmark = pytest.mark.browser
 HOST = "127.83.40.1"  # this file's own loopback range, 127.83.40.0/24
 CHART = "Chart.getChart(document.getElementById('power-chart'))"
 
-
-@pytest.fixture(scope="module")
-def fake():
-    return FakeController()
-
-
-@pytest.fixture(scope="module")
-def server(fake):
-    with serving(make_app(fake), HOST) as base:
-        yield base
-
-
-@pytest.fixture
-def open_page(browser, server, fake):
-    """open_page(**context options) -> page on / with the fake reset first (harness.page_opener)."""
-    fake.reset()
-    with page_opener(browser, server) as opener:
-        yield opener
+fake, server, open_page = fake_site(HOST)
 
 
 def chart_eval(page, body):
