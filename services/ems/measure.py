@@ -35,13 +35,6 @@ class FleetPower:
     estimated: tuple[dict, ...] = field(default_factory=tuple)  # {"ip", "watts", "why"} for miners without power
 
 
-def _nominal(miner: MinerInput) -> float | None:
-    if miner.nominal_w:
-        return float(miner.nominal_w)
-    row = lookup_model(miner.family, miner.model)
-    return float(row.nominal_w) if row is not None else None
-
-
 def _estimate(miner: MinerInput, history: MinerHistory) -> tuple[float, str]:
     """Watts of a miner that reports no power: 0 when asleep, else its model's nominal scaled by its hashrate.
 
@@ -53,7 +46,7 @@ def _estimate(miner: MinerInput, history: MinerHistory) -> tuple[float, str]:
         return 0.0, "reports no power; commanded off: 0 W"
     if miner.hashrate_hs == 0:
         return 0.0, "reports no power and no hashrate (asleep): 0 W"
-    nominal = _nominal(miner)
+    nominal = nominal_power(miner)[0]  # override or model table: without a reading there is no other source
     if nominal is None:
         return 0.0, "reports no power and its model's power is unknown: 0 W (set miners[].nominal_w)"
     row = None if miner.nominal_w else lookup_model(miner.family, miner.model)
