@@ -188,14 +188,22 @@ def compute_stats(miners):
 
 
 RANGES = {"1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, "all": 259200}
+# Every made-up history ends here, so a test that rebuilds what the page was served gets the same buckets
+# even when a bucket boundary passes between the page's fetch and the test's (a CI failure, 2026-12-06).
+HISTORY_END = int(time.time())
+
+
+def history_buckets(range_: str) -> tuple[int, list[int]]:
+    """The bucket size and bucket timestamps of a made-up history of this range, ending at HISTORY_END."""
+    span = RANGES[range_]
+    bucket = max(60, span // 288)
+    end = HISTORY_END // bucket * bucket
+    return bucket, list(range(end - span + bucket, end + 1, bucket))
 
 
 def history(range_):
     """Smooth made-up fleet history; power has a hole to show gaps stay gaps."""
-    span = RANGES[range_]
-    bucket = max(60, span // 288)
-    now = int(time.time()) // bucket * bucket
-    ts = list(range(now - span + bucket, now + 1, bucket))
+    bucket, ts = history_buckets(range_)
     wave = [math.sin(t / 5400.0) for t in ts]
     series = {
         "hashrate_hs.sha256d": [5.3e12 + 0.25e12 * w for w in wave],
@@ -208,10 +216,7 @@ def history(range_):
 
 def battery_history(range_, ts_offset=0):
     """Made-up battery history on the fleet history's buckets; SOC, PV and battery have null holes."""
-    span = RANGES[range_]
-    bucket = max(60, span // 288)
-    now = int(time.time()) // bucket * bucket
-    ts = list(range(now - span + bucket, now + 1, bucket))
+    bucket, ts = history_buckets(range_)
     wave = [math.sin(t / 7200.0) for t in ts]
     hole = [i % 53 in (20, 21) for i in range(len(ts))]
     series = {
@@ -617,10 +622,7 @@ def _run_command(fake, ip, path, action, capability, args, kwargs):
 
 def miner_history_series(m, range_):
     """GET /api/miners/<ip>/history: hashrate, power and temperature around the miner's current values."""
-    span = RANGES[range_]
-    bucket = max(60, span // 288)
-    now = int(time.time()) // bucket * bucket
-    ts = list(range(now - span + bucket, now + 1, bucket))
+    bucket, ts = history_buckets(range_)
     wave = [math.sin(t / 3600.0) for t in ts]
 
     def around(value, spread):
