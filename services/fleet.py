@@ -29,6 +29,7 @@ from services.miner_state import MinerRecord, ip_sort_key
 log = logging.getLogger(__name__)
 
 _ROUND_MARGIN_S = 0.5  # on top of the per-miner timeout, for thread hand-over
+_REPOLL_DELAY_S = 1.0  # a command's effect shows after this, not one poll interval later
 
 
 # Driver method -> the capability that allows it (the other actions are named like their capability).
@@ -64,6 +65,10 @@ class FleetManager:
         self._listeners: list[Callable[[dict], None]] = []
         self.last_round: dict[str, Any] = {}
         self._closed = threading.Event()
+        self._repoller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-repoll")
+        self._repoll_lock = threading.Lock()
+        self._repoll_ips: set[str] = set()
+        self._repoll_queued = False
         self._load_from_db()
 
     # --- records ----------------------------------------------------------------
@@ -281,19 +286,41 @@ class FleetManager:
             raise MinerError(f"{action}: the miner did not answer in time") from None
         note = note if isinstance(note, str) and note else None
         self.event("command", f"{what} ok" + (f": {note}" if note else ""), miner_ip=ip, actor=actor)
-        # Show the effect soon rather than one poll interval later.
-        timer = threading.Timer(1.0, self._repoll, args=(ip,))
-        timer.daemon = True
-        timer.start()
+        self._schedule_repoll(ip)
         return f"{what} sent to {ip}" + (f": {note}" if note else "")
 
-    def _repoll(self, ip: str) -> None:
-        if self._closed.is_set():
-            return
+    def _schedule_repoll(self, ip: str) -> None:
+        """Show a command's effect soon rather than one poll interval later.
+
+        One thread re-polls every miner commanded in the last second together (it was a
+        threading.Timer per command: a thread, and its database connection, each time).
+        """
+        with self._repoll_lock:
+            self._repoll_ips.add(ip)
+            if self._repoll_queued:
+                return
+            self._repoll_queued = True
         try:
-            self.poll_round([self.get(ip)])
-        except Exception as exc:  # noqa: BLE001 - removed meanwhile, or shutting down: the next round reads it
-            log.debug("%s: re-poll after command skipped: %s", ip, exc)
+            self._repoller.submit(self._repoll)
+        except RuntimeError:  # shut down meanwhile: the next start polls it anyway
+            pass
+
+    def _repoll(self) -> None:
+        if self._closed.wait(_REPOLL_DELAY_S):
+            return
+        with self._repoll_lock:
+            ips, self._repoll_ips, self._repoll_queued = self._repoll_ips, set(), False
+        records = []
+        for ip in sorted(ips, key=ip_sort_key):
+            try:
+                records.append(self.get(ip))
+            except UnknownMiner:  # removed meanwhile
+                continue
+        try:
+            if records:
+                self.poll_round(records)
+        except Exception as exc:  # noqa: BLE001 - shutting down: the next round reads them
+            log.debug("re-poll after commands skipped: %s", exc)
 
     def read_chips(self, ip: str) -> list:
         """Per-chip data of one miner (NotSupported where the firmware has none)."""
@@ -344,6 +371,7 @@ class FleetManager:
     def shutdown(self, wait_s: float = 10.0) -> None:
         """Drop queued work, wait up to ``wait_s`` for calls in flight (commands), close drivers."""
         self._closed.set()
+        self._repoller.shutdown(wait=False, cancel_futures=True)  # its wait ends on _closed
         # Every network call has its own deadline, so in-flight calls end; the
         # bound only guards against a driver bug holding systemd's stop.
         waiter = threading.Thread(target=self.executor.shutdown, kwargs={"wait": True, "cancel_futures": True},
