@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import re
 import resource
 import selectors
@@ -28,7 +29,8 @@ CGMINER_PORT = 4028
 HTTP_PORT = 80
 WHATSMINER_V3_PORT = 4433  # Whatsminer API 3.x (firmware from ~2024-11): length-prefixed JSON, reference section 5
 SWEEP_TIMEOUT = 0.6  # a LAN host answers a SYN in < 10 ms; Wi-Fi ESP32s in power save take longer
-_FD_RESERVE = 64  # descriptors left for the rest of the process (database, HTTP clients, logs)
+_FD_RESERVE = 128  # descriptors always left free for the web server, pollers, database and logs
+_MAX_SWEEP_SOCKETS = 4096  # one chunk of a sweep; a /22 on four ports is swept in four chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +45,26 @@ class Detection:
 
 
 # --- sweep ---------------------------------------------------------------------------------
+def _open_descriptors() -> int:
+    """Descriptors this process has open now (sockets, files, the database, the web server's)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc (not Linux): assume a busy process
+        return 256
+
+
 def _fd_budget(wanted: int) -> int:
-    """Raise RLIMIT_NOFILE's soft limit towards the hard limit if needed; return sockets we may open."""
+    """Sockets a sweep may open at once, from the descriptors free now, never the server's last ones.
+
+    Raises RLIMIT_NOFILE's soft limit towards the hard limit if needed. The budget is
+    what is free after the descriptors open now, minus a reserve for the web server
+    to keep accepting and the pollers to keep connecting meanwhile (it was "limit
+    minus 64" whatever was open: with a few hundred in use, accept() got EMFILE and
+    gunicorn replaced the worker).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = wanted + _FD_RESERVE
+    in_use = _open_descriptors()
+    needed = in_use + wanted + _FD_RESERVE
     if soft != resource.RLIM_INFINITY and soft < needed:
         target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         try:
@@ -55,8 +73,9 @@ def _fd_budget(wanted: int) -> int:
         except (ValueError, OSError) as exc:
             log.debug("cannot raise RLIMIT_NOFILE to %d: %s", target, exc)
     if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(16, min(wanted, soft - _FD_RESERVE))
+        return min(wanted, _MAX_SWEEP_SOCKETS)
+    free = soft - in_use - _FD_RESERVE
+    return max(8, min(wanted, _MAX_SWEEP_SOCKETS, free))
 
 
 def sweep(hosts: Iterable[str], ports: Iterable[int], timeout: float = SWEEP_TIMEOUT) -> dict[str, set[int]]:

@@ -90,8 +90,25 @@ def test_fd_budget_raises_the_soft_limit(monkeypatch):
     calls = []
     monkeypatch.setattr(detect.resource, "getrlimit", lambda which: (256, 4096))
     monkeypatch.setattr(detect.resource, "setrlimit", lambda which, limits: calls.append(limits))
+    monkeypatch.setattr(detect, "_open_descriptors", lambda: 300)
     assert detect._fd_budget(1000) == 1000
-    assert calls == [(1000 + detect._FD_RESERVE, 4096)]
+    assert calls == [(300 + 1000 + detect._FD_RESERVE, 4096)]
+
+
+def test_fd_budget_counts_what_is_open_now(monkeypatch):
+    """A hard limit that cannot hold everything: the sweep gets what is free, the reserve stays free."""
+    monkeypatch.setattr(detect.resource, "getrlimit", lambda which: (1024, 1024))
+    monkeypatch.setattr(detect.resource, "setrlimit", lambda which, limits: None)
+    monkeypatch.setattr(detect, "_open_descriptors", lambda: 500)
+    assert detect._fd_budget(1000) == 1024 - 500 - detect._FD_RESERVE
+    monkeypatch.setattr(detect, "_open_descriptors", lambda: 1000)  # nearly full: a small chunk, not EMFILE
+    assert detect._fd_budget(1000) == 8
+
+
+def test_open_descriptors_counts_a_new_file():
+    before = detect._open_descriptors()
+    with open(__file__):
+        assert detect._open_descriptors() == before + 1
 
 
 def test_sweep_of_nothing():
