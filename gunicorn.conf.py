@@ -7,7 +7,9 @@ started in the master would not survive the fork), no --reload, no
 max_requests (a recycled worker would drop every live WebSocket).
 """
 
+import signal
 import sys
+import time
 
 from services.config import ConfigError, load_config
 
@@ -42,3 +44,28 @@ def worker_exit(server, worker):
     runtime = getattr(app, "extensions", {}).get("runtime") if app else None
     if runtime is not None:
         runtime.shutdown()
+
+
+def on_reload(server):
+    """SIGHUP: stop the old worker before gunicorn forks the new one.
+
+    gunicorn's own order is new worker first, then SIGTERM to the old one; here the
+    old worker still holds DATA_DIR/fleet.lock while the new one starts, so the new
+    one would serve read-only (no polling, no control, EMS 503) until the next
+    restart, with the state it read before the old worker's last writes. Stopping
+    the old worker first hands the lock over and the new worker reads the state
+    last saved. Requests wait in the listen backlog meanwhile.
+    """
+    _stop_workers(server, signal.SIGTERM, server.cfg.graceful_timeout + 5)
+    if server.WORKERS:  # past the graceful timeout: the kernel releases the lock of a killed process
+        _stop_workers(server, signal.SIGKILL, 5)
+
+
+def _stop_workers(server, sig, seconds):
+    """Signal every worker and reap them until none is left or ``seconds`` have passed."""
+    for pid in list(server.WORKERS):
+        server.kill_worker(pid, sig)
+    deadline = time.monotonic() + seconds
+    while server.WORKERS and time.monotonic() < deadline:
+        server.reap_workers()
+        time.sleep(0.05)
