@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from . import antminer_cgi as cgi
-from . import cgminer_api
 from .antminer_web import FORM_CONTENT, JSON_CONTENT, AntminerWeb, json_of, web_port_for
 from .base import (
     CHIPS,
@@ -40,8 +39,10 @@ from .base import (
     NotSupported,
     PoolConfig,
 )
-from .cgminer import GH, MH, CGMinerDriver, _scrub, integer, parse_cgminer, parse_stats, parse_version, section
+from .cgminer import GH, MH, CGMinerDriver, integer, parse_cgminer, parse_stats, parse_version, section
+from .cgminer_api import reply_guard
 from .stratum import validate_pools
+from .values import scrub
 
 X11 = "x11"  # Dash (Antminer D3/D7/D9); not in base.py's list because no other family mines it
 
@@ -163,6 +164,7 @@ class AntminerDriver(CGMinerDriver):
         return algorithm_for(model)[1]
 
     # --- reads -----------------------------------------------------------------------
+    @reply_guard
     def read(self) -> MinerStatus:
         """API summary/stats/pools (+ version once), then what the web CGI adds, all within ``timeout``."""
         deadline = time.monotonic() + self.timeout
@@ -213,9 +215,10 @@ class AntminerDriver(CGMinerDriver):
             status.model = status.model or info.model
             status.firmware_version = info.firmware_build or status.firmware_version
 
+    @reply_guard
     def read_chips(self) -> list[ChipStatus]:
         """Per-chip states from stats chain_acsN (API, no login needed)."""
-        reply = cgminer_api.send_command(self.host, self.port, "stats", timeout=self.timeout)
+        reply = self.api.send("stats")
         return parse_chips(reply)
 
     # --- generation -------------------------------------------------------------------
@@ -241,7 +244,7 @@ class AntminerDriver(CGMinerDriver):
             if not any(word in str(exc) for word in ("closed connection", "connection reset")):
                 raise
         self._system = None  # re-read after the boot
-        self._version = None
+        self.api.forget_version()
         self._web_read_at = 0.0
 
     def sleep(self) -> None:
@@ -313,7 +316,7 @@ class AntminerDriver(CGMinerDriver):
             reply = self.web.post(SET_CONF, data, content_type)
             if not cgi.reply_ok(reply.text):
                 raise MinerProtocolError(f"{what}: set_miner_conf.cgi refused the change: "
-                                         f"{_scrub(reply.text.strip()[:80], list(secrets))!r}")
+                                         f"{scrub(reply.text.strip()[:80], secrets)!r}")
         except MinerUnreachable as exc:
             if "refused" in str(exc):  # nothing was sent
                 raise

@@ -62,9 +62,10 @@ from .base import (
     NotSupported,
     PoolConfig,
 )
-from .cgminer import GH, num, parse_pools, parse_summary, parse_version, section
-from .cgminer_api import APIError, CommandResults, EmptyReply
+from .cgminer import GH, parse_pools, parse_summary, parse_version, section
+from .cgminer_api import APIError, CGMinerClient, EmptyReply, reply_guard
 from .stratum import validate_pools
+from .values import mac_address, num, scrub, stripped
 
 log = logging.getLogger(__name__)
 
@@ -244,15 +245,6 @@ def power_from_mm(mm: Mapping[str, str], kind: str, model: str | None) -> float 
     return None
 
 
-def _mac(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    digits = re.sub(r"[^0-9A-Fa-f]", "", value)
-    if len(digits) != 12:
-        return None
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2)).upper()
-
-
 def _chip_values(mm: Mapping[str, str], hb: Mapping[int, Mapping[str, str]], board: int, stem: str) -> list[float]:
     token = mm.get(f"{stem}{board}")
     if token is None and board in hb:
@@ -361,17 +353,13 @@ def parse_avalon(replies: Mapping[str, Mapping[str, Any] | None]) -> MinerStatus
     status.shares_rejected = summary.get("shares_rejected")
     status.pools = parse_pools(replies.get("pools"))  # never copies "Password" (Avalon Q sends it)
     status.firmware = version.get("firmware") or ("cgminer" if mm else None)
-    status.firmware_version = (version.get("firmware_version") or _str(vblock.get("LVERSION"))
+    status.firmware_version = (version.get("firmware_version") or stripped(vblock.get("LVERSION"))
                                or _ver_suffix(mm.get("Ver")))
-    status.mac = _mac(vblock.get("MAC"))
+    status.mac = mac_address(vblock.get("MAC"))  # VERSION "MAC": "e0e1a93f3053" (A1566: no separators)
     _state(mm, status)
     if status.state == "sleeping" and realtime is None:
         status.hashrate_hs = 0.0  # summary "MHS av" stays high while soft-off (Avalon Q)
     return status
-
-
-def _str(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _ver_suffix(ver: str | None) -> str | None:
@@ -401,8 +389,7 @@ class AvalonDriver(MinerDriver):
 
     def __init__(self, host: str, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
-        self._multi_ok: bool | None = None
-        self._version: dict[str, Any] | None = None
+        self.api = CGMinerClient(self.host, self.port, self.timeout)
         self._options: frozenset[str] | None = None  # the ascset help list; None = not known
         self._options_tried = False
         self._kind: str | None = None
@@ -412,44 +399,28 @@ class AvalonDriver(MinerDriver):
         self._pending_workmode: int | None = None
 
     # --- transport ---
-    def _send(self, command: str, parameter: str | None = None) -> dict[str, Any]:
-        return cgminer_api.send_command(self.host, self.port, command, parameter, timeout=self.timeout)
-
-    def _query(self, commands: list[str]) -> CommandResults:
-        results = cgminer_api.send_commands(self.host, self.port, commands, timeout=self.timeout,
-                                            allow_multi=self._multi_ok is not False)
-        if self._multi_ok is None and len(commands) > 1:
-            self._multi_ok = results.joined
-        return results
-
     def _ascset(self, *args: str) -> dict[str, Any]:
         """``ascset`` on device 0; E/120 "set failed" becomes NotSupported or a MinerError with the firmware's words."""
         parameter = ",".join(("0",) + args)
         try:
-            return self._send("ascset", parameter)
+            return self.api.send("ascset", parameter)
         except APIError as exc:
             raise _ascset_error(args[0], exc) from None
 
     # --- read ---
+    @reply_guard
     def read(self) -> MinerStatus:
         """summary + pools + estats in one joined request (version once, help list once)."""
-        commands = list(self.read_commands)
-        if self._version is None:
-            commands.append("version")
-        results = self._query(commands)
-        if "version" in results.replies:
-            self._version = results.replies["version"]
+        results = self.api.read(self.read_commands)
         if "summary" not in results.replies and "estats" not in results.replies:
             raise results.errors.get("summary") or MinerProtocolError("no summary or estats in the reply")
         replies = dict(results.replies)
         if "estats" in results.errors:  # a build without estats: the same strings come with stats
             try:
-                replies["estats"] = self._send("stats")
+                replies["estats"] = self.api.send("stats")
                 del results.errors["estats"]
             except APIError as exc:
                 results.errors["stats"] = exc
-        if self._version is not None:
-            replies["version"] = self._version
         status = parse_avalon(replies)
         self._mm, self._hb = mm_data(replies.get("estats"))
         if not self._options_tried:
@@ -471,7 +442,7 @@ class AvalonDriver(MinerDriver):
         A firmware answer (list or refusal) is final; a timeout is retried on the next read.
         """
         try:
-            self._options = help_options(self._send("ascset", "0,help"))
+            self._options = help_options(self.api.send("ascset", "0,help"))
         except (APIError, EmptyReply) as exc:
             log.debug("%s: ascset help not available (%s); using the model's defaults", self.host, exc)
             self._options = None
@@ -530,10 +501,10 @@ class AvalonDriver(MinerDriver):
     def restart(self) -> None:
         """cgminer ``restart``: restarts the mining process only (reply {"STATUS":"RESTART"}; pyasic's reboot)."""
         try:
-            self._send("restart")
+            self.api.send("restart")
         except EmptyReply:
             pass  # going down before the reply was written is the restart itself
-        self._version = None
+        self.api.forget_version()
 
     def reboot(self) -> None:
         """``ascset|0,reboot,0``: reboots the whole controller (A10 manual 2.2; Nano3s source, delay 0..300 s)."""
@@ -542,7 +513,7 @@ class AvalonDriver(MinerDriver):
             self._ascset("reboot", "0")
         except EmptyReply:
             pass  # going down before the reply was written is the reboot itself
-        self._version = None
+        self.api.forget_version()
 
     def set_mode(self, mode: str) -> None:
         """low/medium/high: ``workmode,set,<n>`` (Nano 3S/Q/Mini 3), ``worklevel,set,<n>`` (Nano 3),
@@ -623,12 +594,12 @@ class AvalonDriver(MinerDriver):
             for slot, (_, _, pool) in enumerate(checked):
                 url = pool.url.strip()
                 if kind == A_SERIES:
-                    self._send("ascset", ",".join(("0", "setpool", self.credentials.username, password, url,
+                    self.api.send("ascset", ",".join(("0", "setpool", self.credentials.username, password, url,
                                                    pool.user, pool.password)))
                 else:
-                    self._send("setpool", ",".join(("admin", password, str(slot), url, pool.user, pool.password)))
+                    self.api.send("setpool", ",".join(("admin", password, str(slot), url, pool.user, pool.password)))
         except APIError as exc:
-            msg = _scrub(exc.msg, secrets)
+            msg = scrub(exc.msg, secrets)
             if re.search(r"auth|pass|denied|login|permission", msg, re.IGNORECASE):
                 raise MinerAuthError(f"the Avalon refused the web password for setpool: {msg}; set the miner's "
                                      "web login with its credentials") from None
@@ -637,11 +608,12 @@ class AvalonDriver(MinerDriver):
             self._ascset("reboot", "0")  # cgminer reads the pool file at start
         except EmptyReply:
             pass
-        self._version = None
+        self.api.forget_version()
 
+    @reply_guard
     def read_chips(self) -> list[ChipStatus]:
         """Per-chip temperature and voltage from ``estats`` (PVT_T/PVT_V, or HBinfo on the Q)."""
-        reply = self._send("estats")
+        reply = self.api.send("estats")
         mm, hb = mm_data(reply)
         chips = parse_chips(mm, hb)
         if not chips:
@@ -665,13 +637,6 @@ def _expect_success(reply: Mapping[str, Any], what: str) -> None:
     if letter == "S" or "success" in msg.lower():
         return
     raise MinerProtocolError(f"{what}: unexpected reply {_SET_INFO.sub('', msg)!r}")
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text
 
 
 __all__ = ["AvalonDriver", "parse_avalon", "parse_mm", "parse_hbinfo", "parse_text_reply", "parse_chips",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -19,8 +18,9 @@ from .base import (
     PoolConfig,
     PoolStatus,
 )
-from .cgminer_api import APIError, CommandResults, EmptyReply, escape_parameter
+from .cgminer_api import APIError, CGMinerClient, CommandResults, EmptyReply, escape_parameter, reply_guard
 from .stratum import validate_pools
+from .values import integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +37,7 @@ _SOFTWARE_KEYS = ("BOSer", "BOSminer+", "BOSminer", "LUXminer", "BMMiner", "CGMi
 _MAX_CHAINS = 16
 
 
-# --- value helpers -----------------------------------------------------------------------
-def num(value: Any) -> float | None:
-    """A finite float from a number or numeric string ("54997.01", " 69.2461"); None otherwise."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if math.isfinite(result) else None
-
-
-def integer(value: Any) -> int | None:
-    """An int from a number or numeric string; None otherwise."""
-    result = num(value)
-    return int(result) if result is not None else None
-
-
+# --- value helpers (num, integer, positive live in values.py; imported above for the parsers here) -----
 def dashed_max(value: Any) -> float | None:
     """Hottest of an X17/X19 "a-b-c-d" sensor string; 0 means no sensor."""
     if not isinstance(value, str):
@@ -62,12 +45,6 @@ def dashed_max(value: Any) -> float | None:
     readings = [num(part) for part in value.split("-")]
     readings = [r for r in readings if r is not None and r > 0]
     return max(readings) if readings else None
-
-
-def positive(value: Any) -> float | None:
-    """The number if it is > 0 (0 is how bmminer says "no such sensor/fan"), else None."""
-    result = num(value)
-    return result if result is not None and result > 0 else None
 
 
 def section(reply: Mapping[str, Any] | None, name: str) -> list[dict[str, Any]]:
@@ -308,20 +285,12 @@ class CGMinerDriver(MinerDriver):
 
     def __init__(self, host: str, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
-        self._multi_ok: bool | None = None  # learnt on the first read: does `a+b` work here?
-        self._version: dict[str, Any] | None = None  # VERSION reply, read once
+        self.api = CGMinerClient(self.host, self.port, self.timeout)  # its VERSION cache is the subclasses' too
 
     # hooks for subclasses
     def ghs_scale(self, model: str | None) -> float:
         """H/s per unit of the "GHS" fields for this model."""
         return GH
-
-    def _query(self, commands: list[str]) -> CommandResults:
-        results = cgminer_api.send_commands(self.host, self.port, commands, timeout=self.timeout,
-                                            allow_multi=self._multi_ok is not False)
-        if self._multi_ok is None and len(commands) > 1:
-            self._multi_ok = results.joined
-        return results
 
     def _read_replies(self) -> tuple[dict[str, Any], CommandResults]:
         """``read_commands`` (+ ``version`` the first time; it is cached) in as few requests as allowed.
@@ -329,23 +298,16 @@ class CGMinerDriver(MinerDriver):
         Returns the replies, with the cached version merged in, and the raw results
         (for the per-command errors). Raises when neither summary nor stats answered.
         """
-        commands = list(self.read_commands)
-        if self._version is None:
-            commands.append("version")
-        results = self._query(commands)
-        if "version" in results.replies:
-            self._version = results.replies["version"]
+        results = self.api.read(self.read_commands)
         if "summary" not in results.replies and "stats" not in results.replies:
             raise results.errors.get("summary") or MinerProtocolError("no summary or stats in the reply")
-        replies = dict(results.replies)
-        if self._version is not None:
-            replies["version"] = self._version
-        return replies, results
+        return dict(results.replies), results
 
+    @reply_guard
     def read(self) -> MinerStatus:
         """Read summary/stats/pools/devs (+ version once) in one request where the firmware allows."""
         replies, results = self._read_replies()
-        model = parse_version(self._version).get("model") or parse_stats(replies.get("stats")).get("model")
+        model = parse_version(self.api.version).get("model") or parse_stats(replies.get("stats")).get("model")
         status = parse_cgminer(replies, ghs_scale=self.ghs_scale(model))
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items())
         return status
@@ -353,10 +315,10 @@ class CGMinerDriver(MinerDriver):
     def restart(self) -> None:
         """cgminer `restart` (restarts the mining process, not the OS)."""
         try:
-            cgminer_api.send_command(self.host, self.port, "restart", timeout=self.timeout)
+            self.api.send("restart")
         except EmptyReply:
             pass  # some builds close the socket as they go down; that is the restart
-        self._version = None
+        self.api.forget_version()
 
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """Replace the pools with addpool + switchpool + poolpriority + removepool (privileged)."""
@@ -365,24 +327,24 @@ class CGMinerDriver(MinerDriver):
         try:
             self._replace_pools([pool for _, _, pool in checked])
         except APIError as exc:
-            raise type(exc)(exc.command, exc.code, _scrub(exc.msg, secrets), exc.status) from None
+            raise type(exc)(exc.command, exc.code, scrub(exc.msg, secrets), exc.status) from None
 
     def _replace_pools(self, pools: list[PoolConfig]) -> None:
-        send = cgminer_api.send_command
-        old = section(send(self.host, self.port, "pools", timeout=self.timeout), "POOLS")
+        send = self.api.send
+        old = section(send("pools"), "POOLS")
         old_ids = sorted((i for i in (integer(p.get("POOL")) for p in old) if i is not None), reverse=True)
         new_ids: list[int] = []
         for pool in pools:
             param = ",".join(escape_parameter(v) for v in (pool.url.strip(), pool.user, pool.password))
-            reply = send(self.host, self.port, "addpool", param, timeout=self.timeout)
+            reply = send("addpool", param)
             new_ids.append(_added_pool_id(reply, fallback=len(old) + len(new_ids)))
-        send(self.host, self.port, "switchpool", str(new_ids[0]), timeout=self.timeout)
-        send(self.host, self.port, "poolpriority", ",".join(map(str, new_ids)), timeout=self.timeout)
+        send("switchpool", str(new_ids[0]))
+        send("poolpriority", ",".join(map(str, new_ids)))
         # Remove the old pools from the highest number down: cgminer moves its LAST pool
         # into a removed slot, so removing in descending order keeps every old number valid.
         for pool_id in old_ids:
             try:
-                send(self.host, self.port, "removepool", str(pool_id), timeout=self.timeout)
+                send("removepool", str(pool_id))
             except APIError as exc:
                 log.warning("%s: could not remove old pool %d: %s", self.host, pool_id, exc.msg)
 
@@ -392,10 +354,3 @@ def _added_pool_id(reply: Mapping[str, Any], fallback: int) -> int:
     msg = next((str(s.get("Msg", "")) for s in section(reply, "STATUS")), "")
     match = re.search(r"pool (\d+)", msg, re.IGNORECASE)
     return int(match.group(1)) if match else fallback
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text

@@ -3,26 +3,34 @@
 Wire rules (reference section 1): one request per connection; the JSON request
 needs no terminator; the reply ends with one NUL byte (some forks omit it) and
 the server closes the connection after it. Every call has an overall deadline,
-so a peer that trickles bytes forever cannot hold the caller past ``timeout``.
+so a peer that trickles bytes forever cannot hold the caller past ``timeout``,
+and a size cap, so a peer that streams megabytes cannot fill the memory.
+
+``CGMinerClient`` is what a driver holds: one miner's send/query with the learnt
+``a+b`` support and the VERSION read once. ``reply_guard`` turns a parser's
+TypeError/ValueError on a reply of the wrong shape into ``MinerProtocolError``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from .base import MinerAuthError, MinerProtocolError, MinerUnreachable
+from .base import MinerAuthError, MinerError, MinerProtocolError, MinerUnreachable
 from .json_repair import loads_lenient
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4028
-MAX_REPLY_BYTES = 4 * 1024 * 1024  # largest real replies are ~30 kB (LuxOS healthchipget)
+# The largest real replies are ~30 kB (LuxOS healthchipget on a 3-board S19); 1 MiB is
+# 30 times that and still parses in tens of ms on a Pi. Past it the miner is lying.
+MAX_REPLY_BYTES = 1024 * 1024
 _RECV_SIZE = 65536
 
 
@@ -104,7 +112,8 @@ def exchange(host: str, port: int, request: bytes, *, timeout: float = 3.0,
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_REPLY_BYTES:
-                    raise MinerProtocolError(f"{where}: reply larger than {MAX_REPLY_BYTES} bytes")
+                    raise MinerProtocolError(f"{where}: reply larger than {MAX_REPLY_BYTES // 1024} kB "
+                                             "(real cgminer replies are under 50 kB); not read further")
     except (socket.timeout, TimeoutError):
         raise MinerUnreachable(f"{where}: reply not finished within {timeout:g} s") from None
     except ConnectionResetError:
@@ -144,7 +153,7 @@ def check_status(reply: Any, command: str) -> dict[str, Any]:
     if letter.upper() in ("E", "F"):
         try:
             code = int(code) if code is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: "Code": 1e999 (inf)
             code = None
         kind = AccessDenied if code == CODE_ACCESS_DENIED else APIError
         raise kind(command, code, msg, letter.upper())
@@ -242,3 +251,83 @@ def send_commands(host: str, port: int, commands: Sequence[str], *, timeout: flo
         except APIError as exc:
             results.errors[command] = exc
     return results
+
+
+# --- one miner's API ----------------------------------------------------------------------
+class CGMinerClient:
+    """One miner's cgminer API: ``send``, joined reads with the learnt ``a+b`` support, VERSION read once.
+
+    Every 4028 driver holds one, so the multi-command learning, the version cache
+    and the send/query calls are written once. ``host``, ``port`` and ``timeout``
+    are the driver's; a ``timeout`` given to a call (the part of a poll's budget
+    that is left) replaces the default for that call. Used by one thread at a
+    time, like the driver that owns it.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float = 3.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.multi_ok: bool | None = None  # learnt on the first joined read: does `a+b` work here?
+        self.version: dict[str, Any] | None = None  # the VERSION reply, read once (forget_version() after a restart)
+
+    def __repr__(self) -> str:
+        return f"CGMinerClient({self.host}:{self.port}, multi={self.multi_ok})"
+
+    def send(self, command: str, parameter: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+        """One command (``parameter`` comma-joined) -> its reply dict; STATUS E/F raises APIError."""
+        return send_command(self.host, self.port, command, parameter,
+                            timeout=self.timeout if timeout is None else timeout)
+
+    def query(self, commands: Sequence[str], *, timeout: float | None = None) -> CommandResults:
+        """Several report commands, joined while the firmware has not refused a join; learns that on the first."""
+        results = send_commands(self.host, self.port, commands, timeout=self.timeout if timeout is None else timeout,
+                                allow_multi=self.multi_ok is not False)
+        if self.multi_ok is None and len(commands) > 1:
+            self.multi_ok = results.joined
+        return results
+
+    def read(self, commands: Sequence[str], *, timeout: float | None = None) -> CommandResults:
+        """``query`` with ``version`` added until it has answered once; the cached VERSION is in every result.
+
+        A refused ``version`` lands in ``errors`` and is asked again next time.
+        """
+        asked = list(commands)
+        if self.version is None:
+            asked.append("version")
+        results = self.query(asked, timeout=timeout)
+        if "version" in results.replies:
+            self.version = results.replies["version"]
+        elif self.version is not None:
+            results.replies["version"] = self.version
+        return results
+
+    def forget_version(self) -> None:
+        """Read VERSION again on the next ``read`` (after a restart, reboot or firmware change)."""
+        self.version = None
+
+
+# --- replies of the wrong shape ------------------------------------------------------------
+# What a parser raises when a reply has valid JSON but the wrong types ("MHS 5s": [1],
+# "DEVS": {...}, "Code": 1e999): lying or broken firmware, not a bug to show as a 500.
+SHAPE_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, AttributeError, KeyError, IndexError,
+                                             OverflowError, RecursionError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def reply_guard(method: _F) -> _F:
+    """Decorate a driver's read method: a SHAPE_ERRORS exception from parsing becomes MinerProtocolError.
+
+    Only for reads: a control method's ValueError is the user's bad input and must
+    stay a ValueError. The traceback goes to the debug log for the parser's author.
+    """
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MinerError:
+            raise
+        except SHAPE_ERRORS as exc:
+            log.debug("%s: %s failed on a reply of unexpected shape", getattr(self, "host", "?"), method.__name__,
+                      exc_info=True)
+            raise MinerProtocolError(f"{method.__name__}: a reply had values of unexpected types "
+                                     f"({type(exc).__name__})") from None
+    return guarded  # type: ignore[return-value]

@@ -53,8 +53,9 @@ from .base import (
     PoolConfig,
 )
 from .cgminer import CGMinerDriver, parse_cgminer, parse_stats, parse_version, section
-from .cgminer_api import DEFAULT_PORT as CGMINER_PORT
+from .cgminer_api import DEFAULT_PORT as CGMINER_PORT, reply_guard
 from .stratum import validate_pools
+from .values import scrub
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +349,7 @@ class VnishLegacyDriver(CGMinerDriver):
         """MH/s per "GHS" unit on the scrypt L3+, GH/s otherwise."""
         return algorithm_for(model)[1]
 
+    @reply_guard
     def read(self) -> MinerStatus:
         """summary/stats/pools (+ version once) -> MinerStatus; learns model and version on the way."""
         replies, results = self._read_replies()
@@ -362,7 +364,7 @@ class VnishLegacyDriver(CGMinerDriver):
 
     def _learn(self, status: MinerStatus, device: Mapping[str, Any]) -> None:
         self._model = status.model
-        type_text = next((b.get("Type") for b in section(self._version, "VERSION")[:1]), None)
+        type_text = next((b.get("Type") for b in section(self.api.version, "VERSION")[:1]), None)
         self._vnish_version = parse_vnish_version(type_text) or parse_vnish_version(
             f"vnish {device.get('build_version')}" if device.get("build_version") else None)
         caps = set(type(self).capabilities)
@@ -431,7 +433,7 @@ class VnishLegacyDriver(CGMinerDriver):
         wrong = [key for key, want in (expect or {}).items() if _form_value(after.get(key)) != _form_value(want)]
         if wrong:
             raise MinerProtocolError(f"{what}: the miner answered ok but did not store {', '.join(wrong)}")
-        self._version = None  # bmminer restarted: read the version again
+        self.api.forget_version()  # bmminer restarted: read the version again
         return after
 
     def _need_control(self, what: str) -> None:
@@ -454,14 +456,14 @@ class VnishLegacyDriver(CGMinerDriver):
             if "no reply within" not in str(exc) and "not finished within" not in str(exc):
                 raise
             log.info("%s: reboot_cgminer.cgi did not answer in time; the restart is under way", self.host)
-        self._version = None
+        self.api.forget_version()
         self._asleep = False
 
     def reboot(self) -> None:
         """GET /cgi-bin/reboot.cgi: reboot the whole controller."""
         self._need_control("reboot")
         self._cgi("GET", "reboot.cgi")
-        self._version = None
+        self.api.forget_version()
 
     def stop_mining(self) -> None:
         """GET /cgi-bin/stop_bmminer.cgi: stop the mining process (the API port closes until restart())."""
@@ -565,28 +567,23 @@ class VnishLegacyDriver(CGMinerDriver):
         try:
             after = self._write_conf(changes, "set pools")
         except MinerError as exc:
-            raise type(exc)(_scrub(str(exc), secrets)) from None
+            raise type(exc)(scrub(str(exc), secrets)) from None
         def key(url: Any) -> str:  # compared without scheme and case: cgminer accepts "host:port" too
             return str(url or "").strip().lower().split("://", 1)[-1]
 
-        stored = [(key(p.get("url")), str(p.get("user", ""))) for p in after.get("pools") or []
+        listed = after.get("pools")
+        stored = [(key(p.get("url")), str(p.get("user", ""))) for p in (listed if isinstance(listed, list) else [])
                   if isinstance(p, Mapping)]
         want = [(key(changes[f"_ant_pool{n}url"]), changes[f"_ant_pool{n}user"]) for n in range(1, POOL_SLOTS + 1)]
         if stored[:POOL_SLOTS] != want:
             raise MinerProtocolError("set pools: the miner answered ok but stored other pools")
 
+    @reply_guard
     def read_chips(self) -> list[ChipStatus]:
         """GET /cgi-bin/chip_hr.json: per-chip hashrate, chip states from chain_acs of the last read."""
         self._need_control("read chips")
         reply = self._cgi("GET", "chip_hr.json")
         return parse_chip_hr(reply.json(), algorithm_for(self._model)[1], self._acs)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text
 
 
 __all__ = ["VnishLegacyDriver", "build_form", "parse_chip_hr", "parse_vnish_legacy", "presets_for"]
