@@ -23,6 +23,7 @@ from .avalon import AvalonMiner
 from .axeos import DEFAULT_VERSION as AXEOS_DEFAULT, NERD_DEFAULT_VERSION, BitaxeMiner, NerdQaxeMiner
 from .braiins import BraiinsMiner
 from .cgminer import CgminerMiner
+from .faults import FAULTS, check_fault
 from .fleet import DEMO_LAYOUT, SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
 from .luxos import LuxOSMiner
 from .miner import SimMiner
@@ -123,8 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="seed the noise for repeatable readings")
     parser.add_argument("--restart-seconds", type=float, default=3.0,
                         help="how long a restarted miner stays unreachable (default 3)")
+    parser.add_argument("--fault", action="append", default=[], metavar="[IP=]FAULT",
+                        help="start with a fault: FAULT for every miner or IP=FAULT for one (repeatable); "
+                        f"one of {', '.join(f for f in FAULTS if f)}")
     parser.add_argument("--quiet", action="store_true", help="do not list the miners at start")
     return parser
+
+
+def parse_faults(values: list[str], ips: list[str]) -> dict[str, str]:
+    """--fault values -> {ip: fault}; ValueError naming a bad fault or an address not in the fleet."""
+    faults: dict[str, str] = {}
+    for value in values:
+        ip, sep, name = value.rpartition("=")
+        check_fault(name)
+        if sep and ip not in ips:
+            raise ValueError(f"--fault {value}: {ip} is not one of the simulated miners")
+        for target in ([ip] if sep else ips):
+            faults[target] = name
+    return faults
 
 
 def make_specs(args: argparse.Namespace) -> list[MinerSpec]:
@@ -189,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         specs = make_specs(args)
         fleet = SimFleet(specs, port_offset=args.port_offset, allow_any_client=not args.strict_access,
                          seed=args.seed)
+        for ip, fault in parse_faults(args.fault, [spec.ip for spec in specs]).items():
+            fleet.set_fault(ip, fault)  # before start: applied as the miners come up
     except ValueError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import faults
 from .faults import CLOSE, HANG, RESET
 from .formats import Raw
 
@@ -282,9 +283,11 @@ Dispatch = Callable[[bytes, str], object]
 
 
 async def serve_cgapi(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dispatch: Dispatch,
-                      *, read_timeout: float = 30.0) -> object | None:
+                      *, read_timeout: float = 30.0,
+                      shape: Callable[[], faults.Shape | None] | None = None) -> object | None:
     """Serve one API connection: one read (cgminer does one recv), one reply + NUL, close.
 
+    ``shape()`` names a "drip" or "huge" fault for the reply (faults.Shape).
     Returns HANG/RESET when dispatch asked for that (the caller owns the socket
     then), else None after closing.
     """
@@ -310,8 +313,7 @@ async def serve_cgapi(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     assert isinstance(result, str)
     try:
         # api.c send_result: tosend = len + 1, so the C string's NUL goes out too.
-        writer.write(result.encode("utf-8") + b"\x00")
-        await writer.drain()
+        await faults.send(writer, result.encode("utf-8"), shape() if shape is not None else None, suffix=b"\x00")
     except ConnectionError:
         pass
     writer.close()

@@ -175,7 +175,8 @@ class SimFleet:
 
     # --- control ------------------------------------------------------------------------
     def set_fault(self, ip: str, fault: str | None) -> None:
-        """Inject a fault: None, "hang", "reset", "malformed" or "down" (None restores listening)."""
+        """Inject a fault (faults.FAULTS): None, "hang", "reset", "malformed", "down", "drip", "huge",
+        "wrongtypes" or "absurd" (None restores listening)."""
         check_fault(fault)
         miner = self.miner(ip)
         if self._loop is None:

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import faults
 from .faults import HANG, RESET
 
 REASONS = {
@@ -112,8 +113,12 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise _BadRequest(400)
 
 
-def render(response: Response, *, head: bool = False, keep_alive_10: bool = False) -> bytes:
-    """Serialise a response (status line, headers, body) to bytes."""
+def render(response: Response, *, head: bool = False, keep_alive_10: bool = False,
+           content_length: int | None = None) -> bytes:
+    """Serialise a response (status line, headers, body) to bytes.
+
+    ``content_length`` announces a body sent separately (the "huge" fault streams it).
+    """
     reason = response.reason or REASONS.get(response.status, "Unknown")
     lines = [f"HTTP/1.1 {response.status} {reason}"]
     if response.content_type is not None:
@@ -121,7 +126,7 @@ def render(response: Response, *, head: bool = False, keep_alive_10: bool = Fals
     if response.chunked:
         lines.append("Transfer-Encoding: chunked")
     else:
-        lines.append(f"Content-Length: {len(response.body)}")
+        lines.append(f"Content-Length: {len(response.body) if content_length is None else content_length}")
     lines.extend(f"{k}: {v}" for k, v in response.headers)
     if response.close:
         lines.append("Connection: close")
@@ -139,11 +144,13 @@ def render(response: Response, *, head: bool = False, keep_alive_10: bool = Fals
 
 
 async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler,
-                     *, idle_timeout: float = 60.0) -> object | None:
+                     *, idle_timeout: float = 60.0,
+                     shape: Callable[[], faults.Shape | None] | None = None) -> object | None:
     """Serve requests on one connection until the client closes or asks to.
 
-    Returns HANG or RESET when the handler asked for that (the caller owns the
-    socket then), otherwise None after closing the connection.
+    ``shape()``, asked before each reply is written, names a "drip" or "huge"
+    fault (see faults.Shape). Returns HANG or RESET when the handler asked for
+    that (the caller owns the socket then), otherwise None after closing.
     """
     peer = writer.get_extra_info("peername")
     client_ip = peer[0] if peer else ""
@@ -191,9 +198,9 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         keep_alive_10 = version == "HTTP/1.0" and "keep-alive" in conn
         if "close" in conn or (version == "HTTP/1.0" and not keep_alive_10):
             result.close = True
+        how = shape() if shape is not None else None
         try:
-            writer.write(render(result, head=head, keep_alive_10=keep_alive_10))
-            await writer.drain()
+            await _write(writer, result, how, head=head, keep_alive_10=keep_alive_10)
         except ConnectionError:
             writer.close()
             return None
@@ -202,6 +209,22 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         if result.close:
             writer.close()
             return None
+
+
+async def _write(writer: asyncio.StreamWriter, response: Response, how: faults.Shape | None, *,
+                 head: bool, keep_alive_10: bool) -> None:
+    """One reply: at once, dripped byte by byte, or with its body padded to megabytes (Content-Length)."""
+    if how is None or (how.kind == "huge" and head):
+        writer.write(render(response, head=head, keep_alive_10=keep_alive_10))
+        await writer.drain()
+    elif how.kind == "drip":
+        await faults.drip(writer, render(response, head=head, keep_alive_10=keep_alive_10), how.drip_interval_s)
+    else:
+        total, pieces = faults.huge_parts(response.body, how.huge_bytes)
+        sized = Response(response.status, b"", response.content_type, response.headers, False, response.reason,
+                         response.close)
+        writer.write(render(sized, head=True, keep_alive_10=keep_alive_10, content_length=total))
+        await faults.write_pieces(writer, pieces)
 
 
 async def _send_error(writer: asyncio.StreamWriter, status: int) -> None:

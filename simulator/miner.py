@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import random
 import time
 from typing import ClassVar
 
-from . import cgapi, httpd
-from .faults import HANG, RESET, check_fault, hold, reset
+from . import cgapi, httpd, lies
+from .faults import DRIP_INTERVAL_S, HANG, HUGE_BYTES, LIES, RESET, SHAPES, Shape, check_fault, hold, reset
 from .spec import MinerSpec
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ class SimMiner:
         self._reboot_handle: asyncio.TimerHandle | None = None
         self._stopped = False
         self._malformed_count = 0
+        self._lie_count = 0
+        self.drip_interval_s = DRIP_INTERVAL_S  # "drip": seconds between two bytes
+        self.huge_bytes = HUGE_BYTES  # "huge": size a reply is padded to
 
     # --- identity --------------------------------------------------------------
     @property
@@ -134,6 +138,34 @@ class SimMiner:
         self._malformed_count += 1
         return text
 
+    def reply_shape(self) -> Shape | None:
+        """How the next reply's bytes go out: a Shape under "drip"/"huge", else None (at once)."""
+        if self.fault in SHAPES:
+            return Shape(self.fault, self.drip_interval_s, self.huge_bytes)
+        return None
+
+    def lie(self, text: str) -> str:
+        """The reply text as the "wrongtypes"/"absurd" fault rewrites it (unchanged otherwise).
+
+        Every transport passes its replies through here: HTTP JSON bodies, port 4028
+        replies, API 3 frames and NMMiner datagrams.
+        """
+        if self.fault not in LIES:
+            return text
+        variant = self._lie_count
+        self._lie_count += 1
+        return lies.wrong_types(text, variant) if self.fault == "wrongtypes" else lies.absurd(text, variant)
+
+    def _lie_http(self, response: httpd.Response) -> httpd.Response:
+        body = response.body.lstrip()
+        if response.status != 200 or body[:1] not in (b"{", b"["):
+            return response  # errors, pages and CGI "ok" replies stay as they are
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return response
+        return dataclasses.replace(response, body=self.lie(text).encode("utf-8"))  # a copy: replies may be shared
+
     # --- dispatch with faults ------------------------------------------------------
     def fault_answer(self) -> object | None:
         """HANG or RESET while that fault is set; otherwise None, and the request is counted."""
@@ -151,6 +183,8 @@ class SimMiner:
         result = self.handle_http(request)
         if self.fault == "malformed" and isinstance(result, httpd.Response):
             result = self.malformed_http(request, result)
+        elif self.fault in LIES and isinstance(result, httpd.Response):
+            result = self._lie_http(result)
         return result
 
     def _cgapi_dispatch(self, data: bytes, client_ip: str) -> object:
@@ -158,10 +192,10 @@ class SimMiner:
         if refused is not None:
             return refused
         result = self.handle_cgapi_bytes(data, client_ip)
-        if self.fault == "malformed":
+        if self.fault == "malformed" or self.fault in LIES:
             text, after = result if isinstance(result, tuple) else (result, None)
             if isinstance(text, str):
-                text = self.malformed_cgapi(text)
+                text = self.malformed_cgapi(text) if self.fault == "malformed" else self.lie(text)
             result = (text, after) if after is not None else text
         return result
 
@@ -172,9 +206,9 @@ class SimMiner:
         self._conns.add(writer)
         try:
             if proto == HTTP:
-                outcome = await httpd.serve_http(reader, writer, self._http_dispatch)
+                outcome = await httpd.serve_http(reader, writer, self._http_dispatch, shape=self.reply_shape)
             elif proto == CGAPI:
-                outcome = await cgapi.serve_cgapi(reader, writer, self._cgapi_dispatch)
+                outcome = await cgapi.serve_cgapi(reader, writer, self._cgapi_dispatch, shape=self.reply_shape)
             else:
                 outcome = await self.serve_stream(proto, reader, writer)
             if outcome is RESET:

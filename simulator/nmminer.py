@@ -33,6 +33,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from . import faults
 from .miner import BindError, SimMiner
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -41,6 +42,7 @@ TELEMETRY_PORT = 12345
 CONFIG_PORT = 12347
 DEFAULT_INTERVAL_S = 2.0  # NMAxe: every 20 loops of 100 ms
 NET_DIFF = 126.98e12
+MAX_UDP_PAYLOAD = 65507  # IPv4: 65,535 - 8 (UDP header) - 20 (IP header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,24 +223,38 @@ class NMMinerSim(SimMiner):
         }
 
     def encode_telemetry(self) -> bytes:
-        """One datagram; the "malformed" fault cuts it in half (a torn or foreign datagram)."""
-        payload = json.dumps(self.telemetry(), separators=(",", ":")).encode()
+        """One datagram; "malformed" cuts it in half (a torn or foreign datagram), "huge" pads it to the
+        largest UDP payload (65,507 bytes: a datagram cannot carry megabytes), the lies rewrite it."""
+        payload = self.lie(json.dumps(self.telemetry(), separators=(",", ":"))).encode()
         if self.fault == "malformed":
             return payload[: len(payload) // 2]
+        if self.fault == "huge":
+            _total, pieces = faults.huge_parts(payload, min(self.huge_bytes, MAX_UDP_PAYLOAD))
+            return b"".join(pieces)
         return payload
 
     async def _broadcast_loop(self) -> None:
         await asyncio.sleep(0.05)  # first datagram soon after "boot"
+        dripping = b""
         while True:
             transport = self._send_transport
             # "hang"/"reset": the device is alive but silent (Wi-Fi lost, task stuck).
             if transport is not None and self.fault not in ("hang", "reset"):
                 try:
-                    transport.sendto(self.encode_telemetry(), self.telemetry_target)
+                    if self.fault == "drip":
+                        # A datagram arrives whole or not at all; the nearest thing to a drip is
+                        # the telemetry's bytes one per datagram, one datagram a second.
+                        dripping = dripping or self.encode_telemetry()
+                        transport.sendto(dripping[:1], self.telemetry_target)
+                        dripping = dripping[1:]
+                    else:
+                        dripping = b""
+                        transport.sendto(self.encode_telemetry(), self.telemetry_target)
                     self.sent += 1
                 except OSError:
                     pass  # nobody listening: UDP does not care
-            await asyncio.sleep(max(self.interval_s, 0.02))
+            pause = self.drip_interval_s if self.fault == "drip" else self.interval_s
+            await asyncio.sleep(max(pause, 0.02))
 
     # --- configuration ------------------------------------------------------------------
     def on_config(self, data: bytes) -> None:

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from . import faults
 from .cgminer import Pool, failover_pool
 from .formats import Raw, fx
 from .miner import CGAPI, LENGTH_PREFIXED, SimMiner
@@ -615,10 +616,16 @@ class WhatsminerMiner(SimMiner):
             text = json.dumps(reply, separators=(",", ":"))
             if self.fault == "malformed":
                 text = text[:-1]  # a cut-off object, correctly framed
-            data = text.encode()
+            data = self.lie(text).encode()
+            shape = self.reply_shape()
             try:
-                writer.write(struct.pack("<I", len(data)) + data)
-                await writer.drain()
+                if shape is not None and shape.kind == "huge":
+                    # The frame announces the padded length, as a firmware gone wrong would.
+                    total, pieces = faults.huge_parts(data, shape.huge_bytes)
+                    writer.write(struct.pack("<I", total))
+                    await faults.write_pieces(writer, pieces)
+                else:
+                    await faults.send(writer, data, shape, prefix=struct.pack("<I", len(data)))
             except ConnectionError:
                 return None
             if after is not None:
