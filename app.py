@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from services.config import Config, load_config
 from services.credentials import load_secrets
 from services.runtime import Runtime
+from web import guard
 
 
 def create_app(config_path: str | None = None, *, config: Config | None = None,
@@ -46,6 +47,7 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
     app.extensions["secrets"] = secrets
     _register_blueprints(app)
     _register_error_handlers(app)
+    guard.register(app)  # Host allow-list and security headers (web/guard.py)
     if start_background and not app.testing:
         runtime.start()
         atexit.register(runtime.shutdown)

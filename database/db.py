@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = Path(__file__).with_name("schema.sql")
 
 
@@ -51,6 +51,11 @@ class Database:
     def _init_schema(self) -> None:
         conn = self.conn()
         conn.executescript(_SCHEMA.read_text())
+        # Version 2: events gained source and count (aggregated refusals); a version-1 file is altered once.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        for name, decl in (("source", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1")):
+            if name not in columns:
+                conn.execute(f"ALTER TABLE events ADD COLUMN {name} {decl}")
         if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

@@ -163,10 +163,27 @@ def battery_history(conn: sqlite3.Connection, since: float, bucket_s: int) -> li
 
 # --- events and state -----------------------------------------------------------
 def add_event(conn: sqlite3.Connection, kind: str, message: str, *, miner_ip: str | None = None,
-              actor: str | None = None, ts: float | None = None) -> None:
-    """Record one event (state change, command and its outcome, discovery)."""
-    conn.execute("INSERT INTO events (ts, kind, miner_ip, actor, message) VALUES (?, ?, ?, ?, ?)",
-                 (ts or time.time(), kind, miner_ip, actor, message))
+              actor: str | None = None, ts: float | None = None, source: str | None = None,
+              count: int = 1) -> int:
+    """Record one event (state change, command and its outcome, discovery); returns its id."""
+    cur = conn.execute("INSERT INTO events (ts, kind, miner_ip, actor, message, source, count) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (ts or time.time(), kind, miner_ip, actor, message, source, count))
+    return int(cur.lastrowid)
+
+
+def update_event_count(conn: sqlite3.Connection, event_id: int, count: int, message: str, ts: float) -> None:
+    """Bring an aggregated event up to date: its count, latest message and time."""
+    conn.execute("UPDATE events SET count = ?, message = ?, ts = ? WHERE id = ?", (count, message, ts, event_id))
+
+
+def purge_events(conn: sqlite3.Connection, now: float, keep_days: float, max_rows: int) -> int:
+    """Drop events older than keep_days, then the oldest beyond max_rows; returns how many went."""
+    gone = conn.execute("DELETE FROM events WHERE ts < ?", (now - keep_days * 86400,)).rowcount
+    # The newest max_rows ids stay (ids grow with time; the ts of an aggregated row moves, its id does not).
+    gone += conn.execute("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                         (max_rows,)).rowcount
+    return gone
 
 
 def recent_events(conn: sqlite3.Connection, limit: int = 100, miner_ip: str | None = None) -> list[sqlite3.Row]:

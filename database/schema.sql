@@ -47,8 +47,14 @@ CREATE TABLE IF NOT EXISTS events (
     kind      TEXT NOT NULL,              -- miner_online, miner_offline, command, discovery, ...
     miner_ip  TEXT,
     actor     TEXT,                       -- session, token, controller, system
-    message   TEXT NOT NULL
+    message   TEXT NOT NULL,
+    -- Refusals of unauthenticated callers (wrong EMS token, failed login, 401 write) are aggregated:
+    -- one row per kind, source address and minute, with how many there were (services/failure_log.py).
+    source    TEXT,                       -- the caller's address (aggregated rows only)
+    count     INTEGER NOT NULL DEFAULT 1
 );
+-- Kept storage.events_retention_days and at most storage.events_max_rows (hourly maintenance).
+-- Older files get source and count from database/db.py's migration.
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 
 -- Small named state that must survive a restart (controller latch, overrides, EMS).

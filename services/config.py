@@ -32,6 +32,19 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _host_name_ok(host: str) -> bool:
+    """A DNS name or an IP address as it appears in a Host header, without port."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return 0 < len(host) <= 253 and all(
+        0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum() and label.isascii()
+        for label in labels)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """The web server."""
@@ -40,10 +53,16 @@ class ServerConfig:
     host: str = "0.0.0.0"  # address to listen on
     threads: int = 16  # gunicorn threads; each open dashboard tab holds one (WebSocket)
     data_dir: str = "data"  # database, logs, lock and secrets; relative to the config file (env DATA_DIR)
+    # Host names the dashboard answers to besides this machine's own addresses, localhost and its
+    # hostname(.local): a page on another name (DNS rebinding) gets 400. ["*"] = no check (behind a proxy).
+    allowed_hosts: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, f"port: must be 1-65535, got {self.port}")
         _check(2 <= self.threads <= 256, f"threads: must be 2-256, got {self.threads}")
+        for i, host in enumerate(self.allowed_hosts):
+            _check(host == "*" or _host_name_ok(host),
+                   f"allowed_hosts[{i}]: not a host name or address (no scheme, port or path): {host!r}")
 
 
 @dataclass(frozen=True)
@@ -95,8 +114,14 @@ class StorageConfig:
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
     csv_interval_sec: float = 60  # 0 = no CSV logs
     csv_keep_days: int = 30  # older daily files are deleted
+    events_retention_days: float = 90  # events older than this are deleted (hourly)
+    events_max_rows: int = 100000  # and never more rows than this (the oldest go first)
 
     def validate(self) -> None:
+        _check(self.events_retention_days > 0,
+               f"events_retention_days: must be > 0, got {self.events_retention_days}")
+        _check(1000 <= self.events_max_rows <= 10_000_000,
+               f"events_max_rows: must be 1000-10000000, got {self.events_max_rows}")
         _check(self.raw_retention_days > 0, f"raw_retention_days: must be > 0, got {self.raw_retention_days}")
         _check(self.csv_interval_sec == 0 or self.csv_interval_sec >= 5,
                f"csv_interval_sec: must be 0 (off) or at least 5, got {self.csv_interval_sec}")
@@ -287,8 +312,17 @@ class EmsConfig:
     rated_kw: float | None = None  # None = computed: the controllable online miners' maximum power
     silence: str = "hold"  # EMS silence: "hold" the last command until deactivate, or "lease"
     lease_minutes: float = 15  # "lease": a dispatch ends this long after the last EMS call that set or repeated it
+    # Opt-in: addresses/CIDRs whose EMS calls need no token (an EMS that cannot send Authorization).
+    # Anyone who can use such an address can dispatch the fleet: docs/EMS.md.
+    allow_from: tuple[str, ...] = ()
 
     def validate(self) -> None:
+        for i, entry in enumerate(self.allow_from):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_from[{i}]: not an address or CIDR like 192.168.1.50 or 10.0.5.0/28: "
+                                 f"{entry!r}") from None
         _check(not self.token or len(self.token) >= 16, "token: must be at least 16 characters")
         _check(self.token == self.token.strip(), "token: must not start or end with spaces")
         _check(self.rated_kw is None or 0 < self.rated_kw <= 100000,

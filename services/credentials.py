@@ -5,6 +5,11 @@ DATA_DIR written once (mode 0600) by ``python -m services.credentials ensure``,
 which install.sh and start.sh call and which prints new values exactly once.
 Only a salted PBKDF2 hash of a generated password is stored. Secrets are
 compared in constant time and never logged.
+
+A running server re-reads the hash file when it changes, so
+``install.sh --reset-password`` takes effect at once, and the new password
+changes ``Secrets.session_stamp()``, which ends every dashboard session
+(services/sessions.py).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import hmac
 import os
 import secrets
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.config import Config, ConfigError, load_config
@@ -56,14 +62,45 @@ def _write_secret(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class HashFile:
+    """The password hash file, read again whenever it is replaced (a reset while the server runs)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._text = ""
+
+    def read(self) -> str:
+        """The current hash ("" when the file is missing); one stat per call, a read only on change."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return ""
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if key != self._seen:
+                try:
+                    self._text = self.path.read_text().strip()
+                except OSError:
+                    return ""
+                self._seen = key
+            return self._text
+
+
 @dataclass(frozen=True)
 class Secrets:
     """What the web layer needs to authenticate callers."""
 
     password: str  # plain, from env/config; "" when only a hash file exists
-    password_hash: str
+    password_hash: str  # as read at start; hash_file (when set) is the current one
     api_token: str
     secret_key: str  # signs the session cookie
+    hash_file: HashFile | None = field(default=None, compare=False, repr=False)
+
+    def current_hash(self) -> str:
+        """The stored password hash now (re-read after a reset)."""
+        return self.hash_file.read() if self.hash_file is not None else self.password_hash
 
     def check_password(self, candidate: str) -> bool:
         """Constant-time check of a login password."""
@@ -71,7 +108,13 @@ class Secrets:
             return False
         if self.password:
             return hmac.compare_digest(self.password.encode(), candidate.encode())
-        return bool(self.password_hash) and check_password_hash(self.password_hash, candidate)
+        stored = self.current_hash()
+        return bool(stored) and check_password_hash(stored, candidate)
+
+    def session_stamp(self) -> str:
+        """A fingerprint of the current password: sessions opened under another one are no longer valid."""
+        material = ("plain:" + self.password) if self.password else ("hash:" + self.current_hash())
+        return hmac.new(self.secret_key.encode(), material.encode(), hashlib.sha256).hexdigest()[:32]
 
     def check_token(self, candidate: str) -> bool:
         """Constant-time check of a bearer token."""
@@ -104,20 +147,47 @@ def load_secrets(config: Config) -> Secrets:
         path = data_dir / name
         return path.read_text().strip() if path.exists() else ""
 
+    plain = config.security.admin_password
     return Secrets(
-        password=config.security.admin_password,
-        password_hash="" if config.security.admin_password else read(PASSWORD_FILE),
+        password=plain,
+        password_hash="" if plain else read(PASSWORD_FILE),
         api_token=config.security.api_token or read(TOKEN_FILE),
         secret_key=read(SECRET_KEY_FILE),
+        hash_file=None if plain else HashFile(data_dir / PASSWORD_FILE),
     )
 
 
 def reset_password(data_dir: Path) -> str:
-    """Generate and store a new admin password; returns it (to show once)."""
+    """Generate and store a new admin password; returns it (to show once).
+
+    Every dashboard session ends with it: a running server sees the new file at the next
+    request (Secrets.session_stamp), and the saved sessions are dropped here as well.
+    """
     password = secrets.token_urlsafe(9)
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_secret(data_dir / PASSWORD_FILE, hash_password(password))
+    _forget_sessions(data_dir)
     return password
+
+
+def _forget_sessions(data_dir: Path) -> None:
+    """Drop the saved dashboard sessions from DATA_DIR/fleet.db, if there is one."""
+    import sqlite3
+
+    from services.sessions import STATE_KEY
+
+    path = data_dir / "fleet.db"
+    if not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(str(path), timeout=5.0)
+        try:
+            with conn:
+                conn.execute("DELETE FROM state WHERE key = ?", (STATE_KEY,))
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # the stamp still ends them; say so and go on
+        print(f"note: saved sessions not cleared ({exc}); they end anyway with the new password", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data_dir = config.data_path
     if args[:1] == ["reset-password"]:
-        print(f"New dashboard password: {reset_password(data_dir)}")
+        print(f"New dashboard password: {reset_password(data_dir)} (every dashboard session is logged out)")
         return 0
     if args[:1] not in (["ensure"], []):
         print("usage: python -m services.credentials [ensure|reset-password]", file=sys.stderr)

@@ -24,6 +24,7 @@ from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
 from services.discovery import Discovery
 from services.ems import EmsService
+from services.failure_log import FailureLog
 from services.fleet import FleetManager
 from services.hub import Hub
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
@@ -50,6 +51,7 @@ class Runtime:
                                       event=self.fleet.event)
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
+        self.failures = FailureLog(self.db.conn)  # refused unauthenticated calls: one row per source and minute
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -87,6 +89,7 @@ class Runtime:
         jobs = [
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
+            ("failure_counts", self.failures.flush, 60, False),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
         ]
         if self.battery.configured:  # battery.source none: no battery, nothing to read
@@ -140,15 +143,17 @@ class Runtime:
             log.warning("discovery not started: %s", exc)
 
     def maintenance(self) -> dict[str, Any]:
-        """Hourly: roll raw samples up into 5-minute buckets and drop expired history."""
+        """Hourly: roll raw samples up into 5-minute buckets and drop expired history and events."""
         import time
 
         storage = self.config.storage
-        raw, old = queries.rollup_and_purge(self.db.conn(), time.time(), storage.raw_retention_days,
+        now = time.time()
+        raw, old = queries.rollup_and_purge(self.db.conn(), now, storage.raw_retention_days,
                                             storage.rollup_retention_days)
-        if raw or old:
-            log.info("retention: %d raw samples and %d roll-ups removed", raw, old)
-        return {"raw_deleted": raw, "rollups_deleted": old}
+        events = queries.purge_events(self.db.conn(), now, storage.events_retention_days, storage.events_max_rows)
+        if raw or old or events:
+            log.info("retention: %d raw samples, %d roll-ups and %d events removed", raw, old, events)
+        return {"raw_deleted": raw, "rollups_deleted": old, "events_deleted": events}
 
     def shutdown(self) -> None:
         """Stop the scheduler, wait for work in flight, close the database; safe to call twice."""
@@ -162,6 +167,7 @@ class Runtime:
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
         self.fleet.shutdown()
         self.battery.close()
+        self.failures.flush()  # the counts of the last minute, before the database closes
         self.db.close()
         if self._lock_file is not None:
             self._lock_file.close()

@@ -237,7 +237,8 @@ def test_activate_without_the_ems_token_is_401_and_changes_nothing(env, headers)
     drain(runtime)
     assert runtime.autocontrol.ems.state.mode == "idle" and FakePowerDriver.settings == []
     event = ems_events(runtime)[0]
-    assert event["actor"] == "ems" and "-> 401 refused" in event["message"] and "0.05" in event["message"]
+    assert event["actor"] == "ems" and "-> 401 refused" in event["message"]
+    assert "0.05" not in event["message"]  # a caller without the token never gets its body into the log
 
 
 def test_the_same_activation_twice_sends_nothing_and_writes_nothing(env):
@@ -443,4 +444,8 @@ def test_no_secret_in_any_response_or_event(env):
     text += json.dumps(ems_events(runtime)) + json.dumps(client.get("/api/events?limit=1000").get_json())
     for secret in (EMS_TOKEN, TEST_TOKEN, TEST_PASSWORD, EMS_TOKEN[:12]):
         assert secret not in text
-    assert len(ems_events(runtime)) >= 5
+    runtime.failures.flush()
+    events = ems_events(runtime)
+    # 3 authorized calls are an event each; the 3 refusals from one address share a row per minute.
+    assert len([e for e in events if e["source"] is None]) == 3
+    assert sum(e["count"] for e in events if e["source"] == "127.0.0.1") == 3

@@ -33,7 +33,8 @@ def test_scheduler_jobs_never_overlap(config):
         rt.start()
         for job in rt.scheduler.get_jobs():
             assert job.max_instances == 1 and job.coalesce is True
-        assert {job.id for job in rt.scheduler.get_jobs()} == {"poll", "maintenance", "battery", "autocontrol", "csv_log"}
+        assert {job.id for job in rt.scheduler.get_jobs()} == {"poll", "maintenance", "battery", "autocontrol", "csv_log",
+                                                                 "failure_counts"}
     finally:
         rt.shutdown()
     rt.shutdown()  # twice is harmless

@@ -4,6 +4,11 @@ Cookie-authenticated writes must come from a page of ours: the Origin (or,
 failing that, the Referer) must match the Host, so another site open in the
 same browser cannot post to the LAN controller (CSRF). Token callers are
 scripts and carry no ambient credentials, so they need no Origin.
+
+The cookie carries only a session id that the server keeps (services/sessions.py):
+logout ends it there, and a new password ends all of them. Failed logins and
+writes refused for lack of credentials are counted per address and minute
+(services/failure_log.py), never one event each.
 """
 
 from __future__ import annotations
@@ -16,15 +21,46 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request, session
 
+from database import queries
+from services.sessions import STATE_KEY, SessionStore
+
 bp = Blueprint("auth", __name__)
 
 _FAILED_LOGINS: dict[str, list[float]] = {}
 _FAILED_LOCK = threading.Lock()
 _MAX_FAILURES, _WINDOW_S = 5, 60.0
+_MAX_TRACKED = 1024  # addresses remembered by the login limiter; idle ones are dropped beyond this
+_SESSIONS_LOCK = threading.Lock()
 
 
 def _secrets():
     return current_app.extensions["secrets"]
+
+
+def sessions() -> SessionStore:
+    """This app's session store, kept in the database's state table (made on first use)."""
+    store = current_app.extensions.get("sessions")
+    if store is None:
+        with _SESSIONS_LOCK:
+            store = current_app.extensions.get("sessions")
+            if store is None:
+                db = current_app.extensions["runtime"].db
+                lifetime = current_app.permanent_session_lifetime.total_seconds()
+                store = SessionStore(lambda: queries.get_state(db.conn(), STATE_KEY),
+                                     lambda value: queries.set_state(db.conn(), STATE_KEY, value),
+                                     lifetime_s=lifetime)
+                current_app.extensions["sessions"] = store
+    return store
+
+
+def _logged_in() -> bool:
+    """True if the cookie names a session the server still keeps, opened under the current password."""
+    sid = session.get("sid")
+    return sid is not None and sessions().valid(sid, _secrets().session_stamp())
+
+
+def _failures():
+    return current_app.extensions["runtime"].failures
 
 
 def _bearer() -> str | None:
@@ -48,7 +84,7 @@ def caller() -> str | None:
     token = _bearer()
     if token is not None:
         return "token" if _secrets().check_token(token) else None
-    if session.get("logged_in"):
+    if _logged_in():
         return "session"
     return None
 
@@ -65,6 +101,8 @@ def write_required(view: Callable) -> Callable:
     def wrapped(*args, **kwargs):
         who = caller()
         if who is None:
+            rule = request.url_rule.rule if request.url_rule else "?"  # the route, not the caller's text
+            _failures().note("write_refused", request.remote_addr, f"{request.method} {rule} -> 401 without credentials")
             return error("authentication required: log in, or send Authorization: Bearer <API_TOKEN>", 401)
         if who == "session" and not _same_origin():
             return error("cross-origin write refused: the Origin header does not match this host", 403)
@@ -89,8 +127,12 @@ def _too_many_failures(addr: str) -> bool:
 
 
 def _record_failure(addr: str) -> None:
+    now = time.monotonic()
     with _FAILED_LOCK:
-        _FAILED_LOGINS.setdefault(addr, []).append(time.monotonic())
+        if addr not in _FAILED_LOGINS and len(_FAILED_LOGINS) >= _MAX_TRACKED:
+            for key in [k for k, times in _FAILED_LOGINS.items() if not times or now - times[-1] >= _WINDOW_S]:
+                del _FAILED_LOGINS[key]
+        _FAILED_LOGINS.setdefault(addr, []).append(now)
 
 
 @bp.post("/login")
@@ -98,6 +140,7 @@ def login():
     """Check the dashboard password and start a session (JSON or form body)."""
     addr = request.remote_addr or "?"
     if _too_many_failures(addr):
+        _failures().note("login_failed", addr, "dashboard login refused: too many failed logins")
         return error("too many failed logins; wait a minute", 429)
     if request.headers.get("Origin") and not _same_origin():
         return error("cross-origin login refused", 403)
@@ -107,17 +150,21 @@ def login():
         return error("send the password as JSON {\"password\": ...} or a form field", 400)
     if not _secrets().check_password(password):
         _record_failure(addr)
-        current_app.logger.warning("failed dashboard login from %s", addr)
+        _failures().note("login_failed", addr, "dashboard login failed: wrong password")
         return error("wrong password", 401)
+    sessions().revoke(session.get("sid"))  # a new login never keeps an old id (session fixation)
     session.clear()
-    session["logged_in"] = True
+    session["sid"] = sessions().create(_secrets().session_stamp())
     session.permanent = True
     return jsonify({"logged_in": True})
 
 
 @bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session here and on the server (the cookie's id is forgotten): same Origin rule as writes."""
+    if not _same_origin():
+        return error("cross-origin logout refused: the Origin header does not match this host", 403)
+    sessions().revoke(session.get("sid"))
     session.clear()
     return jsonify({"logged_in": False})
 
@@ -125,4 +172,4 @@ def logout():
 @bp.get("/api/session")
 def session_state():
     """Whether this browser is logged in (never any secret)."""
-    return jsonify({"logged_in": bool(session.get("logged_in"))})
+    return jsonify({"logged_in": _logged_in()})

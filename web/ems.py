@@ -1,10 +1,12 @@
 """The EMS routes of DESIGN section 5 (an external contract: docs/EMS.md) and /api/ems for the dashboard.
 
 - ``GET /api/status``, ``POST /api/activate``, ``POST /api/deactivate``: only
-  ``Authorization: Bearer <ems.token>``; the dashboard login and the API token
-  are not EMS credentials. Every call except an authorized status read is an
-  event (kind "ems", actor "ems") with what was asked and the answer, never the
-  token or the header.
+  ``Authorization: Bearer <ems.token>`` (or, opt-in, a caller address listed in
+  ``ems.allow_from``); the dashboard login and the API token are not EMS
+  credentials. Every authorized call except a status read is an event (kind
+  "ems", actor "ems") with a short, cleaned copy of what was asked and the
+  answer, never the token or the header. Refusals before authentication never
+  echo the body: they are counted per source and minute (services/failure_log.py).
 - ``GET /api/ems``: the dispatch in detail for the dashboard (a read like the others).
 - ``POST /api/ems/release``: the operator hands a fleet the EMS deactivated back to
   the solar policy (a dashboard write: session or API token).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 from typing import Callable
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -72,15 +75,38 @@ def _body() -> bytes | None:
 
 
 def _asked() -> str:
-    """What the caller sent, shortened, for the event (never a header)."""
+    """What an authorized caller sent, shortened and cleaned by record_call, for the event (never a header)."""
     raw = _body()
     if raw is None:
         return f"<body of {request.content_length or 'over ' + str(MAX_BODY_BYTES)} bytes>"
-    return raw[:200].decode("utf-8", "replace").replace("\n", " ").strip()
+    return raw[:400].decode("utf-8", "replace")
+
+
+def _allowed_address() -> bool:
+    """True if the caller's address is in ems.allow_from (off unless configured)."""
+    allow = current_app.config["CONTROLLER"].ems.allow_from
+    if not allow or not request.remote_addr:
+        return False
+    try:
+        addr = ipaddress.ip_address(request.remote_addr)
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped:  # a dual-stack listener reports ::ffff:192.168.1.5
+        addr = addr.ipv4_mapped
+    return any(addr in ipaddress.ip_network(entry, strict=False) for entry in allow)
+
+
+def _refused(call: str, status: int, message: str, contract: bool):
+    """Count a refusal before authentication (the call log and one event row per source and minute)."""
+    source = request.remote_addr or "?"
+    _service().dispatcher.record_refusal(call, status, False if contract else None, f"{message} (from {source})",
+                                         source)
+    _runtime().failures.note("ems", source, f"{call} -> {status} refused: {message}", actor="ems")
+    return _reply(status, False, message, contract=contract)
 
 
 def ems_auth(contract: bool) -> Callable:
-    """Guard an EMS route: 503 not configured / read-only, 401 without the EMS token; refusals are events."""
+    """Guard an EMS route: 503 not configured / read-only, 401 without the EMS token; refusals are counted."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -88,15 +114,14 @@ def ems_auth(contract: bool) -> Callable:
             call = f"{request.method} {request.path}"
             dispatcher = _service().dispatcher
             if not dispatcher.configured or _runtime().read_only:
-                message = _NOT_CONFIGURED if not dispatcher.configured else _READ_ONLY
-                dispatcher.record_call(call, _asked(), 503, False if contract else None, message)
-                return _reply(503, False, message, contract=contract)
-            ok = _ems_token_ok()
+                return _refused(call, 503, _NOT_CONFIGURED if not dispatcher.configured else _READ_ONLY, contract)
+            ok = _ems_token_ok() if current_app.config["CONTROLLER"].ems.token else None
+            # ems.allow_from lets a listed address in without a header; a wrong token is refused even
+            # there, so a misconfigured EMS is noticed rather than silently let through.
+            if ok is None and _allowed_address():
+                ok = True
             if not ok:
-                message = _NO_TOKEN if ok is None else _BAD_TOKEN
-                dispatcher.record_call(call, _asked(), 401, False if contract else None,
-                                       f"{message} (from {request.remote_addr or '?'})")
-                return _reply(401, False, message, contract=contract)
+                return _refused(call, 401, _NO_TOKEN if ok is None else _BAD_TOKEN, contract)
             return view(*args, **kwargs)
 
         return wrapped

@@ -22,6 +22,15 @@ IDLE, ACTIVE, STOPPED = "idle", "active", "stopped"
 RUNNING_IDLE, RUNNING_ACTIVE = 1, 2  # /api/status runningStatus
 ACTOR = "ems"
 RECENT_CALLS = 50
+RECENT_REFUSED = 20  # aggregated refusals of unauthenticated callers kept beside the real calls
+ASKED_CHARS = 120  # what an authenticated EMS asked, as shown in the call log and its event
+
+
+def clean_text(text: str, limit: int = ASKED_CHARS) -> str:
+    """One printable line of at most ``limit`` characters (control and format characters become spaces)."""
+    shown = "".join(ch if ch.isprintable() else " " for ch in text[:limit * 2])
+    shown = " ".join(shown.split())
+    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
 
 
 def fmt_kw(kw: float) -> str:
@@ -76,6 +85,7 @@ class CallRecord:
     status: int  # HTTP status answered
     accepted: bool | None
     message: str
+    count: int = 1  # aggregated refusals: how many in that minute from that source
 
 
 class EmsDispatcher:
@@ -97,14 +107,18 @@ class EmsDispatcher:
         elif self.state.mode != IDLE and self.state.lease_until is None:
             self.state.lease_until = self._lease(clock())
         self.calls: collections.deque[CallRecord] = collections.deque(maxlen=RECENT_CALLS)
+        # Refusals of callers without the token, one record per (minute, call, status, source): a flood of
+        # them neither grows memory nor pushes the real EMS calls out of the dashboard's list.
+        self.refused: collections.deque[CallRecord] = collections.deque(maxlen=RECENT_REFUSED)
+        self._refused_keys: dict[tuple, CallRecord] = {}
         self.status_calls = 0  # authorized GET /api/status since start (not events: an EMS polls it)
         self.last_status_call_at: float | None = None
 
     # --- reading ----------------------------------------------------------------
     @property
     def configured(self) -> bool:
-        """True when an EMS token is set."""
-        return bool(self.cfg.token)
+        """True when an EMS token is set (or ems.allow_from lets addresses in without one)."""
+        return bool(self.cfg.token or self.cfg.allow_from)
 
     @property
     def engaged(self) -> bool:
@@ -138,7 +152,13 @@ class EmsDispatcher:
                 "target_kw": st.target_kw if st.mode == ACTIVE else (0.0 if st.mode == STOPPED else None),
                 "since": st.since, "last_call_at": st.last_call_at, "lease_expires_at": st.lease_until,
                 "status_calls": self.status_calls, "last_status_call_at": self.last_status_call_at,
-                "calls": [asdict(c) for c in reversed(self.calls)]}
+                "calls": self.recent_calls()}
+
+    def recent_calls(self) -> list[dict[str, Any]]:
+        """The last calls, newest first: the real ones and the aggregated refusals, at most RECENT_CALLS."""
+        with self._lock:
+            merged = sorted([*self.calls, *self.refused], key=lambda c: c.at, reverse=True)
+        return [asdict(c) for c in merged[:RECENT_CALLS]]
 
     # --- commands ---------------------------------------------------------------
     def activate(self, kw: float, rated_kw: float, now: float | None = None) -> Outcome:
@@ -202,13 +222,32 @@ class EmsDispatcher:
 
     def record_call(self, call: str, asked: str, status: int, accepted: bool | None, message: str,
                     now: float | None = None) -> None:
-        """Remember one EMS call and write its event (kind "ems", actor "ems")."""
+        """Remember one authenticated EMS call and write its event (kind "ems", actor "ems")."""
         now = self.clock() if now is None else now
-        asked = asked[:200]
-        self.calls.append(CallRecord(now, call, asked, status, accepted, message))
+        asked, message = clean_text(asked), clean_text(message, 300)
+        with self._lock:
+            self.calls.append(CallRecord(now, call, asked, status, accepted, message))
         answer = {True: "accepted", False: "refused", None: ""}[accepted]
         self._event("ems", f"{call}{' ' + asked if asked else ''} -> {status} {answer}: {message}".replace("  ", " "),
                     actor=ACTOR)
+
+    def record_refusal(self, call: str, status: int, accepted: bool | None, message: str, source: str,
+                       now: float | None = None) -> CallRecord:
+        """Count a call refused before authentication (never its body): one record per minute and source."""
+        now = self.clock() if now is None else now
+        key = (int(now // 60), call, status, source)
+        with self._lock:
+            old = self._refused_keys.get(key)
+            count = old.count + 1 if old is not None else 1
+            record = CallRecord(now, call, "", status, accepted,
+                                message if count == 1 else f"{message} ({count} times this minute)", count)
+            if old is not None and old in self.refused:
+                self.refused.remove(old)  # at most RECENT_REFUSED entries: cheap
+            self.refused.append(record)
+            live = {id(r) for r in self.refused}
+            self._refused_keys = {k: r for k, r in self._refused_keys.items() if id(r) in live}
+            self._refused_keys[key] = record
+        return record
 
     def note_status_call(self, now: float | None = None) -> None:
         """Count an authorized GET /api/status (polled often: counted, not an event)."""
