@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import traceback
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from services import jsonbody
 from services.config import Config, load_config
 from services.credentials import load_secrets
 from services.runtime import Runtime
@@ -38,6 +41,7 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
         SOCK_SERVER_OPTIONS={"ping_interval": 25},  # detects dead sockets so their thread is freed
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=jsonbody.MAX_BYTES,  # every body we take is small; bigger ones get a JSON 413
         CONTROLLER=config,
     )
     if test_config:
@@ -67,15 +71,29 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_error_handlers(app: Flask) -> None:
-    """JSON errors for the API, never a stack trace."""
+    """JSON errors for the API (a refused body's reason), never a stack trace; unexpected errors log one line."""
+    from web import body
+
+    @app.errorhandler(body.BadRequest)
+    def bad_request(exc: body.BadRequest):
+        return jsonify({"error": str(exc)}), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        if request.path.startswith("/api/") or request.is_json:
-            return jsonify({"error": exc.description or exc.name}), exc.code
+        # werkzeug's own 400/404/405/413 too: JSON for API callers, with its headers (405's Allow).
+        if request.path.startswith("/api/") or request.path in ("/login", "/logout") or request.is_json:
+            response = jsonify({"error": exc.description or exc.name})
+            response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
+            return response, exc.code
         return exc
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify({"error": "internal error; see the server log"}), 500
+        # One line: what broke and where in our code, never the body, headers or the exception's
+        # text (which can hold a value from the request). The traceback only at DEBUG.
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f"{os.path.basename(frame.filename)}:{frame.lineno}" if frame else "?"
+        rule = request.url_rule.rule if request.url_rule else "(no route)"
+        app.logger.error("internal error: %s at %s on %s %s", type(exc).__name__, where, request.method, rule)
+        app.logger.debug("traceback of the internal error above", exc_info=exc)
+        return jsonify({"error": "internal error"}), 500

@@ -315,13 +315,27 @@ class AutoControl:
         body["battery_configured"] = self.has_battery
         return body
 
+    def _check_override_miner(self, body: Any) -> None:
+        """UnknownMiner for an override of a miner the fleet does not know (clearing a stored one is fine)."""
+        override = body.get("override") if isinstance(body, dict) else None
+        miner = override.get("miner") if isinstance(override, dict) else None
+        if not isinstance(miner, str) or not miner:
+            return  # absent (the fleet override) or the wrong type: apply_command names the problem
+        if len(miner) > 64 or not miner.isprintable():
+            raise ValueError("override.miner: expected a miner's IP address")
+        if override.get("clear") is True and miner in self.controller.state.miner_overrides:
+            return
+        self.fleet.get(miner)  # UnknownMiner: an override would be stored for a miner that never comes
+
     def command(self, body: Any, by: str) -> dict[str, Any]:
-        """POST /api/autocontrol: enable/disable, policy, overrides (ValueError names a bad field).
+        """POST /api/autocontrol: enable/disable, policy, overrides (ValueError names a bad field,
+        UnknownMiner an override's miner the fleet does not know).
 
         ``{"enabled": true}`` also hands a fleet the EMS deactivated back to the solar policy
         (the operator's way out of an EMS stop; an active dispatch stays).
         """
         with self._lock:
+            self._check_override_miner(body)
             apply_command(self.controller, body, by=by)
         self.fleet.event("autocontrol", f"settings changed: {sorted(body)}", actor=by)
         if isinstance(body, dict) and body.get("enabled") is True and self.ems.state.mode != ACTIVE and self.ems.engaged:

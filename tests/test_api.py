@@ -111,7 +111,7 @@ def test_no_response_contains_a_secret(client, fleet, auth, runtime):
 
 
 @pytest.mark.parametrize("body, content_type, fragment", [
-    ("{not json", "application/json", "JSON object"),
+    ("{not json", "application/json", "not valid JSON"),
     ("[1, 2]", "application/json", "JSON object"),
     ('{"ip": "10.0.0.300", "family": "fake"}', "application/json", "not an IPv4"),
     ('{"ip": 12}', "application/json", "must be a string"),

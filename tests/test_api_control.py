@@ -31,7 +31,7 @@ def test_unsupported_action_is_409_with_reason(client, fleet, auth, path, body):
     ("power", {}, "exactly one"),
     ("power", {"watts": 100, "percent": 5}, "exactly one"),
     ("power", {"watts": "100"}, "must be a number"),
-    ("power", {"watts": float("nan")}, "must be a number"),
+    ("power", {"watts": float("nan")}, "not a number"),
     ("power", {"watts": True}, "must be a number"),
     ("power", {"watts": -5}, "between"),
     ("power", {"percent": 150}, "between"),
@@ -41,11 +41,11 @@ def test_unsupported_action_is_409_with_reason(client, fleet, auth, path, body):
     ("mode", {"mode": 3}, "mode"),
     ("fan", {}, "percent"),
     ("pools", {"pools": []}, "pools"),
-    ("pools", {"pools": [{"url": 5, "user": "u"}]}, "must be strings"),
+    ("pools", {"pools": [{"url": 5, "user": "u"}]}, "must be a string"),
     ("pools", {"pools": ["stratum+tcp://a:1"]}, "must be an object"),
     ("autodownscale", {"enabled": "yes"}, "enabled"),
     ("autodownscale", {"enabled": True, "step_mhz": 500}, "between"),
-    ("autodownscale", {"enabled": True, "speed": 5}, "unknown setting"),
+    ("autodownscale", {"enabled": True, "speed": 5}, "unknown field"),
 ])
 def test_bad_bodies_are_400_and_send_nothing(client, fleet, auth, path, body, fragment):
     if body and any(v != v for v in body.values() if isinstance(v, float)):

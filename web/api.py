@@ -16,15 +16,13 @@ from miners.base import MinerAuthError, MinerError, NotSupported
 from services.discovery import DiscoveryBusy
 from services.fleet import UnknownMiner
 from web.auth import caller, error, read_allowed, write_required
+from web.body import BadRequest, boolean, check_fields, json_object, json_value, no_body, text, whole
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 RANGES_S = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "3d": 3 * 86400, "1w": 7 * 86400}
 _TARGET_POINTS = 300  # a chart wants a few hundred points per series, not every row
-
-
-class BadRequest(Exception):
-    """A request we refuse with 400 and a reason."""
+_MAX_POOLS = 10  # firmwares keep 3 (cgminer, Vnish) to a handful; the driver checks its own limit
 
 
 def _runtime():
@@ -37,7 +35,7 @@ def _fleet():
 
 @bp.errorhandler(BadRequest)
 def _bad_request(exc: BadRequest):
-    return error(str(exc), 400)
+    return error(str(exc), exc.status)
 
 
 @bp.errorhandler(UnknownMiner)
@@ -52,25 +50,13 @@ def _guard_reads():
     return None
 
 
-def json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or BadRequest naming what is wrong."""
-    if not request.content_length and not request.data:
-        return {}
-    if not request.is_json:
-        raise BadRequest("send JSON with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
-
-
-def _ipv4(text: Any, what: str = "ip") -> str:
-    if not isinstance(text, str):
+def _ipv4(value: Any, what: str = "ip") -> str:
+    if not isinstance(value, str):
         raise BadRequest(f"{what} must be a string like 192.168.1.50")
     try:
-        return str(ipaddress.IPv4Address(text.strip()))
+        return str(ipaddress.IPv4Address(value.strip()))
     except ValueError:
-        raise BadRequest(f"{what} is not an IPv4 address: {text!r}") from None
+        raise BadRequest(f"{what} is not an IPv4 address: {value[:40]!r}") from None
 
 
 def _actor() -> str:
@@ -94,20 +80,16 @@ def miner_detail(ip: str):
 @write_required
 def add_miner():
     """Add a miner by IP; without a family it is detected (read requests only)."""
-    body = json_object()
+    body = json_object(("ip", "family", "port", "username", "password"))
     ip = _ipv4(body.get("ip"))
-    family = body.get("family") or None
-    if family is not None and not isinstance(family, str):
-        raise BadRequest("family must be a string")
+    family = text(body["family"], "family", max_len=40) if body.get("family") else None
     port = body.get("port")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise BadRequest("port must be a whole number 1-65535")
     creds = None
     if body.get("password") is not None or body.get("username") is not None:
-        user, password = body.get("username", ""), body.get("password", "")
-        if not isinstance(user, str) or not isinstance(password, str):
-            raise BadRequest("username and password must be strings")
-        creds = {"username": user, "password": password}
+        creds = {"username": text(body.get("username", ""), "username", empty=True),
+                 "password": text(body.get("password", ""), "password", empty=True)}
     fleet = _fleet()
     model = None
     if family is None:
@@ -133,6 +115,7 @@ def add_miner():
 def delete_miner(ip: str):
     """Forget a miner and its history."""
     ip = _ipv4(ip)
+    no_body()
     _fleet().remove(ip, actor=_actor())
     _fleet().notify(_fleet().snapshot_message())
     return jsonify({"deleted": ip})
@@ -142,14 +125,14 @@ def delete_miner(ip: str):
 @write_required
 def restart_miner(ip: str):
     """Restart a miner (409 when its firmware cannot)."""
-    return _run_command(_ipv4(ip), "restart")
+    return _run_command(_ipv4(ip), "restart", body=False)
 
 
 @bp.post("/miners/<ip>/reboot")
 @write_required
 def reboot_miner(ip: str):
     """Reboot the whole device, where restart only restarts the mining process (Vnish)."""
-    return _run_command(_ipv4(ip), "reboot")
+    return _run_command(_ipv4(ip), "reboot", body=False)
 
 
 @bp.post("/miners/<ip>/autodownscale")
@@ -157,15 +140,12 @@ def reboot_miner(ip: str):
 def set_autodownscale(ip: str):
     """Vnish 3.x auto-downscale: ``{"enabled": bool, "step_mhz"?, "min_mhz"?, "timer"?, "after"?, "prec"?}``."""
     ip = _ipv4(ip)
-    body = json_object()
-    enabled = body.get("enabled")
-    if not isinstance(enabled, bool):
-        raise BadRequest('send {"enabled": true|false, ...}')
     limits = {"step_mhz": (1, 200), "min_mhz": (100, 1175), "timer": (1, 1440), "after": (0, 86400), "prec": (1, 100)}
-    unknown = set(body) - set(limits) - {"enabled"}
-    if unknown:
-        raise BadRequest(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    settings = {key: _whole(body[key], key, *limits[key]) for key in limits if body.get(key) is not None}
+    body = json_object(("enabled", *limits))
+    if not isinstance(body.get("enabled"), bool):
+        raise BadRequest('send {"enabled": true|false, ...}')
+    enabled = boolean(body["enabled"], "enabled")
+    settings = {key: whole(body[key], key, *limits[key]) for key in limits if body.get(key) is not None}
     return _run_command(ip, "set_autodownscale", enabled, **settings)
 
 
@@ -173,14 +153,14 @@ def set_autodownscale(ip: str):
 @write_required
 def sleep_miner(ip: str):
     """Stop hashing, staying reachable (sleep, pause, soft-off or power-off, per firmware)."""
-    return _run_command(_ipv4(ip), "sleep")
+    return _run_command(_ipv4(ip), "sleep", body=False)
 
 
 @bp.post("/miners/<ip>/wake")
 @write_required
 def wake_miner(ip: str):
     """Resume hashing."""
-    return _run_command(_ipv4(ip), "wake")
+    return _run_command(_ipv4(ip), "wake", body=False)
 
 
 @bp.post("/miners/<ip>/power")
@@ -188,13 +168,13 @@ def wake_miner(ip: str):
 def set_power(ip: str):
     """``{"watts": n}`` (power target) or ``{"percent": p}``."""
     ip = _ipv4(ip)
-    body = json_object()
+    body = json_object(("watts", "percent"))
     if ("watts" in body) == ("percent" in body):
         raise BadRequest('send exactly one of {"watts": n} or {"percent": p}')
     if "watts" in body:
-        watts = _whole(body["watts"], "watts", 1, 100_000)
+        watts = whole(body["watts"], "watts", 1, 100_000)
         return _run_command(ip, "set_power_watts", watts)
-    percent = _whole(body["percent"], "percent", 0, 100)
+    percent = whole(body["percent"], "percent", 0, 100)
     return _run_command(ip, "set_power_percent", percent)
 
 
@@ -203,10 +183,11 @@ def set_power(ip: str):
 def set_mode(ip: str):
     """``{"mode": name}``, one of the miner's ``modes``."""
     ip = _ipv4(ip)
-    mode = json_object().get("mode")
+    body = json_object(("mode",))
     record = _fleet().get(ip)
-    if not isinstance(mode, str) or not mode:
-        raise BadRequest("send {\"mode\": name}")
+    if "mode" not in body:
+        raise BadRequest('send {"mode": name}')
+    mode = text(body["mode"], "mode", max_len=64)
     # An empty list means not learnt yet (Vnish 1.x reads its presets only after a login): the driver checks.
     if base.MODE in record.driver.capabilities and record.driver.modes and mode not in record.driver.modes:
         raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(record.driver.modes)}")
@@ -218,10 +199,10 @@ def set_mode(ip: str):
 def set_frequency(ip: str):
     """``{"mhz": n, "voltage_mv": n (optional), "board": n (optional)}``."""
     ip = _ipv4(ip)
-    body = json_object()
-    mhz = _whole(body.get("mhz"), "mhz", 1, 5000)
-    voltage = _whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
-    board = _whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
+    body = json_object(("mhz", "voltage_mv", "board"))
+    mhz = whole(body.get("mhz"), "mhz", 1, 5000)
+    voltage = whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
+    board = whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
     return _run_command(ip, "set_frequency", mhz, voltage, board)
 
 
@@ -230,10 +211,10 @@ def set_frequency(ip: str):
 def set_fan(ip: str):
     """``{"percent": p}`` for a fixed speed, ``{"percent": null}`` for automatic."""
     ip = _ipv4(ip)
-    body = json_object()
+    body = json_object(("percent",))
     if "percent" not in body:
         raise BadRequest('send {"percent": 0-100} or {"percent": null} for automatic')
-    percent = None if body["percent"] is None else _whole(body["percent"], "percent", 0, 100)
+    percent = None if body["percent"] is None else whole(body["percent"], "percent", 0, 100)
     return _run_command(ip, "set_fan", percent)
 
 
@@ -242,20 +223,26 @@ def set_fan(ip: str):
 def set_pools(ip: str):
     """``{"pools": [{"url", "user", "password"}]}`` (or the bare list), first = highest priority."""
     ip = _ipv4(ip)
-    if request.is_json and isinstance(request.get_json(silent=True), list):
-        items = request.get_json()
+    usage = 'send {"pools": [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}]}'
+    body = json_value()
+    if isinstance(body, dict):
+        check_fields(body, ("pools",))
+        items = body.get("pools")
     else:
-        items = json_object().get("pools")
+        items = body
     if not isinstance(items, list) or not items:
-        raise BadRequest('send {"pools": [{"url": "stratum+tcp://host:port", "user": "...", "password": "x"}]}')
+        raise BadRequest(usage)
+    if len(items) > _MAX_POOLS:
+        raise BadRequest(f"at most {_MAX_POOLS} pools, got {len(items)}")
     pools = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRequest(f"pools[{i}] must be an object with url, user and password")
-        url, user, password = item.get("url"), item.get("user"), item.get("password", "x")
-        if not isinstance(url, str) or not isinstance(user, str) or not isinstance(password, str):
-            raise BadRequest(f"pools[{i}]: url, user and password must be strings")
-        pools.append(base.PoolConfig(url=url.strip(), user=user.strip(), password=password))
+        check_fields(item, ("url", "user", "password"), f"pools[{i}].")
+        url = text(item.get("url"), f"pools[{i}].url", max_len=512).strip()
+        user = text(item.get("user"), f"pools[{i}].user").strip()
+        password = text(item.get("password", "x"), f"pools[{i}].password", empty=True)
+        pools.append(base.PoolConfig(url=url, user=user, password=password))
     return _run_command(ip, "set_pools", pools)
 
 
@@ -277,9 +264,12 @@ def miner_chips(ip: str):
 def set_credentials(ip: str):
     """Store the login the miner's control interface needs (never returned by any GET)."""
     ip = _ipv4(ip)
-    body = json_object()
-    user, password = body.get("username", ""), body.get("password")
-    if not isinstance(user, str) or not isinstance(password, str) or not (user or password):
+    body = json_object(("username", "password"))
+    if not isinstance(body.get("username", ""), str) or not isinstance(body.get("password"), str):
+        raise BadRequest('send {"username": "...", "password": "..."} (DELETE clears them)')
+    user = text(body.get("username", ""), "username", empty=True)
+    password = text(body["password"], "password", empty=True)
+    if not (user or password):
         raise BadRequest('send {"username": "...", "password": "..."} (DELETE clears them)')
     _fleet().set_credentials(ip, {"username": user, "password": password}, actor=_actor())
     return jsonify({"ok": True, "credentials_set": True})
@@ -290,6 +280,7 @@ def set_credentials(ip: str):
 def clear_credentials(ip: str):
     """Forget a miner's stored login; its firmware's factory default applies again."""
     ip = _ipv4(ip)
+    no_body()
     _fleet().set_credentials(ip, None, actor=_actor())
     return jsonify({"ok": True, "credentials_set": False})
 
@@ -300,18 +291,10 @@ def miner_types():
     return jsonify(miners.capability_matrix())
 
 
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    """A whole number in [low, high] (floats like 50.0 are accepted), else BadRequest."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise BadRequest(f"{name} must be a number")
-    if isinstance(value, float) and not value.is_integer():
-        raise BadRequest(f"{name} must be a whole number")
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return int(value)
-
-
-def _run_command(ip: str, action: str, *args: Any, **kwargs: Any):
+def _run_command(ip: str, action: str, *args: Any, body: bool = True, **kwargs: Any):
+    """Send one command (``body=False``: the route takes no body, so refuse one first)."""
+    if not body:
+        no_body()
     fleet = _fleet()
     fleet.get(ip)  # 404 before anything else
     try:
@@ -362,12 +345,14 @@ def events():
 @write_required
 def start_discovery():
     """Start scanning a subnet (default from config or the Pi's own LAN)."""
-    body = json_object()
-    subnet = body.get("subnet")
-    if subnet is not None and not isinstance(subnet, str):
-        raise BadRequest("subnet must be a string like 192.168.1.0/24")
+    body = json_object(("subnet",))
+    subnet = body.get("subnet")  # absent or null: the configured subnet (or the Pi's own LAN)
+    if subnet is not None:
+        if not isinstance(subnet, str) or not subnet.strip():
+            raise BadRequest("subnet must be a string like 192.168.1.0/24 (leave it out for the configured one)")
+        subnet = text(subnet, "subnet", max_len=64).strip()
     try:
-        job = _runtime().discovery.start(subnet or None)
+        job = _runtime().discovery.start(subnet)
     except DiscoveryBusy as exc:
         return error(str(exc), 409, job=_runtime().discovery.status())
     except ValueError as exc:

@@ -23,6 +23,7 @@ from flask import Blueprint, current_app, jsonify, request, session
 
 from database import queries
 from services.sessions import STATE_KEY, SessionStore
+from web.body import json_object, text
 
 bp = Blueprint("auth", __name__)
 
@@ -144,10 +145,11 @@ def login():
         return error("too many failed logins; wait a minute", 429)
     if request.headers.get("Origin") and not _same_origin():
         return error("cross-origin login refused", 403)
-    data = request.get_json(silent=True) if request.is_json else request.form
-    password = (data or {}).get("password") if isinstance(data, dict) or hasattr(data, "get") else None
+    data = json_object(("password",)) if request.is_json else request.form  # web/body.py: bounded, 400s
+    password = data.get("password")
     if not isinstance(password, str) or not password:
         return error("send the password as JSON {\"password\": ...} or a form field", 400)
+    password = text(password, "password")  # a lone surrogate or control character: 400, never a guess
     if not _secrets().check_password(password):
         _record_failure(addr)
         _failures().note("login_failed", addr, "dashboard login failed: wrong password")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
+from services.fleet import UnknownMiner
 from web.auth import caller, error, read_allowed, write_required
+from web.body import json_object
 
 bp = Blueprint("autocontrol", __name__, url_prefix="/api/autocontrol")
 
@@ -25,10 +27,10 @@ def status():
 @write_required
 def change():
     """``{"enabled"?, "policy"?, "override"?: {"percent", "minutes"|"until", "miner"?} | {"clear": true}}``."""
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict):
-        return error("send a JSON object with enabled, policy or override (Content-Type: application/json)", 400)
+    body = json_object()  # bounded JSON; the fields are checked by AutoControl.command
     try:
         return jsonify(_autocontrol().command(body, by=caller() or "anonymous"))
+    except UnknownMiner as exc:
+        return error(f"override.miner: no miner with IP {exc.args[0]!r}", 404)
     except ValueError as exc:  # apply_command checks everything before it changes anything
         return error(str(exc), 400)

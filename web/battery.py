@@ -20,7 +20,7 @@ def _guard_reads():
 
 @bp.errorhandler(BadRequest)
 def _bad_request(exc: BadRequest):
-    return error(str(exc), 400)
+    return error(str(exc), exc.status)
 
 
 @bp.get("")

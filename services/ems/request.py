@@ -1,35 +1,37 @@
 """Strict parsing of the EMS activate body: ``{"activationPowerInKw": <number>}`` and nothing else.
 
-Python's json module accepts NaN, Infinity and duplicate keys, and turns 1e400
-into inf; an EMS contract must not. Every refusal is a one-line reason the
-EMS can log (it is sent back as ``message`` with HTTP 400).
+Python's json module accepts NaN, Infinity and duplicate keys, turns 1e400
+into inf and recurses once per nesting level (2,000 deep: RecursionError); an
+EMS contract must not. The bytes go through services/jsonbody.py (size, depth,
+numbers, UTF-8 text). Every refusal is a one-line reason the EMS can log (it is
+sent back as ``message`` with HTTP 400).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+
+from services.jsonbody import BadJson, decode
 
 FIELD = "activationPowerInKw"
 MAX_BODY_BYTES = 4096  # the body is one small object; anything bigger is not ours
+MAX_DEPTH = 4  # the body is flat; a little room so a nested mistake gets a type error, not a depth one
 
 
 class BadActivation(ValueError):
     """The activate request is malformed; str() is the reason for the EMS."""
 
 
-def _no_constants(name: str) -> Any:
-    raise BadActivation(f"{FIELD}: {name} is not a number")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise BadActivation(f"{key}: given twice")
-        seen[key] = value
-    return seen
+def _reason(exc: BadJson) -> str:
+    """The decoder's refusal in the contract's words (the EMS's only number is FIELD)."""
+    if exc.kind == "number" and exc.value in ("NaN", "Infinity", "-Infinity"):
+        return f"{FIELD}: {exc.value} is not a number"
+    if exc.kind == "number":
+        return f"{FIELD}: must be a finite number, got {exc.value}"
+    if exc.kind == "duplicate":
+        return str(exc).strip("'").replace("': given", ": given", 1)
+    return str(exc)
 
 
 def parse_activation(body: bytes, is_json: bool) -> float:
@@ -41,13 +43,9 @@ def parse_activation(body: bytes, is_json: bool) -> float:
     if not is_json:
         raise BadActivation("send JSON with Content-Type: application/json")
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-    except BadActivation:
-        raise
-    except UnicodeDecodeError:
-        raise BadActivation("body is not UTF-8 text") from None
-    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
-        raise BadActivation(f"body is not valid JSON: {str(exc).split(':')[0]}") from None
+        data = decode(body, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH)
+    except BadJson as exc:
+        raise BadActivation(_reason(exc)) from None
     if not isinstance(data, dict):
         raise BadActivation(f'body must be a JSON object {{"{FIELD}": <kW>}}, got {type(data).__name__}')
     if FIELD not in data:
@@ -59,7 +57,7 @@ def parse_activation(body: bytes, is_json: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         shown = json.dumps(value)[:40]
         raise BadActivation(f"{FIELD}: must be a JSON number, got {shown}")
-    number = float(value) if not isinstance(value, int) or abs(value) < 10 ** 300 else math.inf
+    number = float(value)  # the decoder bounds integers to 30 digits: no OverflowError
     if not math.isfinite(number):
         raise BadActivation(f"{FIELD}: must be a finite number")
     return number

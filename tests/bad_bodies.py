@@ -1,0 +1,253 @@
+"""Malformed request bodies for every JSON write route (shared by tests/test_bad_bodies.py and bench/fuzz_bodies.py).
+
+Routes are enumerated from the app's url_map, so a new write route is covered
+as soon as it exists: ``SPECS`` must name its valid bodies (the fields each one
+reads are mutated one at a time) or list it in ``IGNORES_BODY``, or the test
+fails and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import yaml
+
+from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+
+EMS_TOKEN = "ems-token-0123456789abcdef"
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+FAKE_IP, POWER_IP = "10.0.0.1", "10.0.0.2"  # a "fake" (restart, pools) and a "fakepower" (watts, sleep, wake)
+
+# Routes documented to ignore their body: they may answer 2xx to any body, but never 500.
+IGNORES_BODY = {
+    ("POST", "/logout"),  # ends the session whatever is sent
+    ("POST", "/api/deactivate"),  # docs/EMS.md: "the body is ignored"
+    ("POST", "/api/ems/release"),  # the dashboard posts {}; nothing is read
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How to call one write route: the IP for <ip>, its valid bodies (none = takes no body), auth."""
+
+    valid: tuple[dict, ...] = ()
+    ip: str = POWER_IP
+    auth: str = "token"  # token | ems | none (login)
+    empty_ok: bool = False  # an empty body is a valid request (defaults apply)
+
+
+def _until() -> float:
+    return round(time.time() + 3600)
+
+
+SPECS: dict[tuple[str, str], Spec] = {
+    ("POST", "/api/miners"): Spec(({"ip": "10.0.0.9", "family": "fake", "port": 4028,
+                                    "username": "root", "password": "pw"},)),
+    ("DELETE", "/api/miners/<ip>"): Spec(empty_ok=True),
+    ("POST", "/api/miners/<ip>/restart"): Spec(ip=FAKE_IP, empty_ok=True),
+    ("POST", "/api/miners/<ip>/reboot"): Spec(ip=FAKE_IP, empty_ok=True),
+    ("POST", "/api/miners/<ip>/sleep"): Spec(empty_ok=True),
+    ("POST", "/api/miners/<ip>/wake"): Spec(empty_ok=True),
+    ("POST", "/api/miners/<ip>/autodownscale"): Spec(({"enabled": True, "step_mhz": 10, "min_mhz": 500,
+                                                       "timer": 5, "after": 60, "prec": 10},)),
+    ("POST", "/api/miners/<ip>/power"): Spec(({"watts": 20},), ),
+    ("POST", "/api/miners/<ip>/mode"): Spec(({"mode": "eco"},)),
+    ("POST", "/api/miners/<ip>/frequency"): Spec(({"mhz": 500, "voltage_mv": 1200, "board": 0},)),
+    ("POST", "/api/miners/<ip>/fan"): Spec(({"percent": 50},)),
+    ("POST", "/api/miners/<ip>/pools"): Spec(({"pools": [{"url": "stratum+tcp://pool.example:3333",
+                                                          "user": "worker.1", "password": "x"}]},), ip=FAKE_IP),
+    ("PUT", "/api/miners/<ip>/credentials"): Spec(({"username": "root", "password": "secret"},)),
+    ("DELETE", "/api/miners/<ip>/credentials"): Spec(empty_ok=True),
+    ("POST", "/api/discover"): Spec(({"subnet": "10.0.0.0/30"},), empty_ok=True),
+    ("POST", "/api/autocontrol"): Spec(({"enabled": True, "policy": "surplus",
+                                         "override": {"percent": 50, "minutes": 30, "miner": FAKE_IP}},
+                                        {"override": {"percent": 40, "until": "UNTIL"}},
+                                        {"override": {"clear": True, "miner": POWER_IP}})),
+    ("POST", "/login"): Spec(({"password": TEST_PASSWORD},), auth="none"),
+    ("POST", "/api/activate"): Spec(({"activationPowerInKw": 0.03},), auth="ems"),
+    ("POST", "/api/deactivate"): Spec(auth="ems", empty_ok=True),
+    ("POST", "/api/ems/release"): Spec(empty_ok=True),
+    ("POST", "/logout"): Spec(auth="none", empty_ok=True),
+}
+
+HUGE_INT = "1" + "0" * 400
+NESTED_ARRAYS = "[" * 2000 + "]" * 2000
+NESTED_OBJECTS = '{"a":' * 2000 + "1" + "}" * 2000
+# Values that no field accepts (raw JSON text, spliced in so NaN, 1e309 and lone surrogates survive).
+BAD_VALUES = {
+    "401-digit integer": HUGE_INT,
+    "negative 401-digit integer": "-" + HUGE_INT,
+    "1e309": "1e309",
+    "-1e309": "-1e309",
+    "NaN": "NaN",
+    "Infinity": "Infinity",
+    "lone surrogate": '"\\ud800"',
+    "lone surrogate in text": '"ab\\udfffcd"',
+    "nested 2000 deep": NESTED_ARRAYS,
+    "array": "[1, 2]",
+    "object": '{"x": 1}',
+    "wrong type": '"not-a-value-\\u0000"',
+    "huge string": json.dumps("x" * 70_000),
+}
+
+
+@dataclass
+class Case:
+    """One request: a label, raw body bytes and a content type."""
+
+    label: str
+    body: bytes
+    content_type: str = "application/json"
+    extra: dict = field(default_factory=dict)
+
+
+def _splice(body: Any, path: tuple, raw: str) -> str:
+    """``body`` as JSON text with the value at ``path`` replaced by the raw JSON text ``raw``."""
+    marker = "\u0001MARK\u0001"
+    copy = json.loads(json.dumps(body))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = marker
+    return json.dumps(copy).replace(json.dumps(marker), raw)
+
+
+def leaf_paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every path to a leaf (a non-container) of a JSON value."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+    if items is None:
+        yield prefix
+        return
+    for key, child in items:
+        yield from leaf_paths(child, (*prefix, key))
+
+
+def resolve(body: dict) -> dict:
+    """A valid body with its placeholders filled in (an override's until an hour from now)."""
+    return json.loads(json.dumps(body).replace('"UNTIL"', str(_until())))
+
+
+def cases(spec: Spec) -> list[Case]:
+    """Every bad body for one route: the generic ones, then each field of each valid body made bad."""
+    out = [
+        Case("nested arrays 2000 deep", NESTED_ARRAYS.encode()),
+        Case("nested objects 2000 deep", NESTED_OBJECTS.encode()),
+        Case("1 MB body", b'{"x": "' + b"a" * 1_000_000 + b'"}'),
+        Case("not JSON", b"this is not json"),
+        Case("truncated JSON", b'{"a": '),
+        Case("JSON array", b"[]"),
+        Case("JSON array of an object", b"[{}]"),
+        Case("JSON number", b"42"),
+        Case("JSON string", b'"text"'),
+        Case("JSON null", b"null"),
+        Case("JSON true", b"true"),
+        Case("invalid UTF-8", b'{"a": "\xff\xfe"}'),
+        Case("UTF-8 BOM", b"\xef\xbb\xbf{}"),
+        Case("lone surrogate key", b'{"\\ud800": 1}'),
+        Case("NaN at top", b"NaN"),
+        Case("huge integer at top", HUGE_INT.encode()),
+        Case("JSON as text/plain", b'{"a": 1}', "text/plain"),
+        Case("form body", b"a=1&b=2", "application/x-www-form-urlencoded"),
+        Case("unknown field", b'{"no_such_field_xyz": 1}'),
+        Case("nested value 2000 deep", ('{"a": ' + NESTED_ARRAYS + "}").encode()),
+    ]
+    if not spec.empty_ok:
+        out.append(Case("empty body", b""))
+        out.append(Case("empty object", b"{}"))
+    for n, valid in enumerate(spec.valid):
+        body = resolve(valid)
+        first = next(iter(body))
+        out.append(Case(f"body {n} duplicate key {first}",
+                        json.dumps(body)[:-1].encode() + f', "{first}": {json.dumps(body[first])}}}'.encode()))
+        for path in leaf_paths(body):
+            name = ".".join(str(p) for p in path)
+            for label, raw in BAD_VALUES.items():
+                out.append(Case(f"body {n} {name} = {label}", _splice(body, path, raw).encode()))
+    return out
+
+
+def build(tmp_path):
+    """(app, runtime, discovery calls) with fake miners, an EMS token, and no network: detect and scans stubbed."""
+    import miners.detect
+    from app import create_app
+    from database.db import Database
+    from services.config import load_config
+    from services.fleet import FleetManager
+    from services.runtime import Runtime
+    from tests.fakes import fake_factory, reset_fakes
+
+    reset_fakes()
+    data = {"server": {"data_dir": "data"},
+            "polling": {"interval_sec": 2, "timeout_sec": 0.5, "offline_after": 2, "workers": 8},
+            "security": {"api_token": TEST_TOKEN, "admin_password": TEST_PASSWORD},
+            "battery": {"source": "none"}, "ems": {"token": EMS_TOKEN},
+            "network": {"subnet": "10.0.0.0/30"}}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, environ={})
+    db = Database(config.data_path / "fleet.db")
+    runtime = Runtime(config, fleet=FleetManager(config, db, driver_factory=fake_factory), db=db)
+    runtime.fleet.add(FAKE_IP, "fake")
+    runtime.fleet.add(POWER_IP, "fakepower")
+    runtime.fleet.poll_round()
+    scans: list[str] = []
+
+    def no_scan(job, hosts):  # never touch the network: record the scan and finish it
+        scans.append(job.subnet)
+        job.state = "done"
+
+    runtime.discovery._run = no_scan
+    miners.detect.detect = lambda *args, **kwargs: None  # POST /api/miners without a family probes nothing
+    app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
+    return app, runtime, scans
+
+
+def write_rules(app) -> list[tuple[str, str]]:
+    """(method, rule) of every write route the app serves, sorted."""
+    found = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods or ():
+            if method in WRITE_METHODS:
+                found.add((method, rule.rule))
+    return sorted(found)
+
+
+def headers_for(spec: Spec) -> dict[str, str]:
+    """The credentials a route wants (and a same-origin Origin, which login checks when present)."""
+    if spec.auth == "ems":
+        return {"Authorization": f"Bearer {EMS_TOKEN}"}
+    if spec.auth == "none":
+        return {"Origin": "http://localhost"}
+    return {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+
+def send(client, method: str, rule: str, spec: Spec, case: Case):
+    """Send one case to one route."""
+    path = rule.replace("<ip>", spec.ip)
+    return client.open(path, method=method, data=case.body, content_type=case.content_type,
+                       headers=headers_for(spec))
+
+
+def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
+    """Everything a write could change: miners and their logins, driver calls, controller and EMS state, scans."""
+    from tests.fakes import FakeDriver, FakePowerDriver
+
+    conn = runtime.db.conn()
+    rows = [dict(r) for r in conn.execute("SELECT ip, family, port, credentials FROM miners ORDER BY ip")]
+    ac = runtime.autocontrol
+    return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
+            "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),
+            "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans)}
+
+
+def reset_login_limit() -> None:
+    """Forget failed logins, so the limiter's 429 does not hide what a body does to /login."""
+    from web import auth
+
+    failures = getattr(auth, "_FAILED_LOGINS", None)
+    if isinstance(failures, dict):
+        failures.clear()
