@@ -55,9 +55,10 @@ from .base import (
     PoolConfig,
     PoolStatus,
 )
-from .cgminer import GH, MH, integer, num, parse_pools, parse_summary, positive, section
-from .cgminer_api import APIError, CommandResults
+from .cgminer import GH, MH, parse_pools, parse_summary, section
+from .cgminer_api import APIError, CGMinerClient, CommandResults, reply_guard
 from .stratum import SCHEME, SV2_SCHEME, validate_pools
+from .values import integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ def _path(obj: Any, *keys: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else [] (a lying reply's number or object where a list belongs)."""
+    return value if isinstance(value, list) else []
 
 
 def _unit(obj: Any, *keys: str) -> float | None:
@@ -175,7 +181,7 @@ def parse_bosminer(replies: Mapping[str, Mapping[str, Any] | None]) -> MinerStat
     limit = positive(tuner.get("PowerLimit"))
     if limit is not None:
         status.errors.append(f"note: power limit {limit:g} W (BOS tuner)")
-    chain_states = [str(c.get("Status", "")) for c in tuner.get("TunerChainStatus") or [] if isinstance(c, dict)]
+    chain_states = [str(c.get("Status", "")) for c in _list(tuner.get("TunerChainStatus")) if isinstance(c, dict)]
 
     status.pools = parse_pools(replies.get("pools"))
     version = parse_bos_version(replies.get("version"))
@@ -215,7 +221,7 @@ def parse_rest_pools(groups: Any) -> list[PoolStatus]:
     if not isinstance(groups, list):
         return pools
     for group in groups:
-        for entry in _path(group, "pools") or []:
+        for entry in _list(_path(group, "pools")):
             if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
                 continue
             stats = entry.get("stats") if isinstance(entry.get("stats"), dict) else {}
@@ -264,7 +270,7 @@ def parse_rest(details: Any, stats: Any, hashboards: Any, cooling: Any = None, t
     host = _path(details, "hostname")
     status.hostname = host if isinstance(host, str) and host else None
 
-    for position, board in enumerate(_path(hashboards, "hashboards") or []):
+    for position, board in enumerate(_list(_path(hashboards, "hashboards"))):
         if not isinstance(board, dict):
             continue
         board_id = integer(board.get("id"))  # "1", "2", "3": a string in BOS+ 25.11
@@ -284,7 +290,7 @@ def parse_rest(details: Any, stats: Any, hashboards: Any, cooling: Any = None, t
     freqs = [b.frequency_mhz for b in status.boards if b.frequency_mhz]
     status.frequency_mhz = round(sum(freqs) / len(freqs), 2) if freqs else None
 
-    fans = [f for f in _path(cooling, "fans") or [] if isinstance(f, dict)]
+    fans = [f for f in _list(_path(cooling, "fans")) if isinstance(f, dict)]
     status.fan_rpm = [r for r in (integer(f.get("rpm")) for f in fans) if r is not None]
     ratio = num(fans[0].get("target_speed_ratio")) if fans else None
     status.fan_percent = round(ratio * 100.0, 1) if ratio is not None else None
@@ -337,9 +343,8 @@ class BraiinsDriver(MinerDriver):
         self._has_rest: bool | None = None  # None until probed
         self._rest_checked = 0.0
         self._auth_failed_at: float | None = None
-        self._version: dict[str, Any] | None = None
+        self.api = CGMinerClient(self.host, self.port, self.timeout)
         self._unsupported_cmds: set[str] = set()
-        self._multi_ok: bool | None = None
 
     def close(self) -> None:
         """Close the pooled HTTP connection."""
@@ -417,10 +422,10 @@ class BraiinsDriver(MinerDriver):
                    secrets: tuple[str, ...] = ()) -> Any:
         reply = self._rest(method, path, body, deadline=deadline)
         if reply.status == 400:
-            raise ValueError(f"BOS+ rejected {method} {API}{path}: {_scrub(reply.text.strip()[:160], secrets)}")
+            raise ValueError(f"BOS+ rejected {method} {API}{path}: {scrub(reply.text.strip()[:160], secrets)}")
         if not 200 <= reply.status < 300:
             raise MinerProtocolError(f"{method} {API}{path}: HTTP {reply.status} "
-                                     f"{_scrub(reply.text.strip()[:120], secrets)}".strip())
+                                     f"{scrub(reply.text.strip()[:120], secrets)}".strip())
         if reply.status == 204 or not reply.body.strip():
             return None
         return reply.json()
@@ -449,6 +454,7 @@ class BraiinsDriver(MinerDriver):
                            f"{action}; its cgminer API offers only pause/resume")
 
     # --- read ---
+    @reply_guard
     def read(self) -> MinerStatus:
         """REST reads on BOS+ 25.07+, the cgminer API otherwise (or while the REST login is refused)."""
         deadline = time.monotonic() + self.timeout
@@ -488,37 +494,30 @@ class BraiinsDriver(MinerDriver):
 
     def _read_cgminer(self, deadline: float) -> MinerStatus:
         commands = [c for c in _READ_COMMANDS if c not in self._unsupported_cmds]
-        if self._version is None:
-            commands.append("version")
-        results = self._query(commands, deadline)
-        if "version" in results.replies:
-            self._version = results.replies["version"]
+        results = self.api.read(commands, timeout=self._left(deadline))
+        self._retry_refused(results, deadline)
+        if self.api.version is None and "version" in results.replies:
+            self.api.version = results.replies["version"]  # refused inside the join, answered alone
         if "summary" not in results.replies and "devs" not in results.replies:
             raise results.errors.get("summary") or MinerProtocolError("no summary or devs in the reply")
         replies: dict[str, Any] = dict(results.replies)
-        replies["version"] = self._version
         status = parse_bosminer(replies)
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items() if cmd != "tunerstatus")
         return status
 
-    def _query(self, commands: list[str], deadline: float) -> CommandResults:
-        results = cgminer_api.send_commands(self.host, self.port, commands, timeout=self._left(deadline),
-                                            allow_multi=self._multi_ok is not False)
-        if self._multi_ok is None and len(commands) > 1:
-            self._multi_ok = results.joined
+    def _retry_refused(self, results: CommandResults, deadline: float) -> None:
+        """Ask alone what a join refused; remember what this firmware refuses for good."""
         if results.joined and results.errors:
             # A command refused inside a '+' join may still answer alone; what fails alone
             # (tunerstatus on BOS without the tuner) is not asked again.
             for command in list(results.errors):
                 try:
-                    results.replies[command] = cgminer_api.send_command(
-                        self.host, self.port, command, timeout=self._left(deadline))
+                    results.replies[command] = self.api.send(command, timeout=self._left(deadline))
                     del results.errors[command]
                 except APIError:
                     self._unsupported_cmds.add(command)
         elif results.errors:
             self._unsupported_cmds.update(c for c, e in results.errors.items() if e.code in (14, 45))
-        return results
 
     # --- control ---
     def set_power_watts(self, watts: int) -> None:
@@ -546,7 +545,7 @@ class BraiinsDriver(MinerDriver):
         except NotSupported:
             # Old BOS: the cgminer API's own pause/resume (BOSminer API docs: PAUSE/RESUME [true]).
             # Never used to get round a refused REST login: that raises MinerAuthError above.
-            cgminer_api.send_command(self.host, self.port, action, timeout=self.timeout)  # STATUS E raises
+            self.api.send(action)  # STATUS E raises
             return
         result = self._rest_json("PUT", f"/actions/{action}")
         if not isinstance(result, bool):  # the reply is a bare JSON boolean ("was already paused")
@@ -556,7 +555,7 @@ class BraiinsDriver(MinerDriver):
         """PUT /api/v1/actions/restart: restarts mining (bosminer); the system stays up."""
         self._need_rest("restart")
         self._rest_json("PUT", "/actions/restart")
-        self._version = None
+        self.api.forget_version()
 
     def reboot(self) -> None:
         """PUT /api/v1/actions/reboot (204, no body): reboots the whole miner (POST /api/miners/<ip>/reboot)."""
@@ -583,10 +582,3 @@ class BraiinsDriver(MinerDriver):
         wanted = [(p.url.strip().lower(), p.user) for _, _, p in checked]
         if [(p.url.lower(), p.user) for p in after] != wanted:
             raise MinerProtocolError("BOS+ accepted the pools but reads back a different list")
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text

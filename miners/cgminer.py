@@ -337,7 +337,7 @@ class CGMinerDriver(MinerDriver):
         for pool in pools:
             param = ",".join(escape_parameter(v) for v in (pool.url.strip(), pool.user, pool.password))
             reply = send("addpool", param)
-            new_ids.append(_added_pool_id(reply, fallback=len(old) + len(new_ids)))
+            new_ids.append(added_pool_id(reply, fallback=len(old) + len(new_ids)))
         send("switchpool", str(new_ids[0]))
         send("poolpriority", ",".join(map(str, new_ids)))
         # Remove the old pools from the highest number down: cgminer moves its LAST pool
@@ -349,7 +349,7 @@ class CGMinerDriver(MinerDriver):
                 log.warning("%s: could not remove old pool %d: %s", self.host, pool_id, exc.msg)
 
 
-def _added_pool_id(reply: Mapping[str, Any], fallback: int) -> int:
+def added_pool_id(reply: Mapping[str, Any], fallback: int) -> int:
     """Pool number from cgminer's addpool Msg "Added pool 3: 'url'"."""
     msg = next((str(s.get("Msg", "")) for s in section(reply, "STATUS")), "")
     match = re.search(r"pool (\d+)", msg, re.IGNORECASE)

@@ -285,14 +285,18 @@ class CGMinerClient:
             self.multi_ok = results.joined
         return results
 
-    def read(self, commands: Sequence[str], *, timeout: float | None = None) -> CommandResults:
-        """``query`` with ``version`` added until it has answered once; the cached VERSION is in every result.
+    def read(self, commands: Sequence[str], *, extra: Sequence[str] = (),
+             timeout: float | None = None) -> CommandResults:
+        """``query`` of ``commands``, ``version`` until it has answered once, then ``extra``; VERSION in every result.
 
-        A refused ``version`` lands in ``errors`` and is asked again next time.
+        ``extra`` are one-off commands the driver still has to learn (LuxOS
+        ``profiles``), joined after ``version`` as the drivers always sent them. A
+        refused ``version`` lands in ``errors`` and is asked again next time.
         """
         asked = list(commands)
         if self.version is None:
             asked.append("version")
+        asked.extend(extra)
         results = self.query(asked, timeout=timeout)
         if "version" in results.replies:
             self.version = results.replies["version"]

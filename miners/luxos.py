@@ -23,7 +23,6 @@ Facts (reference section 9; LuxorLabs/luxos-tooling ``api.json``/``api.py``/
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -44,9 +43,10 @@ from .base import (
     MinerStatus,
     PoolConfig,
 )
-from .cgminer import GH, MH, integer, num, parse_pools, parse_summary, positive, section
-from .cgminer_api import APIError, CommandResults, EmptyReply, escape_parameter
+from .cgminer import GH, MH, added_pool_id, parse_pools, parse_summary, section
+from .cgminer_api import APIError, CGMinerClient, EmptyReply, escape_parameter, reply_guard
 from .stratum import validate_pools
+from .values import integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +191,9 @@ class LuxOSDriver(MinerDriver):
 
     def __init__(self, host: str, **kwargs: Any) -> None:
         super().__init__(host, **kwargs)
-        self._version: dict[str, Any] | None = None
+        self.api = CGMinerClient(self.host, self.port, self.timeout)
         self._profiles: list[dict[str, Any]] | None = None
         self._board_ids: list[int] = []
-        self._multi_ok: bool | None = None
         # (profile, text): what the last power target turned into, shown while that profile runs
         self._note: tuple[str, str] | None = None
         self.modes: tuple[str, ...] = ()  # instance: this unit's profile names, least power first
@@ -202,33 +201,19 @@ class LuxOSDriver(MinerDriver):
 
     # --- transport ---
     def _send(self, command: str, params: list[str] | None = None) -> dict[str, Any]:
-        parameter = ",".join(params) if params else None
-        return cgminer_api.send_command(self.host, self.port, command, parameter, timeout=self.timeout)
-
-    def _query(self, commands: list[str]) -> CommandResults:
-        results = cgminer_api.send_commands(self.host, self.port, commands, timeout=self.timeout,
-                                            allow_multi=self._multi_ok is not False)
-        if self._multi_ok is None and len(commands) > 1:
-            self._multi_ok = results.joined
-        return results
+        """One command with its parameters comma-joined (the session id first where one is needed)."""
+        return self.api.send(command, ",".join(params) if params else None)
 
     # --- read ---
+    @reply_guard
     def read(self) -> MinerStatus:
         """summary/pools/devs/devdetails/config/power/temps/fans (+ version and profiles once)."""
-        commands = list(_READ_COMMANDS)
-        if self._version is None:
-            commands.append("version")
-        if self._profiles is None:
-            commands.append("profiles")
-        results = self._query(commands)
+        results = self.api.read(_READ_COMMANDS, extra=("profiles",) if self._profiles is None else ())
         if "summary" not in results.replies:
             raise results.errors.get("summary") or MinerProtocolError("no summary in the reply")
-        if "version" in results.replies:
-            self._version = results.replies["version"]
         if "profiles" in results.replies:
             self._learn_profiles(results.replies["profiles"])
         replies: dict[str, Any] = dict(results.replies)
-        replies["version"] = self._version
         status = parse_luxos(replies)
         self._board_ids = [b.index for b in status.boards]
         status.errors.extend(f"{cmd}: {err.msg}" for cmd, err in results.errors.items())
@@ -322,7 +307,7 @@ class LuxOSDriver(MinerDriver):
     def restart(self) -> None:
         """rebootdevice <sid>: reboots the whole miner (``reboot`` would reboot one hash board)."""
         self._privileged("rebootdevice", reboots=True)
-        self._version = None
+        self.api.forget_version()
         self._profiles = None
 
     def set_mode(self, mode: str) -> None:
@@ -354,7 +339,7 @@ class LuxOSDriver(MinerDriver):
         try:
             self._replace_pools([pool for _, _, pool in checked])
         except APIError as exc:
-            raise type(exc)(exc.command, exc.code, _scrub(exc.msg, secrets), exc.status) from None
+            raise type(exc)(exc.command, exc.code, scrub(exc.msg, secrets), exc.status) from None
         after = parse_pools(self._send("pools"))
         wanted = [(p.url.strip().lower(), p.user) for _, _, p in checked]
         if sorted((p.url.lower(), p.user) for p in after) != sorted(wanted):
@@ -366,7 +351,8 @@ class LuxOSDriver(MinerDriver):
         new_ids: list[int] = []
         for pool in pools:
             reply = self._send("addpool", [escape_parameter(v) for v in (pool.url.strip(), pool.user, pool.password)])
-            new_ids.append(_added_pool_id(reply, fallback=len(old) + len(new_ids)))
+            # LUXminer's addpool wording is not captured: cgminer's "Added pool 3: 'url'" is assumed.
+            new_ids.append(added_pool_id(reply, fallback=len(old) + len(new_ids)))
         self._send("switchpool", [str(new_ids[0])])
         for pool_id in old_ids:  # highest first: a removal may renumber the pools after it
             try:
@@ -374,6 +360,7 @@ class LuxOSDriver(MinerDriver):
             except APIError as exc:
                 log.warning("%s: could not remove old pool %d: %s", self.host, pool_id, exc.msg)
 
+    @reply_guard
     def read_chips(self) -> list[ChipStatus]:
         """healthchipget <board> for every board the last read saw."""
         if not self._board_ids:
@@ -382,17 +369,3 @@ class LuxOSDriver(MinerDriver):
         for board in self._board_ids:
             chips.extend(parse_chips(self._send("healthchipget", [str(board)]), board))
         return chips
-
-
-def _added_pool_id(reply: Mapping[str, Any], fallback: int) -> int:
-    """Pool number from an addpool Msg like cgminer's "Added pool 3: 'url'" (LUXminer's wording not captured)."""
-    msg = next((str(s.get("Msg", "")) for s in section(reply, "STATUS")), "")
-    match = re.search(r"pool (\d+)", msg, re.IGNORECASE)
-    return int(match.group(1)) if match else fallback
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text

@@ -40,8 +40,9 @@ from .base import (
     MinerUnreachable,
     PoolConfig,
 )
-from .cgminer_api import APIError, EmptyReply
+from .cgminer_api import APIError, EmptyReply, reply_guard
 from .stratum import validate_pools
+from .values import integer, scrub
 from .whatsminer_crypto import Api2Token, DecryptError, api2_decrypt_reply, api2_encrypt_command, api2_token, \
     v3_encrypt_param, v3_token
 from .whatsminer_parse import api_version, firmware_date, flat_msg, is_off, parse_v2, parse_v3, v3_msg
@@ -159,6 +160,7 @@ class WhatsminerDriver(MinerDriver):
         return self.api
 
     # --- reads -------------------------------------------------------------------------------
+    @reply_guard
     def read(self) -> MinerStatus:
         """One poll: API 2 status/summary/edevs/pools (+ identity once), or API 3 device info and status."""
         budget = _Budget(self.timeout, f"{self.host}:{self.port}")
@@ -281,7 +283,7 @@ class WhatsminerDriver(MinerDriver):
             if not isinstance(reply, dict):
                 raise MinerProtocolError(f"{command.get('cmd')}: reply is not an object")
             letter = str(reply.get("STATUS", "")).upper()
-            code = _int(reply.get("Code"))
+            code = integer(reply.get("Code"))
             msg = reply.get("Msg") if isinstance(reply.get("Msg"), str) else ""
             if letter == "S":
                 return reply
@@ -289,7 +291,7 @@ class WhatsminerDriver(MinerDriver):
                 log.info("%s: API token refused (Code %s); fetching a new one", self.host, code)
                 self._token = None  # expired on the miner (30 min, or the miner restarted): once more
                 continue
-            error = self._v2_refusal(code, _scrub(msg, secrets))
+            error = self._v2_refusal(code, scrub(msg, secrets))
             if isinstance(error, MinerAuthError):
                 self._token = None
             raise error
@@ -328,10 +330,10 @@ class WhatsminerDriver(MinerDriver):
                 if attempt == 1:
                     self._v3_salt = None  # the salt may have changed (reboot, password change): once more
                     continue
-                detail = f"code {exc.code} \"{_scrub(exc.msg, secrets)}\""
+                detail = f"code {exc.code} \"{scrub(exc.msg, secrets)}\""
                 raise MinerAuthError(V3_REFUSED.format(detail=detail, account=account)) from None
             except whatsminer_v3.V3APIError as exc:
-                raise whatsminer_v3.V3APIError(cmd, exc.code, _scrub(exc.msg, secrets)) from None
+                raise whatsminer_v3.V3APIError(cmd, exc.code, scrub(exc.msg, secrets)) from None
         raise AssertionError("unreachable")
 
     # --- control -------------------------------------------------------------------------------
@@ -422,17 +424,3 @@ class WhatsminerDriver(MinerDriver):
             url, user, pw = entries[i] if i < len(entries) else ("", "", "")
             command.update({f"pool{i + 1}": url, f"worker{i + 1}": user, f"passwd{i + 1}": pw})
         self._v2_write(command, secrets=secrets)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text
