@@ -25,6 +25,7 @@ from miners import base
 from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
 from services.config import Config
 from services.miner_state import MinerRecord, ip_sort_key
+from services.plausibility import Screen
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class FleetManager:
         self._listeners: list[Callable[[dict], None]] = []
         self.last_round: dict[str, Any] = {}
         self._closed = threading.Event()
+        self._screen = Screen()  # values outside physics -> None + a note, before storing or control
         self._repoller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-repoll")
         self._repoll_lock = threading.Lock()
         self._repoll_ips: set[str] = set()
@@ -225,6 +227,7 @@ class FleetManager:
 
     def _apply_success(self, record: MinerRecord, status: MinerStatus, now: float,
                        rows: list, seen: list) -> None:
+        status = self._screen.apply(record.ip, record.family, status)
         if record.online is False or record.unauthorized:
             self.event("miner_online", "back online" if record.online is False else "answering again",
                        miner_ip=record.ip)
