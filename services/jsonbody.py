@@ -84,26 +84,29 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check_text(value: Any) -> None:
-    """BadJson if any string or key in the (already depth-checked) value is not encodable as UTF-8."""
-    stack = [value]
+    """BadJson naming where a string or key of the (depth-checked) value is not encodable as UTF-8."""
+    stack: list[tuple[str, Any]] = [("", value)]
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            strings = [item]
-        elif isinstance(item, dict):
-            strings = list(item)
-            stack.extend(item.values())
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not _is_text(key):
+                    raise BadJson(f"a key in {_shown(path) or 'the body'} holds a lone UTF-16 surrogate escape "
+                                  "(\\ud800-\\udfff): not text", "text")
+                stack.append((f"{path}.{key}" if path else key, child))
         elif isinstance(item, list):
-            stack.extend(item)
-            continue
-        else:
-            continue
-        for text in strings:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadJson("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not text",
-                              "text") from None
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+        elif isinstance(item, str) and not _is_text(item):
+            raise BadJson(f"{_shown(path) or 'the body'}: holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): not text",
+                          "text")
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode(body: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:

@@ -192,8 +192,10 @@ def build(tmp_path):
     db = Database(config.data_path / "fleet.db")
     runtime = Runtime(config, fleet=FleetManager(config, db, driver_factory=fake_factory), db=db)
     runtime.fleet.add(FAKE_IP, "fake")
-    runtime.fleet.add(POWER_IP, "fakepower")
+    runtime.fleet.add(POWER_IP, "fakepower", credentials={"username": "admin", "password": "old"})
     runtime.fleet.poll_round()
+    # A stored per-miner override, so clearing one is a change and a refused body must keep it.
+    runtime.autocontrol.command({"override": {"percent": 30, "minutes": 60, "miner": POWER_IP}}, by="test")
     scans: list[str] = []
 
     def no_scan(job, hosts):  # never touch the network: record the scan and finish it
