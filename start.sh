@@ -58,10 +58,19 @@ YAML
   trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
   .venv/bin/python -m services.config >/dev/null
   .venv/bin/python -m services.credentials ensure >/dev/null
+  # The secrets go to an owner-only file, never to stdout (a redirected log is often world-readable).
+  creds="$demo_dir/credentials.txt"
+  (umask 077; rm -f "$creds"; cat > "$creds" <<CREDS
+# ./start.sh --demo: the demo's secrets (this file is mode 0600 and rewritten at every demo start)
+dashboard: http://127.0.0.1:${PORT:-5000}/
+password: $ADMIN_PASSWORD
+api_token: $(cat "$demo_dir/api_token")
+ems_token: $EMS_TOKEN
+CREDS
+  )
   echo "Demo: simulated miners of every family on $demo_net.10+ (ports offset by $offset)"
-  echo "Dashboard: http://127.0.0.1:${PORT:-5000}/   password: $ADMIN_PASSWORD"
-  echo "API token: $(cat "$demo_dir/api_token")"
-  echo "EMS token: $EMS_TOKEN   (Authorization: Bearer ... on /api/status, /api/activate, /api/deactivate; docs/EMS.md)"
+  echo "Dashboard: http://127.0.0.1:${PORT:-5000}/"
+  echo "Password, API token and EMS token: in $creds (mode 0600; the EMS token goes in Authorization: Bearer ... on /api/status, /api/activate, /api/deactivate; docs/EMS.md)"
   .venv/bin/gunicorn -c gunicorn.conf.py "$@" &
   app_pid=$!
   trap 'kill "$app_pid" "$sim_pid" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM

@@ -88,8 +88,29 @@ def test_websocket_pushes_snapshots(demo):
         ws.close()
 
 
+def demo_secrets(data) -> dict[str, str]:
+    """The demo's secrets, from the owner-only file start.sh writes (never from its output)."""
+    lines = (data / "credentials.txt").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_secrets_are_in_an_owner_only_file_not_on_stdout(demo):
+    path = demo["data"] / "credentials.txt"
+    assert path.stat().st_mode & 0o777 == 0o600
+    secrets = demo_secrets(demo["data"])
+    assert secrets["api_token"] == (demo["data"] / "api_token").read_text().strip()
+    assert secrets["password"] and secrets["ems_token"]
+    log = (demo["data"] / "out.log").read_text()
+    assert str(path) in log
+    for name in ("password", "api_token", "ems_token"):
+        assert secrets[name] not in log, name
+    session = requests.Session()
+    reply = session.post(demo["base"] + "/login", json={"password": secrets["password"]}, timeout=10)
+    assert reply.status_code == 200 and session.get(demo["base"] + "/api/session", timeout=5).json()["logged_in"]
+
+
 def test_writes_need_the_token(demo):
-    token = (demo["data"] / "api_token").read_text().strip()
+    token = demo_secrets(demo["data"])["api_token"]
     miners = get(demo["base"] + "/api/miners").json()
     target = next(m["ip"] for m in miners if m["family"] == "cgminer")
     url = f"{demo['base']}/api/miners/{target}/restart"
