@@ -39,7 +39,6 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",  # a second barrier against cross-site writes
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),
-        SOCK_SERVER_OPTIONS={"ping_interval": 25},  # detects dead sockets so their thread is freed
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=jsonbody.MAX_BYTES,  # every body we take is small; bigger ones get a JSON 413
         CONTROLLER=config,
@@ -67,7 +66,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(autocontrol.bp)
     app.register_blueprint(ems.bp)
     app.register_blueprint(pages.bp)
-    ws.sock.init_app(app)
+    app.register_blueprint(ws.bp)  # /ws: hands sockets to the push server (services/push.py)
 
 
 def _register_error_handlers(app: Flask) -> None:

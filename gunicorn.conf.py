@@ -23,8 +23,15 @@ except ConfigError as _exc:
 wsgi_app = "app:create_app()"
 bind = f"{_config.server.host}:{_config.server.port}"
 workers = 1
-worker_class = "gthread"
-threads = _config.server.threads  # each open dashboard tab holds one thread (WebSocket)
+# gthread with request heads (and small bodies) read in the event loop, so a slow or half-sent request
+# never holds a thread (serving/worker.py). Open dashboards hold no thread at all: /ws hands each
+# socket to the push server's single thread (services/push.py).
+worker_class = "serving.worker.HeaderFirstWorker"
+threads = _config.server.threads  # requests being served at once; idle and arriving connections use none
+# Connections held at once (arriving, kept alive or being served; WebSockets are not counted, they have
+# their own cap, services/push.MAX_CLIENTS = 200). With the app's own descriptors this stays under the
+# usual soft limit of 1024 open files even without the unit's LimitNOFILE.
+worker_connections = 500
 timeout = 60  # gthread: the worker heartbeat, not a per-request limit
 graceful_timeout = 20  # systemd's TimeoutStopSec (30 s) is longer, so shutdown is never cut short
 keepalive = 5

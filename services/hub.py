@@ -1,68 +1,45 @@
-"""WebSocket hub: the set of connected dashboard sockets and a broadcast to them.
+"""WebSocket hub: what the rest of the controller sees of the dashboard sockets.
 
-Knows nothing of Flask: a client is anything with ``send(str)``. A failed
-send drops that client (the socket's own loop ends when it notices). Each
-client gets its own lock because the poll thread and the socket's own thread
-(answering "ping") may both write to it (flask-sock #85).
+``publish`` is called from the poll round, the control loop and discovery: it
+serialises once and only enqueues (services/push.py owns the sockets and
+writes them from its own thread), so it returns in microseconds whatever the
+clients do. Knows nothing of Flask: web/ws.py hands validated sockets in.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-from typing import Any, Protocol
+import socket
+from typing import Any
 
-log = logging.getLogger(__name__)
-
-
-class Sendable(Protocol):
-    def send(self, data: str) -> None: ...
+from services.push import PushClient, PushServer
 
 
 class Hub:
-    """Broadcasts JSON messages to every connected client."""
+    """Broadcasts JSON messages to every connected dashboard."""
 
-    def __init__(self) -> None:
-        self._clients: dict[Sendable, threading.Lock] = {}
-        self._lock = threading.Lock()
-
-    def add(self, client: Sendable) -> None:
-        """Register a connected client."""
-        with self._lock:
-            self._clients[client] = threading.Lock()
-
-    def remove(self, client: Sendable) -> None:
-        """Forget a client (closed or failed)."""
-        with self._lock:
-            self._clients.pop(client, None)
+    def __init__(self, push: PushServer | None = None) -> None:
+        self.push = push or PushServer()
 
     def count(self) -> int:
         """Number of connected clients."""
-        with self._lock:
-            return len(self._clients)
+        return self.push.count()
 
-    def send(self, client: Sendable, message: dict[str, Any] | str) -> bool:
-        """Send to one client under its lock; False (and dropped) if it failed."""
-        text = message if isinstance(message, str) else json.dumps(message)
-        with self._lock:
-            lock = self._clients.get(client)
-        if lock is None:
-            return False
-        try:
-            with lock:
-                client.send(text)
-            return True
-        except Exception:  # noqa: BLE001 - ConnectionClosed or a broken pipe: the client is gone
-            self.remove(client)
-            return False
+    def has_room(self) -> bool:
+        """Whether one more client would be accepted now (see services.push.MAX_CLIENTS)."""
+        return self.push.has_room()
+
+    def attach(self, sock: socket.socket, key: str, hello: dict[str, Any], *, peer: str = "?",
+               then_close: bool = False) -> PushClient | None:
+        """Hand over a validated handshake's socket; ``hello`` is the first message (then a close if ``then_close``)."""
+        return self.push.attach(sock, key, json.dumps(hello), peer, then_close)
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Serialise once, send to every client, drop the ones that fail."""
-        with self._lock:
-            clients = list(self._clients)
-        if not clients:
+        """Serialise once and queue for every client; an unsent older message of the same type is replaced."""
+        if not self.push.count():
             return
-        text = json.dumps(message)
-        for client in clients:
-            self.send(client, text)
+        self.push.publish(str(message.get("type", "message")), json.dumps(message))
+
+    def close(self) -> None:
+        """Close every client and stop the push thread (Runtime.shutdown)."""
+        self.push.close()

@@ -162,6 +162,7 @@ class Runtime:
         self._stopped.set()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
+        self.hub.close()  # every WebSocket gets a "going away" close; the push thread ends
         if self.nmminer_listener is not None:
             self.nmminer_listener.stop()  # before the fleet closes: it adds miners
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
