@@ -203,6 +203,12 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
+    def close(self) -> None:
+        """stop(), then close the log and the HTTP session."""
+        self.stop()
+        self.session.close()
+        self.log.close()
+
     def tail(self) -> str:
         self.log.flush()
         return (self.tmp / "gunicorn.log").read_text()[-3000:]
@@ -397,7 +403,7 @@ def test_kill9_of_the_worker_keeps_acknowledged_state(sim, tmp_path):
         last = server.get("/api/health")["last_round"]["ts"]
         wait_for(lambda: server.get("/api/health")["last_round"]["ts"] > last, 5, "rounds stopped after the cycles")
     finally:
-        server.stop()
+        server.close()
     assert db_facts(server.data)["integrity"] == ["ok"]
 
 
@@ -452,7 +458,7 @@ def test_config_change_restart_keeps_state(sim, tmp_path):
         assert not health["read_only"], server.tail()
         exp.check(server, "after SIGTERM and a start")
     finally:
-        server.stop()
+        server.close()
     assert db_facts(server.data)["integrity"] == ["ok"]
 
 
