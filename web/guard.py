@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from services.hostcheck import HostAllowList
 
@@ -33,6 +33,14 @@ def content_security_policy(host: str) -> str:
             "frame-ancestors 'none'")
 
 
+def add_security_headers(response: Response, host: str) -> Response:
+    """Set the security headers on ``response`` (those a route set itself stay)."""
+    for name, value in _STATIC_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(host))
+    return response
+
+
 def register(app: Flask) -> None:
     """Install the Host check (server.allowed_hosts) and the security headers on ``app``."""
     allow = HostAllowList(app.config["CONTROLLER"].server.allowed_hosts)
@@ -50,8 +58,5 @@ def register(app: Flask) -> None:
         return response
 
     @app.after_request
-    def security_headers(response):
-        for name, value in _STATIC_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
-        return response
+    def security_headers(response: Response) -> Response:
+        return add_security_headers(response, request.host)

@@ -935,6 +935,10 @@ def make_app(fake: FakeController) -> Flask:
     app.secret_key = "browser-test-only"
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_blueprint(fake))
+    # The real app's security headers (web/guard.py), so every browser test runs under its CSP.
+    from web.guard import add_security_headers
+
+    app.after_request(lambda response: add_security_headers(response, request.host))
     sock = Sock(app)
 
     @sock.route("/ws")
