@@ -178,3 +178,16 @@ def test_allow_from_is_validated(tmp_path):
     path.write_text("ems: {allow_from: ['192.168.1.300']}\n")
     with pytest.raises(ConfigError, match=r"ems.allow_from\[0\]"):
         load_config(path, environ={})
+
+
+# --- the WebSocket's Origin ------------------------------------------------------------------------------------
+def test_a_cross_origin_websocket_is_refused(client):
+    handshake = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                 "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    for origin in ("http://evil.example", "null", "http://localhost.evil.example"):
+        reply = client.get("/ws", headers={**handshake, "Origin": origin})
+        assert reply.status_code == 403 and "cross-origin WebSocket" in reply.get_json()["error"], origin
+    # Our own page, and a script that sends no Origin, get past the guard (to the handshake's own checks).
+    for headers in ({"Origin": "http://localhost"}, {}):
+        reply = client.get("/ws", headers=headers)
+        assert reply.status_code != 403, headers

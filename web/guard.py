@@ -9,6 +9,7 @@ live WebSocket of the same host (ws:, or wss: behind a TLS proxy), which CSP
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, request
 
@@ -55,6 +56,20 @@ def register(app: Flask) -> None:
         response = jsonify({"error": f"unknown Host {shown!r}: this controller answers to its own names and "
                                      "addresses; add the name to server.allowed_hosts in config.yaml"})
         response.status_code = 400
+        return response
+
+    @app.before_request
+    def check_websocket_origin():
+        # A WebSocket is not bound by the same-origin policy: any page the LAN's browsers open could
+        # read the live snapshots (cross-site WebSocket hijacking). Browsers always send Origin on the
+        # handshake; scripts usually send none, and they are not refused.
+        origin = request.headers.get("Origin")
+        if request.path != "/ws" or origin is None:
+            return None
+        if urlsplit(origin).netloc.lower() == request.host.lower():
+            return None
+        response = jsonify({"error": "cross-origin WebSocket refused: the Origin header does not match this host"})
+        response.status_code = 403
         return response
 
     @app.after_request
