@@ -13,6 +13,7 @@ count into the same row. No request body is ever part of the message.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -81,8 +82,12 @@ class FailureLog:
                         return
             if bucket is not None:  # the same source again in a new minute: close the old row first
                 self._write(key, bucket)
-            event_id = queries.add_event(self._conn(), kind, describe(text, key[1], 1, minute), actor=actor,
-                                         ts=now, source=key[1])
+            try:
+                event_id = queries.add_event(self._conn(), kind, describe(text, key[1], 1, minute), actor=actor,
+                                             ts=now, source=key[1])
+            except sqlite3.Error as exc:  # a busy or full database: the refusal itself still stands
+                log.warning("%s not recorded: %s", kind, exc)
+                return
             self._open[key] = _Bucket(minute, event_id, text, actor, last_ts=now)
         log.warning("%s: %s", kind, describe(text, key[1], 1, minute))
 
@@ -110,6 +115,10 @@ class FailureLog:
         if bucket.count == bucket.written:
             return
         message = describe(bucket.text, key[1], bucket.count, bucket.minute)
-        queries.update_event_count(self._conn(), bucket.event_id, bucket.count, message, bucket.last_ts)
+        try:
+            queries.update_event_count(self._conn(), bucket.event_id, bucket.count, message, bucket.last_ts)
+        except sqlite3.Error as exc:  # tried again at the next flush while the minute's bucket is kept
+            log.warning("%s count not recorded: %s", key[0], exc)
+            return
         bucket.written = bucket.count
         log.warning("%s: %s", key[0], message)

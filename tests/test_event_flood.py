@@ -225,3 +225,15 @@ def test_no_ems_token_in_the_aggregated_rows(ems_app):
     runtime.failures.flush()
     text = str([dict(r) for r in queries.recent_events(runtime.db.conn())])
     assert EMS_TOKEN not in text and TEST_TOKEN not in text
+
+
+def test_a_database_error_never_turns_a_refusal_into_a_500(client, runtime, monkeypatch):
+    from services import failure_log
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(failure_log.queries, "add_event", broken)
+    reply = client.post("/api/miners/10.0.0.1/restart")
+    assert reply.status_code == 401 and "authentication required" in reply.get_json()["error"]
+    assert runtime.failures.pending() == 0
