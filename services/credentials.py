@@ -160,34 +160,15 @@ def load_secrets(config: Config) -> Secrets:
 def reset_password(data_dir: Path) -> str:
     """Generate and store a new admin password; returns it (to show once).
 
-    Every dashboard session ends with it: a running server sees the new file at the next
-    request (Secrets.session_stamp), and the saved sessions are dropped here as well.
+    Every dashboard session ends with it: sessions carry a stamp of the password they were
+    opened under (Secrets.session_stamp), and a running server re-reads the hash file at the
+    next request. The database is not touched here: run as root (sudo ./install.sh
+    --reset-password), SQLite could leave root-owned -wal/-shm files the service cannot write.
     """
     password = secrets.token_urlsafe(9)
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_secret(data_dir / PASSWORD_FILE, hash_password(password))
-    _forget_sessions(data_dir)
     return password
-
-
-def _forget_sessions(data_dir: Path) -> None:
-    """Drop the saved dashboard sessions from DATA_DIR/fleet.db, if there is one."""
-    import sqlite3
-
-    from services.sessions import STATE_KEY
-
-    path = data_dir / "fleet.db"
-    if not path.exists():
-        return
-    try:
-        conn = sqlite3.connect(str(path), timeout=5.0)
-        try:
-            with conn:
-                conn.execute("DELETE FROM state WHERE key = ?", (STATE_KEY,))
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:  # the stamp still ends them; say so and go on
-        print(f"note: saved sessions not cleared ({exc}); they end anyway with the new password", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
