@@ -155,7 +155,8 @@ def _fans(device: Mapping[str, Any]) -> list[int]:
     values = {n: integer(device.get(f"fan{n}")) for n in range(1, _MAX_CHAINS + 1)}
     running = [n for n, rpm in values.items() if rpm]
     count = integer(device.get("fan_num")) or 0
-    if count and running and max(running) <= count:
+    # fan_num above the fanN keys read is a lie (a loop to 10**30 would never end): only the turning fans then.
+    if count and running and max(running) <= count <= _MAX_CHAINS:
         return [values[n] or 0 for n in range(1, count + 1)]
     return [values[n] for n in running]  # type: ignore[misc]
 
