@@ -38,14 +38,18 @@ ABSURD: tuple[dict[str, float | int], ...] = (
 ENVELOPE = frozenset({"STATUS", "When", "Code", "Description", "id", "code", "when", "desc"})
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (HASHRATE, re.compile(r"hash|ghs|mhs|ths|khs|^hs( |_|$)")),
-    (TEMPERATURE, re.compile(r"temp(?!t)|^tmax|^tavg|^mtmax|^mtavg")),  # not "attempts"
+    # "rate": bmminer chain_rate1/rate_30m/"total rate", Antminer web rate_5s; "hr_": Vnish 1.x hr_realtime.
+    (HASHRATE, re.compile(r"hash|ghs|mhs|ths|khs|^hs( |_|$)|^hr_|rate")),
+    # not "attempts"; Avalon TMax/TAvg/MTmax and per-chip PVT_T0..n
+    (TEMPERATURE, re.compile(r"temp(?!t)|^tmax|^tavg|^mtmax|^mtavg|^pvt_t\d*$")),
     (POWER, re.compile(r"power|watt|consumption|^ps$|^mpo$")),
     (FAN, re.compile(r"fan|rpm")),
 )
 _NUMBER_PREFIX = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _BRACKET = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\[([^\]]*)\]")  # Avalon "MM ID0": Key[value]
 _NUMBER = re.compile(r"[-+]?\d+\.?\d*")
+_UNSIGNED = re.compile(r"\d+\.?\d*")
+_NUMBERS_ONLY = re.compile(r"[-+0-9.%\s]+")  # "80", "0 1215 1260", "50%": not "Q_hb_v1.2" (a version)
 _TEXT_PAIR = re.compile(r"([^,|=]+)=([^,|]*)")  # cgminer plain text: key=value, records end with '|'
 
 
@@ -111,14 +115,15 @@ def _as_text(value: float | int) -> str:
 def _absurd_string(text: str, kind: str | None, variant: int) -> str:
     if kind is not None:
         match = _NUMBER_PREFIX.match(text)
-        if match:  # "35.5", "1.2MH/s", "45.0W", "50%"
-            return _as_text(_absurd_number(kind, variant)) + text[match.end():]
+        if match:  # "35.5", "1.2MH/s", "45.0W", "50%", bmminer's "58-63" (every number of it)
+            value = _as_text(_absurd_number(kind, variant))
+            return value + _UNSIGNED.sub(value.lstrip("-"), text[match.end():])
     if "[" not in text:
         return text
 
     def bracket(m: re.Match[str]) -> str:
         inner = category(m.group(1))
-        if inner is None:
+        if inner is None or not _NUMBERS_ONLY.fullmatch(m.group(2)):
             return m.group(0)
         value = _as_text(_absurd_number(inner, variant))
         return f"{m.group(1)}[{_NUMBER.sub(value, m.group(2))}]"

@@ -59,6 +59,7 @@ class SimMiner:
         self._lie_count = 0
         self.drip_interval_s = DRIP_INTERVAL_S  # "drip": seconds between two bytes
         self.huge_bytes = HUGE_BYTES  # "huge": size a reply is padded to
+        self.lie_variant: int | None = None  # "wrongtypes"/"absurd": one variant for every reply (None: cycle)
 
     # --- identity --------------------------------------------------------------
     @property
@@ -152,7 +153,7 @@ class SimMiner:
         """
         if self.fault not in LIES:
             return text
-        variant = self._lie_count
+        variant = self._lie_count if self.lie_variant is None else self.lie_variant
         self._lie_count += 1
         return lies.wrong_types(text, variant) if self.fault == "wrongtypes" else lies.absurd(text, variant)
 

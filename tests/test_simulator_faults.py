@@ -174,13 +174,14 @@ def test_category_names_the_fields_that_matter():
              "gigahash_per_second": "hashrate", "temp2": "temperature", "Chip Temp Max": "temperature",
              "TMax": "temperature", "power": "power", "Power": "power", "watt": "power", "PS": "power",
              "fanrpm": "fan", "fan1": "fan", "Fan Speed In": "fan", "Accepted": None, "Difficulty Accepted": None,
+             "hr_realtime": "hashrate", "chain_rate1": "hashrate", "total rate": "hashrate", "PVT_T0": "temperature",
              "Pool Attempts": None, "Elapsed": None}
     assert {k: lies.category(k) for k in names} == names
 
 
 CG_REPLY = json.dumps({"STATUS": [{"STATUS": "S", "When": 5, "Code": 11, "Msg": "Summary", "Description": "x"}],
                        "SUMMARY": [{"GHS 5s": 13500.5, "Temperature": 70, "Power": 1350, "Fan Speed In": 4000,
-                                    "Accepted": 10, "Nested": {"rate": 1}, "Ok": True}], "id": 1})
+                                    "Accepted": 10, "Nested": {"count": 1}, "Ok": True}], "id": 1})
 
 
 def test_wrong_types_keeps_the_envelope_and_breaks_every_value():
@@ -192,7 +193,7 @@ def test_wrong_types_keeps_the_envelope_and_breaks_every_value():
             assert record["GHS 5s"] == record["Accepted"] == record["Ok"] == "lots"
         elif variant == 1:
             assert record == {"GHS 5s": None, "Temperature": None, "Power": None, "Fan Speed In": None,
-                              "Accepted": None, "Nested": {"rate": None}, "Ok": None}
+                              "Accepted": None, "Nested": {"count": None}, "Ok": None}
         else:  # objects below the top are lists, numbers are objects
             assert record == [{}, {}, {}, {}, {}, [{}], True]
 
@@ -206,7 +207,7 @@ def test_wrong_types_in_text_mode():
 def test_absurd_values_by_field():
     first = json.loads(lies.absurd(CG_REPLY, 0))["SUMMARY"][0]
     assert (first["GHS 5s"], first["Temperature"], first["Power"], first["Fan Speed In"]) == (1e30, -300, -5, 10**7)
-    assert first["Accepted"] == 10 and first["Nested"] == {"rate": 1}
+    assert first["Accepted"] == 10 and first["Nested"] == {"count": 1}
     second = json.loads(lies.absurd(CG_REPLY, 1))["SUMMARY"][0]
     assert math.isnan(second["GHS 5s"]) and second["Temperature"] == math.inf and second["Power"] == 1e9
     assert second["Fan Speed In"] == -1
@@ -217,6 +218,9 @@ def test_absurd_values_by_field():
     assert doc["HashRate"] == f"{1e30:.0f}MH/s" and doc["Power"] == "-5.0W" and doc["Temp"] == -300
     assert "Ver[1.2]" in doc["MM ID0"] and "TMax[-300.0]" in doc["MM ID0"]
     assert "PS[-5.0 -5.0 -5.0 -5.0 -5.0 -5.0 -5.0]" in doc["MM ID0"] and doc["board_temp"] == {"degree_c": -300}
+    # Every number of a bmminer "min-max" string; bracketed text that is not a number (a version) stays.
+    doc = json.loads(lies.absurd(json.dumps({"temp_chip1": "58-63", "MM ID0": "HashMcu0Ver[Q_hb_v1] TMax[80]"}), 0))
+    assert doc["temp_chip1"] == "-300.0-300.0" and doc["MM ID0"] == "HashMcu0Ver[Q_hb_v1] TMax[-300.0]"
     glued = '{"STATUS":[{"STATUS":"S"}],"STATS":[{"Type":"S9"}{"GHS 5s":"13.5"}],"id":1}'
     assert json.loads(lies.absurd(glued, 0))["STATS"][1]["GHS 5s"] == f"{1e30:.0f}"
 
