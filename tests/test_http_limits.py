@@ -123,3 +123,27 @@ def test_the_deadline_ends_with_the_call():
         time.sleep(0.35)
         assert http._deadline.at is None
         assert http.request(session, "GET", f"http://{HOST}:{server.port}/", timeout=0.3).status == 200
+
+
+
+def test_cut_exchanges_leave_no_descriptor_or_thread_behind():
+    """10 dripped and 10 oversized replies cut short: the client keeps no socket and no thread."""
+    import os
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    with http.new_session() as session:
+        before_fds, before_threads = fds(), threading.active_count()
+        with RawServer(drip_everything) as dripping, RawServer(announced_megabytes) as huge:
+            for _ in range(10):
+                with pytest.raises(MinerUnreachable):
+                    http.request(session, "GET", f"http://{HOST}:{dripping.port}/", timeout=0.2)
+                with pytest.raises(MinerProtocolError):
+                    http.request(session, "GET", f"http://{HOST}:{huge.port}/", timeout=0.5)
+        # The fake servers' per-connection threads end once they see the stop or the closed socket.
+        deadline = time.monotonic() + 5
+        while (fds() > before_fds or threading.active_count() > before_threads) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fds() <= before_fds, (before_fds, fds())
+        assert threading.active_count() <= before_threads
