@@ -43,6 +43,7 @@ from .base import (
     PoolStatus,
 )
 from .stratum import validate_pools
+from .values import integer, mac_address, num, positive
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,10 @@ def asic_options(info: dict[str, Any], asic: dict[str, Any] | None) -> AsicOptio
     asic = asic if isinstance(asic, dict) else {}
     chip = info.get("ASICModel") or asic.get("ASICModel")
     table = ASIC_OPTIONS.get(chip) if isinstance(chip, str) else None
-    freqs = tuple(int(f) for f in asic.get("frequencyOptions") or () if _positive(f))
-    volts = tuple(int(v) for v in asic.get("voltageOptions") or () if _positive(v))
-    default_mhz = _positive(asic.get("defaultFrequency")) or _positive(info.get("defaultFrequency"))
-    default_mv = _positive(asic.get("defaultVoltage")) or _positive(info.get("defaultCoreVoltage"))
+    freqs = tuple(int(f) for f in asic.get("frequencyOptions") or () if positive(f))
+    volts = tuple(int(v) for v in asic.get("voltageOptions") or () if positive(v))
+    default_mhz = positive(asic.get("defaultFrequency")) or positive(info.get("defaultFrequency"))
+    default_mv = positive(asic.get("defaultVoltage")) or positive(info.get("defaultCoreVoltage"))
     if table is None and not (freqs and volts and default_mhz and default_mv):
         return None
     return AsicOptions(
@@ -148,8 +149,8 @@ def asic_options(info: dict[str, Any], asic: dict[str, Any] | None) -> AsicOptio
         voltages=volts or (table.voltages if table else ()),
         default_mhz=int(default_mhz or table.default_mhz),  # type: ignore[union-attr]
         default_mv=int(default_mv or table.default_mv),  # type: ignore[union-attr]
-        eco_mhz=int(_num(asic.get("ecoFrequency")) or 0), eco_mv=int(_num(asic.get("ecoVoltage")) or 0),
-        max_mhz=int(_num(asic.get("absMaxFrequency")) or 0), max_mv=int(_num(asic.get("absMaxVoltage")) or 0),
+        eco_mhz=int(num(asic.get("ecoFrequency")) or 0), eco_mv=int(num(asic.get("ecoVoltage")) or 0),
+        max_mhz=int(num(asic.get("absMaxFrequency")) or 0), max_mv=int(num(asic.get("absMaxVoltage")) or 0),
     )
 
 
@@ -168,25 +169,6 @@ def is_nerdqaxe(info: dict[str, Any]) -> bool:
     return isinstance(model, str) and "nerd" in model.lower()
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # some builds send numbers as strings
-        except (TypeError, ValueError):
-            return None
-    return float(value) if value == value and value not in (float("inf"), float("-inf")) else None
-
-
-def _int(value: Any) -> int | None:
-    result = _num(value)
-    return int(result) if result is not None else None
-
-
-def _positive(value: Any) -> float | None:
-    result = _num(value)
-    return result if result is not None and result > 0 else None
-
-
 def model_name(info: dict[str, Any], asic: dict[str, Any] | None = None) -> str | None:
     """"Bitaxe Supra BM1368", "Bitaxe Hex BM1366", "NerdQAxe++ BM1370" from deviceModel/boardVersion + ASICModel."""
     asic = asic or {}
@@ -203,12 +185,6 @@ def model_name(info: dict[str, Any], asic: dict[str, Any] | None = None) -> str 
     return " ".join(parts) or None
 
 
-def _mac(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.strip().replace("-", ":").upper()  # AxeOS v2.6 wrote "C0-FA-38-6A-6E-B2"
-
-
 def _pool_url(host: Any, port: Any, tls: Any = False) -> str | None:
     if not isinstance(host, str) or not host.strip():
         return None
@@ -216,7 +192,7 @@ def _pool_url(host: Any, port: Any, tls: Any = False) -> str | None:
     if "://" in host:  # some users store the whole URL in stratumURL
         return host
     scheme = "stratum+ssl" if tls else "stratum+tcp"
-    port_num = _num(port)
+    port_num = num(port)
     return f"{scheme}://{host}:{int(port_num)}" if port_num else f"{scheme}://{host}"
 
 
@@ -224,8 +200,8 @@ def _pools(info: dict[str, Any]) -> list[PoolStatus]:
     using_fallback = bool(info.get("isUsingFallbackStratum"))
     listed = info.get("pools")
     if isinstance(listed, list) and listed:  # AxeOS >= v2.15
-        primary = _num(info.get("primaryPoolIndex"))
-        secondary = _num(info.get("secondaryPoolIndex"))
+        primary = num(info.get("primaryPoolIndex"))
+        secondary = num(info.get("secondaryPoolIndex"))
         current = secondary if using_fallback else primary
         pools = []
         for entry in listed:
@@ -234,7 +210,7 @@ def _pools(info: dict[str, Any]) -> list[PoolStatus]:
             url = _pool_url(entry.get("stratumURL"), entry.get("stratumPort"), entry.get("stratumTLS"))
             if url is None:
                 continue
-            pool_id = _num(entry.get("id"))
+            pool_id = num(entry.get("id"))
             priority = 0 if pool_id == primary else 1 if pool_id == secondary else None
             pools.append(PoolStatus(url=url, user=str(entry.get("stratumUser") or ""),
                                     active=pool_id is not None and pool_id == current, priority=priority))
@@ -255,50 +231,50 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
     asic = asic if isinstance(asic, dict) else {}
     nerd = is_nerdqaxe(info)
     status = MinerStatus()
-    hashrate = _num(info.get("hashRate"))
+    hashrate = num(info.get("hashRate"))
     status.hashrate_hs = hashrate * GH if hashrate is not None else None
-    expected = _positive(info.get("expectedHashrate"))  # >= ~v2.9; never computed here
+    expected = positive(info.get("expectedHashrate"))  # >= ~v2.9; never computed here
     status.expected_hashrate_hs = expected * GH if expected is not None else None
-    status.power_w = _num(info.get("power"))
+    status.power_w = num(info.get("power"))
     # temp: AxeOS average of the chips, NerdOS the hottest chip; temp2 is -1 without a
     # second sensor and NerdOS asicTemps are 0 until read, so only positive readings count.
-    chip_temps = [_positive(info.get("temp")), _positive(info.get("temp2"))]
+    chip_temps = [positive(info.get("temp")), positive(info.get("temp2"))]
     if isinstance(info.get("asicTemps"), list):
-        chip_temps += [_positive(t) for t in info["asicTemps"]]
+        chip_temps += [positive(t) for t in info["asicTemps"]]
     readings = [t for t in chip_temps if t is not None]
     status.temp_c = max(readings) if readings else None
     fans = []
-    first = _int(info.get("fanrpm"))
+    first = integer(info.get("fanrpm"))
     if first is not None:  # the one fan of a Bitaxe: 0 RPM is reported, it means stopped
         fans.append(first)
-    second = _int(info.get("fanrpm2", info.get("fan2rpm")))  # NerdOS fanrpm2, AxeOS fan2rpm
-    count = _num(info.get("fanCount")) or 0
+    second = integer(info.get("fanrpm2", info.get("fan2rpm")))  # NerdOS fanrpm2, AxeOS fan2rpm
+    count = num(info.get("fanCount")) or 0
     if second is not None and (second > 0 or count >= 2):  # AxeOS reports 0 when there is no second fan
         fans.append(second)
     status.fan_rpm = fans
-    status.fan_percent = _num(info.get("fanspeed"))
-    status.frequency_mhz = _positive(info.get("frequency"))
-    status.voltage_mv = _positive(info.get("coreVoltage"))
-    status.uptime_s = _int(info.get("uptimeSeconds"))
-    status.shares_accepted = _int(info.get("sharesAccepted"))
-    status.shares_rejected = _int(info.get("sharesRejected"))
+    status.fan_percent = num(info.get("fanspeed"))
+    status.frequency_mhz = positive(info.get("frequency"))
+    status.voltage_mv = positive(info.get("coreVoltage"))
+    status.uptime_s = integer(info.get("uptimeSeconds"))
+    status.shares_accepted = integer(info.get("sharesAccepted"))
+    status.shares_rejected = integer(info.get("sharesRejected"))
     status.model = model_name(info, asic)
     status.firmware = "NerdOS" if nerd else "AxeOS"
     version = info.get("version")
     status.firmware_version = version if isinstance(version, str) and version else None
-    status.mac = _mac(info.get("macAddr"))
+    status.mac = mac_address(info.get("macAddr"))
     hostname = info.get("hostname")
     status.hostname = hostname if isinstance(hostname, str) and hostname else None
-    chips = _num(info.get("asicCount")) or _num(asic.get("asicCount"))
+    chips = num(info.get("asicCount")) or num(asic.get("asicCount"))
     status.boards = [BoardStatus(
         index=0,
         hashrate_hs=status.hashrate_hs,
         expected_hashrate_hs=status.expected_hashrate_hs,
         chip_temp_c=status.temp_c,
-        temp_c=_positive(info.get("vrTemp")),  # the regulator is the hottest part of the PCB
+        temp_c=positive(info.get("vrTemp")),  # the regulator is the hottest part of the PCB
         chips=int(chips) if chips else None,
         frequency_mhz=status.frequency_mhz,
-        voltage_mv=_positive(info.get("coreVoltageActual")) or status.voltage_mv,
+        voltage_mv=positive(info.get("coreVoltageActual")) or status.voltage_mv,
     )]
     status.pools = _pools(info)
     if info.get("miningPaused") is True:  # AxeOS >= v2.14: pause/resume
@@ -309,7 +285,7 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
     if isinstance(fault, str) and fault.strip():
         status.errors.append(f"power fault: {fault.strip()}")
         status.state = "error"
-    if _num(info.get("overheat_mode")):
+    if num(info.get("overheat_mode")):
         status.errors.append("overheat protection active: fan forced to 100 %, frequency lowered")
     if info.get("hardware_fault"):
         status.errors.append(f"hardware fault: {info['hardware_fault']}")
@@ -331,14 +307,14 @@ def parse_chips(info: dict[str, Any]) -> list[ChipStatus]:
         for index, entry in enumerate(asics):
             if not isinstance(entry, dict):
                 continue
-            total = _num(entry.get("total"))
+            total = num(entry.get("total"))
             chips[index] = ChipStatus(board=0, index=index, hashrate_hs=total * GH if total is not None else None,
-                                      errors=_int(entry.get("errorCount")))
+                                      errors=integer(entry.get("errorCount")))
     temps = info.get("asicTemps")
-    if isinstance(temps, list) and any(_positive(t) for t in temps):
+    if isinstance(temps, list) and any(positive(t) for t in temps):
         for index, temp in enumerate(temps):
             chip = chips.setdefault(index, ChipStatus(board=0, index=index))
-            chip.temp_c = _positive(temp)
+            chip.temp_c = positive(temp)
     return [chips[i] for i in sorted(chips)]
 
 
@@ -590,7 +566,7 @@ class BitaxeDriver(MinerDriver):
             if self._nerd:
                 if not (self._nerd_asic or {}).get("absMaxFrequency"):
                     raise NotSupported("this NerdOS build gives no absMaxFrequency, so no safe overclock limit")
-            elif not _num(self._last_info.get("overclockEnabled")):
+            elif not num(self._last_info.get("overclockEnabled")):
                 raise NotSupported("AxeOS allows frequencies outside its options only with overclocking enabled "
                                    "(overclockEnabled in the AxeOS settings); enable it there first")
         settings = {"frequency": mhz, "coreVoltage": mv}
@@ -609,5 +585,5 @@ def _same(actual: Any, wanted: Any, key: str) -> bool:
         if not isinstance(actual, str):
             return False
         return actual.strip().lower() == wanted.lower() if key.endswith("URL") else actual.strip() == wanted
-    a, w = _num(actual), _num(wanted)
+    a, w = num(actual), num(wanted)
     return a is not None and w is not None and abs(a - w) < 0.5

@@ -50,6 +50,7 @@ from typing import Any, Callable, ClassVar
 
 from .base import POOLS, MinerDriver, MinerProtocolError, MinerStatus, MinerUnreachable, PoolConfig, PoolStatus
 from .stratum import validate_pools
+from .values import num, stripped
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,8 @@ def parse_power(value: Any) -> float | None:
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if value == value and abs(value) != float("inf") else None
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    """A JSON number only: NMMiner sends numbers as numbers, and text such as "1.7" is a version, not a value."""
+    return num(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +165,7 @@ def parse_telemetry(data: bytes | str | dict[str, Any]) -> NMTelemetry:
     # Key case differs between firmwares ("IP" on NMMiner, "ip" on NMAxe); the vendor's own
     # Windows client matches names case-insensitively, so this does too.
     doc = {str(k).lower(): v for k, v in data.items()}
-    ip_text = _text(doc.get("ip"))
+    ip_text = stripped(doc.get("ip"))
     try:
         ip = str(ipaddress.IPv4Address(ip_text)) if ip_text else None
     except ValueError:
@@ -178,7 +174,7 @@ def parse_telemetry(data: bytes | str | dict[str, Any]) -> NMTelemetry:
         raise MinerProtocolError("NMMiner telemetry has no valid IP field")
     if "hashrate" not in doc:
         raise MinerProtocolError("NMMiner telemetry has no HashRate field")
-    board = _text(doc.get("boardtype"))
+    board = stripped(doc.get("boardtype"))
     rejected, accepted = parse_share(doc.get("share"))
     best = _split_r(doc.get("bestdiff"))
     firmware = "NMAxe" if (board and "axe" in board.lower()) or "power" in doc else "NMMiner"
@@ -188,7 +184,7 @@ def parse_telemetry(data: bytes | str | dict[str, Any]) -> NMTelemetry:
         hashrate_hs=parse_si(doc.get("hashrate")),
         board_type=board,
         firmware=firmware,
-        version=_text(doc.get("version")),
+        version=stripped(doc.get("version")),
         shares_accepted=accepted,
         shares_rejected=rejected,
         net_diff=parse_si(doc.get("netdiff")),
@@ -202,7 +198,7 @@ def parse_telemetry(data: bytes | str | dict[str, Any]) -> NMTelemetry:
         rssi_dbm=_num(doc.get("rssi")),
         free_heap_kb=_num(doc.get("freeheap")),
         uptime_s=parse_uptime(doc.get("uptime")),
-        pool_in_use=_text(doc.get("poolinuse")),
+        pool_in_use=stripped(doc.get("poolinuse")),
         power_w=parse_power(doc.get("power")),
     )
 

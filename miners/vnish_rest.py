@@ -54,6 +54,7 @@ from .base import (
 )
 from .cgminer import integer, model_from_type, num, positive
 from .stratum import validate_pools
+from .values import scrub
 
 log = logging.getLogger(__name__)
 
@@ -548,7 +549,7 @@ class VnishRestDriver(MinerDriver):
         try:
             self._command("settings", {"miner": {"pools": entries}}, what="set pools")
         except MinerError as exc:
-            raise type(exc)(_scrub(str(exc), secrets)) from None
+            raise type(exc)(scrub(str(exc), secrets)) from None
         stored = self._settings()["miner"].get("pools") or []
         got = [(_url_key(p.get("url")), str(p.get("user", ""))) for p in stored if isinstance(p, dict)]
         if got[:POOL_SLOTS] != [(_url_key(e["url"]), e["user"]) for e in entries]:
@@ -602,10 +603,3 @@ def _url_key(url: Any) -> str:
     """A pool URL compared without its scheme and case: the summary shows "host:port" (1.2.0 capture)."""
     text = str(url or "").strip().lower()
     return text.split("://", 1)[-1]
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 2:
-            text = text.replace(secret, "***")
-    return text

@@ -18,6 +18,7 @@ MH = 1e6
 GH = 1e9
 TH = 1e12
 # Real-time first (what the miner does now), the session average last. pyasic reads "MHS 1m".
+_MAX_ERROR_CODES = 64  # "Error Code Count" is read as a loop bound
 _V2_RATE_KEYS = ("MHS 1m", "MHS 5s", "HS RT", "MHS 5m", "MHS 15m", "MHS av")
 _V3_RATE_KEYS = ("hash-realtime", "hash-1min", "hash-average", "hash-15min")
 # get_version fw_ver / get.device.info fwversion start with the build date: "20210322.22.REL".
@@ -122,7 +123,8 @@ def parse_v2_summary(block: Mapping[str, Any]) -> dict[str, Any]:
     fans = [rpm for rpm in (integer(block.get("Fan Speed In")), integer(block.get("Fan Speed Out"))) if rpm]
     factory = positive(block.get("Factory GHS"))
     errors = []
-    for i in range(integer(block.get("Error Code Count")) or 0):
+    # A lying count (1e30) must not spin the poll thread: real btminer lists a handful at most.
+    for i in range(min(integer(block.get("Error Code Count")) or 0, _MAX_ERROR_CODES)):
         code = block.get(f"Error Code {i}")
         if code not in (None, ""):
             errors.append(f"error code {code}")

@@ -314,3 +314,21 @@ def test_shared_replies_are_all_among_the_fixtures():
     missing = [f for f in shared if not (FIXTURES / f).is_file()
                or (FIXTURES / f).read_bytes() != (SHARED_REPLIES / f).read_bytes()]
     assert missing == []
+
+
+# --- parsers facing huge numbers (a lying miner; issue 10.8) -----------------------------------------
+def test_parsers_take_huge_integers_and_counts_without_hanging_or_raising():
+    """A 400-digit integer is no float (OverflowError) and a count of 10**30 is no loop bound."""
+    import time
+
+    from miners.bitaxe import parse_system_info
+    from miners.whatsminer_parse import parse_v2_summary
+
+    huge = 10 ** 400
+    status = parse_system_info({"hashRate": huge, "power": huge, "temp": huge, "fanrpm": huge,
+                                "uptimeSeconds": huge, "asicCount": huge})
+    assert status.hashrate_hs is None and status.power_w is None and status.uptime_s is None
+    started = time.monotonic()
+    parsed = parse_v2_summary({"Error Code Count": 10 ** 30, "Error Code 0": 5, "Power": huge})
+    assert time.monotonic() - started < 0.5
+    assert parsed["errors"] == ["error code 5"] and parsed["power_w"] is None
