@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,11 @@ from pathlib import Path
 
 import requests
 import yaml
+from _common import ROOT
+
+if str(ROOT) not in sys.path:  # _common puts it there; said again for the import below
+    sys.path.insert(0, str(ROOT))
+from tests.gunicorn_proc import stop_group  # noqa: E402
 
 NET = "127.96.0"  # benchmarks own 127.90-99.x.x (docs/contracts.md)
 HOST = f"{NET}.1"
@@ -131,11 +135,7 @@ def main() -> None:
         for sock in held:
             sock.close()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         sim.stop()
 
 

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,6 +56,7 @@ from services.power.model_power import lookup_model
 from simulator import SimFleet, demo_specs
 from simulator.antminer import LOW_POWER_FACTOR, AntminerMiner
 from simulator.avalon import AvalonMiner
+from tests.gunicorn_proc import start_gunicorn, stop_group
 from simulator.cgminer import CgminerMiner
 from simulator.nmminer import NMMinerSim
 from simulator.vnish import VnishMiner
@@ -291,12 +290,8 @@ class App:
         self.port = free_port(APP_HOST)
         self.base = f"http://{APP_HOST}:{self.port}"
         (tmp / "config.yaml").write_text(cfg.yaml(tmp / "data", self.port))
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "SUBNET", "PORT_OFFSET")}
-        env["CONFIG"] = str(tmp / "config.yaml")
         self.log = open(tmp / "gunicorn.log", "w")
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_gunicorn(tmp / "config.yaml", self.log)
         self.session = requests.Session()  # keep-alive, as an EMS client would
         self.ems = {"Authorization": f"Bearer {EMS_TOKEN}"}
 
@@ -323,12 +318,7 @@ class App:
 
     def stop(self) -> None:
         """SIGTERM to gunicorn (its worker shuts the runtime down)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
         self.log.close()
 
 

@@ -42,9 +42,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from _common import ROOT, port_offset, stop
+
+from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
 NET = "127.93.0"
 APP_HOST = "127.93.1.1"
@@ -81,33 +83,15 @@ def write_config(tmp: Path, port: int, offset: int) -> Path:
     return path
 
 
-def start_app(config: Path, log_path: Path) -> subprocess.Popen:
-    """gunicorn as start.sh runs it, in its own session (so a kill reaches the worker too)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "SUBNET", "PORT_OFFSET")}
-    env["CONFIG"] = str(config)
-    log = open(log_path, "w")
-    return subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    """SIGTERM to gunicorn's process group, SIGKILL after 30 s."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def start_app(config: Path, log: IO) -> subprocess.Popen:
+    """gunicorn as start.sh runs it, in its own session (so stopping reaches the worker too)."""
+    return start_gunicorn(config, log)
 
 
 def worker_pid(master: int) -> int | None:
     """gunicorn's worker: the master's only child."""
-    try:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
+    pids = workers(master)
+    return pids[0] if pids else None
 
 
 def proc_figures(pid: int) -> dict[str, float]:
@@ -357,7 +341,8 @@ def main() -> int:
         tmp = Path(tmpdir)
         port = free_port(APP_HOST)
         base = f"http://{APP_HOST}:{port}"
-        app = start_app(write_config(tmp, port, offset), tmp / "gunicorn.log")
+        app_log = open(tmp / "gunicorn.log", "w")
+        app = start_app(write_config(tmp, port, offset), app_log)
         try:
             try:
                 _wait_for_app(base, app)
@@ -393,7 +378,8 @@ def main() -> int:
             pids = {r.get("worker_pid") for r in rows if r.get("worker_pid")}
         finally:
             stop_event.set()
-            stop_app(app)
+            stop_group(app)
+            app_log.close()
             stop(sim)
         log_tail = (tmp / "gunicorn.log").read_text(errors="replace").splitlines()[-20:]
 

@@ -43,6 +43,7 @@ import pytest
 import requests
 
 from simulator import MinerSpec, SimFleet, default_port_offset
+from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
 pytestmark = pytest.mark.integration
 
@@ -142,22 +143,13 @@ class Server:
             """) + "miners:\n" + miners)
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "PORT", "SUBNET", "PORT_OFFSET")}
-        env.update(CONFIG=str(self.config), API_TOKEN=API_TOKEN, EMS_TOKEN=EMS_TOKEN,
-                   ADMIN_PASSWORD="crash-test-password")
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT,
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_gunicorn(self.config, self.log, API_TOKEN=API_TOKEN, EMS_TOKEN=EMS_TOKEN,
+                                   ADMIN_PASSWORD="crash-test-password")
 
     def workers(self) -> list[int]:
         """The master's children (gunicorn's workers)."""
         assert self.proc is not None
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        return pids
+        return workers(self.proc.pid)
 
     def get(self, path: str, headers: dict | None = None) -> Any:
         reply = self.session.get(self.base + path, headers=headers or AUTH, timeout=5)
@@ -195,13 +187,8 @@ class Server:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        if self.proc is not None:
+            stop_group(self.proc)
 
     def close(self) -> None:
         """stop(), then close the log and the HTTP session."""

@@ -18,7 +18,6 @@ deactivate the measured power falls below 10 % of the withdrawn target within
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.gunicorn_proc import stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +73,7 @@ def demo(tmp_path_factory):
     try:
         yield {"base": base, "log": data / "out.log"}
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         log.close()
 
 

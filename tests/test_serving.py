@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import yaml
 from serving.worker import HEADER_TIMEOUT_S
 from simulator import SimFleet, demo_specs
 from tests.conftest import TEST_TOKEN
+from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 from tests.integration import wait_for
 
 pytestmark = pytest.mark.integration
@@ -64,13 +63,9 @@ def app(tmp_path_factory, sim):
         "miners": [{"ip": m.ip, "family": "bitaxe"} for m in sim.miners],
     }
     (tmp / "config.yaml").write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "SUBNET", "PORT_OFFSET")}
-    env["CONFIG"] = str(tmp / "config.yaml")
     log_path = tmp / "gunicorn.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_gunicorn(tmp / "config.yaml", log)
     base = f"http://{HOST}:{port}"
     try:
         def fresh():
@@ -84,19 +79,15 @@ def app(tmp_path_factory, sim):
         worker = _worker_pid(proc.pid)
         yield {"base": base, "host": HOST, "port": port, "pid": worker, "log": log_path}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
     text = log_path.read_text()
     assert "Traceback" not in text, text[-3000:]
 
 
 def _worker_pid(master: int) -> int:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    children = workers(master)
     assert len(children) == 1, children
-    return int(children[0])
+    return children[0]
 
 
 def _fds(pid: int) -> int:
