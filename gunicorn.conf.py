@@ -45,6 +45,13 @@ proc_name = "minerfleet"
 control_socket_disable = True
 
 
+def post_fork(server, worker):
+    """In the new worker, before any of its threads: at most two malloc arenas (serving/memory.py says why)."""
+    from serving.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()
+
+
 def worker_exit(server, worker):
     """SIGTERM: stop the scheduler, wait for commands in flight, close the database."""
     app = getattr(worker, "wsgi", None)
