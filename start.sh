@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts_common.sh
 ensure_venv requirements.txt
+# glibc malloc for a threaded long runner, as systemd/minerfleet.service sets it (serving/memory.py says
+# why); a value already in the environment wins.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=0}"
 
 if [ "${1:-}" = "--demo" ]; then
   shift

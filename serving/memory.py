@@ -11,9 +11,17 @@ the same load (Python's own live objects stayed near 3 MB throughout, measured
 with tracemalloc). Two arenas cost nothing measurable here: the threads mostly
 wait on sockets. Heroku and the gunicorn community recommend the same setting.
 
-Set in the worker (gunicorn's post_fork hook), before its threads start, so
-start.sh, systemd and the tests all get it; ``MALLOC_ARENA_MAX`` in the
-environment, when set, wins.
+Per-thread caches: glibc's tcache keeps up to 7 freed chunks of each small
+size in every thread, counted as in use; with fifty threads that filled for
+many minutes (malloc's in-use bytes grew 0.87 MB/min at minute 7 of the soak
+with the tcache, 0.27 MB/min without, the rest SQLite's page caches filling
+as the database grows). glibc reads that only from ``GLIBC_TUNABLES`` at
+start, so ``MALLOC_ENV`` below is set by systemd/minerfleet.service and
+start.sh (tests/test_memory_arenas.py checks they agree) and by the tests'
+and benches' gunicorn launcher. The arena cap is also set in the worker
+(gunicorn's post_fork hook), before its threads start, for a plain
+``gunicorn -c gunicorn.conf.py``; ``MALLOC_ARENA_MAX`` in the environment,
+when set, wins.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import os
 log = logging.getLogger(__name__)
 
 ARENAS = 2
+# The environment the service starts with (systemd unit, start.sh): two arenas, no per-thread cache.
+MALLOC_ENV = {"MALLOC_ARENA_MAX": str(ARENAS), "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 

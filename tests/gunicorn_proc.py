@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
+from serving.memory import MALLOC_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 # Overrides a developer's shell may hold that would beat the config file written for the run.
 CLEARED_ENV = ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "SUBNET", "PORT_OFFSET")
@@ -20,6 +22,8 @@ CLEARED_ENV = ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "
 def start_gunicorn(config: Path, log: IO, *, conf: str = "gunicorn.conf.py", **env: str) -> subprocess.Popen:
     """gunicorn with CONFIG=config (plus ``env``), output to ``log``, in a new session (see stop_group)."""
     environ = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
+    for name, value in MALLOC_ENV.items():  # what systemd and start.sh start it with
+        environ.setdefault(name, value)
     environ.update(env, CONFIG=str(config))
     return subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", conf], cwd=ROOT, env=environ,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

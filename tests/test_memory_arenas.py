@@ -68,3 +68,27 @@ def test_an_operators_setting_wins(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False
 
+
+
+def test_systemd_and_start_sh_start_the_service_with_the_same_malloc_settings():
+    """The unit and start.sh set MALLOC_ENV (glibc reads GLIBC_TUNABLES only at start, so no code can)."""
+    from serving.memory import MALLOC_ENV
+
+    unit = (ROOT / "systemd/minerfleet.service").read_text()
+    start = (ROOT / "start.sh").read_text()
+    for name, value in MALLOC_ENV.items():
+        assert f"Environment={name}={value}\n" in unit, name
+        assert f'export {name}="${{{name}:-{value}}}"' in start, name
+
+
+def test_start_sh_exports_them_to_gunicorn(tmp_path):
+    """Run start.sh's own lines in bash and read the environment it hands on."""
+    from serving.memory import MALLOC_ENV
+
+    lines = [line for line in (ROOT / "start.sh").read_text().splitlines()
+             if any(line.startswith(f"export {name}=") for name in MALLOC_ENV)]
+    script = "\n".join(lines) + "\nenv\n"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                         timeout=10).stdout
+    for name, value in MALLOC_ENV.items():
+        assert f"{name}={value}" in out.splitlines()
