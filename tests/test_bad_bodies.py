@@ -19,6 +19,14 @@ from tests.conftest import TEST_PASSWORD, TEST_TOKEN
 REFUSED = {400, 404, 413, 422}  # a bad value, an unknown miner, too large, nothing detected
 
 
+@pytest.fixture(autouse=True)
+def _real_detect_afterwards(monkeypatch):
+    """bad_bodies.build stubs miners.detect.detect (no probing); monkeypatch puts the real one back after each test."""
+    import miners.detect
+
+    monkeypatch.setattr(miners.detect, "detect", miners.detect.detect)
+
+
 @pytest.fixture
 def env(tmp_path):
     """(app, client, runtime, scans) with fake miners and no network."""
