@@ -948,7 +948,9 @@ def make_app(fake: FakeController) -> Flask:
         if fake.ws_refused:
             return
         if fake.reads_require_login and not session.get("auth"):
+            # As web/ws.py does: the error message, then a close frame (1008 policy violation).
             socket.send(json.dumps({"type": "error", "error": "authentication required"}))
+            socket.close(reason=1008, message="authentication required")
             return
         q: queue.Queue = queue.Queue()
         with fake.lock:
