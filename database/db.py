@@ -84,16 +84,6 @@ class Database:
         with self._lock:
             return len(self._by_thread)
 
-    def release(self) -> None:
-        """Close this thread's connection now (a thread about to end, or one that used the database once)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._lock:
-            self._by_thread.pop(threading.current_thread(), None)
-        conn.close()
-
     def close(self) -> None:
         """Close every connection (at shutdown; a checkpoint folds the WAL back)."""
         with self._lock:

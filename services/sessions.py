@@ -90,14 +90,6 @@ class SessionStore:
                 self._save(dict(self._live))
         return gone
 
-    def revoke_all(self) -> int:
-        """End every session; returns how many there were."""
-        with self._lock:
-            count = len(self._live)
-            self._live = {}
-            self._save({})
-        return count
-
     def count(self) -> int:
         """How many sessions are kept now."""
         with self._lock:

@@ -60,18 +60,3 @@ def test_connections_of_ended_threads_are_closed(runtime):
     assert db.open_connections() <= 2
     assert open_fds() <= baseline + 2, (baseline, open_fds())
 
-
-def test_release_closes_this_threads_connection(runtime):
-    db = runtime.db
-    result: list[int] = []
-
-    def use_once() -> None:
-        db.conn().execute("SELECT 1").fetchone()
-        result.append(db.open_connections())
-        db.release()
-        result.append(db.open_connections())
-
-    thread = threading.Thread(target=use_once)
-    thread.start()
-    thread.join()
-    assert result[1] == result[0] - 1
