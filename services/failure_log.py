@@ -47,6 +47,15 @@ def describe(text: str, source: str, count: int, minute: int) -> str:
     return message
 
 
+def _counted(bucket: "_Bucket | None", minute: int, text: str, now: float) -> bool:
+    """Count one more refusal into ``bucket`` if it is this minute's; False when a row must be opened."""
+    if bucket is None or bucket.minute != minute:
+        return False
+    bucket.count += 1
+    bucket.text, bucket.last_ts = text, now
+    return True
+
+
 class FailureLog:
     """Counts refusals per (kind, source) and minute; thread-safe; writes through ``conn()``."""
 
@@ -67,18 +76,14 @@ class FailureLog:
         with self._lock:
             key = (kind, source)
             bucket = self._open.get(key)
-            if bucket is not None and bucket.minute == minute:
-                bucket.count += 1
-                bucket.text, bucket.last_ts = text, now
+            if _counted(bucket, minute, text, now):
                 return
             if bucket is None and len(self._open) >= self._max_sources:
                 self._flush_locked(minute)  # rows of minutes that are over leave the table first
                 if len(self._open) >= self._max_sources:
                     key = (kind, OTHER)
                     bucket = self._open.get(key)
-                    if bucket is not None and bucket.minute == minute:
-                        bucket.count += 1
-                        bucket.text, bucket.last_ts = text, now
+                    if _counted(bucket, minute, text, now):
                         return
             if bucket is not None:  # the same source again in a new minute: close the old row first
                 self._write(key, bucket)
