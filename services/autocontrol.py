@@ -48,6 +48,7 @@ from services.power import PowerController, apply_command
 from services.ems import ACTIVE, EmsDispatcher, FleetPower, fleet_power
 from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, MinerSetting, PowerAllocator,
                                       miner_input, record_commands)
+from services.pools import prestart
 from services.power.overheat import OVERHEAT_KEY, OverheatTracker, default_limit_c
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,13 @@ class DbStore:
 
     def get(self, key: str) -> Any:
         """The stored value, or None."""
-        return queries.get_state(self.db.conn(), key)
+        with self.db.read() as conn:
+            return queries.get_state(conn, key)
 
     def set(self, key: str, value: Any) -> None:
         """Store a JSON-able value."""
-        queries.set_state(self.db.conn(), key, value)
+        with self.db.write() as conn:
+            queries.set_state(conn, key, value)
 
 
 def allocator_settings(cfg: AutocontrolConfig) -> AllocatorSettings:
@@ -115,8 +118,8 @@ class AutoControl:
         self.ems = EmsDispatcher(config.ems, self.store, event=fleet.event)
         self._ems_applied: int | None = None  # dispatch generation last planned (None: not since start -> urgent)
         self._ems_held: str | None = None  # why the dispatch is held back (event on change)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_COMMAND_THREADS, config.polling.workers)),
-                                        thread_name_prefix="autocontrol-cmd")
+        self._pool_size = max(1, min(MAX_COMMAND_THREADS, config.polling.workers))
+        self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="autocontrol-cmd")
         self._kicker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autocontrol-kick")
         self._kick_lock = threading.Lock()
         self._kick_pending = False
@@ -198,6 +201,11 @@ class AutoControl:
     def wait_kicked(self, timeout: float = 30.0) -> None:
         """Block until a tick kicked before this call has finished (tests, bench/ems_dispatch.py)."""
         self._kicker.submit(lambda: None).result(timeout=timeout)
+
+    def start_threads(self) -> None:
+        """Start the command pool's and the kicker's threads now (the served app: threads flat from the start)."""
+        prestart(self._pool, self._pool_size)
+        prestart(self._kicker, 1)
 
     def close(self) -> None:
         """Stop the kick thread and the command pool, waiting for commands in flight."""

@@ -50,7 +50,8 @@ class BatteryMonitor:
                 self._transition(False, str(exc))
                 return
             if reading.measured_at != self._stored_at:
-                queries.insert_battery_sample(self.db.conn(), reading, time.time())
+                with self.db.write() as conn:
+                    queries.insert_battery_sample(conn, reading, time.time())
                 self._stored_at = reading.measured_at
             self._transition(True, f"{reading.source}: SOC {reading.soc_pct:.0f}%")
 

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable, ContextManager
 
 from database import queries
 
@@ -57,12 +57,12 @@ def _counted(bucket: "_Bucket | None", minute: int, text: str, now: float) -> bo
 
 
 class FailureLog:
-    """Counts refusals per (kind, source) and minute; thread-safe; writes through ``conn()``."""
+    """Counts refusals per (kind, source) and minute; thread-safe; writes through ``write()``."""
 
-    def __init__(self, conn: Callable[[], Any], clock: Callable[[], float] = time.time,
+    def __init__(self, write: Callable[[], ContextManager[sqlite3.Connection]], clock: Callable[[], float] = time.time,
                  max_sources: int = MAX_SOURCES) -> None:
-        """conn returns this thread's sqlite3 connection (database.db.Database.conn)."""
-        self._conn = conn
+        """write opens a block holding the write connection (database.db.Database.write)."""
+        self._write_conn = write
         self._clock = clock
         self._max_sources = max_sources
         self._lock = threading.Lock()
@@ -88,8 +88,9 @@ class FailureLog:
             if bucket is not None:  # the same source again in a new minute: close the old row first
                 self._write(key, bucket)
             try:
-                event_id = queries.add_event(self._conn(), kind, describe(text, key[1], 1, minute), actor=actor,
-                                             ts=now, source=key[1])
+                with self._write_conn() as conn:
+                    event_id = queries.add_event(conn, kind, describe(text, key[1], 1, minute), actor=actor,
+                                                 ts=now, source=key[1])
             except sqlite3.Error as exc:  # a busy or full database: the refusal itself still stands
                 log.warning("%s not recorded: %s", kind, exc)
                 return
@@ -121,7 +122,8 @@ class FailureLog:
             return
         message = describe(bucket.text, key[1], bucket.count, bucket.minute)
         try:
-            queries.update_event_count(self._conn(), bucket.event_id, bucket.count, message, bucket.last_ts)
+            with self._write_conn() as conn:
+                queries.update_event_count(conn, bucket.event_id, bucket.count, message, bucket.last_ts)
         except sqlite3.Error as exc:  # tried again at the next flush while the minute's bucket is kept
             log.warning("%s count not recorded: %s", key[0], exc)
             return

@@ -26,6 +26,7 @@ from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerEr
 from services.config import Config
 from services.miner_state import MinerRecord, ip_sort_key
 from services.plausibility import Screen
+from services.pools import prestart
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ class FleetManager:
         )
 
     def _load_from_db(self) -> None:
-        for row in queries.list_miners(self.db.conn()):
+        with self.db.read() as conn:
+            rows = queries.list_miners(conn)
+        for row in rows:
             try:
                 self._records[row["ip"]] = self._record_from_row(row)
             except ValueError as exc:  # a family whose driver was removed
@@ -115,9 +118,10 @@ class FleetManager:
         driver = self._driver_for(ip, family, port, credentials)  # ValueError on an unknown family
         algorithm = algorithm or getattr(driver, "algorithm", None) or "sha256d"
         with self._lock:
-            queries.upsert_miner(self.db.conn(), ip=ip, family=family, port=port, model=model,
-                                 algorithm=algorithm, source=source, name=name, credentials=credentials)
-            row = queries.get_miner(self.db.conn(), ip)
+            with self.db.write() as conn:
+                queries.upsert_miner(conn, ip=ip, family=family, port=port, model=model,
+                                     algorithm=algorithm, source=source, name=name, credentials=credentials)
+                row = queries.get_miner(conn, ip)
             old = self._records.get(ip)
             record = self._record_from_row(row)
             if old is not None and old.family == record.family:
@@ -131,8 +135,10 @@ class FleetManager:
         """Store (or clear, with None) a miner's login and rebuild its driver with it."""
         with self._lock:
             old = self.get(ip)
-            queries.set_credentials(self.db.conn(), ip, credentials)
-            record = self._record_from_row(queries.get_miner(self.db.conn(), ip))
+            with self.db.write() as conn:
+                queries.set_credentials(conn, ip, credentials)
+                row = queries.get_miner(conn, ip)
+            record = self._record_from_row(row)
             record.status, record.online, record.last_error = old.status, old.online, old.last_error
             record.failures, record.unauthorized = old.failures, old.unauthorized
             self._records[ip] = record
@@ -147,14 +153,20 @@ class FleetManager:
             record = self._records.pop(ip, None)
             if record is None:
                 raise UnknownMiner(ip)
-            queries.delete_miner(self.db.conn(), ip)
+            with self.db.write() as conn:
+                queries.delete_miner(conn, ip)
         record.driver.close()
         self.event("miner_removed", f"{record.family} miner removed", miner_ip=ip, actor=actor)
+
+    def start_threads(self) -> None:
+        """Start every I/O thread now (the served app: its thread count is flat from the start)."""
+        prestart(self.executor, self.config.polling.workers)
 
     # --- events and listeners ------------------------------------------------------
     def event(self, kind: str, message: str, *, miner_ip: str | None = None, actor: str = "system") -> None:
         """Record an event in the database and the log."""
-        queries.add_event(self.db.conn(), kind, message, miner_ip=miner_ip, actor=actor)
+        with self.db.write() as conn:
+            queries.add_event(conn, kind, message, miner_ip=miner_ip, actor=actor)
         log.info("%s%s: %s", f"{miner_ip} " if miner_ip else "", kind, message)
 
     def subscribe(self, callback: Callable[[dict], None]) -> None:
@@ -217,7 +229,8 @@ class FleetManager:
             else:
                 self._apply_success(record, result, now, rows, seen)
         if rows:
-            queries.insert_samples(self.db.conn(), rows, seen)
+            with self.db.write() as conn:
+                queries.insert_samples(conn, rows, seen)
         summary = {"ts": now, "polled": len(futures), "ok": len(rows), "timed_out": len(not_done),
                    "skipped": skipped, "duration_s": round(time.monotonic() - started, 3)}
         if records is None:  # a partial round (new miners) says nothing about the fleet's freshness
@@ -237,7 +250,8 @@ class FleetManager:
         record.unauthorized, record.last_error, record.last_seen_ts = False, None, now
         if (status.model and status.model != record.model) or status.algorithm != record.algorithm:
             record.model, record.algorithm = status.model or record.model, status.algorithm
-            queries.update_identity(self.db.conn(), record.id, record.model, record.algorithm)
+            with self.db.write() as conn:
+                queries.update_identity(conn, record.id, record.model, record.algorithm)
         fan = max(status.fan_rpm) if status.fan_rpm else None
         rows.append((record.id, now, status.hashrate_hs, status.power_w, status.temp_c, fan))
         seen.append((now, record.id))

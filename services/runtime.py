@@ -51,7 +51,7 @@ class Runtime:
                                       event=self.fleet.event)
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
-        self.failures = FailureLog(self.db.conn)  # refused unauthenticated calls: one row per source and minute
+        self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -102,7 +102,9 @@ class Runtime:
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
-        self.scheduler = build_scheduler(jobs)
+        self.fleet.start_threads()
+        self.autocontrol.start_threads()
+        self.scheduler = build_scheduler(jobs, one_off=1)
         if self.autocontrol.ems.engaged:
             # A dispatch saved before the restart is re-applied once the first poll round has read the fleet.
             first_round_done = datetime.now(timezone.utc) + timedelta(seconds=cfg.polling.timeout_sec + 1)
@@ -148,9 +150,9 @@ class Runtime:
 
         storage = self.config.storage
         now = time.time()
-        raw, old = queries.rollup_and_purge(self.db.conn(), now, storage.raw_retention_days,
-                                            storage.rollup_retention_days)
-        events = queries.purge_events(self.db.conn(), now, storage.events_retention_days, storage.events_max_rows)
+        with self.db.write() as conn:
+            raw, old = queries.rollup_and_purge(conn, now, storage.raw_retention_days, storage.rollup_retention_days)
+            events = queries.purge_events(conn, now, storage.events_retention_days, storage.events_max_rows)
         if raw or old or events:
             log.info("retention: %d raw samples, %d roll-ups and %d events removed", raw, old, events)
         return {"raw_deleted": raw, "rollups_deleted": old, "events_deleted": events}

@@ -6,7 +6,10 @@ import logging
 import time
 from typing import Callable
 
+from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from services.pools import started_pool
 
 log = logging.getLogger(__name__)
 
@@ -15,9 +18,22 @@ log = logging.getLogger(__name__)
 _JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
 
 
-def build_scheduler(jobs: list[tuple[str, Callable[[], object], float, bool]]) -> BackgroundScheduler:
-    """A scheduler with (name, function, interval seconds, run at start) jobs, not yet started."""
-    scheduler = BackgroundScheduler(job_defaults=_JOB_DEFAULTS, timezone="UTC")
+class _StartedThreads(BasePoolExecutor):
+    """APScheduler's thread-pool executor on a pool whose threads are all started (services/pools.py)."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(started_pool(workers, "job"))
+
+
+def build_scheduler(jobs: list[tuple[str, Callable[[], object], float, bool]],
+                    one_off: int = 0) -> BackgroundScheduler:
+    """A scheduler with (name, function, interval seconds, run at start) jobs, not yet started.
+
+    No job overlaps itself, so the jobs plus ``one_off`` date jobs never need more
+    threads than there are jobs (APScheduler's default pool is 10, started lazily).
+    """
+    executor = _StartedThreads(len(jobs) + one_off)
+    scheduler = BackgroundScheduler(job_defaults=_JOB_DEFAULTS, executors={"default": executor}, timezone="UTC")
     for name, func, seconds, run_now in jobs:
         kwargs = {"next_run_time": _now_utc()} if run_now else {}
         scheduler.add_job(_logged(name, func), "interval", seconds=seconds, id=name, name=name, **kwargs)

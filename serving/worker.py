@@ -35,6 +35,8 @@ from typing import Any
 
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
+from services.pools import started_pool
+
 HEADER_TIMEOUT_S = 10.0  # a browser sends its whole header block in one packet; a trickle is an attack or a dead link
 BODY_TIMEOUT_S = 30.0  # our bodies are small JSON objects (services/jsonbody.py: 64 KB at most)
 BODY_PREREAD = 64 * 1024  # bodies up to this size are read in the loop too; bigger ones are refused by the app
@@ -94,6 +96,10 @@ class HeaderFirstWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reading: dict[Conn, None] = {}  # insertion order = deadline order
         self.lingering: dict[Conn, None] = {}
+
+    def get_thread_pool(self) -> Any:
+        """gthread's request pool with every thread started (services/pools.py: threads flat from the start)."""
+        return started_pool(self.cfg.threads, "http")
 
     # --- event loop: new and kept-alive connections ----------------------------------
     def accept(self, listener: socket.socket) -> None:

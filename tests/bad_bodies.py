@@ -238,8 +238,8 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
     """Everything a write could change: miners and their logins, driver calls, controller and EMS state, scans."""
     from tests.fakes import FakeDriver, FakePowerDriver
 
-    conn = runtime.db.conn()
-    rows = [dict(r) for r in conn.execute("SELECT ip, family, port, credentials FROM miners ORDER BY ip")]
+    with runtime.db.read() as conn:
+        rows = [dict(r) for r in conn.execute("SELECT ip, family, port, credentials FROM miners ORDER BY ip")]
     ac = runtime.autocontrol
     return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),

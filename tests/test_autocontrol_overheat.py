@@ -92,7 +92,8 @@ class Loop(ControlSite):
     def events(self, kind="overheat"):
         from database import queries
 
-        rows = queries.recent_events(self.runtime.db.conn(), limit=500)
+        with self.runtime.db.read() as conn:
+            rows = queries.recent_events(conn, limit=500)
         return [dict(r) for r in rows if r["kind"] == kind]
 
 

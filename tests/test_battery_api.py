@@ -70,7 +70,8 @@ def test_new_readings_are_stored_once_and_history_buckets_them(runtime, client, 
     scripted.next = reading(56.0, now)
     runtime.battery.poll()
     assert scripted.extra_load == 15.0  # the fleet's measured power reaches a simulated house
-    count = runtime.db.conn().execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]
+    with runtime.db.read() as conn:
+        count = conn.execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]
     assert count == 2
     history = client.get("/api/battery/history?range=1h").get_json()
     assert set(history["series"]) == {"soc_pct", "pv_w", "load_w", "battery_w", "grid_w"}

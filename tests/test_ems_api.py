@@ -64,7 +64,8 @@ def drain(runtime):
 def ems_events(runtime):
     from database import queries
 
-    return [dict(r) for r in queries.recent_events(runtime.db.conn(), limit=500) if r["kind"] == "ems"]
+    with runtime.db.read() as conn:
+        return [dict(r) for r in queries.recent_events(conn, limit=500) if r["kind"] == "ems"]
 
 
 def activate(client, body, headers=EMS, **kwargs):

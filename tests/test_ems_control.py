@@ -48,7 +48,8 @@ class Site(ControlSite):
     def events(self, kind="ems"):
         from database import queries
 
-        return [dict(r) for r in queries.recent_events(self.runtime.db.conn(), limit=500) if r["kind"] == kind]
+        with self.runtime.db.read() as conn:
+            return [dict(r) for r in queries.recent_events(conn, limit=500) if r["kind"] == kind]
 
 
 def test_dispatch_overrides_the_solar_policy_even_with_autocontrol_off(runtime, monkeypatch):
@@ -281,6 +282,7 @@ def test_battery_source_none_is_not_configured(tmp_path):
         body = app.test_client().get("/api/battery").get_json()
         assert body["configured"] is False and body["reading"] is None and "none" in body["status"]["last_error"]
         from database import queries
-        assert not [r for r in queries.recent_events(runtime.db.conn()) if r["kind"].startswith("battery")]
+        with runtime.db.read() as conn:
+            assert not [r for r in queries.recent_events(conn) if r["kind"].startswith("battery")]
     finally:
         runtime.shutdown()

@@ -16,7 +16,8 @@ MARKER = "FLOOD-MARKER-7f3a"
 
 
 def event_rows(runtime) -> int:
-    return runtime.db.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    with runtime.db.read() as conn:
+        return conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
 
 @pytest.fixture
@@ -38,7 +39,8 @@ def test_a_thousand_refused_ems_calls_write_one_row_with_their_count(ems_app):
         assert client.post("/api/activate", json=body, headers=headers).status_code == 401
     elapsed = time.monotonic() - started
     runtime.failures.flush()
-    rows = [dict(r) for r in queries.recent_events(runtime.db.conn(), limit=100) if r["source"] == "127.0.0.1"]
+    with runtime.db.read() as conn:
+        rows = [dict(r) for r in queries.recent_events(conn, limit=100) if r["source"] == "127.0.0.1"]
     # One row per minute: the loop may straddle one minute boundary (two rows), never more.
     assert event_rows(runtime) - before == len(rows) and 1 <= len(rows) <= 2, (rows, elapsed)
     assert sum(r["count"] for r in rows) == 1000
@@ -71,7 +73,8 @@ def test_an_authorized_ems_call_keeps_a_short_clean_description(ems_app):
     reply = client.post("/api/activate", data=raw.encode(), content_type="application/json", headers=EMS)
     assert reply.status_code == 400
     call = client.get("/api/ems").get_json()["calls"][0]
-    event = next(r for r in queries.recent_events(runtime.db.conn()) if r["kind"] == "ems")
+    with runtime.db.read() as conn:
+        event = next(r for r in queries.recent_events(conn) if r["kind"] == "ems")
     for text in (call["request"], event["message"]):
         assert not any(not ch.isprintable() for ch in text), repr(text)
     assert len(call["request"]) <= 120
@@ -89,7 +92,8 @@ def test_failed_logins_and_refused_writes_are_counted_not_one_row_each(client, r
         assert client.post("/api/miners/10.0.0.1/restart", headers={"Authorization": "Bearer nope-0123456789abcdef"}
                            ).status_code == 401
     runtime.failures.flush()
-    rows = [dict(r) for r in queries.recent_events(runtime.db.conn(), limit=100)][: event_rows(runtime) - before]
+    with runtime.db.read() as conn:
+        rows = [dict(r) for r in queries.recent_events(conn, limit=100)][: event_rows(runtime) - before]
     by_kind = {}
     for row in rows:
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["count"]
@@ -124,7 +128,7 @@ def test_one_row_per_kind_source_and_minute(db):
     from services.failure_log import FailureLog
 
     clock = Clock(1_800_000_000.0 - 1_800_000_000.0 % 60)
-    log = FailureLog(db.conn, clock=clock)
+    log = FailureLog(db.write, clock=clock)
     for _ in range(5):
         log.note("login_failed", "10.0.0.7", "wrong password")
     log.note("login_failed", "10.0.0.8", "wrong password")
@@ -132,7 +136,8 @@ def test_one_row_per_kind_source_and_minute(db):
     assert event_count(db) == 3  # the first of each is written at once
     clock.now += 61  # the next minute: the same source starts a new row, the old one gets its count
     log.note("login_failed", "10.0.0.7", "wrong password")
-    rows = db.conn().execute("SELECT kind, source, count, message FROM events ORDER BY id").fetchall()
+    with db.read() as conn:
+        rows = conn.execute("SELECT kind, source, count, message FROM events ORDER BY id").fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("login_failed", "10.0.0.7", 5), ("login_failed", "10.0.0.8", 1),
                                                    ("ems", "10.0.0.7", 1), ("login_failed", "10.0.0.7", 1)]
     assert "5 times in the minute" in rows[0][3] and "(from 10.0.0.7)" in rows[0][3]
@@ -143,17 +148,19 @@ def test_distinct_sources_are_capped_per_minute(db):
     from services.failure_log import OTHER, FailureLog
 
     clock = Clock(1_800_000_020.0)
-    log = FailureLog(db.conn, clock=clock, max_sources=10)
+    log = FailureLog(db.write, clock=clock, max_sources=10)
     for i in range(500):
         log.note("write_refused", f"10.9.{i // 200}.{i % 200}", "POST /api/x -> 401")
     log.flush()
-    rows = db.conn().execute("SELECT source, count FROM events").fetchall()
+    with db.read() as conn:
+        rows = conn.execute("SELECT source, count FROM events").fetchall()
     assert len(rows) == 11 and log.pending() <= 11
     assert dict(rows)[OTHER] == 490 and sum(r[1] for r in rows) == 500
 
 
 def event_count(db) -> int:
-    return db.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    with db.read() as conn:
+        return conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
 
 
 # --- retention ----------------------------------------------------------------------------------------
@@ -169,11 +176,11 @@ def test_maintenance_drops_old_events_and_caps_the_rows(tmp_path):
                                     "storage": {"events_retention_days": 7, "events_max_rows": 1000}}))
     runtime = Runtime(load_config(path, environ={}))
     try:
-        conn = runtime.db.conn()
         now = time.time()
-        conn.executemany("INSERT INTO events (ts, kind, message) VALUES (?, 'test', ?)",
-                         [(now - 10 * 86400, f"old {i}") for i in range(300)]
-                         + [(now - 60 + i * 0.01, f"new {i}") for i in range(1500)])
+        with runtime.db.write() as conn:
+            conn.executemany("INSERT INTO events (ts, kind, message) VALUES (?, 'test', ?)",
+                             [(now - 10 * 86400, f"old {i}") for i in range(300)]
+                             + [(now - 60 + i * 0.01, f"new {i}") for i in range(1500)])
         result = runtime.maintenance()
         assert result["events_deleted"] == 300 + 500
         kept = [r[0] for r in conn.execute("SELECT message FROM events ORDER BY id")]
@@ -196,9 +203,11 @@ def test_an_old_database_gains_source_and_count(tmp_path):
     conn.close()
     db = Database(path)
     try:
-        row = dict(db.conn().execute("SELECT * FROM events").fetchone())
+        with db.read() as conn:
+            row = dict(conn.execute("SELECT * FROM events").fetchone())
         assert row["message"] == "kept" and row["count"] == 1 and row["source"] is None
-        assert db.conn().execute("PRAGMA user_version").fetchone()[0] == 2
+        with db.read() as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         db.close()
 
@@ -223,7 +232,8 @@ def test_no_ems_token_in_the_aggregated_rows(ems_app):
     client.get("/api/status", headers={"Authorization": f"Bearer {EMS_TOKEN}x"})
     client.get("/api/status", headers={"Authorization": f"Bearer {TEST_TOKEN}"})
     runtime.failures.flush()
-    text = str([dict(r) for r in queries.recent_events(runtime.db.conn())])
+    with runtime.db.read() as conn:
+        text = str([dict(r) for r in queries.recent_events(conn)])
     assert EMS_TOKEN not in text and TEST_TOKEN not in text
 
 

@@ -21,7 +21,8 @@ def test_round_reads_every_miner_and_stores_one_sample_each(runtime):
     add(fleet, "10.0.0.1", "10.0.0.2", "10.0.0.3")
     summary = fleet.poll_round()
     assert summary["ok"] == 3
-    rows = runtime.db.conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    with runtime.db.read() as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert rows == 3
     assert all(r.online for r in fleet.records())
 
@@ -76,7 +77,8 @@ def test_offline_after_n_failures_keeps_last_good_reading_and_logs_transitions_o
     FakeDriver.behaviour["10.0.0.5"] = "ok"
     fleet.poll_round()
     assert record.online
-    kinds = [row["kind"] for row in queries.recent_events(runtime.db.conn())]
+    with runtime.db.read() as conn:
+        kinds = [row["kind"] for row in queries.recent_events(conn)]
     assert kinds.count("miner_offline") == 1 and kinds.count("miner_online") == 1
 
 
@@ -129,7 +131,8 @@ def test_command_checks_capability_and_logs_actor(runtime):
     assert FakeDriver.restarts == ["10.0.0.3"]
     with pytest.raises(NotSupported):
         fleet.command("10.0.0.3", "sleep", actor="token")
-    events = [(e["actor"], e["message"]) for e in queries.recent_events(runtime.db.conn(), miner_ip="10.0.0.3")]
+    with runtime.db.read() as conn:
+        events = [(e["actor"], e["message"]) for e in queries.recent_events(conn, miner_ip="10.0.0.3")]
     assert ("token", "restart ok") in events
     assert ("token", "sleep refused: fake miners cannot sleep") in events
 
@@ -157,5 +160,6 @@ def test_concurrent_rounds_share_one_read_and_count_it_once(runtime):
     other.join()
     assert FakeDriver.reads["10.0.0.7"] == 1  # one read on the wire, not two
     assert record.online and record.failures == 0 and record.last_error is None
-    rows = runtime.db.conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    with runtime.db.read() as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert rows == 1 and summary["skipped"] == 0

@@ -32,14 +32,16 @@ def history(runtime, t0):
     rows = [(a, t0 + 1, 1e12, 15.0, 60.0, 3000), (a, t0 + 3, 3e12, 25.0, 62.0, 3000),
             (b, t0 + 2, 5e9, None, None, None),
             (a, t0 + BUCKET + 1, 4e12, None, 65.0, 3000)]
-    queries.insert_samples(runtime.db.conn(), rows, [])
+    with runtime.db.write() as conn:
+        queries.insert_samples(conn, rows, [])
     return runtime
 
 
 def battery_sample(runtime, at, soc, grid_w=None):
     reading = BatteryReading(soc_pct=soc, pv_w=1000.0, load_w=400.0, battery_w=-600.0, grid_w=grid_w,
                              measured_at=at, source="scripted")
-    queries.insert_battery_sample(runtime.db.conn(), reading, at)
+    with runtime.db.write() as conn:
+        queries.insert_battery_sample(conn, reading, at)
 
 
 def parse(reply):

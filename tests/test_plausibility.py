@@ -119,7 +119,8 @@ def test_fleet_stores_none_and_the_note(monkeypatch, client, runtime):
     detail = client.get("/api/miners/127.0.0.9").get_json()
     assert (detail["hashrate_hs"], detail["power_w"], detail["temp_c"], detail["fan_rpm"]) == (None, None, None, [])
     assert sum("implausible" in e for e in detail["errors"]) == 4
-    row = fleet.db.conn().execute("SELECT hashrate_hs, power_w, temp_c, fan_rpm FROM samples").fetchone()
+    with fleet.db.read() as conn:
+        row = conn.execute("SELECT hashrate_hs, power_w, temp_c, fan_rpm FROM samples").fetchone()
     assert tuple(row) == (None, None, None, None)
 
 

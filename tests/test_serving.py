@@ -77,7 +77,8 @@ def app(tmp_path_factory, sim):
 
         wait_for(fresh, 30, 0.2, message="gunicorn did not start polling:\n" + log_path.read_text()[-3000:])
         worker = _worker_pid(proc.pid)
-        yield {"base": base, "host": HOST, "port": port, "pid": worker, "log": log_path}
+        yield {"base": base, "host": HOST, "port": port, "pid": worker, "log": log_path,
+               "threads": _threads(worker)}
     finally:
         stop_group(proc)
     text = log_path.read_text()
@@ -256,3 +257,21 @@ def test_keep_alive_requests_still_work(app):
         reply = session.post(app["base"] + "/api/autocontrol", json={"enabled": False},
                              headers={"Authorization": f"Bearer {TEST_TOKEN}"}, timeout=5)
         assert reply.status_code == 200, reply.text
+
+
+def test_the_thread_count_is_what_it_was_at_start(app):
+    """Every pool is started whole (services/pools.py): after this module's bursts, the worker has the
+    threads it had once polling began, plus the push thread the first WebSocket client started."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+    def hit(i: int) -> int:
+        path = ("/api/miners", "/api/history?range=1h", "/api/events", "/api/health")[i % 4]
+        return requests.get(app["base"] + path, headers=headers, timeout=10).status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        codes = list(pool.map(hit, range(200)))
+    assert set(codes) == {200}, codes
+    time.sleep(1.5)  # a poll round in between
+    assert _threads(app["pid"]) == app["threads"] + 1, (app["threads"], _threads(app["pid"]))

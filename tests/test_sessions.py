@@ -114,7 +114,8 @@ def test_a_password_reset_ends_every_session_at_once(hashed, capsys):
         assert login(browser, password).status_code == 200
         assert browser.get("/api/session").get_json() == {"logged_in": True}
     db = app.extensions["runtime"].db
-    assert len(queries.get_state(db.conn(), STATE_KEY)) == 3
+    with db.read() as conn:
+        assert len(queries.get_state(conn, STATE_KEY)) == 3
     # The CLI path (install.sh --reset-password) while the server runs: no restart.
     assert credentials.main(["reset-password"]) == 0
     printed = capsys.readouterr().out
@@ -127,7 +128,8 @@ def test_a_password_reset_ends_every_session_at_once(hashed, capsys):
     assert login(fresh, password).status_code == 401  # the old password is refused at once
     assert login(fresh, new_password).status_code == 200
     assert fresh.get("/api/session").get_json() == {"logged_in": True}
-    assert len(queries.get_state(db.conn(), STATE_KEY)) == 1  # the old ones are dropped from the store too
+    with db.read() as conn:
+        assert len(queries.get_state(conn, STATE_KEY)) == 1  # the old ones are dropped from the store too
 
 
 def test_a_changed_plain_password_ends_the_sessions(config, runtime):

@@ -336,7 +336,9 @@ def events():
     except ValueError:
         raise BadRequest("limit must be a whole number") from None
     miner_ip = request.args.get("miner")
-    rows = queries.recent_events(_runtime().db.conn(), limit, _ipv4(miner_ip, "miner") if miner_ip else None)
+    miner = _ipv4(miner_ip, "miner") if miner_ip else None
+    with _runtime().db.read() as conn:
+        rows = queries.recent_events(conn, limit, miner)
     return jsonify([dict(row) for row in rows])
 
 
@@ -388,9 +390,9 @@ def range_window(conn) -> tuple[str, float, int]:
 @bp.get("/history")
 def fleet_history():
     """Fleet hashrate per algorithm, power and online count, bucketed for a chart."""
-    conn = _runtime().db.conn()
-    name, since, bucket = range_window(conn)
-    rows = queries.fleet_history(conn, since, bucket)
+    with _runtime().db.read() as conn:
+        name, since, bucket = range_window(conn)
+        rows = queries.fleet_history(conn, since, bucket)
     ts: list[int] = []
     index: dict[int, int] = {}
     per_algo: dict[str, dict[int, float]] = {}
@@ -415,9 +417,9 @@ def fleet_history():
 def miner_history(ip: str):
     """One miner's hashrate, power and temperature, bucketed for a chart."""
     record = _fleet().get(_ipv4(ip))
-    conn = _runtime().db.conn()
-    name, since, bucket = range_window(conn)
-    rows = queries.miner_history(conn, record.id, since, bucket)
+    with _runtime().db.read() as conn:
+        name, since, bucket = range_window(conn)
+        rows = queries.miner_history(conn, record.id, since, bucket)
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})
 
@@ -438,12 +440,12 @@ def history_csv():
 
     ip = request.args.get("ip")
     record = _fleet().get(_ipv4(ip)) if ip else None  # 400 for a bad address, 404 for an unknown one
-    conn = _runtime().db.conn()
-    name, since, bucket = range_window(conn)
-    if record is None:
-        header, rows = _fleet_csv_rows(conn, since, bucket)
-    else:
-        header, rows = _miner_csv_rows(conn, record.id, since, bucket)
+    with _runtime().db.read() as conn:
+        name, since, bucket = range_window(conn)
+        if record is None:
+            header, rows = _fleet_csv_rows(conn, since, bucket)
+        else:
+            header, rows = _miner_csv_rows(conn, record.id, since, bucket)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

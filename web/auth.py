@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, jsonify, request, session
 
 from database import queries
+from database.db import Database
 from services.sessions import STATE_KEY, SessionStore
 from web.body import json_object, text
 
@@ -38,6 +39,16 @@ def _secrets():
     return current_app.extensions["secrets"]
 
 
+def _load_state(db: Database) -> Any:
+    with db.read() as conn:
+        return queries.get_state(conn, STATE_KEY)
+
+
+def _store_state(db: Database, value: Any) -> None:
+    with db.write() as conn:
+        queries.set_state(conn, STATE_KEY, value)
+
+
 def sessions() -> SessionStore:
     """This app's session store, kept in the database's state table (made on first use)."""
     store = current_app.extensions.get("sessions")
@@ -47,8 +58,7 @@ def sessions() -> SessionStore:
             if store is None:
                 db = current_app.extensions["runtime"].db
                 lifetime = current_app.permanent_session_lifetime.total_seconds()
-                store = SessionStore(lambda: queries.get_state(db.conn(), STATE_KEY),
-                                     lambda value: queries.set_state(db.conn(), STATE_KEY, value),
+                store = SessionStore(lambda: _load_state(db), lambda value: _store_state(db, value),
                                      lifetime_s=lifetime)
                 current_app.extensions["sessions"] = store
     return store

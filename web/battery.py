@@ -32,9 +32,9 @@ def battery():
 @bp.get("/history")
 def battery_history():
     """SOC, PV, load, battery and grid power, bucketed for a chart (?range=1h|6h|24h|3d|1w|all)."""
-    conn = current_app.extensions["runtime"].db.conn()
-    name, since, bucket = range_window(conn)
-    rows = queries.battery_history(conn, since, bucket)
+    with current_app.extensions["runtime"].db.read() as conn:
+        name, since, bucket = range_window(conn)
+        rows = queries.battery_history(conn, since, bucket)
     keys = ("soc_pct", "pv_w", "load_w", "battery_w", "grid_w")
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in keys}})
