@@ -1,0 +1,477 @@
+"""database/migrate.py: an old-layout (version 2) file converted in place, nothing lost, same charts, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from database import migrate as mig
+from database import series as ts
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD_SCHEMA = Path(__file__).parent / "fixtures" / "schema_v2.sql"
+NEW_SCHEMA = ROOT / "database" / "schema.sql"
+DAY = 86400
+# Data ends two whole days before today: every tier bucket holding data is closed whatever
+# "now" the migration runs at, so two runs give the same rows.
+END = (int(time.time()) // DAY - 2) * DAY
+RAW_START = END - 3 * 3600  # 3 hours of raw rounds every 15 s
+ROLLUP_START = END - 4 * DAY  # 4 days of 5-minute roll-ups before (and over) the raw hours
+ROLLED_UNTIL = END - 1800  # the old hourly roll-up had folded raw rows up to here
+ROUND_S = 15
+CHUNK_S = 1800  # small chunks: many transactions on a small file
+ALGO = {1: "sha256d", 2: "sha256d", 3: "sha256d", 5: "sha256d", 7: "scrypt", 8: "scrypt"}  # ids 4, 6 were deleted
+ORPHAN = 99  # history rows of a miner no longer in the table (written with foreign keys off)
+HISTORY_TABLES = ("samples", "fleet_samples", "miner_5m", "fleet_5m", "miner_1h", "fleet_1h",
+                  "miner_1d", "fleet_1d", "battery_5m", "battery_1h", "battery_1d")
+
+
+# --- the oracle: the OLD chart queries, copied verbatim from database/queries.py at 9999ac0 ----------
+ROLLUP_BUCKET_S = 300
+
+
+def _history_source(conn: sqlite3.Connection, since: float, bucket_s: int) -> tuple[str, str]:
+    """OLD (9999ac0): pick raw samples when they cover the range and the bucket is fine, else samples_5m."""
+    oldest = conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0]
+    if bucket_s < ROLLUP_BUCKET_S or (oldest is not None and oldest <= since + ROLLUP_BUCKET_S):
+        return "samples", "ts"
+    return "samples_5m", "bucket_ts"
+
+
+def old_miner_history(conn: sqlite3.Connection, miner_id: int, since: float, bucket_s: int) -> list[sqlite3.Row]:
+    """OLD (9999ac0) miner_history."""
+    table, col = _history_source(conn, since, bucket_s)
+    return conn.execute(
+        f"""SELECT CAST({col} / ? AS INTEGER) * ? AS t, AVG(hashrate_hs) AS hashrate_hs,
+                   AVG(power_w) AS power_w, MAX(temp_c) AS temp_c
+            FROM {table} WHERE miner_id = ? AND {col} >= ? GROUP BY t ORDER BY t""",
+        (bucket_s, bucket_s, miner_id, since),
+    ).fetchall()
+
+
+def old_fleet_history(conn: sqlite3.Connection, since: float, bucket_s: int) -> list[sqlite3.Row]:
+    """OLD (9999ac0) fleet_history."""
+    table, col = _history_source(conn, since, bucket_s)
+    return conn.execute(
+        f"""SELECT t, algorithm, SUM(h) AS hashrate_hs, SUM(p) AS power_w, COUNT(*) AS online
+            FROM (SELECT CAST(s.{col} / ? AS INTEGER) * ? AS t, m.algorithm AS algorithm,
+                         AVG(s.hashrate_hs) AS h, AVG(s.power_w) AS p
+                  FROM {table} s JOIN miners m ON m.id = s.miner_id
+                  WHERE s.{col} >= ? GROUP BY s.miner_id, t)
+            GROUP BY t, algorithm ORDER BY t""",
+        (bucket_s, bucket_s, since),
+    ).fetchall()
+
+
+def old_rollup(conn: sqlite3.Connection, now: float) -> None:
+    """OLD (9999ac0) rollup_and_purge's roll-up half: what the hourly job left in samples_5m."""
+    last_full = int(now // ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S
+    since = conn.execute("SELECT COALESCE(MAX(bucket_ts), 0) FROM samples_5m").fetchone()[0]
+    conn.execute(
+        f"""INSERT OR REPLACE INTO samples_5m (miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n)
+            SELECT miner_id, CAST(ts / {ROLLUP_BUCKET_S} AS INTEGER) * {ROLLUP_BUCKET_S} AS b,
+                   AVG(hashrate_hs), AVG(power_w), MAX(temp_c), COUNT(*)
+            FROM samples WHERE ts >= ? AND ts < ? GROUP BY miner_id, b""",
+        (since, last_full),
+    )
+
+
+# --- an old-layout file, written the way the old code wrote it ------------------------------------
+def build_old(path: Path, *, regular: bool) -> None:
+    """Old schema + old-style writes. regular: every miner in every round, power NULL only for miner 3/7."""
+    rnd = random.Random(11)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(OLD_SCHEMA.read_text())
+    conn.execute("PRAGMA user_version=2")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("BEGIN")
+    for mid, algo in ALGO.items():
+        creds = json.dumps({"username": "root", "password": f"pw{mid}"}) if mid % 2 else None
+        conn.execute("INSERT INTO miners (id, ip, port, family, model, name, algorithm, credentials, source, "
+                     "added_ts, last_seen_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (mid, f"192.0.2.{mid}", 4028 if mid > 4 else None, "cgminer" if mid > 4 else "bitaxe",
+                      f"model-{mid}", f"miner {mid}", algo, creds, "discovery", ROLLUP_START - 100 * mid, END - 15))
+
+    def no_power(mid: int, k: int) -> bool:
+        return mid in (3, 7) or (not regular and mid == 8 and k % 3 == 0)
+
+    # Older 5-minute roll-ups (n = 20 readings each: 15 s rounds).
+    rows5 = []
+    for b in range(ROLLUP_START, RAW_START, 300):
+        for mid in ALGO:
+            k = b // 300
+            rows5.append((mid, b, rnd.uniform(1e12, 2e12), None if no_power(mid, k) else rnd.uniform(10, 3000),
+                          rnd.uniform(40, 80), 20))
+    conn.executemany("INSERT INTO samples_5m VALUES (?, ?, ?, ?, ?, ?)", rows5)
+    conn.execute("COMMIT")
+    # Raw rounds: one transaction per round, the old insert_samples order (miner_id, ts, ...).
+    for k, t in enumerate(range(RAW_START, END, ROUND_S)):
+        rows = []
+        for mid in ALGO:
+            if not regular and mid == 5 and k % 7 == 3:
+                continue  # did not answer this round
+            hashrate = None if (not regular and mid == 2 and k % 11 == 0) else rnd.uniform(1e12, 2e12)
+            rows.append((mid, float(t), hashrate, None if no_power(mid, k) else rnd.uniform(10, 3000),
+                         rnd.uniform(40, 80), rnd.randint(3000, 6000)))
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE miners SET last_seen_ts = ? WHERE id = ?", (float(t), 1))
+        conn.execute("COMMIT")
+        if t % 3600 == 0:
+            old_rollup(conn, t)
+    old_rollup(conn, ROLLED_UNTIL)
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO battery_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(float(t), t + 0.5, 50 + (t % 100) / 10, 1000.0, 800.0, -200.0, None if t % 60 else 5.0,
+                       "simulated", "device") for t in range(RAW_START, END, 10)])
+    conn.executemany("INSERT INTO events (ts, kind, miner_ip, actor, message, source, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(END - 60 * i, "miner_online", "192.0.2.1", "system", f"event {i}", None, 1) for i in range(20)]
+                     + [(END - 5, "auth_failed", None, None, "wrong token", "127.0.0.9", 7)])
+    conn.executemany("INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?)",
+                     [("controller", json.dumps({"latched": True}), END), ("ems", json.dumps({"kw": 1.5}), END)])
+    conn.execute("COMMIT")
+    if not regular:
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("INSERT INTO samples VALUES (?, ?, 1e12, 100, 50, 4000)", (ORPHAN, float(RAW_START)))
+        conn.execute("INSERT INTO samples_5m VALUES (?, ?, 1e12, 100, 50, 20)", (ORPHAN, ROLLUP_START))
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def old_files(tmp_path_factory) -> dict[str, Path]:
+    """One regular and one irregular old file, built once; tests copy them."""
+    base = tmp_path_factory.mktemp("old")
+    files = {"regular": base / "regular.db", "irregular": base / "irregular.db"}
+    for name, path in files.items():
+        build_old(path, regular=name == "regular")
+    return files
+
+
+@pytest.fixture(autouse=True)
+def day_steps(monkeypatch):
+    """Tiers built a day per transaction (30 days in the product), so the small file has several steps."""
+    monkeypatch.setattr(mig, "TIER_STEP_S", DAY)
+
+
+def copy(src: Path, dst: Path) -> Path:
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def dump(path: Path, tables) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(path)
+    try:
+        out = {}
+        for t in tables:
+            ncols = len(conn.execute(f"PRAGMA table_info({t})").fetchall())
+            out[t] = conn.execute(f"SELECT * FROM {t} ORDER BY {', '.join(map(str, range(1, ncols + 1)))}").fetchall()
+        return out
+    finally:
+        conn.close()
+
+
+def table_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+def file_needs(path: Path) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        return mig.needs_migration(conn)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def reference(old_files, tmp_path_factory) -> dict[str, list[tuple]]:
+    """The irregular file migrated in one uninterrupted run: every table's rows."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(mig, "TIER_STEP_S", DAY)
+    try:
+        path = copy(old_files["irregular"], tmp_path_factory.mktemp("ref") / "fleet.db")
+        messages: list[str] = []
+        mig.migrate(path, messages.append, chunk_s=CHUNK_S)
+    finally:
+        mp.undo()
+    return {"messages": messages, **dump(path, sorted(table_names(path)))}
+
+
+# --- nothing lost ---------------------------------------------------------------------------------
+def test_needs_migration_old_new_empty(old_files, tmp_path):
+    assert file_needs(old_files["irregular"])
+    empty = tmp_path / "empty.db"
+    conn = sqlite3.connect(empty)
+    assert not mig.needs_migration(conn)  # a brand-new file: nothing to convert
+    conn.executescript(NEW_SCHEMA.read_text())
+    assert not mig.needs_migration(conn)  # the new layout before db.py sets the version
+    conn.execute(f"PRAGMA user_version={mig.LAYOUT_VERSION}")
+    assert not mig.needs_migration(conn)
+    conn.close()
+    assert mig.LAYOUT_VERSION == 3
+
+
+def test_migrate_keeps_everything(old_files, tmp_path):
+    path = copy(old_files["irregular"], tmp_path / "fleet.db")
+    conn = connect(path)
+    miners_before = [tuple(r) for r in conn.execute("SELECT * FROM miners ORDER BY id")]
+    raw_before = [tuple(r) for r in conn.execute("SELECT miner_id, ts, hashrate_hs, power_w, temp_c, fan_rpm FROM samples")]
+    r5_before = [tuple(r) for r in conn.execute("SELECT miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n FROM samples_5m")]
+    conn.close()
+    untouched = dump(path, ("events", "state", "battery_samples"))
+    messages: list[str] = []
+
+    counts = mig.migrate(path, messages.append, chunk_s=CHUNK_S)
+
+    conn = connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert not {n for n in table_names(path) if n.endswith("_v2")}
+    assert not mig.needs_migration(conn)
+    assert dump(path, ("events", "state", "battery_samples")) == untouched
+    # miners: every id and column, now AUTOINCREMENT (a new miner never takes an old id)
+    assert [tuple(r) for r in conn.execute("SELECT * FROM miners ORDER BY id")] == miners_before
+    assert "AUTOINCREMENT" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'miners'").fetchone()[0]
+    assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'miners'").fetchone()[0] == max(ALGO)
+    # raw: every row of a known miner, values unchanged; the orphan's rows dropped
+    kept_raw = sorted(r for r in raw_before if r[0] != ORPHAN)
+    assert len(kept_raw) == len(raw_before) - 1
+    assert sorted(tuple(r) for r in conn.execute(
+        "SELECT miner_id, ts, hashrate_hs, power_w, temp_c, fan_rpm FROM samples")) == kept_raw
+    kept_5m = [r for r in r5_before if r[0] != ORPHAN]
+    assert sorted(tuple(r) for r in conn.execute(
+        "SELECT miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n FROM miner_5m WHERE bucket_ts < ?",
+        (ROLLED_UNTIL,))) == sorted(kept_5m)
+    assert counts["raw_rows"] == len(kept_raw) and counts["rows_5m"] == len(kept_5m)
+    assert counts["dropped_rows"] == 2 and counts["seconds"] >= 0
+    # n per value: an old mean stands for all n readings, or none when it is NULL
+    for h, nh, p, np_, n in conn.execute("SELECT hashrate_hs, n_hashrate_hs, power_w, n_power_w, n FROM miner_5m "
+                                         "WHERE bucket_ts < ?", (ROLLED_UNTIL,)):
+        assert nh == (0 if h is None else n) and np_ == (0 if p is None else n)
+    # fleet per round, computed here from the old rows
+    expect: dict[tuple, list] = {}
+    for mid, t, h, p, _temp, _fan in kept_raw:
+        e = expect.setdefault((t, ALGO[mid]), [None, None, 0])
+        e[0] = e[0] if h is None else (e[0] or 0) + h
+        e[1] = e[1] if p is None else (e[1] or 0) + p
+        e[2] += 1
+    got = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
+        "SELECT ts, algorithm, hashrate_hs, power_w, online FROM fleet_samples")}
+    assert got.keys() == expect.keys() and counts["fleet_rows"] == len(expect)
+    for key, (h, p, online) in expect.items():
+        assert got[key][2] == online
+        assert got[key][0] == pytest.approx(h, rel=1e-12) if h is not None else got[key][0] is None
+        assert got[key][1] == pytest.approx(p, rel=1e-12) if p is not None else got[key][1] is None
+    assert any(v[2] < 4 for k, v in expect.items() if k[1] == "sha256d")  # a round with a miner missing
+    assert any(v[1] is None for v in expect.values())  # a round where no scrypt miner reported power
+    # tiers: built to the end of the data for every series
+    for table in ("miner_1h", "fleet_1h", "miner_1d", "fleet_1d", "battery_5m", "battery_1h"):
+        assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
+    assert conn.execute("SELECT MAX(bucket_ts) FROM fleet_5m").fetchone()[0] == END - 300
+    assert conn.execute("SELECT MAX(bucket_ts) FROM miner_1h").fetchone()[0] == END - 3600
+    assert conn.execute("SELECT MAX(bucket_ts) FROM fleet_1d").fetchone()[0] == END - DAY
+    assert counts["tier_rows"] > 0
+    conn.close()
+    assert any(m.startswith("raw samples: ") and m.endswith("(100 %)") for m in messages)
+    assert any(m.startswith("5-minute roll-ups: ") for m in messages)
+    assert sum(m.startswith("raw samples: ") for m in messages) == 3 * 3600 // CHUNK_S  # one per chunk
+    # a second run finds nothing to do
+    assert mig.migrate(path, messages.append)["raw_rows"] == 0
+
+
+def test_version_1_file_gets_event_columns(tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA.read_text())
+    conn.executescript("DROP TABLE events; CREATE TABLE events (id INTEGER PRIMARY KEY, ts REAL NOT NULL, "
+                       "kind TEXT NOT NULL, miner_ip TEXT, actor TEXT, message TEXT NOT NULL); "
+                       "INSERT INTO events (ts, kind, message) VALUES (1, 'x', 'kept'); PRAGMA user_version=1;")
+    conn.close()
+    assert file_needs(path)
+    mig.migrate(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT message, source, count FROM events").fetchall() == [("kept", None, 1)]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+
+
+# --- same charts ---------------------------------------------------------------------------------
+def _mean(row, col):
+    return None if not row[f"{col}_n"] else row[f"{col}_sum"] / row[f"{col}_n"]
+
+
+def new_fleet(conn, tier, since, until, bucket_s):
+    assert bucket_s % ts.TIER_SIZE.get(tier, 1) == 0
+    return {(r["t"], r["key"]): (_mean(r, "hashrate_hs"), _mean(r, "power_w"), r["online"])
+            for r in ts.buckets(conn, ts.FLEET, tier, since, until, bucket_s)}
+
+
+def new_miner(conn, tier, since, until, bucket_s, mid):
+    assert bucket_s % ts.TIER_SIZE.get(tier, 1) == 0
+    return {r["t"]: (_mean(r, "hashrate_hs"), _mean(r, "power_w"), r["temp_c"])
+            for r in ts.buckets(conn, ts.MINER, tier, since, until, bucket_s, mid)}
+
+
+def assert_same(old: dict, new: dict) -> None:
+    assert old and old.keys() == new.keys()
+    for key, values in old.items():
+        for a, b in zip(values, new[key]):
+            assert (a is None and b is None) or b == pytest.approx(a, rel=1e-9), (key, values, new[key])
+
+
+# (since, bucket_s, which old source, new tiers): ranges ending where the old roll-up ended.
+CHART_CASES = [
+    (END - 3600, 60, "samples", ["raw"]),  # fleet 1h
+    (RAW_START, 300, "samples", ["raw", "5m"]),  # 3 h at 5 minutes, from raw; the 5m tier must agree
+    (ROLLUP_START, 3600, "samples_5m", ["5m", "1h"]),  # days, from the old roll-up
+    (ROLLUP_START, DAY, "samples_5m", ["5m", "1h", "1d"]),
+]
+
+
+@pytest.mark.parametrize("since,bucket_s,source,tiers", CHART_CASES)
+def test_charts_equal_old_queries(old_files, tmp_path, since, bucket_s, source, tiers):
+    path = copy(old_files["regular"], tmp_path / "fleet.db")
+    conn = connect(path)
+    assert _history_source(conn, since, bucket_s)[0] == source
+    # Old buckets wholly inside what the old file held (raw to END, roll-ups to ROLLED_UNTIL).
+    until = END if source == "samples" else ROLLED_UNTIL // bucket_s * bucket_s
+    old_fleet = {(r["t"], r["algorithm"]): (r["hashrate_hs"], r["power_w"], r["online"])
+                 for r in old_fleet_history(conn, since, bucket_s) if r["t"] + bucket_s <= until}
+    old_miners = {mid: {r["t"]: (r["hashrate_hs"], r["power_w"], r["temp_c"])
+                        for r in old_miner_history(conn, mid, since, bucket_s) if r["t"] + bucket_s <= until}
+                  for mid in (1, 7)}
+    conn.close()
+    assert {k[1] for k in old_fleet} == {"sha256d", "scrypt"}
+    assert any(v[1] is None for v in old_miners[7].values())  # miner 7 never reports power
+
+    mig.migrate(path, chunk_s=CHUNK_S)
+
+    conn = connect(path)
+    for tier in tiers:
+        assert_same(old_fleet, new_fleet(conn, tier, since, until, bucket_s))
+        for mid, old in old_miners.items():
+            assert_same(old, new_miner(conn, tier, since, until, bucket_s, mid))
+    conn.close()
+
+
+# --- resumable -----------------------------------------------------------------------------------
+class Stop(Exception):
+    pass
+
+
+def test_resume_after_every_chunk(old_files, reference, tmp_path):
+    """Stopped after each committed step in turn, a second run ends with the same file."""
+    total = len(reference["messages"])
+    assert total > 15
+    tables = [t for t in reference if t != "messages"]
+    for stop_at in range(1, total):
+        path = copy(old_files["irregular"], tmp_path / f"fleet{stop_at}.db")
+        calls = []
+
+        def stop(msg, calls=calls, stop_at=stop_at):
+            calls.append(msg)
+            if len(calls) == stop_at:
+                raise Stop
+
+        with pytest.raises(Stop):
+            mig.migrate(path, stop, chunk_s=CHUNK_S)
+        assert file_needs(path), calls[-1]
+        mig.migrate(path, chunk_s=CHUNK_S)
+        assert not file_needs(path)
+        got = dump(path, tables)
+        assert got == {t: reference[t] for t in tables}, calls[-1]
+        path.unlink()
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sqlite3, sys
+    sys.path.insert(0, sys.argv[1])
+    from database import migrate as mig
+    mig.TIER_STEP_S = 86400
+    marker, nth, seen = sys.argv[3], int(sys.argv[4]), []
+    def trace(sql):
+        if sql.lstrip().startswith(marker):
+            seen.append(sql)
+            if len(seen) == nth:
+                os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of a transaction
+    real = sqlite3.connect
+    def connect(*a, **k):
+        conn = real(*a, **k)
+        conn.set_trace_callback(trace)
+        return conn
+    sqlite3.connect = connect
+    mig.migrate(sys.argv[2], print, chunk_s=%d)
+""" % CHUNK_S)
+
+
+@pytest.mark.parametrize("marker,nth", [
+    ("ALTER TABLE miners RENAME", 1),  # inside the first transaction
+    ("DELETE FROM samples_v2", 3),  # a raw chunk inserted, not yet deleted
+    ("DELETE FROM samples_5m_v2", 2),
+    ("INSERT OR REPLACE INTO miner_1h", 2),  # building the tiers
+    ("DROP TABLE IF EXISTS samples_5m_v2", 1),  # the last transaction
+])
+def test_resume_after_kill_9(old_files, reference, tmp_path, marker, nth):
+    path = copy(old_files["irregular"], tmp_path / "fleet.db")
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(ROOT), str(path), marker, str(nth)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    assert file_needs(path)
+    mig.migrate(path, chunk_s=CHUNK_S)
+    tables = [t for t in reference if t != "messages"]
+    assert dump(path, tables) == {t: reference[t] for t in tables}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+# --- command line --------------------------------------------------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "database.migrate", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_cli_check_migrate_check(old_files, tmp_path):
+    path = copy(old_files["irregular"], tmp_path / "fleet.db")
+    proc = run_cli(str(path), "--check")
+    assert proc.returncode == 2 and "needs migration" in proc.stdout
+    conn = sqlite3.connect(path)
+    raw = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    first = conn.execute("SELECT COUNT(*) FROM samples WHERE ts < ?", (RAW_START + CHUNK_S,)).fetchone()[0]
+    conn.close()
+    proc = run_cli(str(path), "--chunk-hours", str(CHUNK_S / 3600))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[1] == f"raw samples: {first:,} of {raw:,} ({100 * first // raw} %)"
+    assert f"raw samples: {raw:,} of {raw:,} (100 %)" in lines
+    assert lines[-1].startswith(f"{path}: layout 3")
+    proc = run_cli(str(path), "--check")
+    assert proc.returncode == 0 and "current" in proc.stdout
+
+
+def test_cli_missing_file_is_one_line_error(tmp_path):
+    missing = tmp_path / "nope.db"
+    proc = run_cli(str(missing))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "no database" in proc.stderr
+    assert not missing.exists()
+    assert run_cli(str(missing), "--check").returncode == 1
