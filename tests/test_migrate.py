@@ -284,6 +284,22 @@ def test_migrate_keeps_everything(old_files, tmp_path):
         assert got[key][1] == pytest.approx(p, rel=1e-12) if p is not None else got[key][1] is None
     assert any(v[2] < 4 for k, v in expect.items() if k[1] == "sha256d")  # a round with a miner missing
     assert any(v[1] is None for v in expect.values())  # a round where no scrypt miner reported power
+    # fleet per 5 minutes from the old roll-up: the miners' means summed, n the most readings of one
+    expect5: dict[tuple, list] = {}
+    for mid, b, h, p, _temp, n in kept_5m:
+        e = expect5.setdefault((b, ALGO[mid]), [None, 0, None, 0, 0, 0])
+        if h is not None:
+            e[0], e[1] = (e[0] or 0) + h, max(e[1], n)
+        if p is not None:
+            e[2], e[3] = (e[2] or 0) + p, max(e[3], n)
+        e[4], e[5] = e[4] + 1, max(e[5], n)
+    got5 = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
+        "SELECT bucket_ts, algorithm, hashrate_hs, n_hashrate_hs, power_w, n_power_w, online, n FROM fleet_5m "
+        "WHERE bucket_ts < ?", (ROLLED_UNTIL,))}
+    assert got5.keys() == expect5.keys() and counts["fleet_5m_rows"] == len(expect5)
+    for key, e in expect5.items():
+        assert got5[key] == [pytest.approx(v, rel=1e-12) if v is not None else None for v in e], key
+    assert any(e[2] is None and e[3] == 0 for e in expect5.values())  # no scrypt power in some buckets
     # tiers: built to the end of the data for every series
     for table in ("miner_1h", "fleet_1h", "miner_1d", "fleet_1d", "battery_5m", "battery_1h"):
         assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
