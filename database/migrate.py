@@ -51,6 +51,7 @@ RENAMED = {"samples": "samples_v2", "samples_5m": "samples_5m_v2"}
 ROLLUP_CHUNK_FACTOR = 20
 TIER_STEP_S = 30 * 86400  # roll_up's upto advances this much per transaction (about 150 k 1-hour rows at 200 miners)
 CACHE_KIB = 65536  # page cache of the migration's own connection (freed when it closes)
+BUSY_S = 10.0  # how long to wait for another connection to let go before "database is locked"
 
 # Empty stand-ins when an old file lacks one of the tables, so the marker is always both.
 _OLD_DEFS = {
@@ -255,17 +256,18 @@ def _finish(conn: sqlite3.Connection) -> None:
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+    conn = sqlite3.connect(str(path), timeout=BUSY_S, isolation_level=None)
     # Off, and set outside a transaction: renaming and dropping the old tables must not cascade
     # (the old samples tables had ON DELETE CASCADE to miners).
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA journal_mode=WAL")  # as the app keeps it; each commit appends, no rollback journal
     conn.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last commits, never consistency
     conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after a big chunk
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     conn.execute("PRAGMA temp_store=MEMORY")  # the ORDER BY of a chunk sorts in memory
-    conn.execute("PRAGMA locking_mode=EXCLUSIVE")  # held from the first write until close
+    # Held from the first write until close. In WAL mode this needs every other connection to
+    # the file closed (even an idle one): the migration runs alone or fails at its first step.
+    conn.execute("PRAGMA locking_mode=EXCLUSIVE")
     return conn
 
 

@@ -491,3 +491,19 @@ def test_cli_missing_file_is_one_line_error(tmp_path):
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "no database" in proc.stderr
     assert not missing.exists()
     assert run_cli(str(missing), "--check").returncode == 1
+
+
+def test_refuses_while_another_connection_is_open(old_files, tmp_path, monkeypatch):
+    """A service still running (any open connection) makes it fail before changing anything."""
+    monkeypatch.setattr(mig, "BUSY_S", 0.2)
+    path = copy(old_files["irregular"], tmp_path / "fleet.db")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("SELECT COUNT(*) FROM miners").fetchone()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        mig.migrate(path, chunk_s=CHUNK_S)
+    assert mig.needs_migration(other)
+    assert other.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "samples_v2" not in table_names(path)
+    other.close()
+    mig.migrate(path, chunk_s=CHUNK_S)
+    assert not file_needs(path)
