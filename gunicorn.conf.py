@@ -45,6 +45,33 @@ proc_name = "minerfleet"
 control_socket_disable = True
 
 
+def on_starting(server):
+    """In the master, before any worker: convert an old-layout database (database/migrate.py).
+
+    Here and not in the worker: converting a year of history takes minutes on a Pi, longer
+    than the worker's heartbeat timeout, and the worker would be killed and started again.
+    A conversion that stops half-way resumes at the next start; the app never opens a
+    half-converted file (database/db.py refuses it).
+    """
+    import sqlite3
+
+    from database import migrate
+
+    path = _config.data_path / "fleet.db"
+    if not path.exists():
+        return
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        needed = migrate.needs_migration(conn)
+    finally:
+        conn.close()
+    if needed:
+        server.log.warning("converting %s to history layout %d (resumable; progress follows)",
+                           path, migrate.LAYOUT_VERSION)
+        result = migrate.migrate(path, progress=server.log.warning)
+        server.log.warning("conversion done in %.0f s", result["seconds"])
+
+
 def post_fork(server, worker):
     """In the new worker, before any of its threads: at most two malloc arenas (serving/memory.py says why)."""
     from serving.memory import limit_malloc_arenas

@@ -23,12 +23,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 2
+from database import migrate as migration
+
+SCHEMA_VERSION = 3  # database/migrate.py LAYOUT_VERSION: time-clustered history with roll-up tiers
 _SCHEMA = Path(__file__).with_name("schema.sql")
 
 READERS = 3  # read-only connections: a few dashboard queries at once on a Pi's 4 cores
 CACHE_KIB = 2048  # page cache per connection (SQLite's default size, now bounded in count)
 WAIT_S = 30.0  # longest a caller waits for a connection before DatabaseBusy
+
+
+class NeedsMigration(RuntimeError):
+    """The file is in an older layout (or half converted) and this caller may not convert it."""
 
 
 class DatabaseBusy(sqlite3.OperationalError):
@@ -62,7 +68,8 @@ class Database:
     """One SQLite file behind one write connection and a few read-only ones, shared by all threads."""
 
     def __init__(self, path: str | Path, *, readers: int = READERS, cache_kib: int = CACHE_KIB,
-                 wait_s: float = WAIT_S) -> None:
+                 wait_s: float = WAIT_S, migrate: bool = False) -> None:
+        """Open (or create) the file; an old-layout file is converted if ``migrate``, else refused."""
         self.path = Path(path)
         self.readers = max(1, int(readers))
         self.cache_kib = int(cache_kib)
@@ -79,18 +86,33 @@ class Database:
             # The file holds miners' login passwords: owner-only, like the other secrets in
             # DATA_DIR. SQLite gives its -wal and -shm files the same mode.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._init_schema()
+        self._init_schema(migrate)
 
-    def _init_schema(self) -> None:
+    def _init_schema(self, migrate: bool) -> None:
+        with self.write() as conn:
+            old_layout = migration.needs_migration(conn)
+        if old_layout:
+            self._close_writer()  # also before refusing: a later Database(..., migrate=True) needs the file alone
+            if not migrate:
+                raise NeedsMigration(
+                    f"{self.path} holds history in the old layout (or a conversion that did not finish); "
+                    f"convert it with: python -m database.migrate {self.path}")
+            migration.migrate(self.path)
         with self.write() as conn:
             conn.executescript(_SCHEMA.read_text())
-            # Version 2: events gained source and count (aggregated refusals); a version-1 file is altered once.
+            # Events gained source and count (aggregated refusals) in version 2; a version-1 file is altered once.
             columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
             for name, decl in (("source", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1")):
                 if name not in columns:
                     conn.execute(f"ALTER TABLE events ADD COLUMN {name} {decl}")
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _close_writer(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # --- taking a connection --------------------------------------------------------
     @contextmanager

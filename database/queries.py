@@ -7,9 +7,6 @@ import sqlite3
 import time
 from typing import Any, Iterable
 
-ROLLUP_BUCKET_S = 300
-
-
 # --- miners -------------------------------------------------------------------
 def list_miners(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Every known miner, in insertion order."""
@@ -53,112 +50,6 @@ def update_identity(conn: sqlite3.Connection, miner_id: int, model: str | None, 
 def delete_miner(conn: sqlite3.Connection, ip: str) -> bool:
     """Remove a miner and its history; True if it existed."""
     return conn.execute("DELETE FROM miners WHERE ip = ?", (ip,)).rowcount > 0
-
-
-# --- samples ------------------------------------------------------------------
-def insert_samples(conn: sqlite3.Connection, rows: Iterable[tuple], seen: Iterable[tuple]) -> None:
-    """Write one poll round in ONE transaction (one fsync per round on the SD card).
-
-    rows: (miner_id, ts, hashrate_hs, power_w, temp_c, fan_rpm); seen: (ts, miner_id).
-    """
-    conn.execute("BEGIN")
-    try:
-        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", rows)
-        conn.executemany("UPDATE miners SET last_seen_ts = ? WHERE id = ?", seen)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def rollup_and_purge(conn: sqlite3.Connection, now: float, raw_days: float, rollup_days: float) -> tuple[int, int]:
-    """Fold finished 5-minute buckets into samples_5m, then drop expired rows.
-
-    Returns (raw rows deleted, rollup rows deleted). Buckets already rolled up
-    are recomputed (INSERT OR REPLACE), so running twice is harmless.
-    """
-    last_full = int(now // ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S
-    conn.execute("BEGIN")
-    try:
-        since = conn.execute("SELECT COALESCE(MAX(bucket_ts), 0) FROM samples_5m").fetchone()[0]
-        conn.execute(
-            f"""INSERT OR REPLACE INTO samples_5m (miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n)
-                SELECT miner_id, CAST(ts / {ROLLUP_BUCKET_S} AS INTEGER) * {ROLLUP_BUCKET_S} AS b,
-                       AVG(hashrate_hs), AVG(power_w), MAX(temp_c), COUNT(*)
-                FROM samples WHERE ts >= ? AND ts < ? GROUP BY miner_id, b""",
-            (since, last_full),
-        )
-        raw = conn.execute("DELETE FROM samples WHERE ts < ?", (now - raw_days * 86400,)).rowcount
-        conn.execute("DELETE FROM battery_samples WHERE ts < ?", (now - raw_days * 86400,))
-        old = conn.execute("DELETE FROM samples_5m WHERE bucket_ts < ?", (now - rollup_days * 86400,)).rowcount
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return raw, old
-
-
-def _history_source(conn: sqlite3.Connection, since: float, bucket_s: int) -> tuple[str, str]:
-    """Pick raw samples when they cover the range and the bucket is fine, else the 5-minute roll-up."""
-    oldest = conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0]
-    if bucket_s < ROLLUP_BUCKET_S or (oldest is not None and oldest <= since + ROLLUP_BUCKET_S):
-        return "samples", "ts"
-    return "samples_5m", "bucket_ts"
-
-
-def miner_history(conn: sqlite3.Connection, miner_id: int, since: float, bucket_s: int) -> list[sqlite3.Row]:
-    """Per-bucket averages for one miner: (t, hashrate_hs, power_w, temp_c)."""
-    table, col = _history_source(conn, since, bucket_s)
-    return conn.execute(
-        f"""SELECT CAST({col} / ? AS INTEGER) * ? AS t, AVG(hashrate_hs) AS hashrate_hs,
-                   AVG(power_w) AS power_w, MAX(temp_c) AS temp_c
-            FROM {table} WHERE miner_id = ? AND {col} >= ? GROUP BY t ORDER BY t""",
-        (bucket_s, bucket_s, miner_id, since),
-    ).fetchall()
-
-
-def fleet_history(conn: sqlite3.Connection, since: float, bucket_s: int) -> list[sqlite3.Row]:
-    """Per-bucket fleet totals: (t, algorithm, hashrate_hs, power_w, online).
-
-    Each miner is averaged within the bucket first, then miners are summed, so a
-    bucket holding three polls of one miner does not count it three times.
-    """
-    table, col = _history_source(conn, since, bucket_s)
-    return conn.execute(
-        f"""SELECT t, algorithm, SUM(h) AS hashrate_hs, SUM(p) AS power_w, COUNT(*) AS online
-            FROM (SELECT CAST(s.{col} / ? AS INTEGER) * ? AS t, m.algorithm AS algorithm,
-                         AVG(s.hashrate_hs) AS h, AVG(s.power_w) AS p
-                  FROM {table} s JOIN miners m ON m.id = s.miner_id
-                  WHERE s.{col} >= ? GROUP BY s.miner_id, t)
-            GROUP BY t, algorithm ORDER BY t""",
-        (bucket_s, bucket_s, since),
-    ).fetchall()
-
-
-def oldest_sample_ts(conn: sqlite3.Connection) -> float | None:
-    """Time of the oldest stored sample (raw or rolled up), for range=all."""
-    row = conn.execute(
-        "SELECT MIN(x) FROM (SELECT MIN(ts) AS x FROM samples UNION ALL SELECT MIN(bucket_ts) FROM samples_5m)"
-    ).fetchone()
-    return row[0]
-
-
-# --- battery -------------------------------------------------------------------
-def insert_battery_sample(conn: sqlite3.Connection, reading: Any, received_ts: float) -> None:
-    """Store one battery reading (a services.battery BatteryReading)."""
-    conn.execute("INSERT INTO battery_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (reading.measured_at, received_ts, reading.soc_pct, reading.pv_w, reading.load_w,
-                  reading.battery_w, reading.grid_w, reading.source, reading.measured_at_from))
-
-
-def battery_history(conn: sqlite3.Connection, since: float, bucket_s: int) -> list[sqlite3.Row]:
-    """Per-bucket battery averages: (t, soc_pct, pv_w, load_w, battery_w, grid_w)."""
-    return conn.execute(
-        """SELECT CAST(ts / ? AS INTEGER) * ? AS t, AVG(soc_pct) AS soc_pct, AVG(pv_w) AS pv_w,
-                  AVG(load_w) AS load_w, AVG(battery_w) AS battery_w, AVG(grid_w) AS grid_w
-           FROM battery_samples WHERE ts >= ? GROUP BY t ORDER BY t""",
-        (bucket_s, bucket_s, since),
-    ).fetchall()
 
 
 # --- events and state -----------------------------------------------------------

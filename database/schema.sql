@@ -1,9 +1,17 @@
 -- Schema of the fleet database (SQLite, WAL). Times are UTC epoch seconds.
--- PRAGMA user_version tracks the schema; database/db.py applies this file
--- (every statement is idempotent) and then any migration for older files.
+-- PRAGMA user_version tracks the layout (3). database/db.py creates this in a new
+-- file; database/migrate.py converts a version-1/2 file (per-miner index layout).
+--
+-- Time series are laid out for an SD card (docs/storage.md): every history table
+-- is clustered by time (WITHOUT ROWID, time first in the key), so a flush appends
+-- to the end of each table instead of touching one index page per miner; fleet
+-- totals are stored per round so fleet charts never aggregate per-miner rows; and
+-- roll-ups come in tiers (5 minutes, 1 hour, 1 day) so any chart reads at most a
+-- few thousand rows. A tier row keeps, per averaged value, the mean and how many
+-- readings made it (n_<value>), so tiers fold into coarser ones exactly.
 
 CREATE TABLE IF NOT EXISTS miners (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a removed miner's history rows age out
     ip            TEXT NOT NULL UNIQUE,
     port          INTEGER,                -- NULL = the family's default port (+ offset)
     family        TEXT NOT NULL,          -- detected once, stored, never re-detected per poll
@@ -13,32 +21,102 @@ CREATE TABLE IF NOT EXISTS miners (
     credentials   TEXT,                   -- JSON {username, password}; never sent to a client
     source        TEXT NOT NULL DEFAULT 'manual',  -- manual | discovery | config
     added_ts      REAL NOT NULL,
-    last_seen_ts  REAL
+    last_seen_ts  REAL                    -- written with the history flush at most every 10 minutes
 );
 
--- One row per miner per successful poll (raw; kept storage.raw_retention_days).
+-- Raw: one row per miner per successful poll (kept storage.raw_retention_days).
 CREATE TABLE IF NOT EXISTS samples (
-    miner_id     INTEGER NOT NULL REFERENCES miners(id) ON DELETE CASCADE,
-    ts           REAL NOT NULL,
+    ts           REAL NOT NULL,           -- the round's start: the same for every miner of a round
+    miner_id     INTEGER NOT NULL,        -- miners.id (no foreign key: a cascade would scan the table)
     hashrate_hs  REAL,
     power_w      REAL,                    -- NULL when the firmware reports none
     temp_c       REAL,
-    fan_rpm      INTEGER                  -- fastest fan
-);
-CREATE INDEX IF NOT EXISTS samples_miner_ts ON samples(miner_id, ts);
-CREATE INDEX IF NOT EXISTS samples_ts ON samples(ts);
+    fan_rpm      INTEGER,                 -- fastest fan
+    PRIMARY KEY (ts, miner_id)
+) WITHOUT ROWID;
 
--- 5-minute averages (kept storage.rollup_retention_days), built hourly.
-CREATE TABLE IF NOT EXISTS samples_5m (
-    miner_id     INTEGER NOT NULL REFERENCES miners(id) ON DELETE CASCADE,
-    bucket_ts    INTEGER NOT NULL,        -- start of the 5-minute bucket
-    hashrate_hs  REAL,
-    power_w      REAL,
-    temp_c       REAL,
-    n            INTEGER NOT NULL,
-    PRIMARY KEY (miner_id, bucket_ts)
+-- Raw fleet totals: one row per round and algorithm (kept like samples).
+CREATE TABLE IF NOT EXISTS fleet_samples (
+    ts           REAL NOT NULL,
+    algorithm    TEXT NOT NULL,
+    hashrate_hs  REAL,                    -- sum over the miners that answered; NULL if none gave one
+    power_w      REAL,                    -- sum over the miners that report power; NULL if none does
+    online       INTEGER NOT NULL,        -- miners of this algorithm that answered
+    PRIMARY KEY (ts, algorithm)
+) WITHOUT ROWID;
+
+-- One row per new battery reading (kept storage.raw_retention_days).
+CREATE TABLE IF NOT EXISTS battery_samples (
+    ts           REAL NOT NULL,     -- measured_at (the device's time where the source gives it)
+    received_ts  REAL NOT NULL,
+    soc_pct      REAL NOT NULL,
+    pv_w         REAL NOT NULL,
+    load_w       REAL NOT NULL,
+    battery_w    REAL NOT NULL,     -- + = discharging
+    grid_w       REAL,              -- + = import; NULL = unknown
+    source       TEXT NOT NULL,
+    time_from    TEXT NOT NULL      -- device | device_change | received
 );
-CREATE INDEX IF NOT EXISTS samples_5m_ts ON samples_5m(bucket_ts);
+CREATE INDEX IF NOT EXISTS battery_samples_ts ON battery_samples(ts);
+
+-- Roll-up tiers, written as their buckets close (database/series.py). Kept
+-- storage.rollup_retention_days (5m), hourly_retention_days (1h), daily_retention_days (1d).
+CREATE TABLE IF NOT EXISTS miner_5m (
+    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
+    PRIMARY KEY (bucket_ts, miner_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS miner_1h (
+    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
+    PRIMARY KEY (bucket_ts, miner_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS miner_1d (
+    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
+    PRIMARY KEY (bucket_ts, miner_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS fleet_5m (
+    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    online INTEGER, n INTEGER NOT NULL,   -- online: the most miners that answered in one round
+    PRIMARY KEY (bucket_ts, algorithm)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_1h (
+    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    online INTEGER, n INTEGER NOT NULL,
+    PRIMARY KEY (bucket_ts, algorithm)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_1d (
+    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
+    online INTEGER, n INTEGER NOT NULL,
+    PRIMARY KEY (bucket_ts, algorithm)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS battery_5m (
+    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
+    load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
+    grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS battery_1h (
+    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
+    load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
+    grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS battery_1d (
+    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
+    load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
+    grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- Everything that happened: state changes, commands (who asked, outcome), discovery.
 CREATE TABLE IF NOT EXISTS events (
@@ -54,26 +132,12 @@ CREATE TABLE IF NOT EXISTS events (
     count     INTEGER NOT NULL DEFAULT 1
 );
 -- Kept storage.events_retention_days and at most storage.events_max_rows (hourly maintenance).
--- Older files get source and count from database/db.py's migration.
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 
 -- Small named state that must survive a restart (controller latch, overrides, EMS).
+-- Never buffered: written in its own transaction the moment it changes.
 CREATE TABLE IF NOT EXISTS state (
     key         TEXT PRIMARY KEY,
     value       TEXT NOT NULL,            -- JSON
     updated_ts  REAL NOT NULL
 );
-
--- One row per new battery reading (kept storage.raw_retention_days, like samples).
-CREATE TABLE IF NOT EXISTS battery_samples (
-    ts           REAL NOT NULL,     -- measured_at (the device's time where the source gives it)
-    received_ts  REAL NOT NULL,
-    soc_pct      REAL NOT NULL,
-    pv_w         REAL NOT NULL,
-    load_w       REAL NOT NULL,
-    battery_w    REAL NOT NULL,     -- + = discharging
-    grid_w       REAL,              -- + = import; NULL = unknown
-    source       TEXT NOT NULL,
-    time_from    TEXT NOT NULL      -- device | device_change | received
-);
-CREATE INDEX IF NOT EXISTS battery_samples_ts ON battery_samples(ts);

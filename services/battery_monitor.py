@@ -13,12 +13,11 @@ import threading
 import time
 from typing import Any, Callable
 
-from database import queries
-from database.db import Database
 from services.battery import BatteryError
 from services.battery.factory import make_source
 from services.battery.none import NOT_CONFIGURED
 from services.config import Config
+from services.history import History
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +25,11 @@ log = logging.getLogger(__name__)
 class BatteryMonitor:
     """Owns the battery source: poll job, storage, status for the API."""
 
-    def __init__(self, config: Config, db: Database, *, fleet_power_w: Callable[[], float | None] | None = None,
+    def __init__(self, config: Config, history: History, *,
+                 fleet_power_w: Callable[[], float | None] | None = None,
                  event: Callable[..., None] | None = None) -> None:
         self.config = config
-        self.db = db
+        self.history = history
         self.source = make_source(config)
         self._fleet_power_w = fleet_power_w
         self._event = event
@@ -50,8 +50,7 @@ class BatteryMonitor:
                 self._transition(False, str(exc))
                 return
             if reading.measured_at != self._stored_at:
-                with self.db.write() as conn:
-                    queries.insert_battery_sample(conn, reading, time.time())
+                self.history.add_battery(reading, time.time())  # buffered (services/history.py)
                 self._stored_at = reading.measured_at
             self._transition(True, f"{reading.source}: SOC {reading.soc_pct:.0f}%")
 

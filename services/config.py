@@ -109,7 +109,14 @@ class StorageConfig:
     """History kept in SQLite."""
 
     raw_retention_days: float = 3  # every poll sample is kept this long
-    rollup_retention_days: float = 365  # 5-minute averages are kept this long
+    rollup_retention_days: float = 35  # 5-minute averages are kept this long
+    hourly_retention_days: float = 730  # hourly averages
+    daily_retention_days: float = 3650  # daily averages
+    # Poll rounds and battery readings are kept in memory and written together every
+    # flush_interval_sec (one short transaction instead of one per round): a power cut
+    # loses at most this much chart history, never control state, events or commands.
+    flush_interval_sec: float = 60  # 0 = write every round at once
+    checkpoint_interval_sec: float = 600  # the WAL is folded back into the database this often
     # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
     csv_interval_sec: float = 60  # 0 = no CSV logs
@@ -128,6 +135,14 @@ class StorageConfig:
         _check(self.csv_keep_days >= 1, f"csv_keep_days: must be at least 1, got {self.csv_keep_days}")
         _check(self.rollup_retention_days >= self.raw_retention_days,
                f"rollup_retention_days: must be >= raw_retention_days, got {self.rollup_retention_days}")
+        _check(self.hourly_retention_days >= self.rollup_retention_days,
+               f"hourly_retention_days: must be >= rollup_retention_days, got {self.hourly_retention_days}")
+        _check(self.daily_retention_days >= self.hourly_retention_days,
+               f"daily_retention_days: must be >= hourly_retention_days, got {self.daily_retention_days}")
+        _check(0 <= self.flush_interval_sec <= 600,
+               f"flush_interval_sec: must be 0-600 (0 = every round), got {self.flush_interval_sec}")
+        _check(60 <= self.checkpoint_interval_sec <= 86400,
+               f"checkpoint_interval_sec: must be 60-86400, got {self.checkpoint_interval_sec}")
 
 
 @dataclass(frozen=True)

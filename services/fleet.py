@@ -24,6 +24,7 @@ from database.db import Database
 from miners import base
 from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
 from services.config import Config
+from services.history import REMOVED_KEY, History
 from services.miner_state import MinerRecord, ip_sort_key
 from services.plausibility import Screen
 from services.pools import prestart
@@ -57,9 +58,11 @@ class FleetManager:
     """Owns the miners, the executor and the poll rounds; knows nothing of Flask."""
 
     def __init__(self, config: Config, db: Database, *,
-                 driver_factory: Callable[..., MinerDriver] | None = None) -> None:
+                 driver_factory: Callable[..., MinerDriver] | None = None, history: History | None = None) -> None:
         self.config = config
         self.db = db
+        # A round that started before a bucket closed may end up to a poll timeout later.
+        self.history = history or History(db, config.storage, settle_s=config.polling.timeout_sec + 5)
         self._make_driver = driver_factory or miners.make_driver
         self.executor = ThreadPoolExecutor(max_workers=config.polling.workers, thread_name_prefix="fleet-io")
         self._records: dict[str, MinerRecord] = {}
@@ -155,6 +158,9 @@ class FleetManager:
                 raise UnknownMiner(ip)
             with self.db.write() as conn:
                 queries.delete_miner(conn, ip)
+                # Its history has no index by miner: the hourly maintenance deletes it (ids are never reused).
+                removed = queries.get_state(conn, REMOVED_KEY) or []
+                queries.set_state(conn, REMOVED_KEY, [*removed, record.id])
         record.driver.close()
         self.event("miner_removed", f"{record.family} miner removed", miner_ip=ip, actor=actor)
 
@@ -215,7 +221,7 @@ class FleetManager:
             record.inflight, record.inflight_since = future, started
             futures[future] = record
         done, not_done = wait(futures, timeout=self.config.polling.timeout_sec + _ROUND_MARGIN_S)
-        rows, seen = [], []
+        rows: list[tuple] = []
         for future, record in futures.items():
             if record.applied is future:
                 continue  # a read shared with a concurrent round that already applied it
@@ -227,10 +233,8 @@ class FleetManager:
             if isinstance(result, Exception):
                 self._apply_failure(record, result)
             else:
-                self._apply_success(record, result, now, rows, seen)
-        if rows:
-            with self.db.write() as conn:
-                queries.insert_samples(conn, rows, seen)
+                self._apply_success(record, result, now, rows)
+        self.history.add_round(now, rows)  # buffered: written with the next flush (services/history.py)
         summary = {"ts": now, "polled": len(futures), "ok": len(rows), "timed_out": len(not_done),
                    "skipped": skipped, "duration_s": round(time.monotonic() - started, 3)}
         if records is None:  # a partial round (new miners) says nothing about the fleet's freshness
@@ -239,7 +243,7 @@ class FleetManager:
         return summary
 
     def _apply_success(self, record: MinerRecord, status: MinerStatus, now: float,
-                       rows: list, seen: list) -> None:
+                       rows: list) -> None:
         status = self._screen.apply(record.ip, record.family, status)
         if record.online is False or record.unauthorized:
             self.event("miner_online", "back online" if record.online is False else "answering again",
@@ -253,8 +257,7 @@ class FleetManager:
             with self.db.write() as conn:
                 queries.update_identity(conn, record.id, record.model, record.algorithm)
         fan = max(status.fan_rpm) if status.fan_rpm else None
-        rows.append((record.id, now, status.hashrate_hs, status.power_w, status.temp_c, fan))
-        seen.append((now, record.id))
+        rows.append((record.id, record.algorithm, status.hashrate_hs, status.power_w, status.temp_c, fan))
 
     def _apply_failure(self, record: MinerRecord, error: Exception) -> None:
         record.failures += 1

@@ -26,6 +26,7 @@ from services.discovery import Discovery
 from services.ems import EmsService
 from services.failure_log import FailureLog
 from services.fleet import FleetManager
+from services.history import REMOVED_KEY
 from services.hub import Hub
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
 from services.scheduler import build_scheduler
@@ -42,12 +43,13 @@ class Runtime:
         self.config = config
         self.data_dir = config.data_path
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = db or Database(self.data_dir / "fleet.db")
+        self.db = db or Database(self.data_dir / "fleet.db", migrate=True)
         self.fleet = fleet or FleetManager(config, self.db)
+        self.history = self.fleet.history  # poll rounds and battery readings, buffered (services/history.py)
         self.hub = Hub()
         self.fleet.subscribe(self.hub.publish)
         self.discovery = Discovery(self.fleet)
-        self.battery = BatteryMonitor(config, self.db, fleet_power_w=lambda: self.fleet.stats()["power_w"],
+        self.battery = BatteryMonitor(config, self.history, fleet_power_w=lambda: self.fleet.stats()["power_w"],
                                       event=self.fleet.event)
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
@@ -90,10 +92,13 @@ class Runtime:
             ("poll", self.fleet.poll_round, cfg.polling.interval_sec, True),
             ("maintenance", self.maintenance, _HOUR_S, False),
             ("failure_counts", self.failures.flush, 60, False),
+            ("wal_checkpoint", self.history.checkpoint, cfg.storage.checkpoint_interval_sec, False),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
         ]
         if self.battery.configured:  # battery.source none: no battery, nothing to read
             jobs.insert(2, ("battery", self.battery.poll, cfg.battery.poll_sec, True))
+        if cfg.storage.flush_interval_sec > 0:
+            jobs.append(("history_flush", self.history.flush, cfg.storage.flush_interval_sec, False))
         if cfg.storage.csv_interval_sec > 0:
             # Rows from memory (records, the source's last reading): the log never polls a device.
             self.csv_log = CsvLogger(self.data_dir / "logs", keep_days=cfg.storage.csv_keep_days,
@@ -145,17 +150,27 @@ class Runtime:
             log.warning("discovery not started: %s", exc)
 
     def maintenance(self) -> dict[str, Any]:
-        """Hourly: roll raw samples up into 5-minute buckets and drop expired history and events."""
+        """Hourly: drop history past each tier's retention, removed miners' history and old events.
+
+        (Roll-ups are written as their buckets close, by the history flush.)
+        """
         import time
 
         storage = self.config.storage
         now = time.time()
+        with self.db.read() as conn:
+            removed = queries.get_state(conn, REMOVED_KEY) or []
+        history = self.history.purge(now, removed)
         with self.db.write() as conn:
-            raw, old = queries.rollup_and_purge(conn, now, storage.raw_retention_days, storage.rollup_retention_days)
+            if removed:  # only the ids purged above: a miner removed meanwhile stays listed
+                left = [i for i in (queries.get_state(conn, REMOVED_KEY) or []) if i not in removed]
+                queries.set_state(conn, REMOVED_KEY, left)
             events = queries.purge_events(conn, now, storage.events_retention_days, storage.events_max_rows)
-        if raw or old or events:
-            log.info("retention: %d raw samples, %d roll-ups and %d events removed", raw, old, events)
-        return {"raw_deleted": raw, "rollups_deleted": old, "events_deleted": events}
+        if any(history.values()) or events:
+            log.info("retention: %d raw rows, %d roll-ups, %d rows of removed miners and %d events deleted",
+                     history["raw"], history["rollups"], history["removed"], events)
+        return {"raw_deleted": history["raw"], "rollups_deleted": history["rollups"],
+                "removed_deleted": history["removed"], "events_deleted": events}
 
     def shutdown(self) -> None:
         """Stop the scheduler, wait for work in flight, close the database; safe to call twice."""
@@ -170,6 +185,10 @@ class Runtime:
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
         self.fleet.shutdown()
         self.battery.close()
+        try:
+            self.history.flush(final=True)  # the buffered rounds and readings, before the database closes
+        except Exception:  # noqa: BLE001 - a failing disk must not stop the shutdown
+            log.exception("history not written at shutdown")
         self.failures.flush()  # the counts of the last minute, before the database closes
         self.db.close()
         if self._lock_file is not None:

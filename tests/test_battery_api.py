@@ -70,6 +70,7 @@ def test_new_readings_are_stored_once_and_history_buckets_them(runtime, client, 
     scripted.next = reading(56.0, now)
     runtime.battery.poll()
     assert scripted.extra_load == 15.0  # the fleet's measured power reaches a simulated house
+    runtime.history.flush()
     with runtime.db.read() as conn:
         count = conn.execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]
     assert count == 2
@@ -104,7 +105,7 @@ def test_battery_api_never_shows_portal_secrets(config, runtime):
                     "    serial: '1234567890'\nsecurity:\n  api_token: test-token-0123456789abcdef\n"
                     "  admin_password: correct horse battery\n")
     eg4 = load_config(path, environ={})
-    runtime.battery = BatteryMonitor(eg4, runtime.db)
+    runtime.battery = BatteryMonitor(eg4, runtime.history)
     app = create_app(config=eg4, runtime=runtime, start_background=False, test_config={"TESTING": True})
     text = app.test_client().get("/api/battery").get_data(as_text=True)
     assert "hunter2-secret" not in text

@@ -54,6 +54,7 @@ API_TOKEN = "crash-api-token-0123456789abcdef"
 EMS_TOKEN = "crash-ems-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 EMS = {"Authorization": f"Bearer {EMS_TOKEN}"}
+FLUSH_S = 2  # storage.flush_interval_sec: the most history a kill may lose
 RATED_KW = 20.0  # ems.rated_kw: activate is accepted before the first round after a start
 
 # (kind, model): several families; the first three are in config.yaml, the others added by POST /api/miners.
@@ -108,6 +109,7 @@ class Server:
         self.session = requests.Session()
 
     def write_config(self, interval: float, level: str = "WARNING") -> None:
+        self.interval = interval
         miners = "".join(f"  - ip: {_ip(i)}\n    family: {FAMILY.get(kind, kind)}\n"
                          for i, (kind, _) in enumerate(FLEET[:IN_CONFIG]))
         self.config.write_text(textwrap.dedent(f"""\
@@ -123,6 +125,7 @@ class Server:
               timeout_sec: 0.8
             storage:
               csv_interval_sec: 0
+              flush_interval_sec: {FLUSH_S}
             battery:
               source: simulated
               poll_sec: 5
@@ -173,6 +176,7 @@ class Server:
 
         health = wait_for(check, timeout, f"the app did not come back in {timeout} s:\n{self.tail()}")
         health["worker"] = self.workers()[0]
+        self.ready_at = time.time()  # polling since about here
         return health
 
     def kill_worker(self) -> int:
@@ -210,6 +214,14 @@ def db_facts(data: Path) -> dict:
         count, last = conn.execute("SELECT COUNT(*), MAX(ts) FROM samples").fetchone()
         ips = {row[0] for row in conn.execute("SELECT ip FROM miners")}
         return {"integrity": integrity, "samples": count, "last_ts": last or 0.0, "ips": ips}
+    finally:
+        conn.close()
+
+
+def newest_sample_before(data: Path, ts: float) -> float:
+    conn = sqlite3.connect(f"file:{data / 'fleet.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute("SELECT MAX(ts) FROM samples WHERE ts < ?", (ts,)).fetchone()[0] or 0.0
     finally:
         conn.close()
 
@@ -342,6 +354,7 @@ def test_kill9_of_the_worker_keeps_acknowledged_state(sim, tmp_path):
     rng = random.Random(seed)
     server = Server(tmp_path, free_port())
     exp, added, cycles = Expected(), [], 7
+    windows_checked = 0
     try:
         server.start()
         health = server.ready()
@@ -369,6 +382,7 @@ def test_kill9_of_the_worker_keeps_acknowledged_state(sim, tmp_path):
             else:
                 old = server.kill_worker()
                 how = "worker killed, master respawned it"
+            polling_since, killed_at = server.ready_at, time.time()
             print(f"cycle {cycle}: {what}; kill -9 {when}; {how}")
             for thread in exp.pending:
                 thread.join(35)
@@ -384,9 +398,18 @@ def test_kill9_of_the_worker_keeps_acknowledged_state(sim, tmp_path):
             assert exp.ips <= after["ips"]
             # Every row committed before the kill is still there; new rounds add more.
             assert samples_up_to(server.data, before["last_ts"]) >= before["samples"], (before, after)
+            # At most the history flush window was lost: rounds wait FLUSH_S in memory, and the round in
+            # flight (started up to one interval before the kill) may be lost with them.
+            window_start = killed_at - FLUSH_S - server.interval - 1.0
+            if killed_at > polling_since + FLUSH_S + 0.5:  # else the killed worker may not have flushed yet
+                kept = newest_sample_before(server.data, killed_at)
+                assert kept >= window_start, (kept, killed_at)
+                windows_checked += 1
             # The new worker writes rounds of its own.
             wait_for(lambda: db_facts(server.data)["samples"] > before["samples"], 10, "no samples after the start")
             exp.check(server, f"cycle {cycle} ({what}; {when})")
+        print(f"loss window checked in {windows_checked} of {cycles} cycles")
+        assert windows_checked >= 2, "the loss window was checked in too few cycles"
         last = server.get("/api/health")["last_round"]["ts"]
         wait_for(lambda: server.get("/api/health")["last_round"]["ts"] > last, 5, "rounds stopped after the cycles")
     finally:

@@ -207,7 +207,7 @@ def test_an_old_database_gains_source_and_count(tmp_path):
             row = dict(conn.execute("SELECT * FROM events").fetchone())
         assert row["message"] == "kept" and row["count"] == 1 and row["source"] is None
         with db.read() as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         db.close()
 

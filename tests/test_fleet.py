@@ -21,6 +21,7 @@ def test_round_reads_every_miner_and_stores_one_sample_each(runtime):
     add(fleet, "10.0.0.1", "10.0.0.2", "10.0.0.3")
     summary = fleet.poll_round()
     assert summary["ok"] == 3
+    runtime.history.flush()
     with runtime.db.read() as conn:
         rows = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert rows == 3
@@ -160,6 +161,7 @@ def test_concurrent_rounds_share_one_read_and_count_it_once(runtime):
     other.join()
     assert FakeDriver.reads["10.0.0.7"] == 1  # one read on the wire, not two
     assert record.online and record.failures == 0 and record.last_error is None
+    runtime.history.flush()
     with runtime.db.read() as conn:
         rows = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert rows == 1 and summary["skipped"] == 0

@@ -10,7 +10,6 @@ from datetime import datetime
 
 import pytest
 
-from database import queries
 from services.battery import BatteryReading
 from tests.conftest import TEST_TOKEN
 
@@ -29,19 +28,19 @@ def history(runtime, t0):
     fleet = runtime.fleet
     a = fleet.add("10.0.0.1", "fake").id
     b = fleet.add("10.0.0.2", "fake", algorithm="scrypt").id
-    rows = [(a, t0 + 1, 1e12, 15.0, 60.0, 3000), (a, t0 + 3, 3e12, 25.0, 62.0, 3000),
-            (b, t0 + 2, 5e9, None, None, None),
-            (a, t0 + BUCKET + 1, 4e12, None, 65.0, 3000)]
-    with runtime.db.write() as conn:
-        queries.insert_samples(conn, rows, [])
+    rounds = [(t0 + 1, [(a, "sha256d", 1e12, 15.0, 60.0, 3000)]), (t0 + 2, [(b, "scrypt", 5e9, None, None, None)]),
+              (t0 + 3, [(a, "sha256d", 3e12, 25.0, 62.0, 3000)]),
+              (t0 + BUCKET + 1, [(a, "sha256d", 4e12, None, 65.0, 3000)])]
+    for at, rows in rounds:
+        runtime.history.add_round(at, rows)
+    runtime.history.flush()
     return runtime
 
 
 def battery_sample(runtime, at, soc, grid_w=None):
     reading = BatteryReading(soc_pct=soc, pv_w=1000.0, load_w=400.0, battery_w=-600.0, grid_w=grid_w,
                              measured_at=at, source="scripted")
-    with runtime.db.write() as conn:
-        queries.insert_battery_sample(conn, reading, at)
+    runtime.history.add_battery(reading, at)  # left in the buffer: charts read it from there too
 
 
 def parse(reply):

@@ -507,3 +507,46 @@ def test_refuses_while_another_connection_is_open(old_files, tmp_path, monkeypat
     other.close()
     mig.migrate(path, chunk_s=CHUNK_S)
     assert not file_needs(path)
+
+
+# --- the served app converts an old file before its worker starts -----------------------------------
+@pytest.mark.integration
+def test_gunicorn_converts_an_old_file_in_the_master_then_serves_it(old_files, tmp_path):
+    import requests
+    import yaml
+
+    from tests.gunicorn_proc import start_gunicorn, stop_group
+    from tests.integration import wait_for
+
+    host = "127.81.0.1"
+    with __import__("socket").socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    data = tmp_path / "data"
+    data.mkdir()
+    copy(old_files["regular"], data / "fleet.db")
+    config = {"server": {"host": host, "port": port, "data_dir": str(data)}, "battery": {"source": "none"},
+              "security": {"api_token": "t" * 32, "admin_password": "long-enough-pw"},
+              "storage": {"csv_interval_sec": 0}, "network": {"discover_on_start": False}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        proc = start_gunicorn(tmp_path / "config.yaml", log)
+    try:
+        base = f"http://{host}:{port}"
+
+        def answering():
+            try:
+                return requests.get(base + "/api/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return None
+
+        wait_for(answering, 60, 0.2, message="the app did not start:\n" + log_path.read_text()[-3000:])
+        text = log_path.read_text()
+        assert "converting" in text and "conversion done" in text, text[-3000:]
+        assert not file_needs(data / "fleet.db")
+        chart = requests.get(base + "/api/history?range=all", timeout=10).json()
+        assert any(v for v in chart["series"]["hashrate_hs.sha256d"] if v)  # the old history, served
+    finally:
+        stop_group(proc)
+    assert "Traceback" not in log_path.read_text()

@@ -370,12 +370,12 @@ def discovery_status():
 
 
 # --- history --------------------------------------------------------------------------
-def range_window(conn) -> tuple[str, float, int]:
+def range_window() -> tuple[str, float, int]:
     """(range name, since epoch s, bucket s) from ?range=, sized to ~300 points per series."""
     name = request.args.get("range", "24h")
     now = time.time()
     if name == "all":
-        oldest = queries.oldest_sample_ts(conn) or now - 3600
+        oldest = _runtime().history.oldest() or now - 3600
         span = max(now - oldest, 3600)
     elif name in RANGES_S:
         span = RANGES_S[name]
@@ -390,9 +390,8 @@ def range_window(conn) -> tuple[str, float, int]:
 @bp.get("/history")
 def fleet_history():
     """Fleet hashrate per algorithm, power and online count, bucketed for a chart."""
-    with _runtime().db.read() as conn:
-        name, since, bucket = range_window(conn)
-        rows = queries.fleet_history(conn, since, bucket)
+    name, since, bucket = range_window()
+    bucket, rows = _runtime().history.fleet_chart(since, bucket)
     ts: list[int] = []
     index: dict[int, int] = {}
     per_algo: dict[str, dict[int, float]] = {}
@@ -417,9 +416,8 @@ def fleet_history():
 def miner_history(ip: str):
     """One miner's hashrate, power and temperature, bucketed for a chart."""
     record = _fleet().get(_ipv4(ip))
-    with _runtime().db.read() as conn:
-        name, since, bucket = range_window(conn)
-        rows = queries.miner_history(conn, record.id, since, bucket)
+    name, since, bucket = range_window()
+    bucket, rows = _runtime().history.miner_chart(record.id, since, bucket)
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})
 
@@ -440,12 +438,11 @@ def history_csv():
 
     ip = request.args.get("ip")
     record = _fleet().get(_ipv4(ip)) if ip else None  # 400 for a bad address, 404 for an unknown one
-    with _runtime().db.read() as conn:
-        name, since, bucket = range_window(conn)
-        if record is None:
-            header, rows = _fleet_csv_rows(conn, since, bucket)
-        else:
-            header, rows = _miner_csv_rows(conn, record.id, since, bucket)
+    name, since, bucket = range_window()
+    if record is None:
+        bucket, header, rows = _fleet_csv_rows(since, bucket)
+    else:
+        bucket, header, rows = _miner_csv_rows(record.id, since, bucket)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -456,10 +453,11 @@ def history_csv():
                              "X-Bucket-Seconds": str(bucket)})
 
 
-def _fleet_csv_rows(conn, since: float, bucket: int) -> tuple[list[str], list[tuple[int, list]]]:
-    """Header and (t, cells) of the fleet history, one hashrate column per algorithm, battery if stored."""
-    fleet_rows = queries.fleet_history(conn, since, bucket)
-    battery = {row["t"]: row for row in queries.battery_history(conn, since, bucket)}
+def _fleet_csv_rows(since: float, bucket: int) -> tuple[int, list[str], list[tuple[int, list]]]:
+    """Bucket, header and (t, cells) of the fleet history, one hashrate column per algorithm, battery if stored."""
+    history = _runtime().history
+    bucket, fleet_rows = history.fleet_chart(since, bucket)
+    battery = {row["t"]: row for row in history.battery_chart(since, bucket)[1]}
     # Known miners' algorithms too, so the columns do not depend on who happened to answer.
     algorithms = sorted({row["algorithm"] for row in fleet_rows} | {r.algorithm for r in _fleet().records()})
     hashrate: dict[int, dict[str, float]] = {}
@@ -480,11 +478,11 @@ def _fleet_csv_rows(conn, since: float, bucket: int) -> tuple[list[str], list[tu
         if battery:
             cells += [battery[t][key] if t in battery else None for key in _BATTERY_KEYS]
         rows.append((t, cells))
-    return header, rows
+    return bucket, header, rows
 
 
-def _miner_csv_rows(conn, miner_id: int, since: float, bucket: int) -> tuple[list[str], list[tuple[int, list]]]:
-    """Header and (t, cells) of one miner's history."""
+def _miner_csv_rows(miner_id: int, since: float, bucket: int) -> tuple[int, list[str], list[tuple[int, list]]]:
+    """Bucket, header and (t, cells) of one miner's history."""
     keys = ("hashrate_hs", "power_w", "temp_c")
-    rows = [(row["t"], [row[key] for key in keys]) for row in queries.miner_history(conn, miner_id, since, bucket)]
-    return ["time", "epoch", *keys], rows
+    bucket, chart = _runtime().history.miner_chart(miner_id, since, bucket)
+    return bucket, ["time", "epoch", *keys], [(row["t"], [row[key] for key in keys]) for row in chart]

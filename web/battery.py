@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from database import queries
 from web.api import BadRequest, range_window
 from web.auth import error, read_allowed
 
@@ -32,9 +31,8 @@ def battery():
 @bp.get("/history")
 def battery_history():
     """SOC, PV, load, battery and grid power, bucketed for a chart (?range=1h|6h|24h|3d|1w|all)."""
-    with current_app.extensions["runtime"].db.read() as conn:
-        name, since, bucket = range_window(conn)
-        rows = queries.battery_history(conn, since, bucket)
+    name, since, bucket = range_window()
+    bucket, rows = current_app.extensions["runtime"].history.battery_chart(since, bucket)
     keys = ("soc_pct", "pv_w", "load_w", "battery_w", "grid_w")
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
                     "series": {key: [r[key] for r in rows] for key in keys}})

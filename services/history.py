@@ -1,0 +1,314 @@
+"""Poll history: rounds buffered in memory, written together, and chart reads that include them.
+
+Why a buffer: a transaction per poll round (and one per battery reading) dirtied
+~130 pages of the SD card per round, 4 GB a day for 100 miners (issue 11). Rounds
+and readings now wait here and go to the database every
+``storage.flush_interval_sec`` in ONE transaction, which also folds the buckets that
+closed into the roll-up tiers (database/series.py). A power cut loses at most that
+window of chart history; control state, events and commands are written at once
+by their own code and never pass through here.
+
+Charts read the database and add what is still in the buffer, so they are as fresh
+as the last poll round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from database import series as ts
+from database.db import Database
+from services.config import StorageConfig
+
+log = logging.getLogger(__name__)
+
+MINER_COLUMNS = ("ts", "miner_id", "hashrate_hs", "power_w", "temp_c", "fan_rpm")
+FLEET_COLUMNS = ("ts", "algorithm", "hashrate_hs", "power_w", "online")
+BATTERY_COLUMNS = ("ts", "received_ts", "soc_pct", "pv_w", "load_w", "battery_w", "grid_w", "source", "time_from")
+REMOVED_KEY = "history.removed_miners"  # state: ids of removed miners whose rows the maintenance deletes
+LAST_SEEN_EVERY_S = 600  # miners.last_seen_ts is informational: written at most this often (and at close)
+MAX_BUFFERED_ROWS = 500_000  # ~1,000 rounds of 500 miners: a database that keeps failing drops the oldest
+
+
+@dataclass
+class _Bucket:
+    """One chart bucket being summed: per mean column (sum, count), per max column the max, rows."""
+
+    sums: list[float]
+    counts: list[int]
+    maxes: list[float | None]
+    n: int = 0
+
+
+@dataclass
+class _Buffer:
+    miner: list[tuple] = field(default_factory=list)
+    fleet: list[tuple] = field(default_factory=list)
+    battery: list[tuple] = field(default_factory=list)
+
+    def size(self) -> int:
+        return len(self.miner) + len(self.fleet) + len(self.battery)
+
+
+class History:
+    """The fleet's and the battery's time series: buffered writes, tiered reads."""
+
+    def __init__(self, db: Database, storage: StorageConfig, *, settle_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """settle_s: how long after a bucket closes a round that started in it may still arrive."""
+        self.db = db
+        self.storage = storage
+        self.settle_s = settle_s
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the buffer; never held while writing
+        self._flush_lock = threading.Lock()  # one flush at a time
+        self._buffer = _Buffer()
+        self._last_seen: dict[int, float] = {}
+        self._last_seen_written = clock()
+        self.flushes = 0
+        self.dropped = 0
+
+    # --- writing ------------------------------------------------------------------------
+    def add_round(self, at: float, rows: Iterable[tuple]) -> None:
+        """Buffer one poll round: rows of (miner_id, algorithm, hashrate_hs, power_w, temp_c, fan_rpm)."""
+        miner_rows: list[tuple] = []
+        totals: dict[str, list] = {}
+        for miner_id, algorithm, hashrate, power, temp, fan in rows:
+            miner_rows.append((at, miner_id, hashrate, power, temp, fan))
+            total = totals.setdefault(algorithm, [None, None, 0])
+            if hashrate is not None:
+                total[0] = (total[0] or 0.0) + hashrate
+            if power is not None:
+                total[1] = (total[1] or 0.0) + power
+            total[2] += 1
+        if not miner_rows:
+            return
+        fleet_rows = [(at, algorithm, h, p, online) for algorithm, (h, p, online) in totals.items()]
+        with self._lock:
+            self._buffer.miner += miner_rows
+            self._buffer.fleet += fleet_rows
+            for row in miner_rows:
+                self._last_seen[row[1]] = at
+            self._bound()
+        if self.storage.flush_interval_sec == 0:
+            self.flush()
+
+    def add_battery(self, reading: Any, received_ts: float) -> None:
+        """Buffer one battery reading (a services.battery BatteryReading)."""
+        row = (reading.measured_at, received_ts, reading.soc_pct, reading.pv_w, reading.load_w,
+               reading.battery_w, reading.grid_w, reading.source, reading.measured_at_from)
+        with self._lock:
+            self._buffer.battery.append(row)
+            self._bound()
+        if self.storage.flush_interval_sec == 0:
+            self.flush()
+
+    def _bound(self) -> None:
+        """Drop the oldest buffered rows past MAX_BUFFERED_ROWS (the database has been failing for long)."""
+        over = self._buffer.size() - MAX_BUFFERED_ROWS
+        if over > 0:
+            cut = min(over, len(self._buffer.miner))
+            del self._buffer.miner[:cut]
+            self.dropped += cut
+
+    def pending(self) -> int:
+        """Rows waiting for the next flush."""
+        with self._lock:
+            return self._buffer.size()
+
+    def flush(self, *, final: bool = False) -> dict[str, int]:
+        """Write everything buffered and roll up the closed buckets in one transaction.
+
+        On a database error the rows stay buffered for the next flush (the error is raised).
+        ``final``: at shutdown, also store last-seen times now.
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch, self._buffer = self._buffer, _Buffer()
+                now = self._clock()
+                seen = None
+                if self._last_seen and (final or now - self._last_seen_written >= LAST_SEEN_EVERY_S):
+                    seen, self._last_seen = self._last_seen, {}
+            if not batch.size() and not seen:
+                return {"samples": 0, "fleet": 0, "battery": 0, "rolled": 0}  # nothing new: no transaction
+            try:
+                rolled = self._write(batch, seen, now)
+            except BaseException:
+                with self._lock:  # put them back in front of what arrived meanwhile
+                    self._buffer.miner[:0] = batch.miner
+                    self._buffer.fleet[:0] = batch.fleet
+                    self._buffer.battery[:0] = batch.battery
+                    if seen:
+                        self._last_seen = {**seen, **self._last_seen}
+                    self._bound()
+                raise
+            if seen is not None:
+                self._last_seen_written = now
+            self.flushes += 1
+            return {"samples": len(batch.miner), "fleet": len(batch.fleet), "battery": len(batch.battery),
+                    "rolled": rolled}
+
+    def _write(self, batch: _Buffer, seen: dict[int, float] | None, now: float) -> int:
+        with self.db.write() as conn:
+            conn.execute("BEGIN")
+            try:
+                if batch.miner:
+                    ts.insert_raw(conn, ts.MINER, MINER_COLUMNS, batch.miner)
+                    ts.insert_raw(conn, ts.FLEET, FLEET_COLUMNS, batch.fleet)
+                if batch.battery:
+                    ts.insert_raw(conn, ts.BATTERY, BATTERY_COLUMNS, batch.battery)
+                if seen:
+                    conn.executemany("UPDATE miners SET last_seen_ts = ? WHERE id = ?",
+                                     [(at, miner_id) for miner_id, at in seen.items()])
+                rolled = sum(ts.roll_up(conn, series, now - self.settle_s) for series in ts.SERIES)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return rolled
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Fold the WAL back into the database (PASSIVE: never waits for readers); SQLite's (busy, log, done)."""
+        with self.db.write() as conn:
+            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return busy, frames, done
+
+    def purge(self, now: float, removed_miners: list[int] | None = None) -> dict[str, int]:
+        """Drop rows past each tier's retention, and every row of removed miners; returns counts."""
+        storage = self.storage
+        keep = {ts.RAW: storage.raw_retention_days, "5m": storage.rollup_retention_days,
+                "1h": storage.hourly_retention_days, "1d": storage.daily_retention_days}
+        counts = {"raw": 0, "rollups": 0, "removed": 0}
+        with self.db.write() as conn:
+            conn.execute("BEGIN")
+            try:
+                for series in ts.SERIES:
+                    for tier in ts.tiers_of(series):
+                        gone = ts.purge(conn, series, tier, now - keep[tier] * 86400)
+                        counts["raw" if tier == ts.RAW else "rollups"] += gone
+                if removed_miners:
+                    counts["removed"] = ts.purge_keys(conn, ts.MINER, removed_miners)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return counts
+
+    # --- reading ------------------------------------------------------------------------
+    def oldest(self) -> float | None:
+        """The oldest time of any fleet or battery history (for range=all), buffered rows included."""
+        with self.db.read() as conn:
+            times = [t for s in (ts.FLEET, ts.BATTERY) if (t := ts.oldest(conn, s)) is not None]
+        with self._lock:
+            times += [rows[0][0] for rows in (self._buffer.fleet, self._buffer.battery) if rows]
+        return min(times) if times else None
+
+    def plan(self, bucket_s: int) -> tuple[str, int]:
+        """The tier a chart of ``bucket_s`` reads and the bucket rounded to a whole number of its rows."""
+        tier = ts.RAW
+        for label, size in ts.TIERS:
+            if size <= bucket_s:
+                tier = label
+        size = ts.TIER_SIZE.get(tier, 0)
+        return tier, (-(-bucket_s // size) * size if size else bucket_s)
+
+    def fleet_chart(self, since: float, bucket_s: int) -> tuple[int, list[dict[str, Any]]]:
+        """(bucket, rows of t, algorithm, hashrate_hs, power_w, online) for the fleet since ``since``."""
+        bucket, rows = self._chart(ts.FLEET, since, bucket_s, None)
+        return bucket, [{"t": t, "algorithm": key, "hashrate_hs": v["hashrate_hs"], "power_w": v["power_w"],
+                         "online": v["online"]} for (t, key), v in rows]
+
+    def miner_chart(self, miner_id: int, since: float, bucket_s: int) -> tuple[int, list[dict[str, Any]]]:
+        """(bucket, rows of t, hashrate_hs, power_w, temp_c) for one miner since ``since``."""
+        bucket, rows = self._chart(ts.MINER, since, bucket_s, miner_id)
+        return bucket, [{"t": t, "hashrate_hs": v["hashrate_hs"], "power_w": v["power_w"], "temp_c": v["temp_c"]}
+                        for (t, _key), v in rows]
+
+    def battery_chart(self, since: float, bucket_s: int) -> tuple[int, list[dict[str, Any]]]:
+        """(bucket, rows of t, soc_pct, pv_w, load_w, battery_w, grid_w) since ``since``."""
+        bucket, rows = self._chart(ts.BATTERY, since, bucket_s, None)
+        return bucket, [{"t": t, **v} for (t, _key), v in rows]
+
+    def _chart(self, series: ts.Series, since: float, bucket_s: int,
+               key_value: Any) -> tuple[int, list[tuple[tuple[int, Any], dict[str, Any]]]]:
+        tier, bucket = self.plan(bucket_s)
+        acc: dict[tuple[int, Any], _Bucket] = {}
+        with self.db.read() as conn:
+            order = ts.tiers_of(series)
+            # A tier that does not reach back to `since` (raw kept 3 days, a 1h chart after a short
+            # raw retention) gives way to the next coarser one that does.
+            while tier != order[-1]:
+                first = ts.first_time(conn, series, tier)
+                if first is not None and first <= since + ts.TIER_SIZE.get(tier, bucket):
+                    break
+                coarser = order[order.index(tier) + 1]
+                older = ts.first_time(conn, series, coarser)
+                if older is None or (first is not None and older + ts.TIER_SIZE[coarser] > first):
+                    break  # no whole coarser bucket before the finer data begins: nothing older to add
+                tier = coarser
+                bucket = -(-bucket // ts.TIER_SIZE[tier]) * ts.TIER_SIZE[tier]
+            cursor = since
+            # The chosen tier up to its last rolled bucket, then each finer tier after it, then raw.
+            for step in reversed(order[: order.index(tier) + 1]):
+                until = None if step == ts.RAW else ts.rolled_until(conn, series, step)
+                if until is not None and until <= cursor:
+                    continue
+                for row in ts.buckets(conn, series, step, cursor, until, bucket, key_value):
+                    self._add_row(acc, series, row)
+                if until is not None:
+                    cursor = until
+        self._add_buffered(acc, series, since, bucket, key_value)
+        return bucket, [(k, self._finish(series, acc[k])) for k in sorted(acc, key=_sort_key)]
+
+    @staticmethod
+    def _add_row(acc: dict, series: ts.Series, row: Any) -> None:
+        b = acc.get((row["t"], row["key"]))
+        if b is None:
+            b = acc[(row["t"], row["key"])] = _Bucket([0.0] * len(series.means), [0] * len(series.means),
+                                                      [None] * len(series.maxes))
+        for i, col in enumerate(series.means):
+            if row[f"{col}_n"]:
+                b.sums[i] += row[f"{col}_sum"]
+                b.counts[i] += row[f"{col}_n"]
+        for i, col in enumerate(series.maxes):
+            value = row[col]
+            if value is not None and (b.maxes[i] is None or value > b.maxes[i]):
+                b.maxes[i] = value
+        b.n += row["n"]
+
+    def _add_buffered(self, acc: dict, series: ts.Series, since: float, bucket: int, key_value: Any) -> None:
+        """Sum the rows still waiting for a flush into the chart's buckets."""
+        with self._lock:
+            rows = list(getattr(self._buffer, series.name))
+        columns = {ts.MINER.name: MINER_COLUMNS, ts.FLEET.name: FLEET_COLUMNS,
+                   ts.BATTERY.name: BATTERY_COLUMNS}[series.name]
+        index = {name: i for i, name in enumerate(columns)}
+        key_at = index.get(series.key) if series.key else None
+        for raw in rows:
+            if raw[0] < since or (key_value is not None and raw[key_at] != key_value):
+                continue
+            row: dict[str, Any] = {"t": int(raw[0] // bucket) * bucket,
+                                   "key": raw[key_at] if key_at is not None else None, "n": 1}
+            for col in series.means:
+                value = raw[index[col]]
+                row[f"{col}_sum"], row[f"{col}_n"] = (value, 1) if value is not None else (0.0, 0)
+            for col in series.maxes:
+                row[col] = raw[index[col]]
+            self._add_row(acc, series, row)
+
+    @staticmethod
+    def _finish(series: ts.Series, b: _Bucket) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for i, col in enumerate(series.means):
+            values[col] = b.sums[i] / b.counts[i] if b.counts[i] else None
+        for i, col in enumerate(series.maxes):
+            values[col] = b.maxes[i]
+        return values
+
+
+def _sort_key(key: tuple[int, Any]) -> tuple[int, str]:
+    return key[0], "" if key[1] is None else str(key[1])
