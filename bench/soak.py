@@ -83,9 +83,14 @@ def write_config(tmp: Path, port: int, offset: int) -> Path:
     return path
 
 
-def start_app(config: Path, log: IO) -> subprocess.Popen:
-    """gunicorn as start.sh runs it, in its own session (so stopping reaches the worker too)."""
-    return start_gunicorn(config, log)
+def start_app(config: Path, log: IO, probe: Path | None = None) -> subprocess.Popen:
+    """gunicorn as start.sh runs it, in its own session (so stopping reaches the worker too).
+
+    probe: also run bench/gunicorn_probe.py's memory probe in the worker, writing JSON lines there.
+    """
+    if probe is None:
+        return start_gunicorn(config, log)
+    return start_gunicorn(config, log, conf="bench/gunicorn_probe.py", MEMPROBE_OUT=str(probe))
 
 
 def worker_pid(master: int) -> int | None:
@@ -328,6 +333,7 @@ def main() -> int:
     parser.add_argument("--command-every", type=float, default=6.0, help="seconds between commands (default 6)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
+    parser.add_argument("--probe", type=Path, help="memory probe in the worker (bench/gunicorn_probe.py): JSON lines here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn too
 
@@ -342,7 +348,7 @@ def main() -> int:
         port = free_port(APP_HOST)
         base = f"http://{APP_HOST}:{port}"
         app_log = open(tmp / "gunicorn.log", "w")
-        app = start_app(write_config(tmp, port, offset), app_log)
+        app = start_app(write_config(tmp, port, offset), app_log, args.probe)
         try:
             try:
                 _wait_for_app(base, app)

@@ -121,6 +121,7 @@ class StorageConfig:
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
     csv_interval_sec: float = 60  # 0 = no CSV logs
     csv_keep_days: int = 30  # older daily files are deleted
+    csv_append_sec: float = 600  # rows wait in memory and are appended together this often (0 = each interval)
     events_retention_days: float = 90  # events older than this are deleted (hourly)
     events_max_rows: int = 100000  # and never more rows than this (the oldest go first)
 
@@ -133,6 +134,7 @@ class StorageConfig:
         _check(self.csv_interval_sec == 0 or self.csv_interval_sec >= 5,
                f"csv_interval_sec: must be 0 (off) or at least 5, got {self.csv_interval_sec}")
         _check(self.csv_keep_days >= 1, f"csv_keep_days: must be at least 1, got {self.csv_keep_days}")
+        _check(0 <= self.csv_append_sec <= 3600, f"csv_append_sec: must be 0-3600, got {self.csv_append_sec}")
         _check(self.rollup_retention_days >= self.raw_retention_days,
                f"rollup_retention_days: must be >= raw_retention_days, got {self.rollup_retention_days}")
         _check(self.hourly_retention_days >= self.rollup_retention_days,

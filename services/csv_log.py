@@ -130,8 +130,13 @@ class CsvLogger:
     def __init__(self, directory: Path | str, *, keep_days: int,
                  miners: Callable[[], Iterable[Any]] | None = None,
                  battery: Callable[[], Any] | None = None,
-                 clock: Callable[[], float] = time.time, tz: tzinfo | None = None) -> None:
+                 clock: Callable[[], float] = time.time, tz: tzinfo | None = None,
+                 append_every_s: float = 0.0) -> None:
+        """append_every_s: rows wait in memory and go to the files together this often (0 = every write)."""
         self.directory = Path(directory)
+        self.append_every_s = float(append_every_s)
+        self._pending: dict[str, list[tuple[date, list[list[str]]]]] = {kind: [] for kind in KINDS}
+        self._pending_since: float | None = None
         self.keep_days = int(keep_days)
         self._miners = miners  # -> MinerRecords (fleet.records)
         self._battery = battery  # -> a battery source: .last_reading and .status()
@@ -144,7 +149,7 @@ class CsvLogger:
 
     # --- the scheduled job ---------------------------------------------------------
     def write(self) -> dict[str, int]:
-        """One interval: a row per miner and one battery row; returns rows written per kind."""
+        """One interval: a row per miner and one battery row; returns rows appended to the files per kind."""
         written = {kind: 0 for kind in KINDS}
         with self._lock:
             now = self._clock()
@@ -163,10 +168,41 @@ class CsvLogger:
                 except Exception as exc:  # noqa: BLE001 - writing today's rows matters more
                     self._failed("old log removal", exc)
             if self._miners is not None:
-                written["miners"] = self._append_guarded("miners", day, self._miner_rows(now))
+                self._queue_guarded("miners", day, self._miner_rows(now))
             if self._battery is not None:
-                written["battery"] = self._append_guarded("battery", day, self._battery_rows(now))
+                self._queue_guarded("battery", day, self._battery_rows(now))
+            if self._pending_since is None:
+                self._pending_since = now
+            if now - self._pending_since >= self.append_every_s:
+                written = self._append_pending()
         return written
+
+    def flush(self) -> dict[str, int]:
+        """Append every row still waiting (at shutdown); returns rows appended per kind."""
+        with self._lock:
+            return self._append_pending()
+
+    def _append_pending(self) -> dict[str, int]:
+        """One append per kind and day for everything queued since the last one."""
+        self._pending_since = None
+        written = {kind: 0 for kind in KINDS}
+        for kind, queued in self._pending.items():
+            self._pending[kind] = []
+            by_day: dict[date, list[list[str]]] = {}
+            for day, rows in queued:
+                by_day.setdefault(day, []).extend(rows)
+            for day, rows in by_day.items():
+                written[kind] += self._append_guarded(kind, day, rows)
+        return written
+
+    def _queue_guarded(self, kind: str, day: date, rows: Callable[[], list[list[str]]]) -> None:
+        try:
+            built = rows()
+        except Exception as exc:  # noqa: BLE001 - a bad record must not stop polling or control
+            self._failed(f"{kind} log", exc)  # "works again" is said by the next append that succeeds
+            return
+        if built:
+            self._pending[kind].append((day, built))
 
     def _miner_rows(self, now: float) -> Callable[[], list[list[str]]]:
         return lambda: [miner_row(record, now, self._tz) for record in self._miners()]
@@ -180,17 +216,16 @@ class CsvLogger:
 
         return rows
 
-    def _append_guarded(self, kind: str, day: date, rows: Callable[[], list[list[str]]]) -> int:
+    def _append_guarded(self, kind: str, day: date, rows: list[list[str]]) -> int:
         try:
-            built = rows()
-            if built:
-                self.append(kind, day, built)
+            self.append(kind, day, rows)
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop polling or control
+            # The rows are dropped (logged once per distinct error): a full disk must not fill memory.
             self._failed(f"{kind} log", exc)
             self._files.pop(kind, None)  # re-check the file (a partial line?) before the next append
             return 0
         self._recovered(f"{kind} log")
-        return len(built)
+        return len(rows)
 
     # --- files ---------------------------------------------------------------------
     def path_for(self, kind: str, day: date) -> Path:

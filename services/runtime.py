@@ -102,6 +102,7 @@ class Runtime:
         if cfg.storage.csv_interval_sec > 0:
             # Rows from memory (records, the source's last reading): the log never polls a device.
             self.csv_log = CsvLogger(self.data_dir / "logs", keep_days=cfg.storage.csv_keep_days,
+                                     append_every_s=cfg.storage.csv_append_sec,
                                      miners=self.fleet.records,
                                      battery=(lambda: self.battery.source) if self.battery.configured else None)
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
@@ -189,6 +190,8 @@ class Runtime:
             self.history.flush(final=True)  # the buffered rounds and readings, before the database closes
         except Exception:  # noqa: BLE001 - a failing disk must not stop the shutdown
             log.exception("history not written at shutdown")
+        if self.csv_log is not None:
+            self.csv_log.flush()  # rows waiting for their append (never raises)
         self.failures.flush()  # the counts of the last minute, before the database closes
         self.db.close()
         if self._lock_file is not None:

@@ -19,13 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 CLEARED_ENV = ("DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD", "EMS_TOKEN", "PORT", "SUBNET", "PORT_OFFSET")
 
 
-def start_gunicorn(config: Path, log: IO, *, conf: str = "gunicorn.conf.py", **env: str) -> subprocess.Popen:
-    """gunicorn with CONFIG=config (plus ``env``), output to ``log``, in a new session (see stop_group)."""
+def start_gunicorn(config: Path, log: IO, *, conf: str = "gunicorn.conf.py", root: Path = ROOT,
+                   **env: str) -> subprocess.Popen:
+    """gunicorn with CONFIG=config (plus ``env``), output to ``log``, in a new session (see stop_group).
+
+    ``root``: the checkout to run (bench/history.py runs an older one for a before figure), with this .venv.
+    """
     environ = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
     for name, value in MALLOC_ENV.items():  # what systemd and start.sh start it with
         environ.setdefault(name, value)
     environ.update(env, CONFIG=str(config))
-    return subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", conf], cwd=ROOT, env=environ,
+    return subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", conf], cwd=root, env=environ,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -335,7 +335,9 @@ def test_runtime_schedules_the_log_and_it_reads_memory_only(config):
         rt.scheduler.shutdown(wait=True)  # the start-up poll round may be running: let it end first
         rt.scheduler = None
         reads = dict(FakeDriver.reads)
-        assert rt.csv_log.write()["miners"] == 1
+        assert rt.csv_log.append_every_s == 600  # storage.csv_append_sec: rows wait in memory
+        assert rt.csv_log.write()["miners"] == 0
+        assert rt.csv_log.flush()["miners"] == 1
         assert FakeDriver.reads == reads  # no device was asked for anything
         (path,) = (config.data_path / "logs").glob("miners-*.csv")
         assert rows_of(path)[1][2] == "10.0.0.1"
@@ -365,3 +367,28 @@ def test_no_log_job_when_the_interval_is_zero_or_the_process_is_read_only(config
                                              ("ok", "ok"), ("-x", "'-x")])
 def test_cells(value, expected):
     assert csv_log.csv_cell(value) == expected
+
+
+def test_rows_wait_in_memory_and_are_appended_together(tmp_path, monkeypatch):
+    """append_every_s: one open/write/close per kind for many intervals (fewer, larger writes on an SD card)."""
+    clock = Clock("2024-05-01 23:50:00")
+    logger = CsvLogger(tmp_path / "logs", keep_days=30, miners=lambda: [record("10.0.0.1", status=MinerStatus())],
+                       battery=lambda: Source(), clock=clock, tz=TZ, append_every_s=600)
+    appends: list[tuple[str, str, int]] = []
+    real = logger.append
+    monkeypatch.setattr(logger, "append", lambda kind, day, rows: appends.append((kind, str(day), len(rows)))
+                        or real(kind, day, rows))
+    for _ in range(9):  # 23:50 ... 23:58
+        assert logger.write() == {"miners": 0, "battery": 0}
+        clock.now += 60
+    assert appends == [] and not (tmp_path / "logs" / "miners-2024-05-01.csv").exists()
+    for _ in range(3):  # 23:59, 00:00 (a new day), 00:01
+        logger.write()
+        clock.now += 60
+    # Ten minutes after the first queued row (at 00:00): one append per kind and day, each day's rows in
+    # its own file.
+    assert appends == [("miners", "2024-05-01", 10), ("miners", "2024-05-02", 1),
+                       ("battery", "2024-05-01", 10), ("battery", "2024-05-02", 1)]
+    assert logger.flush() == {"miners": 1, "battery": 1}  # at shutdown: what is left (00:01)
+    assert len(rows_of(tmp_path / "logs" / "miners-2024-05-01.csv")) == 1 + 10
+    assert len(rows_of(tmp_path / "logs" / "miners-2024-05-02.csv")) == 1 + 2
