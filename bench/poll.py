@@ -1,8 +1,8 @@
 """Benchmark: one poll round of 100 and 500 simulated miners, and the app's resident memory.
 
 The simulator runs in its own process, so the figures are the controller's
-alone. Part 1 drives the real FleetManager (real drivers, real SQLite write
-of the round) in this process and reports wall time and CPU time (all
+alone. Part 1 drives the real FleetManager (real drivers, and the real
+history flush every 4th round, as the app writes every 60 s at 15 s polls) in this process and reports wall time and CPU time (all
 threads) per round. Part 2 starts the real app under gunicorn with the 500
 miners listed in its config, lets it poll a few rounds, and reads the
 worker's VmRSS.
@@ -27,6 +27,7 @@ from pathlib import Path
 from _common import ROOT, port_offset, start_simulator, stop
 
 BASE_IP = "127.93.0.10"
+ROUNDS_PER_FLUSH = 4  # storage.flush_interval_sec 60 / polling.interval_sec 15
 
 
 def _config(tmp: Path, extra: str = "") -> Path:
@@ -49,9 +50,11 @@ def poll_rounds(specs, rounds: int) -> list[tuple[float, float, int]]:
                 runtime.fleet.add(spec.ip, spec.kind)
             runtime.fleet.poll_round()  # warm-up: connections, caches (e.g. AxeOS /api/system/asic)
             results = []
-            for _ in range(rounds):
+            for n in range(rounds):
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 summary = runtime.fleet.poll_round()
+                if n % ROUNDS_PER_FLUSH == ROUNDS_PER_FLUSH - 1:
+                    runtime.history.flush()  # the app writes every 4th round (60 s at 15 s): counted in that round
                 results.append((time.perf_counter() - wall0, time.process_time() - cpu0, summary["ok"]))
         finally:
             runtime.shutdown()
@@ -108,7 +111,7 @@ def app_memory(specs, settle_s: float) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--settle", type=float, default=35.0, help="seconds of polling before measuring memory")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
@@ -123,9 +126,11 @@ def main() -> None:
             walls = [r[0] for r in results]
             cpus = [r[1] for r in results]
             ok = min(r[2] for r in results)
+            # CPU as a mean over the rounds: every 4th carries the history flush, as in the app.
             print(f"{size} miners: round wall median {statistics.median(walls):.3f} s (max {max(walls):.3f}), "
-                  f"CPU median {statistics.median(cpus):.3f} s = {1000 * statistics.median(cpus) / size:.2f} ms "
-                  f"per miner, {ok}/{size} ok  (targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
+                  f"CPU mean {statistics.mean(cpus):.3f} s = {1000 * statistics.mean(cpus) / size:.2f} ms "
+                  f"per miner (median round {1000 * statistics.median(cpus) / size:.2f} ms), {ok}/{size} ok  "
+                  f"(targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
         if not args.no_memory:
             rss, online = app_memory(all_specs, args.settle)
             print(f"app (gunicorn worker) with {largest} miners, {online} online: VmRSS {rss / 1024:.1f} MB "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts else None
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_sort_key(ip: str) -> int:
-    """Numeric order for dotted IPv4 addresses."""
+    """Numeric order for dotted IPv4 addresses (cached: the fleet list is sorted on every round and request)."""
     return int(ipaddress.IPv4Address(ip))
 
 
