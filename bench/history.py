@@ -162,7 +162,7 @@ def build_new(path: Path, miners: int, raw_days: float, rollup_days: float, end:
     maker = RoundMaker(ids, specs)
     t, battery_t = start, start
     next_purge = (start // 86400 + 1) * 86400
-    rounds = readings = 0
+    rounds = readings = days = 0
     t0 = time.monotonic()
     try:
         while t < end:
@@ -181,7 +181,8 @@ def build_new(path: Path, miners: int, raw_days: float, rollup_days: float, end:
                 history.purge(t)
                 history.checkpoint()
                 next_purge += 86400
-                if rounds % 20 == 0 or step == OLD_STEP:
+                days += 1
+                if days % 30 == 0 or step == RAW_STEP:
                     say(f"  built to {time.strftime('%Y-%m-%d', time.gmtime(t))}: {rounds} rounds, "
                         f"{time.monotonic() - t0:.0f} s")
             t += step
