@@ -74,9 +74,15 @@ def on_starting(server):
 
 def post_fork(server, worker):
     """In the new worker, before any of its threads: at most two malloc arenas (serving/memory.py says why)."""
+    import os
+
     from serving.memory import limit_malloc_arenas
+    from services.runtime import set_lock_handover
 
     limit_malloc_arenas()
+    # A worker that started read-only (another process held fleet.lock) ends itself once the lock is
+    # free, and the master starts a fresh worker that takes it and polls with the state as last saved.
+    set_lock_handover(lambda: os.kill(os.getpid(), signal.SIGTERM))
 
 
 def worker_exit(server, worker):

@@ -14,7 +14,7 @@ import os
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from database import queries
 from database.db import Database
@@ -32,6 +32,15 @@ from services.nmminer_listener import NMMinerListener, start_from_config as star
 from services.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
+
+LOCK_RETRY_S = 10.0  # a read-only process tries the poller lock this often (one flock call)
+_lock_handover: Callable[[], None] | None = None
+
+
+def set_lock_handover(callback: Callable[[], None] | None) -> None:
+    """What a read-only process does once the poller lock is free (gunicorn.conf.py: end the worker)."""
+    global _lock_handover
+    _lock_handover = callback
 
 _HOUR_S = 3600
 
@@ -60,6 +69,9 @@ class Runtime:
         self._stopped = threading.Event()
         self.nmminer_listener: NMMinerListener | None = None  # UDP telemetry, only with nmminer.listen
         self.csv_log: CsvLogger | None = None  # DATA_DIR/logs, only in the process that polls
+        # Read-only: called once the lock is free (gunicorn.conf.py: end this worker, a fresh one polls).
+        # None (tests, flask run): stay read-only until restarted.
+        self.on_lock_taken: Callable[[], None] | None = _lock_handover
 
     # --- single-poller guard ----------------------------------------------------
     def _take_lock(self) -> bool:
@@ -77,6 +89,22 @@ class Runtime:
         self._lock_file = handle
         return True
 
+    def _wait_for_lock(self) -> None:
+        """Read-only: take the lock once its holder is gone, then hand over to on_lock_taken.
+
+        This process's fleet, controller and EMS state were loaded when it started and
+        the other process has changed them since, so it does not start polling with
+        them: under gunicorn on_lock_taken ends this worker and the master starts a
+        fresh one, which takes the lock and loads the state as last saved.
+        """
+        while not self._stopped.wait(LOCK_RETRY_S):
+            if self._take_lock():
+                log.warning("%s is free now: restarting this worker to poll with the saved state",
+                            self.data_dir / "fleet.lock")
+                assert self.on_lock_taken is not None
+                self.on_lock_taken()
+                return
+
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
         """Take the lock, add configured miners, start the periodic jobs."""
@@ -84,6 +112,8 @@ class Runtime:
             self.read_only = True
             log.warning("another process holds %s: serving read-only, no polling "
                         "(run exactly one gunicorn worker; see README)", self.data_dir / "fleet.lock")
+            if self.on_lock_taken is not None:
+                threading.Thread(target=self._wait_for_lock, name="lock-retry", daemon=True).start()
             return
         self._add_configured_miners()
         cfg = self.config

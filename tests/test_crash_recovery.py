@@ -43,6 +43,7 @@ import pytest
 import requests
 
 from simulator import MinerSpec, SimFleet, default_port_offset
+from services.runtime import LOCK_RETRY_S
 from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
 pytestmark = pytest.mark.integration
@@ -519,3 +520,31 @@ def test_sqlite_wal_normal_survives_kill9(tmp_path):
             assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 20 * top
         finally:
             conn.close()
+
+
+def test_a_read_only_worker_takes_over_once_the_poller_is_gone(sim, tmp_path):
+    """A second server on the same data dir serves read-only; when the first stops, its worker hands over
+    (services/runtime.py _wait_for_lock): a fresh worker takes the lock and polls."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = Server(tmp_path / "first", free_port())
+    second = Server(tmp_path / "second", free_port())
+    second.data = first.data
+    second.write_config(1.0)
+    try:
+        first.start()
+        first.ready()
+        second.start()
+        health = second.ready()
+        assert health["read_only"], "the second server should have found the lock taken"
+        old_worker = health["worker"]
+        first.stop()
+        health = wait_for(lambda: (h := second.ready(not_pid=old_worker)) and not h["read_only"] and h,
+                          LOCK_RETRY_S + 30, "the read-only worker did not take over")
+        assert (second.data / "fleet.lock").read_text().strip() == str(health["worker"])
+        last = health["last_round"]["ts"]
+        wait_for(lambda: second.get("/api/health")["last_round"]["ts"] > last, 10, "no poll round after the handover")
+        assert "is free now" in second.tail()
+    finally:
+        first.close()
+        second.close()
