@@ -312,3 +312,12 @@ def test_a_removed_miner_history_goes_at_the_next_maintenance(runtime):
         assert conn.execute("SELECT COUNT(*) FROM samples WHERE miner_id = ?", (record.id,)).fetchone()[0] == 0
     again = fleet.add("10.0.0.9", "fake")
     assert again.id != record.id  # ids are never reused, so no new miner inherits old rows
+
+
+def test_every_tier_table_in_schema_sql_has_the_columns_series_py_writes(db):
+    """schema.sql spells the nine tier tables out for the reader; series.py folds into them by name."""
+    with db.read() as conn:
+        for series in ts.SERIES:
+            for label, _size in ts.TIERS:
+                columns = [row[1] for row in conn.execute(f"PRAGMA table_info({series.table(label)})")]
+                assert columns == ts.tier_columns(series), series.table(label)
