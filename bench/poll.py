@@ -32,7 +32,7 @@ ROUNDS_PER_FLUSH = 4  # storage.flush_interval_sec 60 / polling.interval_sec 15
 
 def _config(tmp: Path, extra: str = "") -> Path:
     path = tmp / "config.yaml"
-    path.write_text(f"network:\n  port_offset: {port_offset()}\n"
+    path.write_text(f"server:\n  host: 127.0.0.1\nnetwork:\n  port_offset: {port_offset()}\n"
                     "polling:\n  interval_sec: 15\n  timeout_sec: 5\n"
                     "security:\n  api_token: bench-token-0123456789\n  admin_password: bench-password\n" + extra)
     return path
@@ -74,8 +74,13 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def app_memory(specs, settle_s: float) -> tuple[int, int]:
-    """Start gunicorn with every miner in config; return (worker RSS kB, miners online)."""
+def app_memory(specs, settle_s: float) -> tuple[int, int, list[tuple[float, float]]]:
+    """Start gunicorn with every miner in config, poll for ``settle_s`` with a dashboard's reads.
+
+    Returns (worker RSS kB at the end, miners online, [(minute, RSS MB)] sampled every minute).
+    The dashboard: the miner list and totals every 5 s (what a tab without a WebSocket polls),
+    the 24 h and 1 w fleet charts and one miner's chart every 60 s (the chart refresh).
+    """
     import requests
 
     entries = "".join(f"  - ip: {s.ip}\n    family: {s.kind}\n" for s in specs)
@@ -86,33 +91,51 @@ def app_memory(specs, settle_s: float) -> tuple[int, int]:
         env.pop("DATA_DIR", None)
         proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        samples: list[tuple[float, float]] = []
         try:
             deadline = time.monotonic() + 60
             online = 0
             while time.monotonic() < deadline:
                 try:
-                    online = requests.get(f"http://127.0.0.1:{port}/api/stats", timeout=5).json()["online"]
+                    online = requests.get(f"{base}/api/stats", timeout=5).json()["online"]
                     if online == len(specs):
                         break
                 except requests.RequestException:
                     pass
                 time.sleep(0.5)
-            time.sleep(settle_s)  # a few more rounds, the dashboard's queries, then measure
-            for path in ("/api/miners", "/api/stats", "/api/history?range=24h", "/"):
-                requests.get(f"http://127.0.0.1:{port}{path}", timeout=10)
             workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-            rss = max(_rss_kb(int(pid)) for pid in workers) if workers else 0
+            worker = int(workers[0])
+            started = time.monotonic()
+            next_chart = next_sample = started
+            while (now := time.monotonic()) < started + settle_s:
+                for path in ("/api/miners", "/api/stats"):
+                    requests.get(base + path, timeout=10)
+                if now >= next_chart:
+                    for path in ("/api/history?range=24h", "/api/history?range=1w",
+                                 f"/api/miners/{specs[0].ip}/history?range=24h"):
+                        requests.get(base + path, timeout=30)
+                    next_chart += 60
+                if now >= next_sample:
+                    samples.append(((now - started) / 60, _rss_kb(worker) / 1024))
+                    next_sample += 60
+                time.sleep(5)
+            for path in ("/api/miners", "/api/stats", "/api/history?range=24h", "/"):
+                requests.get(base + path, timeout=10)
+            rss = _rss_kb(worker)
+            samples.append((settle_s / 60, rss / 1024))
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-    return rss, online
+    return rss, online, samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--settle", type=float, default=35.0, help="seconds of polling before measuring memory")
+    parser.add_argument("--settle", type=float, default=35.0,
+                        help="seconds of polling with a dashboard's reads before measuring memory (3600: the hour)")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
     from simulator import scaled_specs
@@ -132,9 +155,11 @@ def main() -> None:
                   f"per miner (median round {1000 * statistics.median(cpus) / size:.2f} ms), {ok}/{size} ok  "
                   f"(targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
         if not args.no_memory:
-            rss, online = app_memory(all_specs, args.settle)
-            print(f"app (gunicorn worker) with {largest} miners, {online} online: VmRSS {rss / 1024:.1f} MB "
-                  f"(target < 80 MB)")
+            rss, online, samples = app_memory(all_specs, args.settle)
+            print(f"app (gunicorn worker) with {largest} miners, {online} online, after {args.settle / 60:.1f} min "
+                  f"with a dashboard's reads: VmRSS {rss / 1024:.1f} MB (target < 80 MB)")
+            if len(samples) > 2:
+                print("  RSS by minute: " + ", ".join(f"{m:.0f}: {mb:.1f}" for m, mb in samples))
     finally:
         stop(sim)
 
