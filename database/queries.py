@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Any, Iterable
+from typing import Any
 
 # --- miners -------------------------------------------------------------------
 def list_miners(conn: sqlite3.Connection) -> list[sqlite3.Row]:
