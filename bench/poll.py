@@ -137,13 +137,14 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=35.0,
                         help="seconds of polling with a dashboard's reads before measuring memory (3600: the hour)")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--base-ip", default=BASE_IP, help="first simulated miner (another range beside a soak)")
     args = parser.parse_args()
     from simulator import scaled_specs
 
     largest = max(args.sizes)
-    sim = start_simulator(largest, BASE_IP)
+    sim = start_simulator(largest, args.base_ip)
     try:
-        all_specs = scaled_specs(BASE_IP, largest)
+        all_specs = scaled_specs(args.base_ip, largest)
         for size in args.sizes:
             results = poll_rounds(all_specs[:size], args.rounds)
             walls = [r[0] for r in results]
