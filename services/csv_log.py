@@ -135,7 +135,9 @@ class CsvLogger:
         """append_every_s: rows wait in memory and go to the files together this often (0 = every write)."""
         self.directory = Path(directory)
         self.append_every_s = float(append_every_s)
-        self._pending: dict[str, list[tuple[date, list[list[str]]]]] = {kind: [] for kind in KINDS}
+        # Rows waiting for their append, already rendered as CSV text: (day, text, rows). Text, not lists
+        # of cells: 10 minutes of 500 miners is ~1 MB this way, several times that as Python lists.
+        self._pending: dict[str, list[tuple[date, str, int]]] = {kind: [] for kind in KINDS}
         self._pending_since: float | None = None
         self.keep_days = int(keep_days)
         self._miners = miners  # -> MinerRecords (fleet.records)
@@ -188,21 +190,15 @@ class CsvLogger:
         written = {kind: 0 for kind in KINDS}
         for kind, queued in self._pending.items():
             self._pending[kind] = []
-            by_day: dict[date, list[list[str]]] = {}
-            for day, rows in queued:
-                by_day.setdefault(day, []).extend(rows)
-            for day, rows in by_day.items():
-                written[kind] += self._append_guarded(kind, day, rows)
+            by_day: dict[date, list[str]] = {}
+            counts: dict[date, int] = {}
+            for day, text, count in queued:
+                by_day.setdefault(day, []).append(text)
+                counts[day] = counts.get(day, 0) + count
+            for day, texts in by_day.items():
+                if self._append_guarded(kind, day, "".join(texts)):
+                    written[kind] += counts[day]
         return written
-
-    def _queue_guarded(self, kind: str, day: date, rows: Callable[[], list[list[str]]]) -> None:
-        try:
-            built = rows()
-        except Exception as exc:  # noqa: BLE001 - a bad record must not stop polling or control
-            self._failed(f"{kind} log", exc)  # "works again" is said by the next append that succeeds
-            return
-        if built:
-            self._pending[kind].append((day, built))
 
     def _miner_rows(self, now: float) -> Callable[[], list[list[str]]]:
         return lambda: [miner_row(record, now, self._tz) for record in self._miners()]
@@ -216,37 +212,47 @@ class CsvLogger:
 
         return rows
 
-    def _append_guarded(self, kind: str, day: date, rows: list[list[str]]) -> int:
+    def _queue_guarded(self, kind: str, day: date, rows: Callable[[], list[list[str]]]) -> None:
         try:
-            self.append(kind, day, rows)
-        except Exception as exc:  # noqa: BLE001 - a full disk must not stop polling or control
-            # The rows are dropped (logged once per distinct error): a full disk must not fill memory.
-            self._failed(f"{kind} log", exc)
-            self._files.pop(kind, None)  # re-check the file (a partial line?) before the next append
-            return 0
-        self._recovered(f"{kind} log")
-        return len(rows)
+            built = rows()
+        except Exception as exc:  # noqa: BLE001 - a bad record must not stop polling or control
+            self._failed(f"{kind} log", exc)  # "works again" is said by the next append that succeeds
+            return
+        if built:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(built)
+            self._pending[kind].append((day, buffer.getvalue(), len(built)))
 
     # --- files ---------------------------------------------------------------------
     def path_for(self, kind: str, day: date) -> Path:
         """DATA_DIR/logs/<kind>-YYYY-MM-DD.csv."""
         return self.directory / f"{kind}-{day.isoformat()}.csv"
 
-    def append(self, kind: str, day: date, rows: list[list[str]]) -> None:
-        """Append rows to the day's file in one open/write/close, with the header first in a new file."""
+    def _append_guarded(self, kind: str, day: date, body: str) -> bool:
+        try:
+            self.append(kind, day, body)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop polling or control
+            # The rows are dropped (logged once per distinct error): a full disk must not fill memory.
+            self._failed(f"{kind} log", exc)
+            self._files.pop(kind, None)  # re-check the file (a partial line?) before the next append
+            return False
+        self._recovered(f"{kind} log")
+        return True
+
+    def append(self, kind: str, day: date, body: str) -> None:
+        """Append CSV text (whole rows) to the day's file in one open/write/close, the header first in a new file."""
         header = MINER_COLUMNS if kind == "miners" else BATTERY_COLUMNS
         path = self.path_for(kind, day)
         state = self._files.get(kind)
         if state is None or state.path != path:
             state = self._files[kind] = _FileState(path)  # a new day: the old file is never touched again
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
         if not state.ready:
             prefix, need_header = self._prepare(path, header)
             buffer.write(prefix)
             if need_header:
-                writer.writerow(header)
-        writer.writerows(rows)
+                csv.writer(buffer, lineterminator="\n").writerow(header)
+        buffer.write(body)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
             data = buffer.getvalue().encode("utf-8")
