@@ -198,7 +198,7 @@ class FleetManager:
             return MinerError(f"driver error: {type(exc).__name__}")
 
     def poll_round(self, records: list[MinerRecord] | None = None) -> dict[str, Any]:
-        """Poll miners in parallel, wait at most timeout + margin, store one transaction, notify."""
+        """Poll miners in parallel, wait at most timeout + margin, buffer a full round for history, notify."""
         started = time.monotonic()
         now = time.time()
         targets = self.records() if records is None else records
@@ -234,7 +234,10 @@ class FleetManager:
                 self._apply_failure(record, result)
             else:
                 self._apply_success(record, result, now, rows)
-        self.history.add_round(now, rows)  # buffered: written with the next flush (services/history.py)
+        if records is None:
+            # Full rounds only: a partial round (a new miner, the re-poll after a command) would add a
+            # fleet total of just those miners, a dip in the fleet chart. Their next full round is stored.
+            self.history.add_round(now, rows)  # buffered: written with the next flush (services/history.py)
         summary = {"ts": now, "polled": len(futures), "ok": len(rows), "timed_out": len(not_done),
                    "skipped": skipped, "duration_s": round(time.monotonic() - started, 3)}
         if records is None:  # a partial round (new miners) says nothing about the fleet's freshness

@@ -321,3 +321,16 @@ def test_every_tier_table_in_schema_sql_has_the_columns_series_py_writes(db):
             for label, _size in ts.TIERS:
                 columns = [row[1] for row in conn.execute(f"PRAGMA table_info({series.table(label)})")]
                 assert columns == ts.tier_columns(series), series.table(label)
+
+
+def test_a_partial_round_is_not_history(runtime):
+    """The re-poll of one miner after a command must not store a fleet total of that one miner."""
+    fleet = runtime.fleet
+    fleet.add("10.0.0.1", "fake")
+    fleet.add("10.0.0.2", "fake")
+    fleet.poll_round()
+    fleet.poll_round([fleet.get("10.0.0.1")])
+    runtime.history.flush()
+    with runtime.db.read() as conn:
+        assert [tuple(r) for r in conn.execute("SELECT online FROM fleet_samples")] == [(2,)]
+        assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 2
