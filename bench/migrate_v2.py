@@ -3,8 +3,10 @@
 Builds (once, kept in --data-dir) a version-2 file as the old code left it: raw rounds
 every 15 s for --raw-days written round by round in time order, and --rollup-days of
 5-minute roll-ups written hour by hour grouped by miner (the old hourly job's order),
-the last ones covering the raw days. Then copies it and migrates the copy, printing
-the progress lines, the seconds per step, rows per second and the file sizes.
+the last ones covering the raw days, and a battery reading every 10 s over the raw days
+(added to a file built before the battery was part of this bench). Then copies it and
+migrates the copy, printing the progress lines, the seconds per step, rows per second
+and the file sizes.
 
     .venv/bin/python bench/migrate_v2.py --miners 200 --raw-days 3 --rollup-days 365 --data-dir /tmp/migbench
 """
@@ -26,6 +28,7 @@ from database import migrate as mig  # noqa: E402
 
 OLD_SCHEMA = ROOT / "tests" / "fixtures" / "schema_v2.sql"
 ROUND_S = 15
+BATTERY_S = 10  # the old app wrote a reading whenever the source had a new one, every 10 s at most
 
 
 def build(path: Path, miners: int, raw_days: float, rollup_days: float, end: int) -> None:
@@ -71,7 +74,25 @@ def build(path: Path, miners: int, raw_days: float, rollup_days: float, end: int
         conn.execute("COMMIT")
     print(f"built raw in {time.monotonic() - t0:.0f} s", flush=True)
     conn.close()
+    add_battery(tmp, raw_start, end)
     tmp.rename(path)
+
+
+def add_battery(path: Path, start: float, end: float) -> None:
+    """Battery readings every BATTERY_S over [start, end), as the old battery writer left them (once)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if conn.execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]:
+            return
+        conn.execute("BEGIN")
+        conn.execute(
+            f"""INSERT INTO battery_samples (ts, received_ts, soc_pct, pv_w, load_w, battery_w, grid_w, source, time_from)
+                WITH RECURSIVE b(x) AS (SELECT {int(start)} UNION ALL SELECT x + {BATTERY_S} FROM b WHERE x + {BATTERY_S} < {int(end)})
+                SELECT x + 0.25, x + 0.75, abs(random()) % 100, abs(random()) % 5000, abs(random()) % 5000,
+                       abs(random()) % 4000 - 2000, abs(random()) % 3000, 'simulated', 'device' FROM b""")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def main() -> int:
@@ -90,7 +111,13 @@ def main() -> int:
         build(pristine, args.miners, args.raw_days, args.rollup_days, int(time.time() // 86400 * 86400 - 86400))
     conn = sqlite3.connect(pristine)
     raw = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    raw_span = conn.execute("SELECT MIN(ts), MAX(ts) + ? FROM samples", (ROUND_S,)).fetchone()
     rollups = conn.execute("SELECT COUNT(*) FROM samples_5m").fetchone()[0]
+    conn.close()
+    if raw:
+        add_battery(pristine, *raw_span)
+    conn = sqlite3.connect(pristine)
+    battery = conn.execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]
     conn.close()
     work = args.data_dir / "migrating.db"
     shutil.copyfile(pristine, work)
@@ -108,8 +135,8 @@ def main() -> int:
     conn = sqlite3.connect(work)
     free_mb = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0] / 1e6
     conn.close()
-    rows = raw + rollups
-    result = {"miners": args.miners, "raw_rows": raw, "rollup_rows": rollups, "size_before_mb": round(size_before / 1e6),
+    rows = raw + rollups + battery
+    result = {"miners": args.miners, "raw_rows": raw, "rollup_rows": rollups, "battery_rows": battery, "size_before_mb": round(size_before / 1e6),
               "size_after_mb": round(size_after / 1e6), "free_after_mb": round(free_mb),
               "seconds": counts["seconds"],
               "rows_per_s": round(rows / counts["seconds"]), "step_done_at_s": {k: round(v, 1) for k, v in marks.items()},

@@ -1,4 +1,8 @@
-"""database/migrate.py: an old-layout (version 2) file converted in place, nothing lost, same charts, resumable."""
+"""database/migrate.py: an old-layout (version 2) file converted in place, nothing lost, same charts, resumable.
+
+Layout 3 keys every history row by id = (time << bits) | key (database/series.py); the
+assertions decode ids with the same shifts (miner 20 bits, fleet 8, battery 0).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,9 @@ ROUND_S = 15
 CHUNK_S = 1800  # small chunks: many transactions on a small file
 ALGO = {1: "sha256d", 2: "sha256d", 3: "sha256d", 5: "sha256d", 7: "scrypt", 8: "scrypt"}  # ids 4, 6 were deleted
 ORPHAN = 99  # history rows of a miner no longer in the table (written with foreign keys off)
+MASK = ts.MINER.mask
+BATTERY_DUP = RAW_START + 20.0004  # same millisecond as the reading at RAW_START + 20: the later one is kept
+BATTERY_HALF = RAW_START + 25.0625  # ...25062.5 ms: Python's round() (the app's key_of) gives ...25062
 HISTORY_TABLES = ("samples", "fleet_samples", "miner_5m", "fleet_5m", "miner_1h", "fleet_1h",
                   "miner_1d", "fleet_1d", "battery_5m", "battery_1h", "battery_1d")
 
@@ -140,6 +147,9 @@ def build_old(path: Path, *, regular: bool) -> None:
                      + [(END - 5, "auth_failed", None, None, "wrong token", "127.0.0.9", 7)])
     conn.executemany("INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?)",
                      [("controller", json.dumps({"latched": True}), END), ("ems", json.dumps({"kw": 1.5}), END)])
+    if not regular:
+        conn.executemany("INSERT INTO battery_samples VALUES (?, ?, 51.0, 900.0, 700.0, -100.0, NULL, 'simulated', "
+                         "'device')", [(BATTERY_DUP, BATTERY_DUP + 1), (BATTERY_HALF, BATTERY_HALF + 1)])
     conn.execute("COMMIT")
     if not regular:
         conn.execute("PRAGMA foreign_keys=OFF")
@@ -187,6 +197,14 @@ def dump(path: Path, tables) -> dict[str, list[tuple]]:
         conn.close()
 
 
+def conn_rows(path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
 def table_names(path: Path) -> set[str]:
     conn = sqlite3.connect(path)
     try:
@@ -229,6 +247,48 @@ def test_needs_migration_old_new_empty(old_files, tmp_path):
     assert not mig.needs_migration(conn)
     conn.close()
     assert mig.LAYOUT_VERSION == 3
+    # An old file marked 3 (the draft layout 3 said so too) is judged by its tables.
+    old = copy(old_files["regular"], tmp_path / "old.db")
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA user_version=3")
+    assert mig.needs_migration(conn)
+    conn.close()
+
+
+def test_draft_layout_3_is_refused_unchanged(tmp_path):
+    """The never-released draft of layout 3 ((ts, key) WITHOUT ROWID) has no conversion: a clear error."""
+    path = tmp_path / "draft.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE miners (id INTEGER PRIMARY KEY AUTOINCREMENT, ip TEXT, family TEXT, algorithm TEXT,
+                             added_ts REAL);
+        CREATE TABLE samples (ts REAL NOT NULL, miner_id INTEGER NOT NULL, hashrate_hs REAL, power_w REAL,
+                              temp_c REAL, fan_rpm INTEGER, PRIMARY KEY (ts, miner_id)) WITHOUT ROWID;
+        CREATE TABLE fleet_samples (ts REAL NOT NULL, algorithm TEXT NOT NULL, hashrate_hs REAL, power_w REAL,
+                                    online INTEGER NOT NULL, PRIMARY KEY (ts, algorithm)) WITHOUT ROWID;
+        PRAGMA user_version=3;""")
+    conn.close()
+    assert file_needs(path)
+    with pytest.raises(mig.MigrationError, match="draft layout 3"):
+        mig.migrate(path)
+    assert table_names(path) == {"miners", "samples", "fleet_samples", "sqlite_sequence"}
+
+
+def test_ms_sql_rounds_as_key_of(tmp_path):
+    """The migration's SQL millisecond equals series.key_of's Python round(), halves included."""
+    rnd = random.Random(3)
+    values = [rnd.uniform(1.5e9, 2e9) for _ in range(20000)]
+    values += [round(v, rnd.randint(0, 6)) for v in values[:5000]]
+    halves = [END + k + m / 16 for k in range(50) for m in (1, 3, 5, 7, 9, 11, 13, 15)]  # x.5 ms exactly
+    values += halves + [0.0, 0.0005, 0.0015, 0.0025, 1.0625]
+    conn = sqlite3.connect(":memory:")
+    got = [conn.execute(f"SELECT {mig.ms_sql('?1')}", (v,)).fetchone()[0] for v in values]
+    assert got == [ts.MINER.key_of(v, 0) >> ts.MINER.bits for v in values]
+    assert got == [mig.ms_of(v) for v in values]
+    # SQLite's own ROUND() rounds these halves up: it would not do.
+    assert any(conn.execute("SELECT CAST(ROUND(? * 1000.0) AS INTEGER)", (v,)).fetchone()[0] != mig.ms_of(v)
+               for v in halves)
+    conn.close()
 
 
 def test_migrate_keeps_everything(old_files, tmp_path):
@@ -238,7 +298,9 @@ def test_migrate_keeps_everything(old_files, tmp_path):
     raw_before = [tuple(r) for r in conn.execute("SELECT miner_id, ts, hashrate_hs, power_w, temp_c, fan_rpm FROM samples")]
     r5_before = [tuple(r) for r in conn.execute("SELECT miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n FROM samples_5m")]
     conn.close()
-    untouched = dump(path, ("events", "state", "battery_samples"))
+    untouched = dump(path, ("events", "state"))
+    battery_before = conn_rows(path, "SELECT ts, received_ts, soc_pct, pv_w, load_w, battery_w, grid_w, source, "
+                                     "time_from FROM battery_samples ORDER BY ts, rowid")
     messages: list[str] = []
 
     counts = mig.migrate(path, messages.append, chunk_s=CHUNK_S)
@@ -248,7 +310,15 @@ def test_migrate_keeps_everything(old_files, tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert not {n for n in table_names(path) if n.endswith("_v2")}
     assert not mig.needs_migration(conn)
-    assert dump(path, ("events", "state", "battery_samples")) == untouched
+    assert dump(path, ("events", "state")) == untouched
+    # battery: every reading under its measured millisecond; two in one millisecond keep the later
+    expect_battery = {ts.BATTERY.key_of(r[0], 0): r[1:] for r in battery_before}
+    assert len(expect_battery) == len(battery_before) - 1
+    assert {r[0]: tuple(r[1:]) for r in conn.execute("SELECT * FROM battery_samples")} == expect_battery
+    assert expect_battery[round(BATTERY_DUP * 1000)][0] == BATTERY_DUP + 1
+    assert expect_battery[(BATTERY_HALF - 25.0625 + 25) * 1000 + 62][0] == BATTERY_HALF + 1  # half to even
+    assert counts["battery_rows"] == len(battery_before)
+    assert "battery_samples_ts" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     # miners: every id and column, now AUTOINCREMENT (a new miner never takes an old id)
     assert [tuple(r) for r in conn.execute("SELECT * FROM miners ORDER BY id")] == miners_before
     assert "AUTOINCREMENT" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'miners'").fetchone()[0]
@@ -257,16 +327,17 @@ def test_migrate_keeps_everything(old_files, tmp_path):
     kept_raw = sorted(r for r in raw_before if r[0] != ORPHAN)
     assert len(kept_raw) == len(raw_before) - 1
     assert sorted(tuple(r) for r in conn.execute(
-        "SELECT miner_id, ts, hashrate_hs, power_w, temp_c, fan_rpm FROM samples")) == kept_raw
+        f"SELECT id & {MASK}, (id >> 20) / 1000.0, hashrate_hs, power_w, temp_c, fan_rpm FROM samples")) == kept_raw
+    assert {r[0] for r in conn.execute("SELECT id FROM samples")} == {ts.MINER.key_of(r[1], r[0]) for r in kept_raw}
     kept_5m = [r for r in r5_before if r[0] != ORPHAN]
     assert sorted(tuple(r) for r in conn.execute(
-        "SELECT miner_id, bucket_ts, hashrate_hs, power_w, temp_c, n FROM miner_5m WHERE bucket_ts < ?",
-        (ROLLED_UNTIL,))) == sorted(kept_5m)
+        f"SELECT id & {MASK}, id >> 20, hashrate_hs, power_w, temp_c, n FROM miner_5m WHERE id < ?",
+        (ROLLED_UNTIL << 20,))) == sorted(kept_5m)
     assert counts["raw_rows"] == len(kept_raw) and counts["rows_5m"] == len(kept_5m)
     assert counts["dropped_rows"] == 2 and counts["seconds"] >= 0
     # n per value: an old mean stands for all n readings, or none when it is NULL
     for h, nh, p, np_, n in conn.execute("SELECT hashrate_hs, n_hashrate_hs, power_w, n_power_w, n FROM miner_5m "
-                                         "WHERE bucket_ts < ?", (ROLLED_UNTIL,)):
+                                         "WHERE id < ?", (ROLLED_UNTIL << 20,)):
         assert nh == (0 if h is None else n) and np_ == (0 if p is None else n)
     # fleet per round, computed here from the old rows
     expect: dict[tuple, list] = {}
@@ -275,8 +346,12 @@ def test_migrate_keeps_everything(old_files, tmp_path):
         e[0] = e[0] if h is None else (e[0] or 0) + h
         e[1] = e[1] if p is None else (e[1] or 0) + p
         e[2] += 1
+    slots = {name: slot for slot, name in conn.execute("SELECT slot, name FROM algorithms")}
+    assert slots == {"sha256d": 1, "scrypt": 2}  # numbered in the order the miners were added
+    assert all(slots[algo] == key for key, algo in conn.execute("SELECT id & 255, algorithm FROM fleet_samples"))
+    assert all(slots[algo] == key for key, algo in conn.execute("SELECT id & 255, algorithm FROM fleet_5m"))
     got = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
-        "SELECT ts, algorithm, hashrate_hs, power_w, online FROM fleet_samples")}
+        "SELECT (id >> 8) / 1000.0, algorithm, hashrate_hs, power_w, online FROM fleet_samples")}
     assert got.keys() == expect.keys() and counts["fleet_rows"] == len(expect)
     for key, (h, p, online) in expect.items():
         assert got[key][2] == online
@@ -294,8 +369,8 @@ def test_migrate_keeps_everything(old_files, tmp_path):
             e[2], e[3] = (e[2] or 0) + p, max(e[3], n)
         e[4], e[5] = e[4] + 1, max(e[5], n)
     got5 = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
-        "SELECT bucket_ts, algorithm, hashrate_hs, n_hashrate_hs, power_w, n_power_w, online, n FROM fleet_5m "
-        "WHERE bucket_ts < ?", (ROLLED_UNTIL,))}
+        "SELECT id >> 8, algorithm, hashrate_hs, n_hashrate_hs, power_w, n_power_w, online, n FROM fleet_5m "
+        "WHERE id < ?", (ROLLED_UNTIL << 8,))}
     assert got5.keys() == expect5.keys() and counts["fleet_5m_rows"] == len(expect5)
     for key, e in expect5.items():
         assert got5[key] == [pytest.approx(v, rel=1e-12) if v is not None else None for v in e], key
@@ -303,13 +378,15 @@ def test_migrate_keeps_everything(old_files, tmp_path):
     # tiers: built to the end of the data for every series
     for table in ("miner_1h", "fleet_1h", "miner_1d", "fleet_1d", "battery_5m", "battery_1h"):
         assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] > 0, table
-    assert conn.execute("SELECT MAX(bucket_ts) FROM fleet_5m").fetchone()[0] == END - 300
-    assert conn.execute("SELECT MAX(bucket_ts) FROM miner_1h").fetchone()[0] == END - 3600
-    assert conn.execute("SELECT MAX(bucket_ts) FROM fleet_1d").fetchone()[0] == END - DAY
+    assert ts.last_bucket(conn, ts.FLEET, "5m") == END - 300
+    assert ts.last_bucket(conn, ts.MINER, "1h") == END - 3600
+    assert ts.last_bucket(conn, ts.FLEET, "1d") == END - DAY
+    assert ts.last_bucket(conn, ts.BATTERY, "1h") == END - 3600
     assert counts["tier_rows"] > 0
     conn.close()
     assert any(m.startswith("raw samples: ") and m.endswith("(100 %)") for m in messages)
     assert any(m.startswith("5-minute roll-ups: ") for m in messages)
+    assert any(m.startswith("battery readings: ") and m.endswith("(100 %)") for m in messages)
     assert sum(m.startswith("raw samples: ") for m in messages) == 3 * 3600 // CHUNK_S  # one per chunk
     # a second run finds nothing to do
     assert mig.migrate(path, messages.append)["raw_rows"] == 0
@@ -443,6 +520,7 @@ KILLER = textwrap.dedent("""
 @pytest.mark.parametrize("marker,nth", [
     ("ALTER TABLE miners RENAME", 1),  # inside the first transaction
     ("DELETE FROM samples_v2", 3),  # a raw chunk inserted, not yet deleted
+    ("DELETE FROM battery_samples_v2", 1),
     ("DELETE FROM samples_5m_v2", 2),
     ("INSERT OR REPLACE INTO miner_1h", 2),  # building the tiers
     ("DROP TABLE IF EXISTS samples_5m_v2", 1),  # the last transaction
