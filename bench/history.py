@@ -387,7 +387,7 @@ def explain(db_file: Path, result: dict[str, Any], app_root: Path) -> list[dict[
 
 def query_phase(pristine: Path, work: Path, args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
     """Start the app on a copy of the file, time start-up and every chart."""
-    run = work / "run-queries"
+    run = work / f"run-{os.getpid()}-queries"  # per process: two benches may share --data-dir
     db_file = prepare_run(pristine, run)
     port = free_port(APP_HOST)
     app = App(run, write_config(run, port, battery="none"), args.app_root)
@@ -466,11 +466,11 @@ def write_phase(pristine: Path, work: Path, args: argparse.Namespace, say: Calla
     import requests
     from simulator import scaled_specs
 
-    run = work / "run-writes"
+    run = work / f"run-{os.getpid()}-writes"
     db_file = prepare_run(pristine, run)
-    specs = scaled_specs(SIM_BASE, SIM_COUNT)
+    specs = scaled_specs(args.sim_base, SIM_COUNT)
     repoint_miners(db_file, specs)
-    sim = start_simulator(SIM_COUNT, SIM_BASE)
+    sim = start_simulator(SIM_COUNT, args.sim_base)
     port = free_port(APP_HOST)
     app = App(run, write_config(run, port, battery="simulated", miners=specs), args.app_root)
     try:
@@ -536,6 +536,8 @@ def main() -> int:
     ap.add_argument("--wchar-minutes", type=float, default=10, help="write window (0 skips the write phase)")
     ap.add_argument("--app-root", type=Path, default=ROOT, help="the checkout to run the app from")
     ap.add_argument("--old-layout", action="store_true", help="build the version-2 file (for --app-root of old code)")
+    ap.add_argument("--sim-base", default=SIM_BASE, help=f"first simulated miner's address (default {SIM_BASE}; "
+                    "another one lets two write phases run at once)")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
     args.app_root = args.app_root.resolve()
@@ -569,10 +571,14 @@ def main() -> int:
                 built = build_old(pristine, args.miners, args.raw_days, args.rollup_days, end)
         else:
             reused = pristine.exists()
-            say(f"build: {'topping up ' if reused else ''}{pristine.name}: {args.miners} miners, "
-                f"a round every {OLD_STEP} s for {args.rollup_days - args.raw_days:g} d (roll-ups of n=1 per "
-                f"5-minute bucket), then every {RAW_STEP} s for {args.raw_days:g} d; a battery reading every "
-                f"{BATTERY_STEP} s; through Database + History, default retention ...")
+            if reused:
+                say(f"build: reusing {pristine}, topping it up to now through History (a round every "
+                    f"{RAW_STEP} s) ...")
+            else:
+                say(f"build: {pristine.name}: {args.miners} miners, "
+                    f"a round every {OLD_STEP} s for {args.rollup_days - args.raw_days:g} d (roll-ups of n=1 per "
+                    f"5-minute bucket), then every {RAW_STEP} s for {args.raw_days:g} d; a battery reading every "
+                    f"{BATTERY_STEP} s; through Database + History, default retention ...")
             built = build_new(pristine, args.miners, args.raw_days, args.rollup_days, end, say)
         built["rows"] = table_rows(pristine)
         built["file_mb"] = file_mb(pristine)
@@ -587,7 +593,7 @@ def main() -> int:
         if args.wchar_minutes > 0:
             out["writes"] = write_phase(pristine, args.data_dir, args, say)
     finally:
-        for name in ("run-queries", "run-writes"):
+        for name in (f"run-{os.getpid()}-queries", f"run-{os.getpid()}-writes"):  # this run's only
             shutil.rmtree(args.data_dir / name, ignore_errors=True)
         if args.json:
             args.json.write_text(json.dumps(out, indent=1))
