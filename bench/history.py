@@ -132,12 +132,14 @@ def battery_reading(t: float) -> Any:
 
 
 def last_round(path: Path) -> float | None:
-    """The newest raw fleet round in a layout-3 file (None: no rounds yet)."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT MAX(ts) FROM fleet_samples").fetchone()[0]
-    finally:
-        conn.close()
+    """The newest round a kept file was built to, from its side file (None: build it anew).
+
+    Kept beside the file, not read from its tables, so a change of layout cannot misread it.
+    """
+    side = Path(f"{path}.built.json")
+    if not (path.exists() and side.exists()):
+        return None
+    return json.loads(side.read_text())["to"]
 
 
 def build_new(path: Path, miners: int, raw_days: float, rollup_days: float, end: float,
@@ -150,7 +152,18 @@ def build_new(path: Path, miners: int, raw_days: float, rollup_days: float, end:
 
     raw_from = (end - raw_days * 86400) // OLD_STEP * OLD_STEP
     first = (end - rollup_days * 86400) // OLD_STEP * OLD_STEP
-    resumed = last_round(path) if path.exists() else None
+    from database.db import NeedsMigration
+
+    resumed = last_round(path)
+    if resumed is not None:
+        try:
+            Database(path).close()
+        except NeedsMigration:  # kept from an older layout of this branch: build it again
+            say(f"  {path.name} is in another layout: building it anew")
+            resumed = None
+    if resumed is None:
+        for old in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            old.unlink(missing_ok=True)
     start = first if resumed is None else resumed + (RAW_STEP if resumed >= raw_from else OLD_STEP)
     clock = FakeClock(start)
     db = Database(path)
@@ -191,6 +204,7 @@ def build_new(path: Path, miners: int, raw_days: float, rollup_days: float, end:
         history.purge(t)
     finally:
         db.close()
+    Path(f"{path}.built.json").write_text(json.dumps({"to": t - RAW_STEP, "miners": miners}))
     return {"rounds": rounds, "battery_readings": readings, "seconds": round(time.monotonic() - t0, 1),
             "from": start, "to": t, "resumed_from": resumed}
 
@@ -570,7 +584,7 @@ def main() -> int:
                     f"{args.rollup_days:g} d of 5-minute roll-ups (bench/migrate_v2.py's builder) ...")
                 built = build_old(pristine, args.miners, args.raw_days, args.rollup_days, end)
         else:
-            reused = pristine.exists()
+            reused = last_round(pristine) is not None
             if reused:
                 say(f"build: reusing {pristine}, topping it up to now through History (a round every "
                     f"{RAW_STEP} s) ...")
