@@ -3,8 +3,8 @@
 -- file; database/migrate.py converts a version-1/2 file (per-miner index layout).
 --
 -- Time series are laid out for an SD card (docs/storage.md): every history table
--- is clustered by time (WITHOUT ROWID, time first in the key), so a flush appends
--- to the end of each table instead of touching one index page per miner; fleet
+-- is clustered by time (the rowid packs time and key), so a flush appends to the
+-- end of each table instead of touching one index page per miner; fleet
 -- totals are stored per round so fleet charts never aggregate per-miner rows; and
 -- roll-ups come in tiers (5 minutes, 1 hour, 1 day) so any chart reads at most a
 -- few thousand rows. A tier row keeps, per averaged value, the mean and how many
@@ -24,99 +24,105 @@ CREATE TABLE IF NOT EXISTS miners (
     last_seen_ts  REAL                    -- written with the history flush at most every 10 minutes
 );
 
--- Raw: one row per miner per successful poll (kept storage.raw_retention_days).
+-- History keys: every history table is a rowid table whose INTEGER PRIMARY KEY packs the
+-- time and the series key, (time << bits) | key, so rows sort by time then key, a flush
+-- appends at the end of each table (SQLite's quick balance: full pages, no sibling
+-- rewrites; WITHOUT ROWID tables split like indexes and wrote ~40 % more pages), and a
+-- row carries no separate time or key column. database/series.py spells these out:
+--   raw tables: time = round start (or reading time) in milliseconds;
+--   tiers: time = bucket start in seconds;
+--   key: miners.id (20 bits) | algorithms.slot (8 bits) | nothing (battery).
+
+-- Raw: one row per miner per full poll round (kept storage.raw_retention_days).
 CREATE TABLE IF NOT EXISTS samples (
-    ts           REAL NOT NULL,           -- the round's start: the same for every miner of a round
-    miner_id     INTEGER NOT NULL,        -- miners.id (no foreign key: a cascade would scan the table)
+    id           INTEGER PRIMARY KEY,     -- (round start ms << 20) | miners.id (no foreign key: ids are never reused)
     hashrate_hs  REAL,
     power_w      REAL,                    -- NULL when the firmware reports none
     temp_c       REAL,
-    fan_rpm      INTEGER,                 -- fastest fan
-    PRIMARY KEY (ts, miner_id)
-) WITHOUT ROWID;
+    fan_rpm      INTEGER                  -- fastest fan
+);
 
--- Raw fleet totals: one row per round and algorithm (kept like samples).
+-- The fleet's algorithms, numbered for the keys of the fleet tables.
+CREATE TABLE IF NOT EXISTS algorithms (
+    slot  INTEGER PRIMARY KEY CHECK (slot BETWEEN 1 AND 255),
+    name  TEXT NOT NULL UNIQUE
+);
+
+-- Raw fleet totals: one row per full round and algorithm (kept like samples).
 CREATE TABLE IF NOT EXISTS fleet_samples (
-    ts           REAL NOT NULL,
+    id           INTEGER PRIMARY KEY,     -- (round start ms << 8) | algorithms.slot
     algorithm    TEXT NOT NULL,
     hashrate_hs  REAL,                    -- sum over the miners that answered; NULL if none gave one
     power_w      REAL,                    -- sum over the miners that report power; NULL if none does
-    online       INTEGER NOT NULL,        -- miners of this algorithm that answered
-    PRIMARY KEY (ts, algorithm)
-) WITHOUT ROWID;
+    online       INTEGER NOT NULL         -- miners of this algorithm that answered
+);
 
 -- One row per new battery reading (kept storage.raw_retention_days).
 CREATE TABLE IF NOT EXISTS battery_samples (
-    ts           REAL NOT NULL,     -- measured_at (the device's time where the source gives it)
+    id           INTEGER PRIMARY KEY,     -- measured_at in ms (the device's time where the source gives it)
     received_ts  REAL NOT NULL,
     soc_pct      REAL NOT NULL,
     pv_w         REAL NOT NULL,
     load_w       REAL NOT NULL,
-    battery_w    REAL NOT NULL,     -- + = discharging
-    grid_w       REAL,              -- + = import; NULL = unknown
+    battery_w    REAL NOT NULL,           -- + = discharging
+    grid_w       REAL,                    -- + = import; NULL = unknown
     source       TEXT NOT NULL,
-    time_from    TEXT NOT NULL      -- device | device_change | received
+    time_from    TEXT NOT NULL            -- device | device_change | received
 );
-CREATE INDEX IF NOT EXISTS battery_samples_ts ON battery_samples(ts);
 
 -- Roll-up tiers, written as their buckets close (database/series.py). Kept
 -- storage.rollup_retention_days (5m), hourly_retention_days (1h), daily_retention_days (1d).
+-- id = (bucket start s << bits) | key, bits as in the raw table of the series.
 CREATE TABLE IF NOT EXISTS miner_5m (
-    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ts, miner_id)
-) WITHOUT ROWID;
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS miner_1h (
-    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ts, miner_id)
-) WITHOUT ROWID;
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS miner_1d (
-    bucket_ts INTEGER NOT NULL, miner_id INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ts, miner_id)
-) WITHOUT ROWID;
+    temp_c REAL, fan_rpm INTEGER, n INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS fleet_5m (
-    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, algorithm TEXT NOT NULL,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    online INTEGER, n INTEGER NOT NULL,   -- online: the most miners that answered in one round
-    PRIMARY KEY (bucket_ts, algorithm)
-) WITHOUT ROWID;
+    online INTEGER, n INTEGER NOT NULL    -- online: the most miners that answered in one round
+);
 CREATE TABLE IF NOT EXISTS fleet_1h (
-    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, algorithm TEXT NOT NULL,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    online INTEGER, n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ts, algorithm)
-) WITHOUT ROWID;
+    online INTEGER, n INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS fleet_1d (
-    bucket_ts INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, algorithm TEXT NOT NULL,
     hashrate_hs REAL, n_hashrate_hs INTEGER NOT NULL, power_w REAL, n_power_w INTEGER NOT NULL,
-    online INTEGER, n INTEGER NOT NULL,
-    PRIMARY KEY (bucket_ts, algorithm)
-) WITHOUT ROWID;
+    online INTEGER, n INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS battery_5m (
-    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
     load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
     grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS battery_1h (
-    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
     load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
     grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS battery_1d (
-    bucket_ts INTEGER NOT NULL PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     soc_pct REAL, n_soc_pct INTEGER NOT NULL, pv_w REAL, n_pv_w INTEGER NOT NULL,
     load_w REAL, n_load_w INTEGER NOT NULL, battery_w REAL, n_battery_w INTEGER NOT NULL,
     grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 
 -- Everything that happened: state changes, commands (who asked, outcome), discovery.
 CREATE TABLE IF NOT EXISTS events (

@@ -26,9 +26,12 @@ from services.config import StorageConfig
 
 log = logging.getLogger(__name__)
 
-MINER_COLUMNS = ("ts", "miner_id", "hashrate_hs", "power_w", "temp_c", "fan_rpm")
-FLEET_COLUMNS = ("ts", "algorithm", "hashrate_hs", "power_w", "online")
-BATTERY_COLUMNS = ("ts", "received_ts", "soc_pct", "pv_w", "load_w", "battery_w", "grid_w", "source", "time_from")
+# What a buffered row holds (time in seconds first, then the key), and the columns it is written to
+# (the time and key packed into the id: database/series.py).
+MINER_ROW = ("ts", "miner_id", "hashrate_hs", "power_w", "temp_c", "fan_rpm")
+FLEET_ROW = ("ts", "algorithm", "hashrate_hs", "power_w", "online")
+BATTERY_ROW = ("ts", "received_ts", "soc_pct", "pv_w", "load_w", "battery_w", "grid_w", "source", "time_from")
+ROWS = {ts.MINER.name: MINER_ROW, ts.FLEET.name: FLEET_ROW, ts.BATTERY.name: BATTERY_ROW}
 REMOVED_KEY = "history.removed_miners"  # state: ids of removed miners whose rows the maintenance deletes
 LAST_SEEN_EVERY_S = 600  # miners.last_seen_ts is informational: written at most this often (and at close)
 MAX_BUFFERED_ROWS = 500_000  # ~1,000 rounds of 500 miners: a database that keeps failing drops the oldest
@@ -78,6 +81,8 @@ class History:
         miner_rows: list[tuple] = []
         totals: dict[str, list] = {}
         for miner_id, algorithm, hashrate, power, temp, fan in rows:
+            if not 0 < miner_id <= ts.MAX_MINER_ID:
+                continue  # cannot be keyed (over a million miners added); never happens in practice
             miner_rows.append((at, miner_id, hashrate, power, temp, fan))
             total = totals.setdefault(algorithm, [None, None, 0])
             if hashrate is not None:
@@ -157,10 +162,14 @@ class History:
             conn.execute("BEGIN")
             try:
                 if batch.miner:
-                    ts.insert_raw(conn, ts.MINER, MINER_COLUMNS, batch.miner)
-                    ts.insert_raw(conn, ts.FLEET, FLEET_COLUMNS, batch.fleet)
+                    ts.insert_raw(conn, ts.MINER, ("id", *MINER_ROW[2:]),
+                                  [(ts.MINER.key_of(r[0], r[1]), *r[2:]) for r in batch.miner])
+                    slots = {name: ts.algorithm_slot(conn, name) for name in {r[1] for r in batch.fleet}}
+                    ts.insert_raw(conn, ts.FLEET, ("id", *FLEET_ROW[1:]),
+                                  [(ts.FLEET.key_of(r[0], slots[r[1]]), *r[1:]) for r in batch.fleet])
                 if batch.battery:
-                    ts.insert_raw(conn, ts.BATTERY, BATTERY_COLUMNS, batch.battery)
+                    ts.insert_raw(conn, ts.BATTERY, ("id", *BATTERY_ROW[1:]),
+                                  [(ts.BATTERY.key_of(r[0], 0), *r[1:]) for r in batch.battery])
                 if seen:
                     conn.executemany("UPDATE miners SET last_seen_ts = ? WHERE id = ?",
                                      [(at, miner_id) for miner_id, at in seen.items()])
@@ -284,10 +293,8 @@ class History:
         """Sum the rows still waiting for a flush into the chart's buckets."""
         with self._lock:
             rows = list(getattr(self._buffer, series.name))
-        columns = {ts.MINER.name: MINER_COLUMNS, ts.FLEET.name: FLEET_COLUMNS,
-                   ts.BATTERY.name: BATTERY_COLUMNS}[series.name]
-        index = {name: i for i, name in enumerate(columns)}
-        key_at = index.get(series.key) if series.key else None
+        index = {name: i for i, name in enumerate(ROWS[series.name])}
+        key_at = 1 if series.name != ts.BATTERY.name else None  # miner_id or algorithm: what a chart groups by
         for raw in rows:
             if raw[0] < since or (key_value is not None and raw[key_at] != key_value):
                 continue

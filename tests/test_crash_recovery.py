@@ -212,7 +212,7 @@ def db_facts(data: Path) -> dict:
     try:
         conn.execute("PRAGMA busy_timeout=10000")
         integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-        count, last = conn.execute("SELECT COUNT(*), MAX(ts) FROM samples").fetchone()
+        count, last = conn.execute("SELECT COUNT(*), MAX(id >> 20) / 1000.0 FROM samples").fetchone()
         ips = {row[0] for row in conn.execute("SELECT ip FROM miners")}
         return {"integrity": integrity, "samples": count, "last_ts": last or 0.0, "ips": ips}
     finally:
@@ -222,7 +222,7 @@ def db_facts(data: Path) -> dict:
 def newest_sample_before(data: Path, ts: float) -> float:
     conn = sqlite3.connect(f"file:{data / 'fleet.db'}?mode=ro", uri=True, timeout=10)
     try:
-        return conn.execute("SELECT MAX(ts) FROM samples WHERE ts < ?", (ts,)).fetchone()[0] or 0.0
+        return conn.execute("SELECT MAX(id >> 20) / 1000.0 FROM samples WHERE id < ?", (round(ts * 1000) << 20,)).fetchone()[0] or 0.0
     finally:
         conn.close()
 
@@ -230,7 +230,7 @@ def newest_sample_before(data: Path, ts: float) -> float:
 def samples_up_to(data: Path, ts: float) -> int:
     conn = sqlite3.connect(f"file:{data / 'fleet.db'}?mode=ro", uri=True, timeout=10)
     try:
-        return conn.execute("SELECT COUNT(*) FROM samples WHERE ts <= ?", (ts,)).fetchone()[0]
+        return conn.execute("SELECT COUNT(*) FROM samples WHERE id < ?", ((round(ts * 1000) + 1) << 20,)).fetchone()[0]
     finally:
         conn.close()
 

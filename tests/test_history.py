@@ -165,7 +165,7 @@ def test_a_failed_flush_keeps_the_rows_for_the_next(db, monkeypatch):
     monkeypatch.undo()
     history.flush()
     with db.read() as conn:
-        assert [r[0] for r in conn.execute("SELECT hashrate_hs FROM samples ORDER BY ts")] == [1.0, 2.0]
+        assert [r[0] for r in conn.execute("SELECT hashrate_hs FROM samples ORDER BY id")] == [1.0, 2.0]
 
 
 def test_flush_interval_zero_writes_every_round(db):
@@ -227,7 +227,7 @@ def test_tiers_fold_exactly_and_every_range_matches_the_raw_oracle(db):
         # Every 5-minute bucket that ended settle_s (5 s) before the last flush, less the one in which
         # miner 2 was offline throughout.
         assert counts["miner_5m"] == ((end - 5 - T0) // 300) * 3 - 1
-        one = conn.execute("SELECT * FROM miner_1h WHERE miner_id = 2 AND bucket_ts = ?", (T0 + 3600,)).fetchone()
+        one = conn.execute("SELECT * FROM miner_1h WHERE id = ?", (ts.MINER.key_of(T0 + 3600, 2, "1h"),)).fetchone()
         assert one["n"] == 240 - 30 and one["n_power_w"] == 0 and one["power_w"] is None
     for bucket_s in (12, 300, 900, 3600, 2 * 3600, 86400):
         for since in (T0, T0 + 1800, end - 4 * 3600):
@@ -264,8 +264,8 @@ def test_a_short_raw_retention_gives_way_to_the_roll_ups(db):
     made = poll(history, clock, T0, T0 + 3 * 3600, rng=random.Random(3))
     history.purge(T0 + 3 * 3600, None)  # defaults: nothing is old enough yet
     with db.write() as conn:
-        conn.execute("DELETE FROM samples WHERE ts < ?", (T0 + 2 * 3600,))
-        conn.execute("DELETE FROM fleet_samples WHERE ts < ?", (T0 + 2 * 3600,))
+        ts.purge(conn, ts.MINER, ts.RAW, T0 + 2 * 3600)
+        ts.purge(conn, ts.FLEET, ts.RAW, T0 + 2 * 3600)
     # A chart from T0 at a 60 s bucket cannot come from raw any more: 5-minute rows, rounded.
     bucket, rows = history.fleet_chart(T0, 60)
     assert bucket == 300 and rows[0]["t"] == T0
@@ -280,12 +280,12 @@ def test_retention_per_tier_and_removed_miners(db):
     now = T0 + 3 * 86400 + 600
     counts = history.purge(now, [2])
     with db.read() as conn:
-        assert conn.execute("SELECT MIN(ts) FROM samples").fetchone()[0] >= now - 86400
-        assert conn.execute("SELECT MIN(bucket_ts) FROM miner_5m").fetchone()[0] >= now - 86400
-        assert conn.execute("SELECT MIN(bucket_ts) FROM fleet_1h").fetchone()[0] >= now - 2 * 86400
+        assert ts.first_time(conn, ts.MINER, ts.RAW) >= now - 86400
+        assert ts.first_time(conn, ts.MINER, "5m") >= now - 86400
+        assert ts.first_time(conn, ts.FLEET, "1h") >= now - 2 * 86400
         for table in ("samples", "miner_5m", "miner_1h", "miner_1d"):
-            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE miner_id = 2").fetchone()[0] == 0
-            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE miner_id = 1").fetchone()[0] > 0
+            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE (id & {ts.MINER.mask}) = 2").fetchone()[0] == 0
+            assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE (id & {ts.MINER.mask}) = 1").fetchone()[0] > 0
     assert counts["raw"] > 0 and counts["rollups"] > 0 and counts["removed"] > 0
 
 
@@ -306,10 +306,10 @@ def test_a_removed_miner_history_goes_at_the_next_maintenance(runtime):
     runtime.history.flush()
     fleet.remove("10.0.0.9")
     with runtime.db.read() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM samples WHERE miner_id = ?", (record.id,)).fetchone()[0] == 1
+        assert conn.execute(f"SELECT COUNT(*) FROM samples WHERE (id & {ts.MINER.mask}) = ?", (record.id,)).fetchone()[0] == 1
     assert runtime.maintenance()["removed_deleted"] >= 1
     with runtime.db.read() as conn:
-        assert conn.execute("SELECT COUNT(*) FROM samples WHERE miner_id = ?", (record.id,)).fetchone()[0] == 0
+        assert conn.execute(f"SELECT COUNT(*) FROM samples WHERE (id & {ts.MINER.mask}) = ?", (record.id,)).fetchone()[0] == 0
     again = fleet.add("10.0.0.9", "fake")
     assert again.id != record.id  # ids are never reused, so no new miner inherits old rows
 
