@@ -116,10 +116,12 @@ class StorageConfig:
     # flush_interval_sec (one short transaction instead of one per round): a power cut
     # loses at most this much chart history, never control state, events or commands.
     flush_interval_sec: float = 60  # 0 = write every round at once
-    checkpoint_interval_sec: float = 600  # the WAL is folded back into the database this often
+    checkpoint_interval_sec: float = 1800  # the WAL is folded back into the database this often
     # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
-    csv_interval_sec: float = 60  # 0 = no CSV logs
+    # 300 s, not every poll: the database keeps every poll (GET /api/history.csv exports it); a row per
+    # miner a minute was a third of what the controller wrote to the SD card (docs/storage.md).
+    csv_interval_sec: float = 300  # 0 = no CSV logs
     csv_keep_days: int = 30  # older daily files are deleted
     csv_append_sec: float = 600  # rows wait in memory and are appended together this often (0 = each interval)
     events_retention_days: float = 90  # events older than this are deleted (hourly)
