@@ -61,9 +61,9 @@ class Series:
         return (units << self.bits) | key
 
     def bound(self, time: float, tier: str) -> int:
-        """The smallest id at or after ``time`` (seconds) in ``tier``."""
-        units = time * RAW_UNITS if tier == RAW else time
-        return math.ceil(units) << self.bits
+        """The smallest id at or after ``time`` (seconds) in ``tier`` (raw: the millisecond key_of gives it)."""
+        units = round(time * RAW_UNITS) if tier == RAW else math.ceil(time)
+        return units << self.bits
 
     def time_sql(self, tier: str, alias: str = "") -> str:
         """SQL: a row's time in seconds."""
