@@ -257,8 +257,11 @@ def prepare_run(pristine: Path, run: Path) -> Path:
     return run / "data" / "fleet.db"
 
 
-def write_config(run: Path, port: int, *, battery: str, miners: list[Any] = ()) -> Path:
-    """A config.yaml both the new and the old code accept (no keys added by issue 11)."""
+def write_config(run: Path, port: int, *, battery: str, miners: list[Any] = (), csv: bool = False) -> Path:
+    """A config.yaml both the new and the old code accept (no keys added by issue 11).
+
+    csv: the CSV logs at the code's own default interval (else off).
+    """
     entries = "".join(f"  - ip: {s.ip}\n    family: {s.kind}\n" for s in miners)
     path = run / "config.yaml"
     path.write_text(
@@ -266,7 +269,7 @@ def write_config(run: Path, port: int, *, battery: str, miners: list[Any] = ()) 
         f"network:\n  port_offset: {port_offset()}\n  discover_on_start: false\n  discover_every_min: 0\n"
         "polling:\n  interval_sec: 15\n"
         f"battery:\n  source: {battery}\n"
-        "storage:\n  csv_interval_sec: 0\n"
+        + ("" if csv else "storage:\n  csv_interval_sec: 0\n") +
         f"security:\n  api_token: {API_TOKEN}\n  admin_password: history-bench-password\n"
         "logging:\n  level: WARNING\n" + (f"miners:\n{entries}" if entries else ""))
     return path
@@ -486,7 +489,7 @@ def write_phase(pristine: Path, work: Path, args: argparse.Namespace, say: Calla
     repoint_miners(db_file, specs)
     sim = start_simulator(SIM_COUNT, args.sim_base)
     port = free_port(APP_HOST)
-    app = App(run, write_config(run, port, battery="simulated", miners=specs), args.app_root)
+    app = App(run, write_config(run, port, battery="simulated", miners=specs, csv=args.csv), args.app_root)
     try:
         startup = app.wait_healthy()
         deadline = time.monotonic() + 120
@@ -552,6 +555,8 @@ def main() -> int:
     ap.add_argument("--old-layout", action="store_true", help="build the version-2 file (for --app-root of old code)")
     ap.add_argument("--sim-base", default=SIM_BASE, help=f"first simulated miner's address (default {SIM_BASE}; "
                     "another one lets two write phases run at once)")
+    ap.add_argument("--csv", action="store_true",
+                    help="write phase: CSV logs on at the code's default interval (default: off)")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
     args.app_root = args.app_root.resolve()

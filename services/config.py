@@ -116,7 +116,7 @@ class StorageConfig:
     # flush_interval_sec (one short transaction instead of one per round): a power cut
     # loses at most this much chart history, never control state, events or commands.
     flush_interval_sec: float = 60  # 0 = write every round at once
-    checkpoint_interval_sec: float = 1800  # the WAL is folded back into the database this often
+    checkpoint_interval_sec: float = 600  # the WAL is folded back into the database this often
     # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
     # 300 s, not every poll: the database keeps every poll (GET /api/history.csv exports it); a row per
