@@ -58,6 +58,12 @@ ACTOR = "controller"
 MAX_COMMAND_THREADS = 32  # miners commanded at once (each also needs a FleetManager executor thread)
 
 
+def _event_key(decision: Any) -> tuple:
+    """What makes a decision worth an event: who decides, the ratchet's cap, the safety states."""
+    return (decision.enabled, decision.policy, decision.source, decision.cap_percent, decision.failsafe,
+            decision.emergency, decision.lowest, decision.alert is not None, decision.night)
+
+
 class DbStore:
     """The controller's StateStore on the database's ``state`` table."""
 
@@ -112,6 +118,7 @@ class AutoControl:
         self._notify = notify or fleet.notify
         self._lock = threading.Lock()
         self._last_reason: str | None = None
+        self._last_event_key: tuple | None = None
         self.last_plan: dict[str, Any] | None = None
         saved = self.store.get(HISTORY_KEY) or {}
         self.history: dict[str, MinerHistory] = {ip: MinerHistory(**h) for ip, h in saved.items()}
@@ -167,10 +174,16 @@ class AutoControl:
                                             fleet_w=stats["power_w"], overheating=every_hot, ems_w=ems_w,
                                             battery=self.has_battery)
             if decision.reason != self._last_reason:
+                log.info("autocontrol: %s", decision.reason)
+                self._last_reason = decision.reason
+            if _event_key(decision) != self._last_event_key:
+                # An event when what the controller does changes, not each time the SOC in its reason
+                # moves: that wrote an event every tick (30 s) on a discharging battery, autocontrol
+                # off or on, and buried real changes in the log.
                 off = "" if decision.enabled else (" (autocontrol off; the EMS holds the fleet)" if commanding
                                                    else " (autocontrol off)")
                 self.fleet.event("autocontrol", decision.reason + off, actor=ACTOR)
-                self._last_reason = decision.reason
+                self._last_event_key = _event_key(decision)
             self._note_ems_held(decision)
             if commanding:
                 self._apply(inputs, decision, now, hot, power)

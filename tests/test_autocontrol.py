@@ -188,3 +188,17 @@ def test_miner_without_autocontrol_is_a_fixed_load(runtime):
     plan = {m["ip"]: m for m in body["plan"]["miners"]}
     assert plan[IPS[0]]["kind"] == "fixed" and plan[IPS[0]]["expected_w"] == 15
     assert body["plan"]["rated_w"] == 90  # its watts are part of the fleet, as fleet_w counts them
+
+
+def test_a_drifting_soc_under_the_same_cap_is_one_event(loop, client, auth):
+    """The event log gets what the controller does, not every tick's SOC (it wrote one every 30 s)."""
+    control, battery = loop
+    for soc in (55.0, 55.4, 55.9, 56.3, 56.8):  # the same 60 % cap throughout
+        battery.set(soc)
+        control.tick()
+    events = [e for e in client.get("/api/events?limit=100").get_json() if e["kind"] == "autocontrol"]
+    assert len(events) == 1 and "SOC 55%" in events[0]["message"], events
+    battery.set(35)  # SOC falls through a band: a lower cap at once, a new event
+    control.tick()
+    events = [e for e in client.get("/api/events?limit=100").get_json() if e["kind"] == "autocontrol"]
+    assert len(events) == 2, events
