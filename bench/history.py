@@ -58,8 +58,8 @@ from _common import ROOT, port_offset, start_simulator, stop
 from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
 MINER_NET = "127.88"  # the built miners' addresses: loopback, nothing listens there
-APP_HOST = "127.86.1.1"
-SIM_BASE = "127.86.0.10"
+APP_HOST = "127.98.1.1"  # a range no test uses: a bench left running never meets a test's simulator
+SIM_BASE = "127.98.0.10"
 SIM_COUNT = 100
 RAW_STEP = 15  # the default poll interval
 OLD_STEP = 300  # one round per 5-minute bucket for the part older than --raw-days

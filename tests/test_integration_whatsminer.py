@@ -32,6 +32,17 @@ def factory_state(miner) -> tuple:
             tuple(miner.applied))
 
 
+def _port_open(ip: str, port: int) -> bool:
+    """True once the (rebooted) miner accepts connections on this port again."""
+    import socket
+
+    try:
+        with socket.create_connection((ip, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def live(tmp_path, sim):
     """A real Runtime and app (no scheduler); every simulated miner back to factory settings."""
@@ -44,6 +55,10 @@ def live(tmp_path, sim):
             miner._tokens.clear()
 
     sim.call(reset)
+    # A test that reboots a miner returns once it answers again; this makes sure no test starts
+    # against a miner still booting (a closed API 3 port reads as a different failure).
+    wait_for(lambda: all(m.listening and all(_port_open(m.ip, port) for port in m.ports().values())
+                         for m in sim.miners), message="a simulated Whatsminer is not listening")
     with live_app(tmp_path, f"{NET}.0/24", sim.port_offset) as live:
         yield live.client, live.runtime
 
@@ -82,17 +97,6 @@ def test_reads_in_explicit_units(live, sim):
         assert data["capabilities"] == caps
         assert data["pools"][0]["active"] and data["pools"][0]["url"] == miner.pools[0].url
     assert all(m.applied == [] for m in sim.miners)
-
-
-def _port_open(ip: str, port: int) -> bool:
-    """True once the (rebooted) miner accepts connections on this port again."""
-    import socket
-
-    try:
-        with socket.create_connection((ip, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("ip", [V2, V3], ids=["api2", "api3"])
