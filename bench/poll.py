@@ -14,8 +14,6 @@ worker's VmRSS.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -25,6 +23,8 @@ import time
 from pathlib import Path
 
 from _common import ROOT, port_offset, start_simulator, stop
+
+from tests.gunicorn_proc import start_gunicorn, stop_group
 
 BASE_IP = "127.93.0.10"
 ROUNDS_PER_FLUSH = 4  # storage.flush_interval_sec 60 / polling.interval_sec 15
@@ -74,12 +74,14 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def app_memory(specs, settle_s: float) -> tuple[int, int, list[tuple[float, float]]]:
+def app_memory(specs, settle_s: float, probe: Path | None = None) -> tuple[int, int, list[tuple[float, float]]]:
     """Start gunicorn with every miner in config, poll for ``settle_s`` with a dashboard's reads.
 
     Returns (worker RSS kB at the end, miners online, [(minute, RSS MB)] sampled every minute).
     The dashboard: the miner list and totals every 5 s (what a tab without a WebSocket polls),
-    the 24 h and 1 w fleet charts and one miner's chart every 60 s (the chart refresh).
+    the 24 h and 1 w fleet charts and one miner's chart every 60 s (the chart refresh). The app starts
+    as systemd starts it (tests/gunicorn_proc.py: the unit's malloc settings); ``probe``: JSON lines from
+    bench/gunicorn_probe.py's in-worker memory probe there.
     """
     import requests
 
@@ -87,10 +89,9 @@ def app_memory(specs, settle_s: float) -> tuple[int, int, list[tuple[float, floa
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _config(Path(tmp), "miners:\n" + entries)
         port = _free_port()
-        env = {**os.environ, "CONFIG": str(cfg), "PORT": str(port)}
-        env.pop("DATA_DIR", None)
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        probe_env = {"MEMPROBE_OUT": str(probe)} if probe else {}
+        proc = start_gunicorn(cfg, subprocess.DEVNULL, conf="bench/gunicorn_probe.py" if probe else "gunicorn.conf.py",
+                              PORT=str(port), **probe_env)
         base = f"http://127.0.0.1:{port}"
         samples: list[tuple[float, float]] = []
         try:
@@ -125,8 +126,7 @@ def app_memory(specs, settle_s: float) -> tuple[int, int, list[tuple[float, floa
             rss = _rss_kb(worker)
             samples.append((settle_s / 60, rss / 1024))
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_group(proc)
     return rss, online, samples
 
 
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=35.0,
                         help="seconds of polling with a dashboard's reads before measuring memory (3600: the hour)")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--probe", type=Path, help="memory probe in the worker (bench/gunicorn_probe.py): JSON lines here")
     parser.add_argument("--base-ip", default=BASE_IP, help="first simulated miner (another range beside a soak)")
     args = parser.parse_args()
     from simulator import scaled_specs
@@ -156,7 +157,7 @@ def main() -> None:
                   f"per miner (median round {1000 * statistics.median(cpus) / size:.2f} ms), {ok}/{size} ok  "
                   f"(targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
         if not args.no_memory:
-            rss, online, samples = app_memory(all_specs, args.settle)
+            rss, online, samples = app_memory(all_specs, args.settle, args.probe)
             print(f"app (gunicorn worker) with {largest} miners, {online} online, after {args.settle / 60:.1f} min "
                   f"with a dashboard's reads: VmRSS {rss / 1024:.1f} MB (target < 80 MB)")
             if len(samples) > 2:

@@ -35,6 +35,25 @@ ROWS = {ts.MINER.name: MINER_ROW, ts.FLEET.name: FLEET_ROW, ts.BATTERY.name: BAT
 REMOVED_KEY = "history.removed_miners"  # state: ids of removed miners whose rows the maintenance deletes
 LAST_SEEN_EVERY_S = 600  # miners.last_seen_ts is informational: written at most this often (and at close)
 MAX_BUFFERED_ROWS = 500_000  # ~1,000 rounds of 500 miners: a database that keeps failing drops the oldest
+SMALL_POWER_W = 100.0  # below this (a Bitaxe, a NerdMiner) history keeps power to 0.1 W, above to 1 W
+
+
+def stored_reading(hashrate: float | None, power: float | None,
+                   temp: float | None) -> tuple[float | None, float | None, float | None]:
+    """A reading at the precision history keeps: H/s and watts whole (0.1 W under 100 W), degrees whole.
+
+    Why: SQLite writes a REAL with no fraction as a 1-6 byte integer instead of 8 bytes, so a raw
+    row shrinks from ~43 to ~30 bytes and a flush dirties ~30 % fewer pages of the SD card. What
+    is lost is below what a chart shows: at most 0.5 W of an ASIC's kilowatts (0.05 % of a
+    1 kW reading), 0.05 W of a Bitaxe's 15 W, half a degree, half a hash per second.
+    """
+    if hashrate is not None:
+        hashrate = float(round(hashrate))
+    if power is not None:
+        power = float(round(power)) if abs(power) >= SMALL_POWER_W else round(power, 1)
+    if temp is not None:
+        temp = float(round(temp))
+    return hashrate, power, temp
 
 
 @dataclass
@@ -83,6 +102,7 @@ class History:
         for miner_id, algorithm, hashrate, power, temp, fan in rows:
             if not 0 < miner_id <= ts.MAX_MINER_ID:
                 continue  # cannot be keyed (over a million miners added); never happens in practice
+            hashrate, power, temp = stored_reading(hashrate, power, temp)
             miner_rows.append((at, miner_id, hashrate, power, temp, fan))
             total = totals.setdefault(algorithm, [None, None, 0])
             if hashrate is not None:

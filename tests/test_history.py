@@ -12,7 +12,7 @@ from database import series as ts
 from database.db import Database
 from services.battery import BatteryReading
 from services.config import StorageConfig
-from services.history import LAST_SEEN_EVERY_S, History
+from services.history import LAST_SEEN_EVERY_S, History, stored_reading
 
 T0 = 1_700_000_000 - 1_700_000_000 % 86400  # a UTC midnight
 INTERVAL = 15
@@ -57,7 +57,7 @@ def poll(history: History, clock: Clock, start: float, end: float, *, rng: rando
             p = None if miner_id == 2 else rng.uniform(3000, 3300)  # miner 2 reports no power
             temp = rng.uniform(55, 75)
             rows.append((miner_id, algo, h, p, temp, 4000))
-            made.append((t, miner_id, algo, h, p, temp))
+            made.append((t, miner_id, algo, *stored_reading(h, p, temp)))  # the precision history keeps
         history.add_round(t, rows)
         rounds += 1
         if rounds % flush_every == 0:
@@ -334,3 +334,28 @@ def test_a_partial_round_is_not_history(runtime):
     with runtime.db.read() as conn:
         assert [tuple(r) for r in conn.execute("SELECT online FROM fleet_samples")] == [(2,)]
         assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 2
+
+
+def test_readings_are_kept_at_a_precision_sqlite_stores_as_integers(db):
+    """Whole H/s, W (0.1 W under 100 W) and degrees: SQLite then writes most raw values as 1-6 byte integers."""
+    assert stored_reading(102_345_678_901_234.56, 3245.67, 64.44) == (102_345_678_901_235.0, 3246.0, 64.0)
+    assert stored_reading(1.23456e12, 15.26, 58.5) == (1_234_560_000_000.0, 15.3, 58.0)
+    assert stored_reading(None, None, None) == (None, None, None)
+    history = make(db, Clock(T0))
+    history.add_round(T0, [(1, "sha256d", 102_345_678_901_234.56, 3245.67, 64.44, 5000),
+                           (3, "scrypt", 1.5e9, 15.26, 58.5, 0)])
+    history.flush()
+    with db.read() as conn:
+        stored = conn.execute("SELECT typeof(hashrate_hs), typeof(power_w), typeof(temp_c), hashrate_hs, power_w, temp_c"
+                              " FROM samples ORDER BY id").fetchall()
+    stored = [tuple(row) for row in stored]
+    # Read back as REAL (the column's affinity) whatever the bytes on disk.
+    assert stored == [("real", "real", "real", 102_345_678_901_235.0, 3246.0, 64.0),
+                      ("real", "real", "real", 1_500_000_000.0, 15.3, 58.0)]
+    record = "SELECT SUM(pgsize - unused) FROM dbstat WHERE name = 'samples' AND pagetype = 'leaf'"
+    with db.read() as conn:
+        try:
+            used = conn.execute(record).fetchone()[0]
+        except sqlite3.OperationalError:
+            pytest.skip("this SQLite has no dbstat")
+    assert used < 2 * 36  # two rows of ~30 bytes (cell, header, 9-byte key, integers); 8-byte REALs made ~43 each
