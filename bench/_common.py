@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -25,22 +26,36 @@ def start_simulator(count: int, base_ip: str, *extra: str) -> subprocess.Popen:
     from simulator import scaled_specs
 
     offset = port_offset()
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--count", str(count), "--base-ip", base_ip,
-                             "--port-offset", str(offset), "--quiet", "--seed", "1", *extra], cwd=ROOT)
     specs = scaled_specs(base_ip, count)
     last = specs[-1]
     port = (80 if last.kind == "bitaxe" else 4028) + offset
+    if _answers(last.ip, port):  # the figures would be another run's (a bench left running?)
+        raise SystemExit(f"{last.ip}:{port} already answers: another simulator is running there (--base-ip)")
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--count", str(count), "--base-ip", base_ip,
+                             "--port-offset", str(offset), "--quiet", "--seed", "1", *extra], cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"simulator exited with {proc.returncode}")
-        try:
-            with socket.create_connection((last.ip, port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
+        if _answers(last.ip, port):
+            return proc
+        time.sleep(0.2)
     proc.kill()
     raise SystemExit("simulator did not come up in 120 s")
+
+
+def _answers(ip: str, port: int) -> bool:
+    """True when something accepts a TCP connection there."""
+    try:
+        with socket.create_connection((ip, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (kill, pkill) run the finally blocks, so the simulator and gunicorn stop too."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def stop(proc: subprocess.Popen) -> None:

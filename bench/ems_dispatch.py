@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import socket
 import statistics
 import sys
@@ -50,7 +49,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from _common import ROOT, port_offset
+from _common import ROOT, port_offset, stop_on_sigterm
 
 from services.power.model_power import lookup_model
 from simulator import SimFleet, demo_specs
@@ -462,7 +461,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="seconds to watch each call at most")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn too
+    stop_on_sigterm()  # run the finally blocks: stop gunicorn too
 
     cfg = BenchConfig(count=args.miners, poll_interval_sec=args.poll_interval, grace_sec=args.grace,
                       min_off_sec=args.min_off)

@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from _common import ROOT, port_offset, start_simulator, stop
+from _common import ROOT, port_offset, start_simulator, stop, stop_on_sigterm
 
 from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
@@ -559,6 +559,7 @@ def main() -> int:
                     help="write phase: CSV logs on at the code's default interval (default: off)")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
+    stop_on_sigterm()
     args.app_root = args.app_root.resolve()
     sys.path.insert(0, str(ROOT / "bench"))
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, port_offset, start_simulator, stop
+from _common import ROOT, port_offset, start_simulator, stop, stop_on_sigterm
 
 from tests.gunicorn_proc import start_gunicorn, stop_group
 
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--probe", type=Path, help="memory probe in the worker (bench/gunicorn_probe.py): JSON lines here")
     parser.add_argument("--base-ip", default=BASE_IP, help="first simulated miner (another range beside a soak)")
     args = parser.parse_args()
+    stop_on_sigterm()
     from simulator import scaled_specs
 
     largest = max(args.sizes)

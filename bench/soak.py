@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from _common import ROOT, port_offset, stop
+from _common import ROOT, port_offset, stop, stop_on_sigterm
 
 from tests.gunicorn_proc import start_gunicorn, stop_group, workers
 
@@ -335,7 +334,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the samples and the summary here")
     parser.add_argument("--probe", type=Path, help="memory probe in the worker (bench/gunicorn_probe.py): JSON lines here")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop gunicorn too
+    stop_on_sigterm()  # run the finally blocks: stop gunicorn too
 
     offset = port_offset()
     sim = subprocess.Popen([sys.executable, "-m", "simulator", "--demo", "--base-ip", f"{NET}.10",
