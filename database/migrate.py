@@ -201,6 +201,15 @@ def _pct(done: int, total: int) -> str:
     return f"{done:,} of {total:,} ({100 * done // total if total else 100} %)"
 
 
+def _chunks(conn: sqlite3.Connection, table: str, column: str, chunk_s: float) -> Iterator[tuple[float, float]]:
+    """(first time, chunk end) over the rows left in ``table``, oldest first; the caller moves each chunk away."""
+    while True:
+        first = conn.execute(f"SELECT MIN({column}) FROM {table}").fetchone()[0]
+        if first is None:
+            return
+        yield first, (first // chunk_s + 1) * chunk_s
+
+
 def _move_raw(conn: sqlite3.Connection, chunk_s: float, progress: Progress, counts: dict) -> None:
     """Step 2: samples_v2 -> samples + fleet_samples, one chunk of time per transaction, oldest first."""
     left = conn.execute("SELECT COUNT(*) FROM samples_v2").fetchone()[0]
@@ -208,11 +217,7 @@ def _move_raw(conn: sqlite3.Connection, chunk_s: float, progress: Progress, coun
         return
     done = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]  # moved by an interrupted run
     total = done + left
-    while True:
-        first = conn.execute("SELECT MIN(ts) FROM samples_v2").fetchone()[0]
-        if first is None:
-            break
-        end = (first // chunk_s + 1) * chunk_s
+    for first, end in _chunks(conn, "samples_v2", "ts", chunk_s):
         last = conn.execute("SELECT MAX(ts) FROM samples_v2 WHERE ts < ?", (end,)).fetchone()[0]
         bits, fbits = ts.MINER.bits, ts.FLEET.bits
         with _transaction(conn):
@@ -250,11 +255,7 @@ def _move_battery(conn: sqlite3.Connection, chunk_s: float, progress: Progress, 
         return
     done = conn.execute("SELECT COUNT(*) FROM battery_samples").fetchone()[0]
     total = done + left
-    while True:
-        first = conn.execute("SELECT MIN(ts) FROM battery_samples_v2").fetchone()[0]
-        if first is None:
-            break
-        end = (first // chunk_s + 1) * chunk_s
+    for _first, end in _chunks(conn, "battery_samples_v2", "ts", chunk_s):
         with _transaction(conn):
             # Readings in one millisecond share an id: REPLACE in (ts, rowid) order keeps the
             # later one, as the app's writer does; a later chunk only holds later readings.
@@ -275,11 +276,8 @@ def _move_rollups(conn: sqlite3.Connection, chunk_s: float, progress: Progress, 
         return
     done = conn.execute("SELECT COUNT(*) FROM miner_5m").fetchone()[0]
     total = done + left
-    while True:
-        first = conn.execute("SELECT MIN(bucket_ts) FROM samples_5m_v2").fetchone()[0]
-        if first is None:
-            break
-        end = int((first // chunk_s + 1) * chunk_s)
+    for first, chunk_end in _chunks(conn, "samples_5m_v2", "bucket_ts", chunk_s):
+        end = int(chunk_end)
         bits, fbits = ts.MINER.bits, ts.FLEET.bits
         with _transaction(conn):
             # An old roll-up row kept n = COUNT(*) and AVG of each value, not how many readings
