@@ -9,7 +9,7 @@ Three phases (issue 11, point 5):
    one round every 5 minutes for the part older than ``--raw-days`` (so its
    roll-ups hold n=1 reading per 5-minute bucket, not 20) and a purge once per
    simulated day, then a round every 15 s for the last ``--raw-days``; a battery
-   reading every 60 s throughout; a flush every 4 rounds (the app's 60 s at
+   reading every 60 s throughout; a flush every 8 rounds (the app's 120 s at
    15 s). Miners sit on 127.88.x.y, where nothing listens (mostly sha256d
    Antminers of ~100 TH/s, every 10th a scrypt L7, every 7th reporting no
    power). ``--old-layout`` builds the version-2 file of the code before issue 11
@@ -64,7 +64,7 @@ SIM_COUNT = 100
 RAW_STEP = 15  # the default poll interval
 OLD_STEP = 300  # one round per 5-minute bucket for the part older than --raw-days
 BATTERY_STEP = 60
-FLUSH_EVERY = 4  # rounds per flush: the app's storage.flush_interval_sec (60 s) at 15 s
+FLUSH_EVERY = 8  # rounds per flush: the app's storage.flush_interval_sec (120 s) at 15 s
 RANGES = ("1h", "6h", "24h", "3d", "1w", "all")
 P50_TARGET_S, MAX_TARGET_S, STARTUP_TARGET_S = 0.200, 0.500, 3.0
 WRITE_TARGET_MB_DAY = 100.0  # for 100 miners

@@ -115,7 +115,9 @@ class StorageConfig:
     # Poll rounds and battery readings are kept in memory and written together every
     # flush_interval_sec (one short transaction instead of one per round): a power cut
     # loses at most this much chart history, never control state, events or commands.
-    flush_interval_sec: float = 60  # 0 = write every round at once
+    # 120 s, not 60: each flush rewrites ~5 pages whatever it holds (the last leaf of each
+    # table, page 1), so at 60 s 100 miners wrote ~100 MB/day, at 120 s ~75 (docs/storage.md).
+    flush_interval_sec: float = 120  # 0 = write every round at once
     checkpoint_interval_sec: float = 600  # the WAL is folded back into the database this often
     # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),
     # one file per day and kind; a row per miner (and one battery row) every csv_interval_sec.
