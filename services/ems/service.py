@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from services.power.decision import fmt_pct
+from services.power.safety import age_text, stale_battery
 
 from .dispatch import Outcome
 from .measure import FleetPower, fleet_power
@@ -52,14 +53,11 @@ class EmsService:
         safety = None
         if control.has_battery:
             reading = control.reading()
-            soc = None if reading is None else reading.soc_pct
-            if reading is None or soc is None:
-                safety = "no battery data (stale-data fail-safe)"
-            elif now - reading.measured_at > cfg.stale_after_sec:
-                safety = (f"battery data {now - reading.measured_at:.0f} s old, limit {cfg.stale_after_sec:g} s "
-                          "(stale-data fail-safe)")
+            stale = stale_battery(reading, now, cfg.stale_after_sec)  # the controller's own rule
+            if stale is not None:
+                safety = f"{stale}, limit {age_text(cfg.stale_after_sec)} (stale-data fail-safe)"
             elif state.emergency:
-                safety = f"battery emergency (SOC {fmt_pct(soc)}, floor {fmt_pct(cfg.emergency_soc)})"
+                safety = f"battery emergency (SOC {fmt_pct(reading.soc_pct)}, floor {fmt_pct(cfg.emergency_soc)})"
         if safety is None and power.controllable and not power.available:
             safety = "every controllable miner is overheated"
         other = None

@@ -16,6 +16,8 @@ from typing import Callable
 
 from .decision import BatteryReading, Decision, Timer, fmt_duration, fmt_pct
 from .ratchet import ratchet_step
+from .safety import age_text as _age
+from .safety import stale_battery
 from .state import STATE_KEY, ControllerState, Override, StateStore
 from .sun import SunClock
 from .surplus import surplus_step
@@ -27,11 +29,6 @@ STOP_LEAD_SEC = 60.0
 # (1.7 %/min): a steeper "fall" between two readings is a recalibration or a test jump, not a trend.
 TREND_MIN_SEC = 30.0
 TREND_MAX_PCT_PER_SEC = 2.0 / 60
-
-
-def _age(seconds: float) -> str:
-    """11 min / 45 s: how old data is, in the words of the reason text."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds // 60:.0f} min"
 
 
 def _clamp(pct: float) -> float:
@@ -134,7 +131,8 @@ class PowerController:
 
         age = None if reading is None else max(0.0, now - reading.measured_at)
         soc = None if reading is None else reading.soc_pct
-        stale = reading is None or soc is None or age > cfg.stale_after_sec
+        stale_why = stale_battery(reading, now, cfg.stale_after_sec)
+        stale = stale_why is not None
         night = None
         timers: list[Timer] = []
         alert = None
@@ -177,7 +175,7 @@ class PowerController:
         lowest = False
         applied = st.applied_percent
         if stale:
-            what = "no battery data" if reading is None or soc is None else f"battery data {_age(age)} old"
+            what = stale_why
             alert = f"{what} (limit {_age(cfg.stale_after_sec)})"
             if cfg.failsafe == "off":
                 safety.append((0.0, f"{what} -> fail-safe: off"))
