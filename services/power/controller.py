@@ -35,6 +35,28 @@ def _clamp(pct: float) -> float:
     return float(min(100.0, max(0.0, pct)))
 
 
+@dataclasses.dataclass
+class _PolicyView:
+    """What the solar policy stage found: its wish and reason, the ratchet cap, surplus timers."""
+
+    want: float | None = None
+    reason: str = ""
+    cap: float | None = None
+    timers: list[Timer] = dataclasses.field(default_factory=list)
+    night: bool | None = None
+    falling: str = ""  # set when the SOC projected ahead crosses the floor
+
+
+@dataclasses.dataclass
+class _SafetyView:
+    """What the safety stage found: (ceiling %, reason) per rule that applies, the alert, fail-safe timers."""
+
+    ceilings: list[tuple[float, str]] = dataclasses.field(default_factory=list)
+    alert: str | None = None
+    lowest: bool = False
+    timers: list[Timer] = dataclasses.field(default_factory=list)
+
+
 def _override_reason(ov: Override) -> str:
     """'manual override 60%' or 'manual override 60% until 14:30' (local time)."""
     until = f" until {dt.datetime.fromtimestamp(ov.until).astimezone():%H:%M}" if ov.until else ""
@@ -131,98 +153,107 @@ class PowerController:
 
         age = None if reading is None else max(0.0, now - reading.measured_at)
         soc = None if reading is None else reading.soc_pct
-        stale_why = stale_battery(reading, now, cfg.stale_after_sec)
-        stale = stale_why is not None
-        night = None
-        timers: list[Timer] = []
-        alert = None
-        policy_want, policy_reason, cap = None, "", (st.cap_percent if st.policy == "ratchet" else None)
-        falling = ""  # set when the SOC projected ahead crosses the floor
+        stale_why = stale_battery(reading, now, self.cfg.stale_after_sec)
+        policy = self._policy_stage(reading, now, stale_why is not None, rated_w, fleet_w)
+        safety = self._safety_stage(now, stale_why, soc, policy.falling, overheating)
+        want, reason, source, immediate, timers, lowest = self._precedence(
+            safety, policy, stale_why is not None, ems_percent, ems_w)
+        return self._decide(now, notes, want, reason, source, immediate, timers, rated_w,
+                            ems_w=ems_w if source == "ems" else None, cap=policy.cap, stale=stale_why is not None,
+                            lowest=lowest, alert=safety.alert, age=age, soc=soc, night=policy.night)
 
-        if not stale:
-            st.stale_since = None
-            sun = self.sun.state(now)
-            night = sun.night
-            safety_soc, falling = self._soc_ahead(soc, reading.measured_at)
-            if st.policy == "ratchet":
-                r = ratchet_step(safety_soc, st.cap_percent, sun.night, sun.why, emergency_soc=cfg.emergency_soc,
-                                 full_soc=cfg.full_soc, sunset_min_soc=cfg.sunset_min_soc)
-                if r.emergency and falling:
-                    r = dataclasses.replace(r, reason=falling)
-                st.cap_percent = cap = r.cap_percent
-                policy_want, policy_reason = r.want_percent, r.reason
-                if r.emergency:
-                    st.emergency = True
-                elif st.emergency and r.cap_percent > 0:
-                    st.emergency = False  # the latch was lifted (full battery or the sunset rule)
-            else:
-                if safety_soc <= cfg.emergency_soc:
-                    st.emergency = True
-                elif st.emergency and soc >= cfg.surplus.priority_soc:
-                    st.emergency = False  # refilled to the priority level: surplus may run again
-                if st.emergency:
-                    st.enable_since = st.disable_since = None  # timers restart once the emergency ends
-                else:
-                    s = surplus_step(reading, now, st, cfg.surplus, rated_w=rated_w, fleet_w=fleet_w)
-                    policy_want, policy_reason, timers = s.want_percent, s.reason, list(s.timers)
-        else:
+    # --- the tick's stages ---------------------------------------------------------
+    def _policy_stage(self, reading: BatteryReading | None, now: float, stale: bool, rated_w: float,
+                      fleet_w: float | None) -> _PolicyView:
+        """What the solar policy (ratchet or surplus) wants, and the emergency latch it moves; nothing when stale."""
+        cfg, st = self.cfg, self.state
+        view = _PolicyView(cap=st.cap_percent if st.policy == "ratchet" else None)
+        if stale:
             if st.stale_since is None:
                 st.stale_since = now
             st.enable_since = st.disable_since = None  # no data, no surplus timers
+            return view
+        assert reading is not None and reading.soc_pct is not None  # not stale
+        soc = reading.soc_pct
+        st.stale_since = None
+        sun = self.sun.state(now)
+        view.night = sun.night
+        safety_soc, view.falling = self._soc_ahead(soc, reading.measured_at)
+        if st.policy == "ratchet":
+            r = ratchet_step(safety_soc, st.cap_percent, sun.night, sun.why, emergency_soc=cfg.emergency_soc,
+                             full_soc=cfg.full_soc, sunset_min_soc=cfg.sunset_min_soc)
+            if r.emergency and view.falling:
+                r = dataclasses.replace(r, reason=view.falling)
+            st.cap_percent = view.cap = r.cap_percent
+            view.want, view.reason = r.want_percent, r.reason
+            if r.emergency:
+                st.emergency = True
+            elif st.emergency and r.cap_percent > 0:
+                st.emergency = False  # the latch was lifted (full battery or the sunset rule)
+            return view
+        if safety_soc <= cfg.emergency_soc:
+            st.emergency = True
+        elif st.emergency and soc >= cfg.surplus.priority_soc:
+            st.emergency = False  # refilled to the priority level: surplus may run again
+        if st.emergency:
+            st.enable_since = st.disable_since = None  # timers restart once the emergency ends
+        else:
+            s = surplus_step(reading, now, st, cfg.surplus, rated_w=rated_w, fleet_w=fleet_w)
+            view.want, view.reason, view.timers = s.want_percent, s.reason, list(s.timers)
+        return view
 
-        # Safety first: each applicable rule proposes a ceiling; the lowest wins.
-        safety: list[tuple[float, str]] = []
-        lowest = False
+    def _safety_stage(self, now: float, stale_why: str | None, soc: float | None, falling: str,
+                      overheating: bool) -> _SafetyView:
+        """Safety first: each applicable rule (stale data, battery emergency, overheating) proposes a ceiling."""
+        cfg, st = self.cfg, self.state
+        view = _SafetyView()
         applied = st.applied_percent
-        if stale:
+        if stale_why is not None:
             what = stale_why
-            alert = f"{what} (limit {_age(cfg.stale_after_sec)})"
+            view.alert = f"{what} (limit {_age(cfg.stale_after_sec)})"
             if cfg.failsafe == "off":
-                safety.append((0.0, f"{what} -> fail-safe: off"))
+                view.ceilings.append((0.0, f"{what} -> fail-safe: off"))
             elif cfg.failsafe == "hold":
-                safety.append((applied or 0.0, f"{what} -> fail-safe: hold {fmt_pct(applied or 0.0)}"))
+                view.ceilings.append((applied or 0.0, f"{what} -> fail-safe: hold {fmt_pct(applied or 0.0)}"))
             else:
                 off_at = st.stale_since + cfg.failsafe_lowest_sec
                 if now >= off_at or not applied:
-                    safety.append((0.0, f"{what} -> fail-safe: off"))
+                    view.ceilings.append((0.0, f"{what} -> fail-safe: off"))
                 else:
-                    lowest = True
+                    view.lowest = True
                     low = min(applied, cfg.surplus.min_percent)
-                    safety.append((low, f"{what} -> fail-safe: lowest setting"))
+                    view.ceilings.append((low, f"{what} -> fail-safe: lowest setting"))
                     left = off_at - now
-                    timers.append(Timer("failsafe_off", 0.0, off_at, left, f"off in {fmt_duration(left)}"))
+                    view.timers.append(Timer("failsafe_off", 0.0, off_at, left, f"off in {fmt_duration(left)}"))
         elif st.emergency:
             if falling:
-                safety.append((0.0, falling))
+                view.ceilings.append((0.0, falling))
             elif soc <= cfg.emergency_soc:
-                safety.append((0.0, f"SOC {fmt_pct(soc)} <= {fmt_pct(cfg.emergency_soc)} emergency -> off"))
+                view.ceilings.append((0.0, f"SOC {fmt_pct(soc)} <= {fmt_pct(cfg.emergency_soc)} emergency -> off"))
             elif st.policy == "ratchet":
-                safety.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until {fmt_pct(cfg.full_soc)}"
-                                    f" or after sunset above {fmt_pct(cfg.sunset_min_soc)}"))
+                view.ceilings.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until "
+                                           f"{fmt_pct(cfg.full_soc)} or after sunset above "
+                                           f"{fmt_pct(cfg.sunset_min_soc)}"))
             else:
-                safety.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until priority "
-                                    f"{fmt_pct(cfg.surplus.priority_soc)}"))
+                view.ceilings.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until priority "
+                                           f"{fmt_pct(cfg.surplus.priority_soc)}"))
         if overheating:
-            safety.append((0.0, "miners overheating -> off"))
+            view.ceilings.append((0.0, "miners overheating -> off"))
+        return view
 
-        if safety:
-            want, reason = min(safety, key=lambda x: x[0])
-            source, immediate = "safety", True
-            timers = [t for t in timers if t.action == "failsafe_off"] if stale else []
-            if lowest and want == 0.0:
-                lowest = False
-        elif st.override is not None:
-            ov = st.override
-            want, reason, source, immediate = ov.percent, _override_reason(ov), "override", True
-            timers = []
-        elif ems_percent is not None:
-            want, reason, source, immediate = _clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True
-            timers = []
-        else:
-            want, reason, source, immediate = policy_want, policy_reason, "policy", False
-        return self._decide(now, notes, want, reason, source, immediate, timers, rated_w,
-                            ems_w=ems_w if source == "ems" else None, cap=cap, stale=stale, lowest=lowest,
-                            alert=alert, age=age, soc=soc, night=night)
+    def _precedence(self, safety: _SafetyView, policy: _PolicyView, stale: bool, ems_percent: float | None,
+                    ems_w: float | None) -> tuple[float, str, str, bool, list[Timer], bool]:
+        """(want, reason, source, immediate, timers, lowest): safety > override > EMS > solar policy."""
+        st = self.state
+        if safety.ceilings:
+            want, reason = min(safety.ceilings, key=lambda x: x[0])  # the lowest ceiling wins
+            timers = list(safety.timers) if stale else []
+            return want, reason, "safety", True, timers, safety.lowest and want != 0.0
+        if st.override is not None:
+            return st.override.percent, _override_reason(st.override), "override", True, [], False
+        if ems_percent is not None:
+            return _clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True, [], False
+        return policy.want, policy.reason, "policy", False, policy.timers, False
 
     def _tick_without_battery(self, now: float, notes: list[str], rated_w: float, overheating: bool,
                               ems_percent: float | None, ems_w: float | None) -> Decision:
