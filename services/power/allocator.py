@@ -377,6 +377,72 @@ def _distribute(on: list[_Profile], budget: float, settling_absorber: bool = Fal
         p.planned_w, p.mode = shares[p.miner.ip]
 
 
+def _fixed_draw(profiles: list[_Profile], target: float, pinned_percent: Mapping[str, float],
+                lowest: bool) -> tuple[float, list[_Profile]]:
+    """Stage 2: settle what is not shared (frozen miners, always-on loads, pins, fail-safe lowest, miners
+    held off); returns the budget left and the miners that share it."""
+    budget = target
+    candidates: list[_Profile] = []
+    for p in profiles:
+        pin = pinned_percent.get(p.miner.ip)
+        if p.frozen:
+            p.on, p.planned_w = p.currently_on, p.frozen_w
+            budget -= p.planned_w
+        elif p.kind == KIND_FIXED:  # always on while online, whatever the readings say
+            p.on, p.planned_w = True, p.min_w
+            budget -= p.planned_w
+        elif pin is not None:
+            p.notes.append(f"manual override {pin:g} %")
+            caps = p.miner.capabilities
+            p.on = (pin > 0 and (p.currently_on or WAKE in caps)) or (p.currently_on and SLEEP not in caps)
+            p.planned_w, p.mode = _share(p, pin / 100.0) if p.on else (0.0, None)
+            budget -= p.planned_w
+        elif lowest:
+            p.on = p.currently_on
+            p.planned_w, p.mode = (p.min_w, p.levels[0][1] if p.levels else None) if p.on else (0.0, None)
+            p.notes.append("fail-safe: lowest setting" if p.on else "fail-safe: stays off")
+        elif not p.currently_on and not p.can_on:
+            p.on, p.planned_w = False, 0.0
+        else:
+            candidates.append(p)
+    return budget, candidates
+
+
+def _choose_on(candidates: list[_Profile], profiles: list[_Profile], budget: float, urgent: bool) -> list[_Profile]:
+    """Stage 3: which candidates run: the least efficient go off while the minimums exceed the budget."""
+    # A miner in its grace window is still settling to its last level, so a budget it overshoots
+    # now is not a reason to switch others off (they would come back once it settles: two
+    # needless commands each); outside emergencies they wait at their lowest setting instead.
+    settling = [p.miner.ip for p in profiles if p.frozen and p.currently_on]
+    if settling and not urgent:
+        for p in candidates:
+            if p.currently_on and p.can_off:
+                p.can_off = False
+                p.notes.append(f"not switched off while {', '.join(settling)} settles (grace window)")
+    # Below the sum of minimums: switch off the least efficient first.
+    on = list(candidates)
+    switched_off: list[_Profile] = []
+    for p in sorted(candidates, key=lambda q: (-q.efficiency, _ip_key(q.miner.ip))):
+        if sum(q.min_w for q in on) <= budget + 1e-9:
+            break
+        if p.can_off:
+            on.remove(p)
+            switched_off.append(p)
+            p.notes.append(f"switched off: sum of minimums above the budget, least efficient "
+                           f"({_fmt_eff(p.efficiency)}) goes first")
+    # Refill: a switched-off miner whose minimum fits the slack comes back, most efficient first.
+    for p in sorted(switched_off, key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
+        if sum(q.min_w for q in on) + p.min_w <= budget + 1e-9:
+            on.append(p)
+            switched_off.remove(p)
+            p.notes.pop()
+    for p in switched_off:
+        p.on, p.planned_w = False, 0.0
+    for p in on:
+        p.on = True
+    return on
+
+
 # --- the allocator -----------------------------------------------------------------
 class PowerAllocator:
     """Turns a fleet target (watts or percent of the online fleet's rated watts) into per-miner settings."""
@@ -414,6 +480,27 @@ class PowerAllocator:
         rated = self.rated_w(miners)
         target = float(target_w) if target_w is not None else rated * max(0.0, float(target_percent)) / 100.0
         target = max(0.0, target)
+        plans, profiles = self._profiles(miners, history, now, urgent, safety_off, immediate)
+        budget, candidates = _fixed_draw(profiles, target, pinned_percent, lowest)
+        on = _choose_on(candidates, profiles, budget, urgent)
+        _distribute(on, max(budget, 0.0), any(p.frozen and p.currently_on and _continuous(p) for p in profiles))
+        if sum(q.min_w for q in on) > budget + 1e-9 and on:
+            for p in on:
+                if not p.can_off:
+                    p.notes.append("kept at its lowest setting although the budget is smaller (cannot be switched off now)")
+
+        settings: list[MinerSetting] = []
+        for p in profiles:
+            settings.extend(self._deltas(p, history.get(p.miner.ip, MinerHistory())))
+            plans[p.miner.ip] = MinerPlan(p.miner.ip, p.kind, p.on, round(p.planned_w, 1), "; ".join(p.notes))
+        settings.sort(key=lambda s: (_ip_key(s.ip), _ACTION_ORDER[s.action]))
+        ordered = tuple(plans[m.ip] for m in miners)
+        return AllocationPlan(round(target, 1), round(rated, 1), round(sum(m.expected_w for m in ordered), 1),
+                              tuple(settings), ordered)
+
+    def _profiles(self, miners: list[MinerInput], history: Mapping[str, MinerHistory], now: float, urgent: bool,
+                  safety_off: set[str], immediate: bool) -> tuple[dict[str, MinerPlan], list[_Profile]]:
+        """Stage 1: a profile per commandable miner; plans already final for offline and unknown-power ones."""
         plans: dict[str, MinerPlan] = {}
         profiles: list[_Profile] = []
         for miner in miners:
@@ -429,77 +516,7 @@ class PowerAllocator:
                                             nominal_power(miner)[1] + "; not commanded")
                 continue
             profiles.append(profile)
-
-        # Fixed draw: frozen miners at their commanded level, always-on loads, miners held off.
-        budget = target
-        candidates: list[_Profile] = []
-        for p in profiles:
-            pin = pinned_percent.get(p.miner.ip)
-            if p.frozen:
-                p.on, p.planned_w = p.currently_on, p.frozen_w
-                budget -= p.planned_w
-            elif p.kind == KIND_FIXED:  # always on while online, whatever the readings say
-                p.on, p.planned_w = True, p.min_w
-                budget -= p.planned_w
-            elif pin is not None:
-                p.notes.append(f"manual override {pin:g} %")
-                caps = p.miner.capabilities
-                p.on = (pin > 0 and (p.currently_on or WAKE in caps)) or (p.currently_on and SLEEP not in caps)
-                p.planned_w, p.mode = _share(p, pin / 100.0) if p.on else (0.0, None)
-                budget -= p.planned_w
-            elif lowest:
-                p.on = p.currently_on
-                p.planned_w, p.mode = (p.min_w, p.levels[0][1] if p.levels else None) if p.on else (0.0, None)
-                p.notes.append("fail-safe: lowest setting" if p.on else "fail-safe: stays off")
-            elif not p.currently_on and not p.can_on:
-                p.on, p.planned_w = False, 0.0
-            else:
-                candidates.append(p)
-
-        # A miner in its grace window is still settling to its last level, so a budget it overshoots
-        # now is not a reason to switch others off (they would come back once it settles: two
-        # needless commands each); outside emergencies they wait at their lowest setting instead.
-        settling = [p.miner.ip for p in profiles if p.frozen and p.currently_on]
-        if settling and not urgent:
-            for p in candidates:
-                if p.currently_on and p.can_off:
-                    p.can_off = False
-                    p.notes.append(f"not switched off while {', '.join(settling)} settles (grace window)")
-        # Below the sum of minimums: switch off the least efficient first.
-        on = list(candidates)
-        switched_off: list[_Profile] = []
-        for p in sorted(candidates, key=lambda q: (-q.efficiency, _ip_key(q.miner.ip))):
-            if sum(q.min_w for q in on) <= budget + 1e-9:
-                break
-            if p.can_off:
-                on.remove(p)
-                switched_off.append(p)
-                p.notes.append(f"switched off: sum of minimums above the budget, least efficient "
-                               f"({_fmt_eff(p.efficiency)}) goes first")
-        # Refill: a switched-off miner whose minimum fits the slack comes back, most efficient first.
-        for p in sorted(switched_off, key=lambda q: (q.efficiency, _ip_key(q.miner.ip))):
-            if sum(q.min_w for q in on) + p.min_w <= budget + 1e-9:
-                on.append(p)
-                switched_off.remove(p)
-                p.notes.pop()
-        for p in switched_off:
-            p.on, p.planned_w = False, 0.0
-        for p in on:
-            p.on = True
-        _distribute(on, max(budget, 0.0), any(p.frozen and p.currently_on and _continuous(p) for p in profiles))
-        if sum(q.min_w for q in on) > budget + 1e-9 and on:
-            for p in on:
-                if not p.can_off:
-                    p.notes.append("kept at its lowest setting although the budget is smaller (cannot be switched off now)")
-
-        settings: list[MinerSetting] = []
-        for p in profiles:
-            settings.extend(self._deltas(p, history.get(p.miner.ip, MinerHistory())))
-            plans[p.miner.ip] = MinerPlan(p.miner.ip, p.kind, p.on, round(p.planned_w, 1), "; ".join(p.notes))
-        settings.sort(key=lambda s: (_ip_key(s.ip), _ACTION_ORDER[s.action]))
-        ordered = tuple(plans[m.ip] for m in miners)
-        return AllocationPlan(round(target, 1), round(rated, 1), round(sum(m.expected_w for m in ordered), 1),
-                              tuple(settings), ordered)
+        return plans, profiles
 
     def _deltas(self, p: _Profile, history: MinerHistory) -> list[MinerSetting]:
         if p.frozen or p.kind == KIND_FIXED:
