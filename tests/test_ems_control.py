@@ -286,3 +286,20 @@ def test_battery_source_none_is_not_configured(tmp_path):
             assert not [r for r in queries.recent_events(conn) if r["kind"].startswith("battery")]
     finally:
         runtime.shutdown()
+
+
+def test_the_loop_the_app_builds_is_the_view_the_ems_service_types(runtime, monkeypatch):
+    """services.ems.service.ControlLoop lists every member of AutoControl the EMS service uses."""
+    from services.autocontrol import AutoControl
+    from services.ems.service import ControlLoop
+
+    import re
+    from pathlib import Path
+
+    control = Site(runtime, monkeypatch).control
+    assert isinstance(control, AutoControl) and isinstance(control, ControlLoop)
+    # ... and the EMS code reaches nothing of the loop outside that view.
+    members = {name for name in vars(ControlLoop) if not name.startswith("_")} | set(ControlLoop.__annotations__)
+    source = (Path(__file__).resolve().parents[1] / "services/ems/service.py").read_text()
+    used = set(re.findall(r"\bcontrol\.([a-z_]+)", source))
+    assert used and used <= members, used - members

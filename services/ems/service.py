@@ -10,25 +10,49 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, Mapping, Protocol, runtime_checkable
 
-from services.power.decision import fmt_pct
+from services.config import Config
+from services.power.allocator import MinerHistory, MinerInput
+from services.power.controller import PowerController
+from services.power.decision import BatteryReading, fmt_pct
+from services.power.overheat import OverheatTracker
 from services.power.safety import age_text, stale_battery
 
-from .dispatch import Outcome
+from .dispatch import EmsDispatcher, Outcome
 from .measure import FleetPower, fleet_power
 from .request import BadActivation
+
+
+@runtime_checkable
+class ControlLoop(Protocol):
+    """What the EMS service reads and drives of the control loop (services.autocontrol.AutoControl)."""
+
+    config: Config
+    controller: PowerController
+    ems: EmsDispatcher
+    overheat: OverheatTracker
+    history: Mapping[str, MinerHistory]
+
+    @property
+    def has_battery(self) -> bool: ...
+
+    def reading(self) -> BatteryReading | None: ...
+
+    def inputs(self, now: float) -> tuple[list, list[MinerInput]]: ...
+
+    def kick(self) -> None: ...
 
 
 class EmsService:
     """GET /api/status, POST /api/activate|deactivate, GET /api/ems, POST /api/ems/release over one AutoControl."""
 
-    def __init__(self, control: Any) -> None:
-        """control is services.autocontrol.AutoControl (its dispatcher, controller, config and fleet view)."""
+    def __init__(self, control: ControlLoop) -> None:
+        """control: the loop (its dispatcher, controller, config and fleet view); nothing else of it is used."""
         self.control = control
 
     @property
-    def dispatcher(self) -> Any:
+    def dispatcher(self) -> EmsDispatcher:
         """The dispatch state (EmsDispatcher): calls are recorded there."""
         return self.control.ems
 
