@@ -116,7 +116,7 @@ class StorageConfig:
     # flush_interval_sec (one short transaction instead of one per round): a power cut
     # loses at most this much chart history, never control state, events or commands.
     # 120 s, not 60: each flush rewrites ~5 pages whatever it holds (the last leaf of each
-    # table, page 1), so at 60 s 100 miners wrote ~100 MB/day, at 120 s ~75 (docs/storage.md).
+    # table, page 1): bench/history.py measured 95-107 MB/day for 100 miners at 60 s, 78 at 120 s.
     flush_interval_sec: float = 120  # 0 = write every round at once
     checkpoint_interval_sec: float = 600  # the WAL is folded back into the database this often
     # CSV logs of miner and battery readings in DATA_DIR/logs (as the WhatsMiner controller kept),

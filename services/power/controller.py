@@ -141,7 +141,6 @@ class PowerController:
         fleet); the Decision then carries those watts as target_w. ``battery=False``: the site has
         no battery (battery.source none): no stale-data fail-safe, no emergency, the policy wants 0 %.
         """
-        cfg, st = self.cfg, self.state
         now = self.clock() if now is None else now
         notes: list[str] = []
         self._expire_overrides(now, notes)
@@ -154,12 +153,12 @@ class PowerController:
         age = None if reading is None else max(0.0, now - reading.measured_at)
         soc = None if reading is None else reading.soc_pct
         stale_why = stale_battery(reading, now, self.cfg.stale_after_sec)
-        policy = self._policy_stage(reading, now, stale_why is not None, rated_w, fleet_w)
+        stale = stale_why is not None
+        policy = self._policy_stage(reading, now, stale, rated_w, fleet_w)
         safety = self._safety_stage(now, stale_why, soc, policy.falling, overheating)
-        want, reason, source, immediate, timers, lowest = self._precedence(
-            safety, policy, stale_why is not None, ems_percent, ems_w)
+        want, reason, source, immediate, timers, lowest = self._precedence(safety, policy, ems_percent, ems_w)
         return self._decide(now, notes, want, reason, source, immediate, timers, rated_w,
-                            ems_w=ems_w if source == "ems" else None, cap=policy.cap, stale=stale_why is not None,
+                            ems_w=ems_w if source == "ems" else None, cap=policy.cap, stale=stale,
                             lowest=lowest, alert=safety.alert, age=age, soc=soc, night=policy.night)
 
     # --- the tick's stages ---------------------------------------------------------
@@ -208,8 +207,7 @@ class PowerController:
         cfg, st = self.cfg, self.state
         view = _SafetyView()
         applied = st.applied_percent
-        if stale_why is not None:
-            what = stale_why
+        if (what := stale_why) is not None:
             view.alert = f"{what} (limit {_age(cfg.stale_after_sec)})"
             if cfg.failsafe == "off":
                 view.ceilings.append((0.0, f"{what} -> fail-safe: off"))
@@ -241,14 +239,14 @@ class PowerController:
             view.ceilings.append((0.0, "miners overheating -> off"))
         return view
 
-    def _precedence(self, safety: _SafetyView, policy: _PolicyView, stale: bool, ems_percent: float | None,
+    def _precedence(self, safety: _SafetyView, policy: _PolicyView, ems_percent: float | None,
                     ems_w: float | None) -> tuple[float, str, str, bool, list[Timer], bool]:
         """(want, reason, source, immediate, timers, lowest): safety > override > EMS > solar policy."""
         st = self.state
         if safety.ceilings:
             want, reason = min(safety.ceilings, key=lambda x: x[0])  # the lowest ceiling wins
-            timers = list(safety.timers) if stale else []
-            return want, reason, "safety", True, timers, safety.lowest and want != 0.0
+            # Only the fail-safe's own timer survives a safety decision (policy timers do not apply).
+            return want, reason, "safety", True, list(safety.timers), safety.lowest and want != 0.0
         if st.override is not None:
             return st.override.percent, _override_reason(st.override), "override", True, [], False
         if ems_percent is not None:
