@@ -21,6 +21,7 @@ import yaml
 
 from services.battery.config import BatteryConfig
 from services.battery.config import apply_env as _apply_battery_env
+from services.profitability.config import ProfitabilityConfig
 
 
 class ConfigError(Exception):
@@ -366,6 +367,7 @@ class Config:
     autocontrol: AutocontrolConfig = field(default_factory=AutocontrolConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
     ems: EmsConfig = field(default_factory=EmsConfig)
+    profitability: ProfitabilityConfig = field(default_factory=ProfitabilityConfig)  # docs/profitability.md
     miners: tuple[MinerEntry, ...] = ()
     source: str = ""  # the file this came from ("" = defaults only)
 

@@ -29,6 +29,7 @@ from services.fleet import FleetManager
 from services.history import REMOVED_KEY
 from services.hub import Hub
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
+from services.profitability import ProfitabilityService
 from services.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Runtime:
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
         self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
+        self.profitability = ProfitabilityService(config.profitability)  # hashprice and break-even (no I/O here)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -138,6 +140,9 @@ class Runtime:
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
+        if cfg.profitability.source == "mempool":
+            # Every minute it checks whether a refresh is due (refresh_min, or the backoff after a failure).
+            jobs.append(("profitability", self.profitability.maybe_refresh, 60, True))
         self.fleet.start_threads()
         self.autocontrol.start_threads()
         self.scheduler = build_scheduler(jobs, one_off=1)
@@ -216,6 +221,7 @@ class Runtime:
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
         self.fleet.shutdown()
         self.battery.close()
+        self.profitability.close()  # its HTTP session (the scheduler that refreshed it has stopped)
         try:
             self.history.flush(final=True)  # the buffered rounds and readings, before the database closes
         except Exception:  # noqa: BLE001 - a failing disk must not stop the shutdown
