@@ -35,7 +35,7 @@ class Prices:
     def current(self, now):
         if self.fail:
             raise RuntimeError("source down")
-        return SimpleNamespace(price_main=self.price, currency=self.currency)
+        return SimpleNamespace(price_main=self.price, currency=self.currency, stale=False, reason="")
 
 
 def by_ip(body):
@@ -49,7 +49,8 @@ def test_without_a_price_service_break_even_is_shown_and_cost_is_null(client, pr
     assert body["source"] == "fixed" and body["currency"] == "USD" and body["error"] is None
     assert body["hashprice"]["per_th_hour"] == pytest.approx(PER_TH_HOUR, abs=1e-8)
     assert body["hashprice"]["source"] == "config" and body["hashprice"]["stale"] is False
-    assert body["electricity"] == {"price_main": None, "unit": "USD/kWh", "error": "no electricity price source"}
+    assert body["electricity"] == {"price_main": None, "unit": "USD/kWh", "stale": None, "reason": None,
+                                   "error": "no electricity price source"}
     miners = by_ip(body)
     big = miners["10.0.0.95"]
     # 95 TH/s x 0.0022311064 = 0.2119551 USD/h over 1.425 kW = 0.148740 USD/kWh.

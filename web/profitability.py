@@ -16,41 +16,45 @@ log = logging.getLogger(__name__)
 bp = Blueprint("profitability", __name__, url_prefix="/api/profitability")
 
 
-def electricity_price(runtime: Any, currency: str) -> tuple[float | None, str | None]:
-    """(price now in ``currency`` main units per kWh, or None; why it is None).
+def electricity_price(runtime: Any, currency: str) -> dict[str, Any]:
+    """``{price_main, unit, stale, reason, error}``: the electricity price now in ``currency`` per kWh, or None.
 
     Read from ``runtime.prices`` when that service exists (services/prices), so this
     route works with or without it. A price in another currency is not used: mixing
-    pence with dollars would give a wrong profit.
+    pence with dollars would give a wrong profit. ``stale``/``reason`` pass on what the
+    price service says (its configured default stands in for a missing live price).
     """
+    out: dict[str, Any] = {"price_main": None, "unit": f"{currency}/kWh", "stale": None, "reason": None,
+                           "error": None}
     prices = getattr(runtime, "prices", None)
     if prices is None:
-        return None, "no electricity price source"
+        return {**out, "error": "no electricity price source"}
     try:
         current = prices.current(time.time())
     except Exception as exc:  # noqa: BLE001 - the price service's fault must not break this page
         log.warning("electricity price unavailable: %s", type(exc).__name__)
-        return None, "electricity price unavailable"
+        return {**out, "error": "electricity price unavailable"}
+    out["stale"], out["reason"] = getattr(current, "stale", None), getattr(current, "reason", None)
     price = getattr(current, "price_main", None) if current is not None else None
     if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price):
-        return None, "no electricity price now"
+        return {**out, "error": "no electricity price now"}
     price_currency = getattr(current, "currency", None) or getattr(prices, "currency", None)
     if isinstance(price_currency, str) and price_currency and price_currency.upper() != currency:
-        return None, (f"electricity price is in {price_currency}, profitability in {currency}: "
-                      "set profitability.currency to the tariff's currency")
-    return float(price), None
+        return {**out, "error": f"electricity price is in {price_currency}, profitability in {currency}: "
+                                "set profitability.currency to the tariff's currency"}
+    return {**out, "price_main": float(price)}
 
 
 @bp.get("")
 def profitability():
-    """``{source, currency, hashprice, error, electricity: {price_main, error}, miners: [...], fleet, fleet_now, not_counted}``."""
+    """``{source, currency, hashprice, error, electricity: {price_main, unit, stale, reason, error},
+    miners: [...], fleet, fleet_now, not_counted}`` (docs/profitability.md)."""
     if not read_allowed():
         return error("authentication required", 401)
     runtime = current_app.extensions["runtime"]
     service = runtime.profitability
     now = time.time()
     body = service.status(now)
-    price, price_error = electricity_price(runtime, service.cfg.currency)
-    body["electricity"] = {"price_main": price, "unit": f"{service.cfg.currency}/kWh", "error": price_error}
-    body.update(service.fleet(runtime.fleet.records(), price))
+    body["electricity"] = electricity_price(runtime, service.cfg.currency)
+    body.update(service.fleet(runtime.fleet.records(), body["electricity"]["price_main"]))
     return jsonify(body)
