@@ -281,3 +281,8 @@ def test_config_defaults_and_contract_keys(tmp_path):
     cfg = load_config(path, environ={}).profitability
     assert cfg.hashprice == 0.052 and cfg.network.difficulty == 1.1e14 and cfg.network.subsidy_btc == 3.125
     assert ProfitabilityService(cfg).hashprice().source == "config-hashprice"  # hashprice wins over network
+
+
+def test_shipped_config_shows_the_defaults():
+    shipped = load_config(Path(__file__).resolve().parent.parent / "config.yaml", environ={}).profitability
+    assert shipped == ProfitabilityConfig()
