@@ -21,6 +21,9 @@ import yaml
 
 from services.battery.config import BatteryConfig
 from services.battery.config import apply_env as _apply_battery_env
+from services.rules import Rule
+from services.prices.config import PricesConfig
+from services.prices.config import apply_env as _apply_prices_env
 from services.profitability.config import ProfitabilityConfig
 
 
@@ -263,6 +266,24 @@ class SurplusConfig:
 
 
 @dataclass(frozen=True)
+class PriceControlConfig:
+    """autocontrol.price (services/control/price_layer.py): mine from the grid while it pays; stop PV mining export beats."""
+
+    # Off by default: with it on, a solar install may mine from the grid (whenever the price is
+    # below a miner's break-even), which nobody should get by surprise.
+    enabled: bool = False
+    margin: float = 1.0  # a miner runs on grid power while price < break-even x margin (0.8 = keep 20 % profit)
+    always_below: float | None = None  # at or below this price (source unit, e.g. p/kWh) mine everything: negative prices
+    cheapest_hours: float = 0  # > 0: mine everything in the day's N cheapest hours of published prices
+    grid: bool = True  # false: prices only limit PV mining (export pays more), never start grid mining
+    export: bool = True  # PV mining gives up the export price: miners that earn less than it stop
+
+    def validate(self) -> None:
+        _check(0 < self.margin <= 10, f"margin: must be above 0 and at most 10, got {self.margin}")
+        _check(0 <= self.cheapest_hours <= 24, f"cheapest_hours: must be 0-24, got {self.cheapest_hours}")
+
+
+@dataclass(frozen=True)
 class AutocontrolConfig:
     """Solar power control (services/power); off by default so a fresh install never switches miners."""
 
@@ -297,6 +318,7 @@ class AutocontrolConfig:
     min_on_sec: float = 600
     min_off_sec: float = 600
     surplus: SurplusConfig = field(default_factory=SurplusConfig)
+    price: PriceControlConfig = field(default_factory=PriceControlConfig)  # the price layer (docs/control.md)
 
     def validate(self) -> None:
         _check(self.policy in ("ratchet", "surplus"), f"policy: must be ratchet or surplus, got {self.policy!r}")
@@ -367,8 +389,10 @@ class Config:
     autocontrol: AutocontrolConfig = field(default_factory=AutocontrolConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
     ems: EmsConfig = field(default_factory=EmsConfig)
+    prices: PricesConfig = field(default_factory=PricesConfig)  # electricity prices (docs/prices.md)
     profitability: ProfitabilityConfig = field(default_factory=ProfitabilityConfig)  # docs/profitability.md
     miners: tuple[MinerEntry, ...] = ()
+    rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
     source: str = ""  # the file this came from ("" = defaults only)
 
     def validate(self) -> None:
@@ -472,6 +496,16 @@ def _apply_env(data: dict, environ: typing.Mapping[str, str]) -> None:
         data[section] = section_data
 
 
+def _rules(raw: Any) -> tuple[Rule, ...]:
+    """``rules:``: free-form when/then mappings the generic builder cannot read; services/rules parses them."""
+    from services.rules import RuleError, known_families, parse_rules
+
+    try:
+        return parse_rules(raw, key="rules", families=known_families())
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def default_config_path() -> Path:
     """config.yaml beside app.py, unless CONFIG names another file."""
     return Path(os.environ.get("CONFIG") or Path(__file__).resolve().parent.parent / "config.yaml")
@@ -498,6 +532,8 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
         raise ConfigError(f"{cfg_path}: expected a mapping of sections at the top, got {type(data).__name__}")
     _apply_env(data, environ)
     _apply_battery_env(data, environ)  # EG4_USERNAME, EG4_PASSWORD, EG4_SERIAL, HA_TOKEN, MQTT_PASSWORD
+    _apply_prices_env(data, environ)  # TIBBER_TOKEN
+    rules = _rules(data.pop("rules", None))
     config = _build(Config, data, "")
     # A relative data_dir is relative to the config file, so the service finds
     # the same data whatever its working directory is.
@@ -505,7 +541,7 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
     if not data_dir.is_absolute():
         data_dir = cfg_path.resolve().parent / data_dir
     server = dataclasses.replace(config.server, data_dir=str(data_dir))
-    return dataclasses.replace(config, server=server, source=str(cfg_path))
+    return dataclasses.replace(config, server=server, source=str(cfg_path), rules=rules)
 
 
 def main(argv: list[str] | None = None) -> int:
