@@ -168,3 +168,8 @@ def test_fleet_break_even_is_total_revenue_over_total_kw():
     assert table["fleet"]["cost_per_hour"] is None and table["miners"][0]["cost_per_hour"] is None
     # The least efficient miner has the highest break-even: it is the first to stop as prices rise.
     assert table["miners"][1]["break_even"] > table["miners"][0]["break_even"]
+
+
+def test_plain_figures_are_taken_as_given_even_for_a_miner_marked_offline():
+    fig = miner_figures({"ip": "10.0.0.6", "hashrate_hs": 95e12, "power_w": 3250, "online": False})
+    assert (fig.hashrate_hs, fig.power_w, fig.hashrate_basis, fig.mining) == (95e12, 3250, "measured", False)

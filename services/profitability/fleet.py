@@ -42,33 +42,37 @@ def _field(record: Any, name: str) -> Any:
     return getattr(record, name, None)
 
 
+def _readings(record: Any) -> tuple[bool, Any, Any, Any, Any, Any]:
+    """(online, model, hashrate_hs, power_w, expected_hashrate_hs, nominal_w) of a record, input or mapping."""
+    online_field = _field(record, "online")
+    status = None if isinstance(record, Mapping) else _field(record, "status")
+    if status is not None or hasattr(record, "driver"):  # a MinerRecord: readings live in .status
+        online = bool(online_field)  # None = not polled yet: not mining
+        model = (status.model if status is not None and status.model else None) or _field(record, "model")
+        if status is None:
+            return online, model, None, None, None, None
+        # Offline: the last good reading is identity only, never a current hashrate or power.
+        hashrate, power = (status.hashrate_hs, status.power_w) if online else (None, None)
+        return online, model, hashrate, power, status.expected_hashrate_hs, None
+    online = True if online_field is None else bool(online_field)
+    return (online, _field(record, "model"), _field(record, "hashrate_hs"), _field(record, "power_w"), None,
+            _field(record, "nominal_w"))
+
+
 def miner_figures(record: Any) -> MinerFigures:
     """Figures of a fleet record (services.miner_state.MinerRecord), an allocator MinerInput, or a mapping.
 
     A MinerRecord is read through its last good ``status``; anything else through
-    its ``hashrate_hs``, ``power_w``, ``nominal_w``, ``online``, ``model`` and ``family``.
+    its ``hashrate_hs``, ``power_w``, ``nominal_w``, ``online``, ``model`` and ``family``
+    (a caller's own figures are taken as given).
     """
-    status = _field(record, "status") if not isinstance(record, Mapping) else None
-    family = _field(record, "family") or ""
-    online_field = _field(record, "online")
-    if status is not None or hasattr(record, "driver"):  # a MinerRecord: readings live in .status
-        online = bool(online_field)  # None = not polled yet: not mining
-        model = (status.model if status is not None and status.model else None) or _field(record, "model")
-        hashrate = status.hashrate_hs if status is not None and online else None
-        power = status.power_w if status is not None and online else None
-        expected = status.expected_hashrate_hs if status is not None else None
-        nominal_override = None
-    else:
-        online = True if online_field is None else bool(online_field)
-        model = _field(record, "model")
-        hashrate, power = _field(record, "hashrate_hs"), _field(record, "power_w")
-        expected, nominal_override = None, _field(record, "nominal_w")
+    online, model, hashrate, power, expected, nominal_override = _readings(record)
+    table = lookup_model(_field(record, "family") or "", model)
     algorithm = _field(record, "algorithm") or SHA256D
-    table = lookup_model(family, model)
     sha256 = algorithm == SHA256D and (table is None or table.algorithm == SHA256D)
-    mining = online and bool(hashrate and hashrate > 0)
+    measured = bool(hashrate and hashrate > 0)
 
-    if mining:
+    if measured:
         hashrate_used, hashrate_basis = hashrate, "measured"
     elif expected:
         hashrate_used, hashrate_basis = expected, "expected"
@@ -77,7 +81,7 @@ def miner_figures(record: Any) -> MinerFigures:
     else:
         hashrate_used, hashrate_basis = None, None
 
-    if mining and power is not None:
+    if measured and power is not None:
         power_used, power_basis = float(power), "measured"
     elif nominal_override:
         power_used, power_basis = float(nominal_override), "override"
@@ -86,7 +90,7 @@ def miner_figures(record: Any) -> MinerFigures:
     else:
         power_used, power_basis = None, None
     return MinerFigures(ip=str(_field(record, "ip") or ""), name=_field(record, "name"), model=model,
-                        online=online, mining=mining, hashrate_hs=hashrate_used, power_w=power_used,
+                        online=online, mining=online and measured, hashrate_hs=hashrate_used, power_w=power_used,
                         hashrate_basis=hashrate_basis, power_basis=power_basis, sha256=sha256)
 
 
