@@ -19,7 +19,7 @@ from typing import IO, Any, Callable
 from database import queries
 from database.db import Database
 from services.config import Config
-from services.autocontrol import AutoControl
+from services.autocontrol import AutoControl, DbStore
 from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
 from services.discovery import Discovery
@@ -29,7 +29,10 @@ from services.fleet import FleetManager
 from services.history import REMOVED_KEY
 from services.hub import Hub
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
+from services.prices import PriceService
+from services.prices.service import TICK_SEC as PRICES_TICK_SEC
 from services.profitability import ProfitabilityService
+from services.rules import RuleBook, known_families
 from services.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,10 @@ class Runtime:
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
         self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
+        self.prices = PriceService(config.prices, self.data_dir)  # slots from DATA_DIR/prices.json until the first fetch
         self.profitability = ProfitabilityService(config.profitability)  # hashprice and break-even (no I/O here)
+        # Schedules and rules: config.yaml's plus the API's, state in the database (services/rules/book.py).
+        self.rules = RuleBook(config.rules, DbStore(self.db), event=self.fleet.event, families=known_families())
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -138,6 +144,9 @@ class Runtime:
                                      miners=self.fleet.records,
                                      battery=(lambda: self.battery.source) if self.battery.configured else None)
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
+        if self.prices.configured:
+            # Runs every 30 s; fetches when refresh_min (or the backoff after a failure) has passed.
+            jobs.append(("prices", self.prices.tick, PRICES_TICK_SEC, True))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
         if cfg.profitability.source == "mempool":
@@ -221,6 +230,7 @@ class Runtime:
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes
         self.fleet.shutdown()
         self.battery.close()
+        self.prices.close()  # its HTTP session (the scheduler that refreshed it has stopped)
         self.profitability.close()  # its HTTP session (the scheduler that refreshed it has stopped)
         try:
             self.history.flush(final=True)  # the buffered rounds and readings, before the database closes

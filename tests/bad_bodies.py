@@ -71,7 +71,17 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/deactivate"): Spec(auth="ems", empty_ok=True),
     ("POST", "/api/ems/release"): Spec(empty_ok=True),
     ("POST", "/logout"): Spec(auth="none", empty_ok=True),
+    # Rules (web/rules.py): <name> is RULE_NAME, an API rule build() adds.
+    ("POST", "/api/rules"): Spec(({"name": "bb-new", "enabled": True,
+                                   "when": {"price_above": 30, "time": {"from": "22:00", "to": "07:00", "days": ["mon"]}},
+                                   "until": {"price_below": 25}, "target": {"miners": [POWER_IP]},
+                                   "then": {"action": "percent", "value": 40},
+                                   "for_min": 5, "cooldown_min": 10, "max_per_day": 3},
+                                  {"name": "bb-min", "when": {"price_above": 30}, "then": {"action": "sleep"}})),
+    ("PUT", "/api/rules/<name>"): Spec(({"when": {"price_below": 5}, "then": {"action": "notify", "message": "cheap"}},)),
+    ("DELETE", "/api/rules/<name>"): Spec(empty_ok=True),
 }
+RULE_NAME = "bb-rule"
 
 HUGE_INT = "1" + "0" * 400
 NESTED_ARRAYS = "[" * 2000 + "]" * 2000
@@ -196,6 +206,7 @@ def build(tmp_path):
     runtime.fleet.poll_round()
     # A stored per-miner override, so clearing one is a change and a refused body must keep it.
     runtime.autocontrol.command({"override": {"percent": 30, "minutes": 60, "miner": POWER_IP}}, by="test")
+    runtime.rules.add({"name": RULE_NAME, "when": {"price_above": 30}, "then": {"action": "sleep"}}, by="test")
     scans: list[str] = []
 
     def no_scan(job, hosts):  # never touch the network: record the scan and finish it
@@ -229,7 +240,7 @@ def headers_for(spec: Spec) -> dict[str, str]:
 
 def send(client, method: str, rule: str, spec: Spec, case: Case):
     """Send one case to one route."""
-    path = rule.replace("<ip>", spec.ip)
+    path = rule.replace("<ip>", spec.ip).replace("<name>", RULE_NAME)
     return client.open(path, method=method, data=case.body, content_type=case.content_type,
                        headers=headers_for(spec))
 
@@ -243,7 +254,8 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
     ac = runtime.autocontrol
     return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),
-            "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans)}
+            "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans),
+            "rules": runtime.rules.list()}
 
 
 def reset_login_limit() -> None:
