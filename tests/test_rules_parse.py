@@ -195,3 +195,19 @@ def test_config_errors_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as caught:
         load_config(_write(tmp_path, text), environ={})
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_every_yaml_example_in_the_docs_parses():
+    """docs/rules.md's examples are real rules (the user copies them into config.yaml)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 6
+    names = []
+    for block in blocks:
+        data = yaml.safe_load(block)
+        items = data["rules"] if isinstance(data, dict) else data
+        names += [r.name for r in parse_rules(items, families={"whatsminer", "bitaxe"})]
+    assert "restart the slow ones" in names and "cheapest 6 hours" in names
