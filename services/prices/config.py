@@ -241,6 +241,11 @@ class PricesConfig:
             _check(gap is None, f"fixed.price: required as the fallback: no period covers {gap}")
 
     @property
+    def shown_currency(self) -> str:
+        """The currency of the configured source ("" for tibber until its reply unless prices.currency is set)."""
+        return SOURCE_UNITS[self.source][1] if self.source in SOURCE_UNITS else self.currency
+
+    @property
     def shown_unit(self) -> str:
         """The per-kWh unit the configured source's prices are shown in ("" for tibber until its reply)."""
         if self.source in SOURCE_UNITS:

@@ -40,7 +40,7 @@ class PriceService:
         self.clock = clock
         self._lock = threading.Lock()  # guards the fields below (requests read while the job writes)
         self._refreshing = threading.Lock()  # one fetch at a time
-        self._prices = self._static([], cfg.shown_unit, cfg.currency)
+        self._prices = self._static([], cfg.shown_unit, cfg.shown_currency)
         self._fetched_at: float | None = None
         self._saved_at: float | None = None  # fetched_at of what prices.json holds
         self._last_attempt: float | None = None

@@ -76,7 +76,7 @@ class OctopusSource(PriceSource):
         for _ in range(MAX_PAGES):
             page = self._json("GET", f"{url}?{query}" if query else url, params=params)
             found, following = parse_page(page)
-            rows.extend((s, min(e, hi), p) for s, e, p in found)
+            rows.extend((s, hi if e == float("inf") else e, p) for s, e, p in found)  # open-ended: to the period's end
             if following is None:
                 return rows
             # The next page is asked of the configured server (its path and query only), never of
