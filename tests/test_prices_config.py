@@ -90,3 +90,31 @@ prices:
     assert prices.shown_unit == "p/kWh" and len(prices.fixed.periods) == 2
     assert prices.fixed.periods[1].days == ("mon-fri",)
     assert load(tmp_path, "prices: {source: fixed, currency: EUR, unit: EUR/MWh, fixed: {price: 80}}").prices.shown_unit == "EUR/kWh"
+
+
+def test_shipped_config_yaml_shows_the_defaults():
+    from pathlib import Path
+
+    from services.prices.config import PricesConfig
+
+    shipped = load_config(Path(__file__).resolve().parent.parent / "config.yaml", environ={}).prices
+    assert shipped == PricesConfig()
+
+
+def test_the_commented_examples_in_config_yaml_load(tmp_path):
+    """Every commented prices example, uncommented, is a valid configuration."""
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
+    section = text[text.index("\nprices:"):text.index("\n# Miners that discovery")]
+    lines = [line.replace("  # ", "  ", 1) if line.startswith("  # ") else line for line in section.splitlines()]
+    data = yaml.safe_load("\n".join(lines))["prices"]
+    for source in ("octopus", "awattar", "comed", "http", "fixed"):
+        body = dict(data, source=source)
+        if source in ("http", "fixed"):
+            body["currency"] = "GBP"
+        path = tmp_path / f"{source}.yaml"
+        path.write_text(yaml.safe_dump({"prices": body}))
+        assert load_config(path, environ={}).prices.source == source
