@@ -363,3 +363,11 @@ def test_the_clock_going_back_does_not_block_a_cooldown_forever():
     assert out.states == {"r": "cooling down"}
     out, _ = run(r, ctx(MONDAY + timedelta(minutes=10), price=40), state)
     assert out.fleet is not None
+
+
+def test_fired_events_name_the_target():
+    listed = rule("few", target={"miners": [A, B, "127.0.0.4", "127.0.0.5"]})
+    assert run(listed, ctx(price=40))[0].events == (
+        ("few", f"fired: price 40 > 30 -> sleep ({A}, {B}, 127.0.0.4 and 1 more)"),)
+    family = rule("fam", target={"family": "whatsminer"}, then={"action": "mode", "value": "low"})
+    assert run(family, ctx(price=40))[0].events == (("fam", "fired: price 40 > 30 -> mode low (family whatsminer)"),)

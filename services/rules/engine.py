@@ -131,6 +131,19 @@ def _targets(rule: Rule, ctx: RuleContext) -> list[MinerFacts]:
     return [m for m in ctx.miners.values() if target.tag in m.tags]
 
 
+def _describe_target(rule: Rule) -> str:
+    """"fleet", "family whatsminer", "127.0.0.2, 127.0.0.3" (at most three IPs shown)."""
+    target = rule.target
+    if target is None:
+        return "fleet"
+    if target.family is not None:
+        return f"family {target.family}"
+    if target.tag is not None:
+        return f"tag {target.tag}"
+    shown = ", ".join(target.miners[:3])
+    return shown + (f" and {len(target.miners) - 3} more" if len(target.miners) > 3 else "")
+
+
 def _guard(rule: Rule, subject: SubjectState, now: float, day: str) -> tuple[str, str]:
     """(kind, text) of the guard that refuses a firing now; ("", "") when none does."""
     cooldown = rule.effective_cooldown_min
@@ -175,7 +188,7 @@ class _Tick:
         if then.action == "notify":
             self.event(rule, f"notify{who}: {then.value} ({why})")
             return
-        where = "" if who or rule.target is not None else " (fleet)"
+        where = "" if who else f" ({_describe_target(rule)})"
         self.event(rule, f"fired{who}: {why} -> {then.describe()}{where}")
         if then.held:
             return
