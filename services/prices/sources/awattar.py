@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from ..config import AwattarConfig
 from ..model import PriceSlot, make_slots
 from .base import Fetched, PriceError, PriceSource, parse_number, parse_time
@@ -42,9 +40,7 @@ class AwattarSource(PriceSource):
 
     name = "awattar"
 
-    def __init__(self, cfg: AwattarConfig, timeout_sec: float, session: requests.Session | None = None) -> None:
-        super().__init__(timeout_sec, session)
-        self.cfg = cfg
+    cfg: AwattarConfig
 
     def fetch(self, now: float, window: tuple[float, float]) -> Fetched:
         """The hourly slots of ``window``."""

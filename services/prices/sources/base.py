@@ -33,7 +33,8 @@ class PriceSource:
 
     name = "base"
 
-    def __init__(self, timeout_sec: float, session: requests.Session | None = None) -> None:
+    def __init__(self, cfg: Any, timeout_sec: float, session: requests.Session | None = None) -> None:
+        self.cfg = cfg  # the source's own config section
         self.timeout_sec = timeout_sec
         self._http = session or requests.Session()
         self._http.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import requests
-
 from ..config import ComedConfig
 from ..model import PriceSlot, make_slots
 from .base import Fetched, PriceError, PriceSource, parse_number, parse_time
@@ -57,9 +55,7 @@ class ComedSource(PriceSource):
 
     name = "comed"
 
-    def __init__(self, cfg: ComedConfig, timeout_sec: float, session: requests.Session | None = None) -> None:
-        super().__init__(timeout_sec, session)
-        self.cfg = cfg
+    cfg: ComedConfig
 
     def fetch(self, now: float, window: tuple[float, float]) -> Fetched:
         """Hourly slots of the last day, the running hour last."""

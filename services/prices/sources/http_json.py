@@ -54,11 +54,12 @@ class HttpPriceSource(PriceSource):
     """GETs the URL and picks the prices out of the JSON reply."""
 
     name = "http"
+    cfg: HttpPricesConfig
 
     def __init__(self, cfg: HttpPricesConfig, unit: str, currency: str, valid_s: float, timeout_sec: float,
                  session: requests.Session | None = None) -> None:
-        super().__init__(timeout_sec, session)
-        self.cfg, self.unit, self.currency, self.valid_s = cfg, unit, currency, valid_s
+        super().__init__(cfg, timeout_sec, session)
+        self.unit, self.currency, self.valid_s = unit, currency, valid_s
 
     def __repr__(self) -> str:
         return "HttpPriceSource()"  # the URL may carry a key in its query

@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from ..config import OctopusConfig
 from ..model import PriceSlot, make_slots
 from .base import Fetched, PriceError, PriceSource, iso_utc, parse_number, parse_time
@@ -55,9 +53,7 @@ class OctopusSource(PriceSource):
 
     name = "octopus"
 
-    def __init__(self, cfg: OctopusConfig, timeout_sec: float, session: requests.Session | None = None) -> None:
-        super().__init__(timeout_sec, session)
-        self.cfg = cfg
+    cfg: OctopusConfig
 
     def fetch(self, now: float, window: tuple[float, float]) -> Fetched:
         """The slots published for ``window`` (local midnight today to the end of tomorrow)."""

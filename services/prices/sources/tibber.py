@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from ..config import TibberConfig
 from ..model import PriceSlot, make_slots
 from .base import Fetched, PriceError, PriceSource, parse_number, parse_time
@@ -68,9 +66,7 @@ class TibberSource(PriceSource):
 
     name = "tibber"
 
-    def __init__(self, cfg: TibberConfig, timeout_sec: float, session: requests.Session | None = None) -> None:
-        super().__init__(timeout_sec, session)
-        self.cfg = cfg
+    cfg: TibberConfig
 
     def __repr__(self) -> str:
         return f"TibberSource(home_id={self.cfg.home_id!r})"  # never the token
