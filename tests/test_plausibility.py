@@ -283,6 +283,9 @@ NOT_READINGS = {
     "whatsminer/enc_request.m31s_status.json", "whatsminer/error.enc_json_load_err.json",
     "whatsminer/error.invalid_cmd.v1.3.json", "whatsminer/error.multicommand_with_cmd_key.json",
     "whatsminer/get_token.m31s.json",
+    # mempool.space API replies for the hashprice (services/profitability), not miner readings
+    "profitability/difficulty_adjustment.json", "profitability/hashrate_3d.json", "profitability/prices.json",
+    "profitability/reward_stats_100.json", "profitability/tip_height.txt",
 }
 
 
