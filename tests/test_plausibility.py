@@ -286,6 +286,9 @@ NOT_READINGS = {
     # mempool.space API replies for the hashprice (services/profitability), not miner readings
     "profitability/difficulty_adjustment.json", "profitability/hashrate_3d.json", "profitability/prices.json",
     "profitability/reward_stats_100.json", "profitability/tip_height.txt",
+    # electricity price API replies (services/prices), not miner readings
+    "prices/awattar_marketdata_de.json", "prices/comed_5minutefeed.json", "prices/comed_currenthouraverage.json",
+    "prices/octopus_agile_page1.json", "prices/octopus_agile_page2.json", "prices/tibber_priceinfo.json",
 }
 
 
