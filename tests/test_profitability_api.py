@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -113,3 +114,34 @@ def test_runtime_builds_the_service_from_config_and_closes_it(runtime):
     assert runtime.profitability.cfg == runtime.config.profitability
     runtime.shutdown()
     assert runtime.profitability._closed
+
+
+def test_the_started_runtime_refreshes_from_mempool_and_stops_cleanly(config):
+    """Runtime.start() schedules the refresh (source mempool): the first reply lands without any request."""
+    from dataclasses import replace
+
+    from database.db import Database
+    from services.fleet import FleetManager
+    from services.runtime import Runtime
+    from tests.fakes import fake_factory
+    from tests.test_profitability_service import MempoolStub
+
+    stub = MempoolStub()
+    try:
+        live = replace(config, profitability=ProfitabilityConfig(source="mempool", base_url=stub.base_url,
+                                                                 fee_blocks=100, timeout_sec=2))
+        db = Database(live.data_path / "fleet.db")
+        runtime = Runtime(live, fleet=FleetManager(live, db, driver_factory=fake_factory), db=db)
+        runtime.start()
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and runtime.profitability.hashprice() is None:
+                time.sleep(0.05)
+            hp = runtime.profitability.hashprice()
+            assert sorted(stub.paths) == sorted(MempoolStub.ROUTES)
+            assert hp is not None and hp.source == "mempool" and hp.stale is False and hp.btc_price == 43753
+        finally:
+            runtime.shutdown()
+        assert runtime.profitability._closed
+    finally:
+        stub.close()
