@@ -7,8 +7,9 @@
 Time is simulated: every step (default 60 s) the house model is advanced with
 PV from the TMY3 file's hourly GHI (linearly interpolated between hour
 midpoints), the controller ticks once with a fresh reading (age 0) and the
-allocator's settings go to simulated miners, exactly as services/autocontrol.py
-wires them (miner_input-equivalent MinerInput, allocate(), record_commands()).
+plan's settings go to simulated miners: the app's own control step
+(services/control/step.py: controller, safety, allocator), with the bench's
+MinerInputs in place of the poll round; executed settings are recorded as the app does.
 
 Spans (days of the file's month/day, local standard time; the file's years are ignored):
 week = the file's first 7 days; summer-week = June 18 00:00 - June 25 00:00;
@@ -64,10 +65,10 @@ from miners.base import FREQUENCY, MODE, POWER_PERCENT, POWER_WATTS, SLEEP, WAKE
 from services.battery.config import SimulatedConfig  # noqa: E402
 from services.battery.simulated import HouseModel, house_load_w  # noqa: E402
 from services.config import AutocontrolConfig  # noqa: E402
-from services.power import BatterySample, DictStore, PowerController  # noqa: E402
+from services.control import ControlState, StepInputs, step as control_step  # noqa: E402
+from services.power import BatterySample, DictStore  # noqa: E402
 from services.power.allocator import (  # noqa: E402
-    SET_MODE, SET_POWER_PERCENT, SET_POWER_WATTS, SLEEP_ACTION, WAKE_ACTION, AllocatorSettings, MinerHistory, MinerInput,
-    PowerAllocator, record_commands)
+    SET_MODE, SET_POWER_PERCENT, SET_POWER_WATTS, SLEEP_ACTION, WAKE_ACTION, MinerInput)
 from services.power.model_power import MODE_FRACTIONS  # noqa: E402
 
 DEFAULT_WEATHER = ROOT.parent / "shared" / "data" / "solar" / "greensboro_nc_tmy3.csv"
@@ -302,16 +303,13 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     tz = dt.timezone(dt.timedelta(hours=weather.utc_offset_h))
     cfg = autocontrol_config(policy, lat, lon, params.overrides)
     clock_now = [t0]
-    controller = PowerController(cfg, DictStore(), clock=lambda: clock_now[0], tz=tz)
-    allocator = PowerAllocator(AllocatorSettings(grace_sec=cfg.grace_sec, min_on_sec=cfg.min_on_sec,
-                                                 min_off_sec=cfg.min_off_sec))
+    control = ControlState.create(cfg, DictStore(), clock=lambda: clock_now[0], tz=tz)
     house_cfg = SimulatedConfig(pv_kw=params.pv_kw, battery_kwh=params.battery_kwh, efficiency=params.efficiency,
                                 base_load_w=params.base_load_w, initial_soc=params.initial_soc,
                                 grid_tied=params.grid_tied, latitude=lat, longitude=lon)
     house, shadow = HouseModel(house_cfg, t0), HouseModel(house_cfg, t0)
     fleet = default_fleet(params.whatsminers, params.bitaxes)
     by_ip = {m.ip: m for m in fleet}
-    history: dict[str, MinerHistory] = {}
     floor = cfg.emergency_soc
     step = params.step_sec
     acc = dict.fromkeys(("pv", "house_from_pv", "mined_from_pv", "mined_from_battery", "mined_from_grid", "charged",
@@ -324,21 +322,16 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     while t < t1 - 1e-6:
         dt_s = min(step, t1 - t)
         clock_now[0] = t
-        # One controller tick with the latest reading, as AutoControl.tick does.
-        inputs = [m.as_input() for m in fleet]
-        decision = controller.tick(reading, t, rated_w=allocator.rated_w(inputs),
-                                   fleet_w=sum(m.power_w for m in fleet))
-        if decision.enabled:
-            pinned = {ip: o.percent for ip, o in controller.state.miner_overrides.items()}
-            plan = allocator.allocate(inputs, history, t, target_percent=decision.target_percent,
-                                      urgent=decision.emergency or decision.failsafe, lowest=decision.lowest,
-                                      pinned_percent=pinned)
-            if plan.settings:
-                for s in plan.settings:
-                    by_ip[s.ip].command(s.action, s.value, t)
-                for ip in {s.ip for s in plan.settings}:
-                    changes[ip] += 1
-                history = record_commands(history, plan.settings, t)
+        # One control step with the latest reading: the app's own (services/control/step.py).
+        inputs = StepInputs(reading=reading, miners=tuple(m.as_input() for m in fleet), controlled=frozenset(by_ip),
+                            fleet_w=sum(m.power_w for m in fleet))
+        plan = control_step(inputs, control, t).plan
+        if plan is not None and plan.settings:
+            for s in plan.settings:
+                by_ip[s.ip].command(s.action, s.value, t)
+            for ip in {s.ip for s in plan.settings}:
+                changes[ip] += 1
+            control.record(plan.settings, t)
         # Miners during the step.
         soc_start = house.soc_pct
         fleet_wh = 0.0

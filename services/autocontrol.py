@@ -42,14 +42,14 @@ from typing import Any, Callable
 from database import queries
 from database.db import Database
 from miners.base import MinerError
-from services.config import AutocontrolConfig, Config, MinerEntry
+from services.config import Config, MinerEntry
+from services.control import ControlState, MinerTemp, StepInputs, StepResult, step
 from services.fleet import FleetManager
 from services.power import PowerController, apply_command
-from services.ems import ACTIVE, EmsDispatcher, FleetPower, fleet_power
-from services.power.allocator import (AllocatorSettings, MinerHistory, MinerInput, MinerSetting, PowerAllocator,
-                                      miner_input, record_commands)
+from services.ems import ACTIVE, EmsDispatcher
+from services.power.allocator import (MinerHistory, MinerInput, MinerSetting, PowerAllocator, miner_input)
 from services.pools import prestart
-from services.power.overheat import OVERHEAT_KEY, OverheatTracker, default_limit_c
+from services.power.safety import OVERHEAT_KEY, OverheatTracker, overheat_limit
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ MAX_COMMAND_THREADS = 32  # miners commanded at once (each also needs a FleetMan
 
 def _event_key(decision: Any) -> tuple:
     """What makes a decision worth an event: who decides, the ratchet's cap, the safety states."""
-    return (decision.enabled, decision.policy, decision.source, decision.cap_percent, decision.failsafe,
+    return (decision.enabled, decision.policy, decision.layer, decision.rule, decision.cap_percent, decision.failsafe,
             decision.emergency, decision.lowest, decision.alert is not None, decision.night)
 
 
@@ -79,12 +79,6 @@ class DbStore:
         """Store a JSON-able value."""
         with self.db.write() as conn:
             queries.set_state(conn, key, value)
-
-
-def allocator_settings(cfg: AutocontrolConfig) -> AllocatorSettings:
-    """The allocator's timers from config (autocontrol.grace_sec, min_on_sec, min_off_sec)."""
-    return AllocatorSettings(grace_sec=float(cfg.grace_sec), min_on_sec=float(cfg.min_on_sec),
-                             min_off_sec=float(cfg.min_off_sec))
 
 
 def _power_overrides(entry: MinerEntry | None) -> dict[str, float]:
@@ -110,26 +104,44 @@ class AutoControl:
         self.config = config
         self.fleet = fleet
         self.store = DbStore(db)
-        self.controller = PowerController(config.autocontrol, self.store)
-        self.allocator = PowerAllocator(allocator_settings(config.autocontrol))
+        saved = self.store.get(HISTORY_KEY) or {}
+        self.state = ControlState.create(config.autocontrol, self.store,
+                                         overheat=OverheatTracker.from_json(self.store.get(OVERHEAT_KEY)),
+                                         history={ip: MinerHistory(**h) for ip, h in saved.items()})
         self.entries: dict[str, MinerEntry] = {m.ip: m for m in config.miners}
-        self.overheat = OverheatTracker.from_json(self.store.get(OVERHEAT_KEY))
         self._reading = reading
         self._notify = notify or fleet.notify
         self._lock = threading.Lock()
         self._last_reason: str | None = None
         self._last_event_key: tuple | None = None
         self.last_plan: dict[str, Any] | None = None
-        saved = self.store.get(HISTORY_KEY) or {}
-        self.history: dict[str, MinerHistory] = {ip: MinerHistory(**h) for ip, h in saved.items()}
         self.ems = EmsDispatcher(config.ems, self.store, event=fleet.event)
-        self._ems_applied: int | None = None  # dispatch generation last planned (None: not since start -> urgent)
         self._ems_held: str | None = None  # why the dispatch is held back (event on change)
         self._pool_size = max(1, min(MAX_COMMAND_THREADS, config.polling.workers))
         self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="autocontrol-cmd")
         self._kicker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autocontrol-kick")
         self._kick_lock = threading.Lock()
         self._kick_pending = False
+
+    @property
+    def controller(self) -> PowerController:
+        """The PowerController (latch, overrides, timers) inside the control state."""
+        return self.state.controller
+
+    @property
+    def allocator(self) -> PowerAllocator:
+        """The PowerAllocator inside the control state."""
+        return self.state.allocator
+
+    @property
+    def overheat(self) -> OverheatTracker:
+        """The overheat trips inside the control state."""
+        return self.state.overheat
+
+    @property
+    def history(self) -> dict[str, MinerHistory]:
+        """What was last commanded to each miner and when."""
+        return self.state.history
 
     def _miner_age_limit(self) -> float:
         # A miner whose last good read is older than three poll rounds is not commanded.
@@ -157,39 +169,64 @@ class AutoControl:
             inputs.append(miner if self._controlled(r.ip) else _as_fixed_load(miner))
         return records, inputs
 
+    def step_inputs(self, records: list, inputs: list[MinerInput], now: float) -> StepInputs:
+        """The control step's inputs from the last poll round, the battery's reading and the EMS."""
+        cfg = self.config.autocontrol
+        fresh = {m.ip for m in inputs if m.online}
+        temps = []
+        for r in records:
+            if not self._controlled(r.ip):
+                continue
+            entry = self.entries.get(r.ip)
+            limit = overheat_limit(entry.max_temp_c if entry is not None else None, cfg.overheat_c, r.family)
+            # A stale reading is no news: unknown never trips a miner and never clears one.
+            temp = r.status.temp_c if r.status is not None and r.ip in fresh else None
+            model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
+            temps.append(MinerTemp(r.ip, temp, limit, f"{model} {r.ip}"))
+        return StepInputs(reading=self._reading(), miners=tuple(inputs),
+                          controlled=frozenset(r.ip for r in records if self._controlled(r.ip)),
+                          temps=tuple(temps), fleet_w=self.fleet.stats()["power_w"], has_battery=self.has_battery,
+                          ems_w=self.ems.target_w(), ems_generation=self.ems.state.generation)
+
     def tick(self, now: float | None = None) -> dict[str, Any]:
         """Decide, and (when enabled or the EMS holds the fleet) send the changed settings; returns the status body."""
         with self._lock:
             now = time.time() if now is None else now
             self.ems.expire(now)
             records, inputs = self.inputs(now)
-            ems_w = self.ems.target_w()
-            commanding = self.controller.state.enabled or ems_w is not None
-            hot = self._check_overheat(records, inputs, now, commanding)
-            controllable = [m for m in inputs if m.online and self._controlled(m.ip)]
-            every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
-            stats = self.fleet.stats()
-            power = fleet_power(inputs, self.history, hot, now)
-            decision = self.controller.tick(self._reading(), now, rated_w=self.allocator.rated_w(inputs),
-                                            fleet_w=stats["power_w"], overheating=every_hot, ems_w=ems_w,
-                                            battery=self.has_battery)
-            if decision.reason != self._last_reason:
-                log.info("autocontrol: %s", decision.reason)
-                self._last_reason = decision.reason
-            if _event_key(decision) != self._last_event_key:
-                # An event when what the controller does changes, not each time the SOC in its reason
-                # moves: that wrote an event every tick (30 s) on a discharging battery, autocontrol
-                # off or on, and buried real changes in the log.
-                off = "" if decision.enabled else (" (autocontrol off; the EMS holds the fleet)" if commanding
-                                                   else " (autocontrol off)")
-                self.fleet.event("autocontrol", decision.reason + off, actor=ACTOR)
-                self._last_event_key = _event_key(decision)
-            self._note_ems_held(decision)
-            if commanding:
-                self._apply(inputs, decision, now, hot, power)
+            result = step(self.step_inputs(records, inputs, now), self.state, now)
+            self._report(result)
+            if result.plan is not None:
+                self.last_plan = self._explain(result.plan.to_dict(), result.hot)
+                done = self._send(result.plan.settings)
+                if done:
+                    self.state.record(done, now)
+                    self.store.set(HISTORY_KEY, self.state.history_json())
             body = self.status()
         self._notify({"type": "autocontrol", **body})
         return body
+
+    def _report(self, result: StepResult) -> None:
+        """Events and log lines for what the step changed: overheat trips, the decision, a held-back dispatch."""
+        commanding = result.commanding
+        for change in result.overheat_changes:
+            off = "" if commanding else (" (autocontrol off: not stopped)" if change.tripped else " (autocontrol off)")
+            self.fleet.event("overheat", change.text + off, miner_ip=change.ip, actor=ACTOR)
+        if result.overheat_changed:
+            self.store.set(OVERHEAT_KEY, self.overheat.to_json())
+        decision = result.decision
+        if decision.reason != self._last_reason:
+            log.info("autocontrol: %s", decision.reason)
+            self._last_reason = decision.reason
+        if _event_key(decision) != self._last_event_key:
+            # An event when what the controller does changes, not each time the SOC in its reason
+            # moves: that wrote an event every tick (30 s) on a discharging battery, autocontrol
+            # off or on, and buried real changes in the log.
+            off = "" if decision.enabled else (" (autocontrol off; the EMS holds the fleet)" if commanding
+                                               else " (autocontrol off)")
+            self.fleet.event("autocontrol", decision.reason + off, actor=ACTOR)
+            self._last_event_key = _event_key(decision)
+        self._note_ems_held(decision)
 
     def kick(self) -> None:
         """Run one tick now on a background thread (the caller does not wait); kicks while one waits coalesce."""
@@ -239,54 +276,6 @@ class AutoControl:
         elif self._ems_held is not None and self.ems.engaged:
             self.fleet.event("ems", f"EMS dispatch applies again: {self.ems.describe()}", actor=ACTOR)
         self._ems_held = held
-
-    def _check_overheat(self, records: list, inputs: list[MinerInput], now: float, enabled: bool) -> set[str]:
-        """Feed the tracker one temperature per controlled miner; events on trip/clear; the IPs overheated now."""
-        cfg = self.config.autocontrol
-        fresh = {m.ip for m in inputs if m.online}
-        changed = self.overheat.retain(r.ip for r in records if self._controlled(r.ip))
-        for r in records:
-            if not self._controlled(r.ip):
-                continue
-            entry = self.entries.get(r.ip)
-            limit = entry.max_temp_c if entry is not None and entry.max_temp_c is not None else cfg.overheat_c
-            limit = default_limit_c(r.family) if limit is None else limit
-            # A stale reading is no news: unknown never trips a miner and never clears one.
-            temp = r.status.temp_c if r.status is not None and r.ip in fresh else None
-            model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
-            change = self.overheat.update(r.ip, temp, limit, cfg.overheat_resume_delta_c, now, f"{model} {r.ip}")
-            if change is None:
-                continue
-            changed = True
-            off = "" if enabled else (" (autocontrol off: not stopped)" if change.tripped else " (autocontrol off)")
-            self.fleet.event("overheat", change.text + off, miner_ip=r.ip, actor=ACTOR)
-        if changed:
-            self.store.set(OVERHEAT_KEY, self.overheat.to_json())
-        return self.overheat.overheated()
-
-    def _apply(self, inputs: list[MinerInput], decision: Any, now: float, hot: set[str], power: FleetPower) -> None:
-        pinned = {ip: o.percent for ip, o in self.controller.state.miner_overrides.items()}
-        urgent = decision.emergency or decision.failsafe
-        # Safety above any manual override: overheated miners sleep (or go to their lowest setting
-        # without sleep) now; neither the grace window nor the minimum on-time holds them on.
-        if decision.source == "ems":
-            # The dispatched watts go to the controllable miners: always-on loads come on top. A new
-            # dispatch is urgent once: the EMS expects its kW now, not after each miner's grace window.
-            generation = self.ems.state.generation
-            new_dispatch = generation != self._ems_applied
-            self._ems_applied = generation
-            plan = self.allocator.allocate(inputs, self.history, now, target_w=(decision.target_w or 0.0) + power.fixed_w,
-                                           urgent=urgent or new_dispatch, immediate=new_dispatch,
-                                           pinned_percent=pinned, safety_off=hot)
-        else:
-            plan = self.allocator.allocate(inputs, self.history, now, target_percent=decision.target_percent,
-                                           urgent=urgent, lowest=decision.lowest, pinned_percent=pinned,
-                                           safety_off=hot)
-        self.last_plan = self._explain(plan.to_dict(), hot)
-        done = self._send(plan.settings)
-        if done:
-            self.history = record_commands(self.history, done, now)
-            self.store.set(HISTORY_KEY, {ip: dataclasses.asdict(h) for ip, h in self.history.items()})
 
     def _send(self, settings: tuple[MinerSetting, ...]) -> list[MinerSetting]:
         """Send the settings, miners in parallel (each miner's own in order); the ones that succeeded."""

@@ -17,7 +17,7 @@ from services.power.allocator import MinerHistory, MinerInput
 from services.power.controller import PowerController
 from services.power.decision import BatteryReading, fmt_pct
 from services.power.overheat import OverheatTracker
-from services.power.safety import age_text, stale_battery
+from services.power.safety import battery_blocker
 
 from .dispatch import EmsDispatcher, Outcome
 from .measure import FleetPower, fleet_power
@@ -75,13 +75,8 @@ class EmsService:
         cfg = control.config.autocontrol
         state = control.controller.state
         safety = None
-        if control.has_battery:
-            reading = control.reading()
-            stale = stale_battery(reading, now, cfg.stale_after_sec)  # the controller's own rule
-            if stale is not None:
-                safety = f"{stale}, limit {age_text(cfg.stale_after_sec)} (stale-data fail-safe)"
-            elif state.emergency:
-                safety = f"battery emergency (SOC {fmt_pct(reading.soc_pct)}, floor {fmt_pct(cfg.emergency_soc)})"
+        if control.has_battery:  # the controller's own rules (services/power/safety.py)
+            safety = battery_blocker(control.reading(), now, cfg.stale_after_sec, cfg.emergency_soc, state.emergency)
         if safety is None and power.controllable and not power.available:
             safety = "every controllable miner is overheated"
         other = None

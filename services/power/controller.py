@@ -1,10 +1,13 @@
 """PowerController: one fleet power decision per tick, from a battery reading, the clock and overrides.
 
-Precedence (DESIGN section 5), high to low: safety (battery emergency, stale
-or missing battery data, overheating) > manual override > EMS dispatch >
-solar policy ("ratchet" or "surplus"). At most one change per
-min_interval_sec, except safety and explicit commands (override, EMS), which
-apply at once. No I/O apart from the injected state store.
+Precedence (DESIGN section 5, issue 12), high to low: safety (battery emergency,
+stale or missing battery data, overheating) > manual override > EMS dispatch >
+rules and schedules > price/profitability limit > solar policy ("ratchet" or
+"surplus"). Every Decision names its ``layer`` (and ``rule``). At most one change
+per min_interval_sec, except safety and explicit commands (override, EMS, a
+rule), which apply at once. No I/O apart from the injected state store; the
+control step (services/control/step.py) computes the rules' and the price's
+wishes and hands them in.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import datetime as dt
 import time
 from typing import Callable
 
-from .decision import BatteryReading, Decision, Timer, fmt_duration, fmt_pct
+from .decision import BatteryReading, Decision, PriceBand, RuleWish, Timer, fmt_duration, fmt_pct
 from .ratchet import ratchet_step
 from .safety import age_text as _age
 from .safety import stale_battery
@@ -45,6 +48,19 @@ class _PolicyView:
     timers: list[Timer] = dataclasses.field(default_factory=list)
     night: bool | None = None
     falling: str = ""  # set when the SOC projected ahead crosses the floor
+
+
+@dataclasses.dataclass(frozen=True)
+class _Choice:
+    """What the precedence picked: the wish, why, which layer (and rule), and whether it applies at once."""
+
+    want: float
+    reason: str
+    layer: str
+    immediate: bool
+    timers: list[Timer]
+    lowest: bool = False
+    rule: str | None = None
 
 
 @dataclasses.dataclass
@@ -134,12 +150,14 @@ class PowerController:
     # --- the tick ---------------------------------------------------------------
     def tick(self, reading: BatteryReading | None, now: float | None = None, *, rated_w: float = 0.0,
              fleet_w: float | None = None, overheating: bool = False,
-             ems_percent: float | None = None, ems_w: float | None = None, battery: bool = True) -> Decision:
+             ems_percent: float | None = None, ems_w: float | None = None, battery: bool = True,
+             rule: RuleWish | None = None, price: PriceBand | None = None) -> Decision:
         """Decide the fleet's power now; rated_w = the fleet's rated watts, fleet_w = measured miner watts.
 
         ``ems_w`` (or ``ems_percent``): an active EMS dispatch in watts (0 = the EMS stopped the
         fleet); the Decision then carries those watts as target_w. ``battery=False``: the site has
         no battery (battery.source none): no stale-data fail-safe, no emergency, the policy wants 0 %.
+        ``rule``: the rules layer's fleet wish; ``price``: the price layer's band around the policy.
         """
         now = self.clock() if now is None else now
         notes: list[str] = []
@@ -148,7 +166,13 @@ class PowerController:
             ems_w = max(0.0, float(ems_w))
             ems_percent = round(min(100.0, ems_w / rated_w * 100), 1) if rated_w > 0 else (100.0 if ems_w else 0.0)
         if not battery:
-            return self._tick_without_battery(now, notes, rated_w, overheating, ems_percent, ems_w)
+            st = self.state
+            st.stale_since = st.enable_since = st.disable_since = None
+            st.emergency = False
+            policy = _PolicyView(want=0.0, reason="no battery (battery.source: none): the solar policy keeps the fleet off")
+            safety = self._safety_stage(now, None, None, "", overheating)
+            choice = self._precedence(safety, policy, ems_percent, ems_w, rule, price)
+            return self._decide(now, notes, choice, rated_w, ems_w=ems_w if choice.layer == "ems" else None)
 
         age = None if reading is None else max(0.0, now - reading.measured_at)
         soc = None if reading is None else reading.soc_pct
@@ -156,10 +180,9 @@ class PowerController:
         stale = stale_why is not None
         policy = self._policy_stage(reading, now, stale, rated_w, fleet_w)
         safety = self._safety_stage(now, stale_why, soc, policy.falling, overheating)
-        want, reason, source, immediate, timers, lowest = self._precedence(safety, policy, ems_percent, ems_w)
-        return self._decide(now, notes, want, reason, source, immediate, timers, rated_w,
-                            ems_w=ems_w if source == "ems" else None, cap=policy.cap, stale=stale,
-                            lowest=lowest, alert=safety.alert, age=age, soc=soc, night=policy.night)
+        choice = self._precedence(safety, policy, ems_percent, ems_w, rule, price)
+        return self._decide(now, notes, choice, rated_w, ems_w=ems_w if choice.layer == "ems" else None,
+                            cap=policy.cap, stale=stale, alert=safety.alert, age=age, soc=soc, night=policy.night)
 
     # --- the tick's stages ---------------------------------------------------------
     def _policy_stage(self, reading: BatteryReading | None, now: float, stale: bool, rated_w: float,
@@ -240,46 +263,35 @@ class PowerController:
         return view
 
     def _precedence(self, safety: _SafetyView, policy: _PolicyView, ems_percent: float | None,
-                    ems_w: float | None) -> tuple[float, str, str, bool, list[Timer], bool]:
-        """(want, reason, source, immediate, timers, lowest): safety > override > EMS > solar policy."""
+                    ems_w: float | None, rule: RuleWish | None = None, price: PriceBand | None = None) -> _Choice:
+        """Safety > override > EMS > rules > price limit > solar policy: the first layer with a wish decides."""
         st = self.state
         if safety.ceilings:
             want, reason = min(safety.ceilings, key=lambda x: x[0])  # the lowest ceiling wins
             # Only the fail-safe's own timer survives a safety decision (policy timers do not apply).
-            return want, reason, "safety", True, list(safety.timers), safety.lowest and want != 0.0
+            return _Choice(want, reason, "safety", True, list(safety.timers), safety.lowest and want != 0.0)
         if st.override is not None:
-            return st.override.percent, _override_reason(st.override), "override", True, [], False
+            return _Choice(st.override.percent, _override_reason(st.override), "override", True, [])
         if ems_percent is not None:
-            return _clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True, [], False
-        return policy.want, policy.reason, "policy", False, policy.timers, False
+            return _Choice(_clamp(ems_percent), _ems_reason(ems_percent, ems_w), "ems", True, [])
+        if rule is not None:
+            # A rule is an explicit wish with its own guards (for_min, until, cooldown): it applies at once.
+            return _Choice(_clamp(rule.percent), f"rule {rule.rule}: {rule.reason}", "rules", True, [], rule=rule.rule)
+        want = policy.want if policy.want is not None else 0.0
+        if price is not None:
+            if want < price.floor:
+                return _Choice(price.floor, price.floor_reason, "price", False, [])
+            if want > price.ceiling:
+                return _Choice(price.ceiling, price.ceiling_reason, "price", False, [])
+        return _Choice(want, policy.reason, "policy", False, policy.timers)
 
-    def _tick_without_battery(self, now: float, notes: list[str], rated_w: float, overheating: bool,
-                              ems_percent: float | None, ems_w: float | None) -> Decision:
-        """No battery on site: only overheating, overrides and the EMS decide; the policy wants 0 %."""
-        st = self.state
-        st.stale_since = st.enable_since = st.disable_since = None
-        st.emergency = False
-        if overheating:
-            want, reason, source = 0.0, "miners overheating -> off", "safety"
-        elif st.override is not None:
-            ov = st.override
-            want, reason, source = ov.percent, _override_reason(ov), "override"
-        elif ems_percent is not None:
-            want, reason, source = ems_percent, _ems_reason(ems_percent, ems_w), "ems"
-        else:
-            return self._decide(now, notes, 0.0, "no battery (battery.source: none): the solar policy keeps the fleet off",
-                                "policy", False, [], rated_w)
-        return self._decide(now, notes, want, reason, source, True, [], rated_w,
-                            ems_w=ems_w if source == "ems" else None)
-
-    def _decide(self, now: float, notes: list[str], want: float, reason: str, source: str, immediate: bool,
-                timers: list[Timer], rated_w: float, *, ems_w: float | None = None, cap: float | None = None,
-                stale: bool = False, lowest: bool = False, alert: str | None = None, age: float | None = None,
+    def _decide(self, now: float, notes: list[str], choice: _Choice, rated_w: float, *, ems_w: float | None = None,
+                cap: float | None = None, stale: bool = False, alert: str | None = None, age: float | None = None,
                 soc: float | None = None, night: bool | None = None) -> Decision:
-        """Apply min_interval_sec to ``want``, record the change, and build the Decision."""
+        """Apply min_interval_sec to the chosen wish, record the change, and build the Decision."""
         cfg, st = self.cfg, self.state
         applied = st.applied_percent
-        want = _clamp(want)
+        want, reason, immediate, timers = _clamp(choice.want), choice.reason, choice.immediate, list(choice.timers)
         next_change_at = None if st.last_change_at is None else st.last_change_at + cfg.min_interval_sec
         if applied is None or want == applied:
             target = want
@@ -307,10 +319,11 @@ class PowerController:
         decision = Decision(
             at=now, enabled=st.enabled, policy=st.policy, target_percent=target,
             target_w=target_w,
-            cap_percent=cap, reason=reason, source=source, failsafe=stale, emergency=st.emergency,
-            lowest=lowest, alert=alert, changed=changed, battery_age_sec=None if age is None else round(age, 1),
+            cap_percent=cap, reason=reason, source=choice.layer, failsafe=stale, emergency=st.emergency,
+            lowest=choice.lowest, alert=alert, changed=changed, battery_age_sec=None if age is None else round(age, 1),
             soc_pct=soc, night=night, timers=tuple(timers),
-            next_change_at=next_change_at if next_change_at is not None and next_change_at > now else None)
+            next_change_at=next_change_at if next_change_at is not None and next_change_at > now else None,
+            layer=choice.layer, rule=choice.rule)
         self.last = decision
         self._save()
         return decision
@@ -324,12 +337,13 @@ class PowerController:
                 "override": None if st.override is None else vars(st.override).copy(),
                 "miner_overrides": {k: vars(v).copy() for k, v in st.miner_overrides.items()},
                 "timers": [], "next_change_at": None, "decided_at": None,
-                "target_w": None, "lowest": False, "alert": None, "source": None, "soc_pct": None, "night": None}
+                "target_w": None, "lowest": False, "alert": None, "source": None, "soc_pct": None, "night": None,
+                "layer": None, "rule": None}
         if self.last is not None:
             d = self.last.to_dict()
             body.update({k: d[k] for k in ("target_percent", "target_w", "cap_percent", "reason", "battery_age_sec",
                                            "failsafe", "emergency", "lowest", "alert", "source", "soc_pct", "night",
-                                           "timers", "next_change_at")})
+                                           "timers", "next_change_at", "layer", "rule")})
             body["decided_at"] = d["at"]
         return body
 

@@ -54,6 +54,30 @@ class Timer:
 
 
 @dataclass(frozen=True)
+class RuleWish:
+    """The rules layer's fleet wish this tick: the percent, the rule that fired and why."""
+
+    percent: float
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PriceBand:
+    """The price layer's limits on the solar policy: never below ``floor``, never above ``ceiling`` (percent).
+
+    floor: the share of the fleet that mining from the grid pays for at today's price (or 100 %
+    while the price is below ``always_below`` or among the cheapest hours); ceiling: the share
+    still worth running on PV when its export price is given up. The reasons name the prices.
+    """
+
+    floor: float
+    ceiling: float
+    floor_reason: str
+    ceiling_reason: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """One tick's result: the fleet's power and why."""
 
@@ -64,7 +88,7 @@ class Decision:
     target_w: float | None  # target_percent of rated_w, when rated_w was given
     cap_percent: float | None  # the ratchet latch (None under the surplus policy)
     reason: str  # "SOC 54% -> cap 60%", "battery data 11 min old -> fail-safe"
-    source: str  # what decided: "safety", "override", "ems" or "policy"
+    source: str  # what decided: "safety", "override", "ems", "rules", "price" or "policy" (= layer)
     failsafe: bool  # stale or missing battery data: the configured fail-safe is in force
     emergency: bool  # battery emergency (SOC at or below emergency_soc) latched
     lowest: bool  # fail-safe "lowest" stage: every running miner to its own lowest setting
@@ -75,6 +99,10 @@ class Decision:
     night: bool | None  # None = not evaluated
     timers: tuple[Timer, ...] = ()
     next_change_at: float | None = None  # earliest time a non-emergency change is allowed
+    # The precedence layer that decided (services/control: safety > override > ems > rules > price >
+    # policy; ``source`` says the same, kept for old clients) and the rule that fired, if any.
+    layer: str = "policy"
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for the API and the event log."""

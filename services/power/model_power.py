@@ -44,6 +44,7 @@ override raises max_w (then e.g. a Bitaxe's "turbo" becomes reachable).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -121,6 +122,7 @@ MODE_FRACTIONS: dict[str, dict[str, float]] = {
 _WATTS_MODE = re.compile(r"^\s*(\d{2,5})\s*w?\s*$", re.I)  # Vnish/LuxOS presets named by watts, e.g. "2900"
 
 
+@functools.lru_cache(maxsize=1024)  # called per miner per tick and per allocation: regexes over the whole table
 def lookup_model(family: str, model: str | None) -> ModelPower | None:
     """The table row for a model string (first match), else the family default, else None."""
     if model:

@@ -1,0 +1,83 @@
+"""The price layer: how far electricity prices move the solar policy's wish (a floor and a ceiling).
+
+- Floor (grid mining): a miner whose break-even price (what its hashrate earns per kWh it
+  burns, services/profitability) times ``margin`` is above the import price pays for its
+  grid power: the floor is the share of the fleet such miners make up. Everything runs at
+  or below ``always_below`` (negative prices: paid to consume) and in the day's
+  ``cheapest_hours``. Miners that do not pay are pinned off while the floor decides, so
+  the least efficient stop first as the price rises.
+- Ceiling (PV mining): a kWh mined from PV is a kWh not exported; a miner that earns less
+  than the export price is better off, so the ceiling leaves it out.
+A miner whose break-even is unknown (no hashprice, no power reading) never starts grid
+mining and is never stopped by the ceiling: unknown is not evidence. Stale prices: the
+source's configured default stands in and the reason says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from services.power.allocator import MinerInput, nominal_power
+from services.config import PriceControlConfig
+from services.power.decision import PriceBand, fmt_pct
+
+from .inputs import PriceInput
+
+
+@dataclass(frozen=True)
+class PriceLimits:
+    """The band for the controller, and which miners to pin off when the floor or the ceiling decides."""
+
+    band: PriceBand
+    floor_off: frozenset[str]  # controllable miners that do not pay at the import price
+    ceiling_off: frozenset[str]  # miners that earn less than the export price
+
+
+def _fmt_price(value: float, unit: str) -> str:
+    return f"{value:.4g} {unit}".strip()
+
+
+def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequence[MinerInput],
+                 controlled: frozenset[str], hot: frozenset[str] | set[str],
+                 break_even: Mapping[str, float | None]) -> PriceLimits | None:
+    """The price band for this tick; None when the layer is off or there is no price at all."""
+    if not cfg.enabled or price is None or price.price_main is None:
+        return None
+    online = [m for m in miners if m.online and nominal_power(m)[0] is not None]
+    rated = sum(nominal_power(m)[0] or 0.0 for m in online)
+    if rated <= 0:
+        return None
+    fixed_w = sum(nominal_power(m)[0] or 0.0 for m in online if m.ip not in controlled)
+    movable = [m for m in online if m.ip in controlled and m.ip not in hot]
+    stale = f" (prices stale: default price; {price.reason})" if price.stale else ""
+    shown = _fmt_price(price.price if price.price is not None else price.price_main, price.unit)
+
+    def share(ips: Sequence[MinerInput]) -> float:
+        return round(min(100.0, (fixed_w + sum(nominal_power(m)[0] or 0.0 for m in ips)) / rated * 100), 1)
+
+    floor, floor_off, floor_why = 0.0, frozenset[str](), ""
+    if cfg.grid:
+        if cfg.always_below is not None and price.price is not None and price.price <= cfg.always_below:
+            floor = 100.0
+            floor_why = f"price {shown} <= always_below {_fmt_price(cfg.always_below, price.unit)}: mine everything"
+        elif cfg.cheapest_hours > 0 and price.cheapest is not None and price.cheapest(cfg.cheapest_hours):
+            floor = 100.0
+            floor_why = f"price {shown} is in the day's {cfg.cheapest_hours:g} cheapest hours: mine everything"
+        else:
+            paying = [m for m in movable if (b := break_even.get(m.ip)) is not None and b * cfg.margin > price.price_main]
+            if paying:
+                floor = share(paying)
+                floor_off = frozenset(m.ip for m in movable if m not in paying)
+                floor_why = (f"price {shown} below the break-even of {len(paying)} of {len(movable)} miners "
+                             f"(x {cfg.margin:g}): mine from the grid -> {fmt_pct(floor)}")
+    ceiling, ceiling_off, ceiling_why = 100.0, frozenset[str](), ""
+    if cfg.export and price.export_main is not None:
+        losing = [m for m in movable if (b := break_even.get(m.ip)) is not None and b * cfg.margin <= price.export_main]
+        if losing:
+            ceiling = share([m for m in movable if m not in losing])
+            ceiling_off = frozenset(m.ip for m in losing)
+            ceiling_why = (f"export pays {_fmt_price(price.export_main, 'per kWh')}, more than {len(losing)} miners "
+                           f"earn: PV mining capped at {fmt_pct(ceiling)}")
+    ceiling = max(ceiling, floor)
+    return PriceLimits(PriceBand(floor, ceiling, floor_why + stale, ceiling_why + stale), floor_off, ceiling_off)

@@ -1,0 +1,108 @@
+"""The control step: one decision and one plan from plain inputs, used by the app's loop and every bench.
+
+``step(inputs, state, now)`` does no I/O: the caller gathers the inputs (the last poll
+round, the battery's last reading, the EMS dispatch, prices), and afterwards sends the
+plan's settings and persists ``state``. In order:
+
+1. safety per miner: temperatures feed the overheat tracker (services/power/safety.py);
+2. the layers' wishes: the EMS dispatch (given), the rules' fleet and per-miner wishes,
+   the price band (services/control/price_layer.py);
+3. the PowerController's decision by precedence, safety > manual override > EMS >
+   rules > price > solar policy, naming the layer and the rule (docs/control.md);
+4. when the controller commands (autocontrol enabled, or the EMS holds the fleet),
+   the PowerAllocator's plan: per-miner settings, overheated miners off above any pin,
+   manual per-miner overrides above a rule's per-miner wish above the price's pins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from services.ems.measure import FleetPower, fleet_power
+from services.power.allocator import AllocationPlan
+from services.power.decision import Decision
+from services.power.overheat import Change
+
+from .inputs import StepInputs
+from .price_layer import PriceLimits, price_limits
+from .state import ControlState
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's outcome: the decision, the plan (None while nothing is commanded) and what to report."""
+
+    decision: Decision
+    plan: AllocationPlan | None
+    commanding: bool  # autocontrol enabled, or the EMS holds the fleet
+    hot: frozenset[str]  # overheated miners (stopped above every wish)
+    overheat_changes: tuple[Change, ...]  # trips and clears this step (an event each)
+    overheat_changed: bool  # the tracker changed: save it
+    power: FleetPower | None  # rated/active/fixed power of the fleet, when an EMS dispatch was planned
+    pins: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # ip -> (percent, who pinned it)
+    price: PriceLimits | None = None
+
+
+def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
+    """Decide the fleet's power now and plan the settings (see the module docstring)."""
+    controller = state.controller
+    commanding = controller.state.enabled or inputs.ems_w is not None
+    changes, changed = _overheat(inputs, state, now)
+    hot = frozenset(state.overheat.overheated())
+    controllable = [m for m in inputs.miners if m.online and m.ip in inputs.controlled]
+    every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
+    limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, inputs.break_even)
+    decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
+                               fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
+                               battery=inputs.has_battery, price=None if limits is None else limits.band)
+    pins = _pins(state, decision, limits)
+    # The EMS's view of the fleet (an allocation of its own) only when a dispatch needs its fixed loads.
+    power = fleet_power(inputs.miners, state.history, hot, now) if commanding and decision.layer == "ems" else None
+    plan = _allocate(inputs, state, now, decision, hot, power, pins) if commanding else None
+    return StepResult(decision, plan, commanding, hot, tuple(changes), changed, power, pins, limits)
+
+
+def _overheat(inputs: StepInputs, state: ControlState, now: float) -> tuple[list[Change], bool]:
+    """Feed the tracker one temperature per controlled miner; the trips/clears and whether it changed."""
+    delta = state.controller.cfg.overheat_resume_delta_c
+    changed = state.overheat.retain(t.ip for t in inputs.temps)
+    changes = []
+    for t in inputs.temps:
+        change = state.overheat.update(t.ip, t.temp_c, t.limit_c, delta, now, t.label)
+        if change is not None:
+            changes.append(change)
+            changed = True
+    return changes, changed
+
+
+def _pins(state: ControlState, decision: Decision, limits: PriceLimits | None) -> dict[str, tuple[float, str]]:
+    """Per-miner percent pins, lowest precedence first so higher ones overwrite: price, then manual overrides."""
+    pins: dict[str, tuple[float, str]] = {}
+    if limits is not None and decision.layer == "price":
+        # The floor (grid mining) decided: the miners that do not pay stay off; the ceiling
+        # (export beats PV mining) decided: the miners that earn less than the export stay off.
+        floor = bool(limits.band.floor_reason) and limits.band.floor_reason in decision.reason
+        pins.update({ip: (0.0, "price") for ip in (limits.floor_off if floor else limits.ceiling_off)})
+    for ip, override in state.controller.state.miner_overrides.items():
+        pins[ip] = (override.percent, "override")
+    return pins
+
+
+def _allocate(inputs: StepInputs, state: ControlState, now: float, decision: Decision, hot: frozenset[str],
+              power: FleetPower | None, pins: Mapping[str, tuple[float, str]]) -> AllocationPlan:
+    """The allocator's plan for the decision: watts for an EMS dispatch, else percent of the rated fleet."""
+    pinned = {ip: percent for ip, (percent, _) in pins.items()}
+    urgent = decision.emergency or decision.failsafe
+    if power is not None:  # decision.layer == "ems"
+        # The dispatched watts go to the controllable miners: always-on loads come on top. A new
+        # dispatch is urgent once: the EMS expects its kW now, not after each miner's grace window.
+        new_dispatch = inputs.ems_generation != state.ems_applied
+        state.ems_applied = inputs.ems_generation
+        return state.allocator.allocate(inputs.miners, state.history, now,
+                                        target_w=(decision.target_w or 0.0) + power.fixed_w,
+                                        urgent=urgent or new_dispatch, immediate=new_dispatch,
+                                        pinned_percent=pinned, safety_off=hot)
+    return state.allocator.allocate(inputs.miners, state.history, now, target_percent=decision.target_percent,
+                                    urgent=urgent, lowest=decision.lowest, pinned_percent=pinned, safety_off=hot)
+
