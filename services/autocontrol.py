@@ -43,18 +43,24 @@ from database import queries
 from database.db import Database
 from miners.base import MinerError
 from services.config import Config, MinerEntry
-from services.control import ControlState, MinerTemp, StepInputs, StepResult, step
+from services.control import ControlState, MinerTemp, PriceInput, StepInputs, StepResult, step
+from services.control.facts import MinerFactsTracker
 from services.fleet import FleetManager
 from services.power import PowerController, apply_command
 from services.ems import ACTIVE, EmsDispatcher
 from services.power.allocator import (MinerHistory, MinerInput, MinerSetting, PowerAllocator, miner_input)
 from services.pools import prestart
 from services.power.safety import OVERHEAT_KEY, OverheatTracker, overheat_limit
+from services.profitability import break_even, miner_figures
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEY = "autocontrol.miner_history"
 ACTOR = "controller"
+RULES_ACTOR = "rules"
+# A rule's one-off action -> the FleetManager command. "pool" (switch to pool N) waits for the
+# pool library (issue 15): the drivers set whole pool lists, and switching needs the passwords.
+RULE_ACTIONS = {"restart": "restart", "mode": "set_mode", "watts": "set_power_watts"}
 MAX_COMMAND_THREADS = 32  # miners commanded at once (each also needs a FleetManager executor thread)
 
 
@@ -62,6 +68,15 @@ def _event_key(decision: Any) -> tuple:
     """What makes a decision worth an event: who decides, the ratchet's cap, the safety states."""
     return (decision.enabled, decision.policy, decision.layer, decision.rule, decision.cap_percent, decision.failsafe,
             decision.emergency, decision.lowest, decision.alert is not None, decision.night)
+
+
+def _layers(result: StepResult) -> dict[str, Any]:
+    """What the lower layers did this step, for GET /api/autocontrol: per-miner pins and the price band."""
+    band = None if result.price is None else result.price.band
+    return {"pins": {ip: {"percent": percent, "by": by} for ip, (percent, by) in sorted(result.pins.items())},
+            "price_band": None if band is None else {"floor_percent": band.floor, "ceiling_percent": band.ceiling,
+                                                     "floor_reason": band.floor_reason,
+                                                     "ceiling_reason": band.ceiling_reason}}
 
 
 class DbStore:
@@ -100,8 +115,14 @@ class AutoControl:
     """One tick = one decision and, when enabled, the commands that change a miner's setting."""
 
     def __init__(self, config: Config, db: Database, fleet: FleetManager,
-                 reading: Callable[[], Any], *, notify: Callable[[dict], None] | None = None) -> None:
+                 reading: Callable[[], Any], *, notify: Callable[[dict], None] | None = None,
+                 prices: Any = None, profitability: Any = None, rules: Any = None) -> None:
+        """prices (PriceService), profitability (ProfitabilityService), rules (RuleBook): optional layers' inputs."""
         self.config = config
+        self.prices = prices
+        self.profitability = profitability
+        self.rules = rules
+        self.facts = MinerFactsTracker()
         self.fleet = fleet
         self.store = DbStore(db)
         saved = self.store.get(HISTORY_KEY) or {}
@@ -115,6 +136,7 @@ class AutoControl:
         self._last_reason: str | None = None
         self._last_event_key: tuple | None = None
         self.last_plan: dict[str, Any] | None = None
+        self.last_layers: dict[str, Any] = {"pins": {}, "price_band": None}
         self.ems = EmsDispatcher(config.ems, self.store, event=fleet.event)
         self._ems_held: str | None = None  # why the dispatch is held back (event on change)
         self._pool_size = max(1, min(MAX_COMMAND_THREADS, config.polling.workers))
@@ -183,10 +205,34 @@ class AutoControl:
             temp = r.status.temp_c if r.status is not None and r.ip in fresh else None
             model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
             temps.append(MinerTemp(r.ip, temp, limit, f"{model} {r.ip}"))
+        rules = self.rules
         return StepInputs(reading=self._reading(), miners=tuple(inputs),
                           controlled=frozenset(r.ip for r in records if self._controlled(r.ip)),
                           temps=tuple(temps), fleet_w=self.fleet.stats()["power_w"], has_battery=self.has_battery,
-                          ems_w=self.ems.target_w(), ems_generation=self.ems.state.generation)
+                          ems_w=self.ems.target_w(), ems_generation=self.ems.state.generation,
+                          price=self._price(now), break_even=self._break_even(inputs, now),
+                          rules=rules.evaluate if rules is not None and rules.rules() else None,
+                          facts=self.facts.update(records, now, fresh=fresh))
+
+    def _price(self, now: float) -> PriceInput | None:
+        """The price now from the price service (None without a price source)."""
+        prices = self.prices
+        if prices is None or not prices.configured:
+            return None
+        p = prices.current(now)
+        return PriceInput(price=p.price, price_main=p.price_main, export_main=p.export_price_main, unit=p.unit,
+                          stale=p.stale, reason=p.reason, cheapest=lambda hours: prices.cheapest(now, hours))
+
+    def _break_even(self, inputs: list[MinerInput], now: float) -> dict[str, float | None]:
+        """Each miner's break-even electricity price (main currency per kWh) at today's hashprice."""
+        hashprice = None if self.profitability is None else self.profitability.hashprice(now)
+        if hashprice is None:
+            return {}
+        result = {}
+        for miner in inputs:
+            figures = miner_figures(miner)
+            result[miner.ip] = break_even(figures.hashrate_hs, figures.power_w, hashprice) if figures.sha256 else None
+        return result
 
     def tick(self, now: float | None = None) -> dict[str, Any]:
         """Decide, and (when enabled or the EMS holds the fleet) send the changed settings; returns the status body."""
@@ -202,9 +248,30 @@ class AutoControl:
                 if done:
                     self.state.record(done, now)
                     self.store.set(HISTORY_KEY, self.state.history_json())
+            self._rule_commands(result)
+            self.last_layers = _layers(result)
             body = self.status()
         self._notify({"type": "autocontrol", **body})
         return body
+
+    def _rule_commands(self, result: StepResult) -> None:
+        """Send the rules' one-off commands (restart, mode, watts) while the controller commands; events say why not.
+
+        They are not recorded in the allocator's history: a mode or power limit a rule set
+        stands until the controller's own plan for that miner changes.
+        """
+        for c in result.commands:
+            action = RULE_ACTIONS.get(c.action)
+            if not result.commanding or action is None:
+                why = "autocontrol is off" if not result.commanding else f"the {c.action} action is not supported yet"
+                self.fleet.event("rule", f"{c.rule}: {c.action} on {c.ip} not sent: {why}", miner_ip=c.ip,
+                                 actor=RULES_ACTOR)
+                continue
+            args = () if c.value is None else (c.value,)
+            try:
+                self.fleet.command(c.ip, action, *args, actor=RULES_ACTOR)
+            except Exception as exc:  # noqa: BLE001 - fleet.command logged the failure as an event
+                log.info("%s: rule %s: %s failed: %s", c.ip, c.rule, action, exc)
 
     def _report(self, result: StepResult) -> None:
         """Events and log lines for what the step changed: overheat trips, the decision, a held-back dispatch."""
@@ -323,6 +390,7 @@ class AutoControl:
         st = self.ems.state
         body["ems"] = {"state": st.mode, "target_kw": st.target_kw if st.mode == ACTIVE else None, "since": st.since}
         body["battery_configured"] = self.has_battery
+        body.update(self.last_layers)
         return body
 
     def _check_override_miner(self, body: Any) -> None:

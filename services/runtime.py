@@ -64,13 +64,15 @@ class Runtime:
         self.discovery = Discovery(self.fleet)
         self.battery = BatteryMonitor(config, self.history, fleet_power_w=lambda: self.fleet.stats()["power_w"],
                                       event=self.fleet.event)
-        self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading)
-        self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
-        self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
         self.prices = PriceService(config.prices, self.data_dir)  # slots from DATA_DIR/prices.json until the first fetch
         self.profitability = ProfitabilityService(config.profitability)  # hashprice and break-even (no I/O here)
         # Schedules and rules: config.yaml's plus the API's, state in the database (services/rules/book.py).
         self.rules = RuleBook(config.rules, DbStore(self.db), event=self.fleet.event, families=known_families())
+        # The control loop: its step (services/control) reads the battery, prices, hashprice and rules.
+        self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading,
+                                       prices=self.prices, profitability=self.profitability, rules=self.rules)
+        self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
+        self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None

@@ -174,3 +174,41 @@ def test_price_config_validation_names_the_key():
     with pytest.raises(ConfigError, match=r"^autocontrol.price.cheapest_hours: must be 0-24"):
         _build(Config, {"autocontrol": {"price": {"cheapest_hours": 25}}}, "")
     assert dataclasses.asdict(PriceControlConfig())["enabled"] is False
+
+
+# --- rules through the step ------------------------------------------------------------------
+def _rules(*raw):
+    from services.rules import RulesState, evaluate, parse_rules
+
+    rules = parse_rules(list(raw), key="rules")
+    state = RulesState()
+    return lambda ctx: evaluate(rules, ctx, state)
+
+
+def test_a_fleet_rule_decides_above_the_price_layer_and_names_itself():
+    rules = _rules({"name": "stop-when-dear", "when": {"price_above": 30}, "then": {"action": "sleep"}})
+    result = step(inputs(price=grid_price(0.35), rules=rules), state_for(price=PriceControlConfig(enabled=True)), NOW)
+    d = result.decision
+    assert (d.layer, d.rule, d.target_percent) == ("rules", "stop-when-dear", 0.0)
+    assert result.rules.states["stop-when-dear"] == "firing"
+    cheap = step(inputs(price=grid_price(0.10), rules=rules), state_for(price=PriceControlConfig(enabled=True)), NOW + 60)
+    assert (cheap.decision.layer, cheap.decision.rule) == ("price", None)
+
+
+def test_a_miner_rule_pins_its_miner_and_a_restart_skips_overheated_miners():
+    facts = {m.ip: _facts(m.ip, temp=105.0 if m.ip == "10.0.0.1" else 60.0) for m in FLEET}
+    rules = _rules({"name": "slow", "when": {"price_above": 1}, "target": {"miners": ["10.0.0.3"]},
+                    "then": {"action": "percent", "value": 50}},
+                   {"name": "kick", "when": {"temp_above_c": 50}, "then": {"action": "restart"}})
+    hot = (MinerTemp("10.0.0.1", 105.0, 100.0, "test 10.0.0.1"),)
+    result = step(inputs(price=grid_price(0.05), rules=rules, facts=facts, temps=hot),
+                  state_for(price=PriceControlConfig(enabled=True)), NOW)
+    assert result.pins["10.0.0.3"] == (50, "rule slow")
+    assert sorted(c.ip for c in result.commands) == ["10.0.0.2", "10.0.0.3"]  # not the overheated one
+
+
+def _facts(ip: str, temp: float):
+    from services.rules import MinerFacts
+
+    return MinerFacts(ip=ip, name=ip, family="whatsminer", tags=(), online=True, offline_since=None, temp_c=temp,
+                      hashrate_hs=1e14, avg_1h_hs=1e14)

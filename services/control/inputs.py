@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from services.power.allocator import MinerInput
 from services.power.decision import BatteryReading
+from services.rules import MinerFacts, RuleContext, RulesOutcome
 
 
 @dataclass(frozen=True)
@@ -46,5 +47,7 @@ class StepInputs:
     ems_generation: int | None = None  # changes with each new dispatch: its first plan is immediate
     price: PriceInput | None = None
     break_even: Mapping[str, float | None] = field(default_factory=dict)  # ip -> main units per kWh
-    rules: Sequence[Any] = ()  # services.rules.Rule
-    facts: Mapping[str, Any] = field(default_factory=dict)  # ip -> services.rules.MinerFacts
+    # The rules' evaluator: the app's RuleBook.evaluate (it keeps and saves the rules' state and
+    # writes their events), a bench's services.rules.evaluate over its own RulesState; None = no rules.
+    rules: Callable[[RuleContext], RulesOutcome] | None = None
+    facts: Mapping[str, MinerFacts] = field(default_factory=dict)  # what the rules see of each miner

@@ -27,8 +27,8 @@ class ControlState:
     allocator: PowerAllocator
     overheat: OverheatTracker = field(default_factory=OverheatTracker)
     history: dict[str, MinerHistory] = field(default_factory=dict)
-    rules: Any = None  # services.rules.RulesState, created on the first step with rules
     ems_applied: int | None = None  # dispatch generation last planned (None: not since start -> urgent)
+    tz: dt.tzinfo | None = None  # the site's zone for the rules' time windows (None: the machine's)
 
     @classmethod
     def create(cls, cfg: Any, store: StateStore, *, clock: Any = None, tz: dt.tzinfo | None = None,
@@ -38,7 +38,7 @@ class ControlState:
         if clock is not None:
             kwargs["clock"] = clock
         return cls(PowerController(cfg, store, **kwargs), PowerAllocator(allocator_settings(cfg)),
-                   overheat or OverheatTracker(), dict(history or {}))
+                   overheat or OverheatTracker(), dict(history or {}), tz=tz)
 
     def record(self, done: Iterable[MinerSetting], now: float) -> None:
         """Remember the settings that were executed (the allocator's timers start from them)."""

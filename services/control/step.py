@@ -16,13 +16,16 @@ plan's settings and persists ``state``. In order:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from services.ems.measure import FleetPower, fleet_power
 from services.power.allocator import AllocationPlan
-from services.power.decision import Decision
+from services.power.decision import Decision, RuleWish
 from services.power.overheat import Change
+from services.power.safety import stale_battery
+from services.rules import RuleCommand, RuleContext, RulesOutcome
 
 from .inputs import StepInputs
 from .price_layer import PriceLimits, price_limits
@@ -42,6 +45,8 @@ class StepResult:
     power: FleetPower | None  # rated/active/fixed power of the fleet, when an EMS dispatch was planned
     pins: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # ip -> (percent, who pinned it)
     price: PriceLimits | None = None
+    rules: RulesOutcome | None = None
+    commands: tuple[RuleCommand, ...] = ()  # the rules' one-off commands to send (restart, mode, watts, pool)
 
 
 def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
@@ -53,14 +58,36 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     controllable = [m for m in inputs.miners if m.online and m.ip in inputs.controlled]
     every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
     limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, inputs.break_even)
+    outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
+    wish = None if outcome is None or outcome.fleet is None else RuleWish(outcome.fleet.percent, outcome.fleet.rule,
+                                                                           outcome.fleet.reason)
     decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
                                fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
-                               battery=inputs.has_battery, price=None if limits is None else limits.band)
-    pins = _pins(state, decision, limits)
+                               battery=inputs.has_battery, rule=wish, price=None if limits is None else limits.band)
+    pins = _pins(state, decision, limits, outcome, inputs.controlled)
     # The EMS's view of the fleet (an allocation of its own) only when a dispatch needs its fixed loads.
     power = fleet_power(inputs.miners, state.history, hot, now) if commanding and decision.layer == "ems" else None
     plan = _allocate(inputs, state, now, decision, hot, power, pins) if commanding else None
-    return StepResult(decision, plan, commanding, hot, tuple(changes), changed, power, pins, limits)
+    # One-off rule commands go to controlled miners only, never to an overheated one or under a safety stop.
+    commands = () if outcome is None or decision.layer == "safety" else tuple(
+        c for c in outcome.commands if c.ip in inputs.controlled and c.ip not in hot)
+    return StepResult(decision, plan, commanding, hot, tuple(changes), changed, power, pins, limits, outcome, commands)
+
+
+def _rule_context(inputs: StepInputs, state: ControlState, now: float) -> RuleContext:
+    """The facts the rules judge: local time, price, SOC and surplus (fresh only), the sun, each miner."""
+    reading = inputs.reading
+    fresh = (inputs.has_battery and reading is not None
+             and stale_battery(reading, now, state.controller.cfg.stale_after_sec) is None)
+    surplus = None
+    if fresh and reading.pv_w is not None and reading.load_w is not None:
+        surplus = reading.pv_w - reading.load_w
+    price = inputs.price
+    return RuleContext(now=now, local=dt.datetime.fromtimestamp(now, state.tz).astimezone(state.tz),
+                       price=None if price is None else price.price,
+                       cheapest=None if price is None or price.stale else price.cheapest,
+                       soc=reading.soc_pct if fresh else None, surplus_w=surplus,
+                       sun_up=not state.controller.sun.state(now).night, miners=inputs.facts)
 
 
 def _overheat(inputs: StepInputs, state: ControlState, now: float) -> tuple[list[Change], bool]:
@@ -76,14 +103,18 @@ def _overheat(inputs: StepInputs, state: ControlState, now: float) -> tuple[list
     return changes, changed
 
 
-def _pins(state: ControlState, decision: Decision, limits: PriceLimits | None) -> dict[str, tuple[float, str]]:
-    """Per-miner percent pins, lowest precedence first so higher ones overwrite: price, then manual overrides."""
+def _pins(state: ControlState, decision: Decision, limits: PriceLimits | None, outcome: RulesOutcome | None,
+          controlled: frozenset[str]) -> dict[str, tuple[float, str]]:
+    """Per-miner percent pins, lowest precedence first so higher ones overwrite: price, rules, manual overrides."""
     pins: dict[str, tuple[float, str]] = {}
     if limits is not None and decision.layer == "price":
         # The floor (grid mining) decided: the miners that do not pay stay off; the ceiling
         # (export beats PV mining) decided: the miners that earn less than the export stay off.
         floor = bool(limits.band.floor_reason) and limits.band.floor_reason in decision.reason
         pins.update({ip: (0.0, "price") for ip in (limits.floor_off if floor else limits.ceiling_off)})
+    if outcome is not None and decision.layer not in ("ems", "override"):
+        # A rule's per-miner wish sits in the rules layer: under a fleet override and an EMS dispatch.
+        pins.update({ip: (w.percent, f"rule {w.rule}") for ip, w in outcome.miners.items() if ip in controlled})
     for ip, override in state.controller.state.miner_overrides.items():
         pins[ip] = (override.percent, "override")
     return pins
