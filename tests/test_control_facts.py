@@ -35,6 +35,8 @@ def test_the_average_is_judged_before_this_tick_and_follows_an_hour_constant():
     later = tracker.update([record(ip, 50.0)], 90.0, fresh=[ip])[ip].avg_1h_hs
     assert later == pytest.approx(100.0 - 50.0 * (1 - math.exp(-30.0 / AVERAGE_TAU_SEC)))
     # asleep (0 H/s) is skipped: the average keeps, and forgotten miners are dropped
-    assert tracker.update([record(ip, 0.0)], 120.0, fresh=[ip])[ip].avg_1h_hs == later
+    asleep = tracker.update([record(ip, 0.0)], 120.0, fresh=[ip])[ip].avg_1h_hs
+    assert asleep == pytest.approx(later - (later - 50.0) * (1 - math.exp(-30.0 / AVERAGE_TAU_SEC)))
+    assert tracker.update([record(ip, 0.0)], 3600.0, fresh=[ip])[ip].avg_1h_hs == asleep
     tracker.update([], 150.0)
     assert tracker.update([record(ip, 80.0)], 180.0, fresh=[ip])[ip].avg_1h_hs is None
