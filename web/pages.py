@@ -26,3 +26,15 @@ def index():
 def login():
     # POST /login (the password check and the session) lives in web/auth.py.
     return render_template("login.html", app_name=_app_name())
+
+
+@bp.get("/automation")
+def automation():
+    """Rules and schedules, and which precedence layer decides now (static/js/automation.js)."""
+    return render_template("automation.html", app_name=_app_name())
+
+
+@bp.get("/energy")
+def energy():
+    """Electricity prices, break-even per miner and today's estimate (static/js/energy.js)."""
+    return render_template("energy.html", app_name=_app_name())
