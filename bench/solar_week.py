@@ -65,7 +65,9 @@ from miners.base import FREQUENCY, MODE, POWER_PERCENT, POWER_WATTS, SLEEP, WAKE
 from services.battery.config import SimulatedConfig  # noqa: E402
 from services.battery.simulated import HouseModel, house_load_w  # noqa: E402
 from services.config import AutocontrolConfig  # noqa: E402
-from services.control import ControlState, StepInputs, step as control_step  # noqa: E402
+from services.config import PriceControlConfig  # noqa: E402
+from services.control import ControlState, PriceInput, StepInputs, step as control_step  # noqa: E402
+from services.profitability import Hashprice  # noqa: E402
 from services.power import BatterySample, DictStore  # noqa: E402
 from services.power.allocator import (  # noqa: E402
     SET_MODE, SET_POWER_PERCENT, SET_POWER_WATTS, SLEEP_ACTION, WAKE_ACTION, MinerInput)
@@ -270,6 +272,22 @@ class BenchParams:
     whatsminers: int = 1
     bitaxes: int = 4
     overrides: tuple[tuple[str, str], ...] = ()  # autocontrol.* settings (config.yaml names), e.g. ("min_interval_sec", "600")
+    reserve_soc: float = 0.0  # the inverter's discharge cut-off (0 = none: the house can empty the battery)
+
+
+@dataclass(frozen=True)
+class Economy:
+    """Prices and a hashprice for a run (bench/price_year.py): the price layer's inputs and the money kept.
+
+    ``prices`` has the PriceService interface (services.prices.StaticPrices over a series);
+    ``battery_data`` False runs the controller as with battery.source none (no SOC: the solar
+    policy keeps the fleet off, only the price layer and safety act) while the house still has its battery.
+    """
+
+    prices: object
+    hashprice: Hashprice
+    price: PriceControlConfig
+    battery_data: bool = True
 
 
 def _coerce(old: object, text: str) -> object:
@@ -294,18 +312,32 @@ def autocontrol_config(policy: str, lat: float, lon: float, overrides: tuple[tup
     return cfg
 
 
-def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) -> dict:
-    """Simulate one policy over a span; returns the contract keys plus totals and the energy balance."""
+def _price_input(economy: Economy, t: float) -> PriceInput:
+    """What the app's AutoControl._price builds from its PriceService, from the bench's series."""
+    p = economy.prices.current(t)
+    return PriceInput(price=p.price, price_main=p.price_main, export_main=p.export_price_main, unit=p.unit,
+                      stale=p.stale, reason=p.reason, cheapest=lambda hours: economy.prices.cheapest(t, hours))
+
+
+def run_policy(weather: Weather, span: str, policy: str, params: BenchParams, economy: Economy | None = None) -> dict:
+    """Simulate one policy over a span; returns the contract keys plus totals and the energy balance.
+
+    With ``economy`` the step also gets the price and each miner's break-even, and the result
+    adds money: revenue (hashes x hashprice), cost (the site's grid bill with the fleet minus
+    the house-only shadow's: import x price - export x export price) and profit.
+    """
     wall0 = time.perf_counter()
     t0, t1 = span_bounds(weather, span)
     lat = weather.latitude if weather.latitude is not None else 36.1
     lon = weather.longitude if weather.longitude is not None else -79.95
     tz = dt.timezone(dt.timedelta(hours=weather.utc_offset_h))
     cfg = autocontrol_config(policy, lat, lon, params.overrides)
+    if economy is not None:
+        cfg = dataclasses.replace(cfg, price=economy.price)
     clock_now = [t0]
     control = ControlState.create(cfg, DictStore(), clock=lambda: clock_now[0], tz=tz)
     house_cfg = SimulatedConfig(pv_kw=params.pv_kw, battery_kwh=params.battery_kwh, efficiency=params.efficiency,
-                                base_load_w=params.base_load_w, initial_soc=params.initial_soc,
+                                base_load_w=params.base_load_w, initial_soc=params.initial_soc, reserve_soc=params.reserve_soc,
                                 grid_tied=params.grid_tied, latitude=lat, longitude=lon)
     house, shadow = HouseModel(house_cfg, t0), HouseModel(house_cfg, t0)
     fleet = default_fleet(params.whatsminers, params.bitaxes)
@@ -316,6 +348,7 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
                          "curtailed", "mined", "hash_th"), 0.0)
     changes = dict.fromkeys(by_ip, 0)
     below_sec = 0.0
+    bill = {"fleet": 0.0, "shadow": 0.0}
     min_soc = house.soc_pct
     reading = None
     t = t0
@@ -323,8 +356,12 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
         dt_s = min(step, t1 - t)
         clock_now[0] = t
         # One control step with the latest reading: the app's own (services/control/step.py).
-        inputs = StepInputs(reading=reading, miners=tuple(m.as_input() for m in fleet), controlled=frozenset(by_ip),
-                            fleet_w=sum(m.power_w for m in fleet))
+        miners = tuple(m.as_input() for m in fleet)
+        battery_data = economy is None or economy.battery_data
+        inputs = StepInputs(reading=reading if battery_data else None, miners=miners, controlled=frozenset(by_ip),
+                            fleet_w=sum(m.power_w for m in fleet), has_battery=battery_data,
+                            price=None if economy is None else _price_input(economy, t),
+                            hashprice=None if economy is None else economy.hashprice)
         plan = control_step(inputs, control, t).plan
         if plan is not None and plan.settings:
             for s in plan.settings:
@@ -351,8 +388,13 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
         pv = house.pv_w_from_ghi(weather.ghi_at(mid))
         house_w = house_load_w(params.base_load_w, lon, mid)
         state = house.step(dt_s, extra_load_w=miners_w, pv_w=pv, house_w=house_w)
-        shadow.step(dt_s, pv_w=pv, house_w=house_w)
+        shadow_state = shadow.step(dt_s, pv_w=pv, house_w=house_w)
         h = dt_s / 3600.0
+        if economy is not None and params.grid_tied:
+            now_price = economy.prices.current(mid)
+            for key, grid_w in (("fleet", state.grid_w or 0.0), ("shadow", shadow_state.grid_w or 0.0)):
+                kwh = grid_w * h / 1000.0
+                bill[key] += kwh * (now_price.price_main or 0.0) if kwh > 0 else kwh * (now_price.export_price_main or 0.0)
         # Attribution: PV serves the house first, then the miners; the battery's discharge
         # beyond the house's deficit feeds the miners, the grid the rest.
         house_pv = min(pv, house_w)
@@ -377,7 +419,13 @@ def run_policy(weather: Weather, span: str, policy: str, params: BenchParams) ->
     else:
         caused = house.totals["unmet_wh"] - shadow.totals["unmet_wh"]
     kwh = lambda wh: round(wh / 1000.0, 2)  # noqa: E731
-    return {
+    money = {}
+    if economy is not None:
+        revenue = acc["hash_th"] / 3600.0 * economy.hashprice.per_th_hour  # TH/s x hours x per TH/s per hour
+        cost = bill["fleet"] - bill["shadow"]
+        money = {"revenue": round(revenue, 2), "cost": round(cost, 2), "profit": round(revenue - cost, 2),
+                 "currency": economy.hashprice.currency}
+    return {**money,
         "pv_kwh": kwh(acc["pv"]),
         "mined_from_pv_kwh": kwh(acc["mined_from_pv"]),
         "mined_from_battery_kwh": kwh(acc["mined_from_battery"]),
@@ -446,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-load-w", type=float, default=600.0, help="house load before the daily profile")
     ap.add_argument("--initial-soc", type=float, default=60.0)
     ap.add_argument("--off-grid", action="store_true")
+    ap.add_argument("--reserve-soc", type=float, default=0.0, help="the inverter's discharge cut-off SOC (0 = none)")
     ap.add_argument("--whatsminers", type=int, default=1)
     ap.add_argument("--bitaxes", type=int, default=4)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -458,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--set {item}: expected KEY=VALUE")
         overrides.append((key.strip().removeprefix("autocontrol."), value.strip()))
     params = BenchParams(args.pv_kw, args.battery_kwh, args.efficiency, args.base_load_w, args.initial_soc,
-                         not args.off_grid, args.step_sec, args.whatsminers, args.bitaxes, tuple(overrides))
+                         not args.off_grid, args.step_sec, args.whatsminers, args.bitaxes, tuple(overrides),
+                         args.reserve_soc)
     try:
         autocontrol_config("ratchet", 0.0, 0.0, params.overrides)
     except (TypeError, ValueError, AttributeError) as exc:

@@ -51,7 +51,6 @@ from services.ems import ACTIVE, EmsDispatcher
 from services.power.allocator import (MinerHistory, MinerInput, MinerSetting, PowerAllocator, miner_input)
 from services.pools import prestart
 from services.power.safety import OVERHEAT_KEY, OverheatTracker, overheat_limit
-from services.profitability import break_even, miner_figures
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +209,8 @@ class AutoControl:
                           controlled=frozenset(r.ip for r in records if self._controlled(r.ip)),
                           temps=tuple(temps), fleet_w=self.fleet.stats()["power_w"], has_battery=self.has_battery,
                           ems_w=self.ems.target_w(), ems_generation=self.ems.state.generation,
-                          price=self._price(now), break_even=self._break_even(inputs, now),
+                          price=self._price(now),
+                          hashprice=None if self.profitability is None else self.profitability.hashprice(now),
                           rules=rules.evaluate if rules is not None and rules.rules() else None,
                           facts=self.facts.update(records, now, fresh=fresh))
 
@@ -222,17 +222,6 @@ class AutoControl:
         p = prices.current(now)
         return PriceInput(price=p.price, price_main=p.price_main, export_main=p.export_price_main, unit=p.unit,
                           stale=p.stale, reason=p.reason, cheapest=lambda hours: prices.cheapest(now, hours))
-
-    def _break_even(self, inputs: list[MinerInput], now: float) -> dict[str, float | None]:
-        """Each miner's break-even electricity price (main currency per kWh) at today's hashprice."""
-        hashprice = None if self.profitability is None else self.profitability.hashprice(now)
-        if hashprice is None:
-            return {}
-        result = {}
-        for miner in inputs:
-            figures = miner_figures(miner)
-            result[miner.ip] = break_even(figures.hashrate_hs, figures.power_w, hashprice) if figures.sha256 else None
-        return result
 
     def tick(self, now: float | None = None) -> dict[str, Any]:
         """Decide, and (when enabled or the EMS holds the fleet) send the changed settings; returns the status body."""

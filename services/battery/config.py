@@ -114,6 +114,9 @@ class SimulatedConfig:
     max_discharge_w: float = 7000
     base_load_w: float = 600  # the house without miners, before the daily profile
     initial_soc: float = 60
+    # The inverter's discharge cut-off (backup reserve, "discharge cut-off SOC" on EG4/Victron): below
+    # it the battery is not discharged and loads come from the grid (off-grid: go unmet). 0 = none.
+    reserve_soc: float = 0
     grid_tied: bool = True  # false = off-grid: surplus is curtailed, deficit is unmet load
     latitude: float = 36.07  # Greensboro, NC (the bench's TMY3 file)
     longitude: float = -79.79
@@ -126,6 +129,7 @@ class SimulatedConfig:
         _check(self.max_discharge_w > 0, f"max_discharge_w: must be > 0, got {self.max_discharge_w}")
         _check(self.base_load_w >= 0, f"base_load_w: must be >= 0, got {self.base_load_w}")
         _check(0 <= self.initial_soc <= 100, f"initial_soc: must be 0-100, got {self.initial_soc}")
+        _check(0 <= self.reserve_soc < 100, f"reserve_soc: must be 0 or more and below 100, got {self.reserve_soc}")
         _check(-90 <= self.latitude <= 90, f"latitude: must be -90 to 90, got {self.latitude}")
         _check(-180 <= self.longitude <= 180, f"longitude: must be -180 to 180, got {self.longitude}")
 

@@ -127,7 +127,8 @@ class HouseModel:
             self.totals["loss_wh"] += charge * (1 - self._eta) * hours
         else:
             deficit = -net
-            discharge = min(deficit, self.cfg.max_discharge_w, self.stored_wh * self._eta / hours)
+            available_wh = max(0.0, self.stored_wh - self.capacity_wh * self.cfg.reserve_soc / 100.0)
+            discharge = min(deficit, self.cfg.max_discharge_w, available_wh * self._eta / hours)
             self.stored_wh = max(0.0, self.stored_wh - discharge / self._eta * hours)
             battery_w = discharge
             rest = deficit - discharge

@@ -7,6 +7,7 @@ from typing import Callable, Mapping, Sequence
 
 from services.power.allocator import MinerInput
 from services.power.decision import BatteryReading
+from services.profitability import Hashprice
 from services.rules import MinerFacts, RuleContext, RulesOutcome
 
 
@@ -46,7 +47,7 @@ class StepInputs:
     ems_w: float | None = None  # an EMS dispatch in watts (0 = the EMS stopped the fleet), None = none
     ems_generation: int | None = None  # changes with each new dispatch: its first plan is immediate
     price: PriceInput | None = None
-    break_even: Mapping[str, float | None] = field(default_factory=dict)  # ip -> main units per kWh
+    hashprice: Hashprice | None = None  # revenue per TH/s (services/profitability): the miners' break-even prices
     # The rules' evaluator: the app's RuleBook.evaluate (it keeps and saves the rules' state and
     # writes their events), a bench's services.rules.evaluate over its own RulesState; None = no rules.
     rules: Callable[[RuleContext], RulesOutcome] | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from services.power.allocator import MinerInput, nominal_power
+from services.profitability import Hashprice, break_even, miner_figures
 from services.config import PriceControlConfig
 from services.power.decision import PriceBand, fmt_pct
 
@@ -32,6 +33,29 @@ class PriceLimits:
     band: PriceBand
     floor_off: frozenset[str]  # controllable miners that do not pay at the import price
     ceiling_off: frozenset[str]  # miners that earn less than the export price
+
+
+def break_evens(miners: Sequence[MinerInput], hashprice: Hashprice | None,
+                hashing: dict[str, tuple[float, float]] | None = None) -> dict[str, float | None]:
+    """Each miner's break-even electricity price (main currency per kWh) at ``hashprice``.
+
+    Measured hashrate and power while it mines, else its model's nominal figures
+    (services/profitability miner_figures), else the figures ``hashing`` remembers from when
+    it last hashed (updated here): an asleep miner keeps a break-even, so the price can wake
+    it. None for other algorithms (no Bitcoin revenue) and when nothing is known.
+    """
+    result: dict[str, float | None] = {}
+    for miner in miners:
+        figures = miner_figures(miner)
+        hashrate, power = figures.hashrate_hs, figures.power_w
+        if hashing is not None:
+            if figures.hashrate_basis == "measured" and figures.power_basis == "measured" and power:
+                hashing[miner.ip] = (hashrate, power)
+            elif (hashrate is None or power is None) and miner.ip in hashing:
+                hashrate, power = hashing[miner.ip]
+        if hashprice is not None and figures.sha256:
+            result[miner.ip] = break_even(hashrate, power, hashprice)
+    return result
 
 
 def _fmt_price(value: float, unit: str) -> str:

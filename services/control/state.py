@@ -29,6 +29,9 @@ class ControlState:
     history: dict[str, MinerHistory] = field(default_factory=dict)
     ems_applied: int | None = None  # dispatch generation last planned (None: not since start -> urgent)
     tz: dt.tzinfo | None = None  # the site's zone for the rules' time windows (None: the machine's)
+    # ip -> (hashrate H/s, watts) last measured while hashing: the break-even of a miner asleep now
+    # whose model the table does not know (memory only: after a restart it is known once it hashes).
+    hashing: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, cfg: Any, store: StateStore, *, clock: Any = None, tz: dt.tzinfo | None = None,

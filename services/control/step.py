@@ -28,7 +28,7 @@ from services.power.safety import stale_battery
 from services.rules import RuleCommand, RuleContext, RulesOutcome
 
 from .inputs import StepInputs
-from .price_layer import PriceLimits, price_limits
+from .price_layer import PriceLimits, break_evens, price_limits
 from .state import ControlState
 
 
@@ -57,7 +57,8 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     hot = frozenset(state.overheat.overheated())
     controllable = [m for m in inputs.miners if m.online and m.ip in inputs.controlled]
     every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
-    limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, inputs.break_even)
+    break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing)
+    limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even)
     outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
     wish = None if outcome is None or outcome.fleet is None else RuleWish(outcome.fleet.percent, outcome.fleet.rule,
                                                                            outcome.fleet.reason)

@@ -102,6 +102,8 @@ class StaticPrices:
     def __init__(self, slots: Iterable[PriceSlot], unit: str, currency: str, *, source: str = "static",
                  zone: Zone | None = None, default_price: float | None = None) -> None:
         self._slots = sorted(slots, key=lambda slot: slot.start)
+        self._starts = [slot.start for slot in self._slots]  # bisect once per call: a bench asks every minute of a year
+        self._cheapest: dict[tuple[float, float, str], frozenset[float]] = {}  # (window start, hours, window) -> starts
         self.unit = unit
         self.currency = currency
         self.source = source
@@ -116,7 +118,8 @@ class StaticPrices:
 
     def current(self, now: float) -> PriceNow:
         """The slot's price at ``now``, else the default price marked stale."""
-        slot = prices_at(self._slots, now)
+        i = bisect.bisect_right(self._starts, now) - 1
+        slot = self._slots[i] if i >= 0 and self._slots[i].start <= now < self._slots[i].end else None
         if slot is None:
             return self.fallback("no published price covers this time")
         return PriceNow(slot.price, slot.price_main, slot.export_main, self.unit, self.currency, self.source,
@@ -132,4 +135,14 @@ class StaticPrices:
 
     def cheapest(self, now: float, hours: float, window: str = "day") -> bool:
         """Is ``now`` among the ``hours`` cheapest published hours of its local day (or rolling 24 h)?"""
-        return in_cheapest(self._slots, now, hours, self.zone, window)
+        if window != "day":
+            return in_cheapest(self._slots, now, hours, self.zone, window)
+        current = self.current(now)
+        if current.stale:
+            return False
+        key = (self.zone.day_start(now), hours, window)
+        chosen = self._cheapest.get(key)
+        if chosen is None:  # the slots never change: one choice per day and hours
+            chosen = self._cheapest[key] = frozenset(
+                s.start for s in cheapest_slots(self._slots, now, hours, self.zone, window))
+        return current.slot_start in chosen
