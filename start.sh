@@ -47,6 +47,32 @@ autocontrol:
   policy: ${DEMO_POLICY:-ratchet}
   tick_sec: 10
   min_interval_sec: 60
+  # The price layer (docs/control.md): miners whose break-even beats the price mine from the grid
+  # off-peak; PV mining stops for miners that earn less than the export price.
+  price:
+    enabled: true
+# A time-of-use tariff (offline: no price API), US cents like the demo's Greensboro house.
+prices:
+  source: fixed
+  currency: USD
+  unit: ¢/kWh
+  export_price: 4
+  fixed:
+    price: 16
+    periods:
+      - {name: off-peak, price: 9, hours: "23:00-07:00"}
+      - {name: peak, price: 32, hours: "16:00-20:00", days: [mon-fri]}
+# Fixed network figures (offline): about 42 USD per PH/s per day, so an S21 (17.5 J/TH) breaks even
+# near 10 ¢/kWh and an S19 (34 J/TH) near 5 ¢/kWh.
+profitability:
+  source: fixed
+  currency: USD
+  network: {difficulty: 1.5e+14, btc_price: 100000, fees_btc: 0.02}
+# An example rule (docs/rules.md): half power while the peak tariff is on.
+rules:
+  - name: peak-half-power
+    when: {price_above: 30}
+    then: {action: percent, value: 50}
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"

@@ -69,6 +69,24 @@ def test_demo_serves_at_least_10_online_miners_within_a_minute(demo):
     assert page.status_code == 200 and "vendor/chart" in page.text
 
 
+def test_demo_shows_prices_break_even_and_an_example_rule(demo):
+    """Issue 12: a time-of-use table offline, break-even per miner, the example rule, the deciding layer."""
+    test_demo_serves_at_least_10_online_miners_within_a_minute(demo)
+    prices = get(demo["base"] + "/api/prices").json()
+    assert (prices["source"], prices["currency"], prices["unit"]) == ("fixed", "USD", "¢/kWh")
+    assert prices["now"] in (9, 16, 32) and prices["slots"] and prices["error"] is None
+    table = get(demo["base"] + "/api/profitability").json()
+    known = [m for m in table["miners"] if m["break_even"] is not None]
+    assert len(known) >= 5 and all(0 < m["break_even"] < 1 for m in known)  # USD per kWh
+    rules = get(demo["base"] + "/api/rules").json()["rules"]
+    assert [r["name"] for r in rules if r["source"] == "config"] == ["peak-half-power"]
+    deadline = time.monotonic() + 30  # the first control tick comes within autocontrol.tick_sec (10 s)
+    while (control := get(demo["base"] + "/api/autocontrol").json())["layer"] is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert control["layer"] in ("safety", "override", "ems", "rules", "price", "policy")
+    assert control["rule"] in (None, "peak-half-power")
+
+
 def test_websocket_pushes_snapshots(demo):
     import simple_websocket
 
