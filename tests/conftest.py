@@ -10,6 +10,10 @@ from tests.fakes import fake_factory, reset_fakes
 
 TEST_TOKEN = "test-token-0123456789abcdef"
 TEST_PASSWORD = "correct horse battery"
+# The tests' config.yaml: data in the config's folder, fast polling, a known token and password.
+BASE_CONFIG = ("server:\n  data_dir: data\n"
+               "polling:\n  interval_sec: 2\n  timeout_sec: 0.5\n  offline_after: 2\n  workers: 8\n"
+               f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n")
 
 
 @pytest.fixture
@@ -18,11 +22,7 @@ def config(tmp_path):
     from services.config import load_config
 
     path = tmp_path / "config.yaml"
-    path.write_text(
-        "server:\n  data_dir: data\n"
-        "polling:\n  interval_sec: 2\n  timeout_sec: 0.5\n  offline_after: 2\n  workers: 8\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
-    )
+    path.write_text(BASE_CONFIG)
     return load_config(path, environ={})
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from services.battery import BatteryReading
-from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.conftest import BASE_CONFIG, TEST_TOKEN
 from tests.fakes import FakePowerDriver
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
@@ -29,9 +29,7 @@ def _app(tmp_path, price: float, extra: str = ""):
     reset_fakes()
     path = tmp_path / "config.yaml"
     path.write_text(
-        "server:\n  data_dir: data\n"
-        "polling:\n  interval_sec: 2\n  timeout_sec: 0.5\n  offline_after: 2\n  workers: 8\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
+        BASE_CONFIG +
         f"prices:\n  source: fixed\n  currency: GBP\n  unit: p/kWh\n  fixed:\n    price: {price}\n" + extra)
     config = load_config(path, environ={})
     db = Database(config.data_path / "fleet.db")

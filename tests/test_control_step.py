@@ -12,7 +12,7 @@ from services.config import AutocontrolConfig, PriceControlConfig
 from services.control import ControlState, MinerTemp, PriceInput, StepInputs, break_evens, price_limits, step
 from services.power import BatterySample, DictStore
 from services.power.allocator import MinerInput
-from services.power.decision import RuleWish
+from services.rules import FleetWish
 from services.profitability import Hashprice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_export_ceiling_stops_pv_mining_that_earns_less_than_the_export():
 
 def test_rules_outrank_price_and_policy_but_not_override_or_safety():
     state = state_for(policy="ratchet", price=PriceControlConfig(enabled=True, always_below=100))
-    wish = RuleWish(0.0, "stop-when-dear", "price_above 30")
+    wish = FleetWish(0.0, "stop-when-dear", "price_above 30")
     reading = BatterySample(soc_pct=80, measured_at=NOW)
     d = state.controller.tick(reading, NOW, rated_w=7000, rule=wish,
                               price=price_limits(state.controller.cfg.price, grid_price(0.1), FLEET,
@@ -143,13 +143,13 @@ def test_rules_outrank_price_and_policy_but_not_override_or_safety():
     assert state.controller.tick(reading, NOW + 1, rated_w=7000, rule=wish).layer == "override"
     low = BatterySample(soc_pct=10, measured_at=NOW + 2)
     state.controller.clear_override()
-    d = state.controller.tick(low, NOW + 2, rated_w=7000, rule=RuleWish(100.0, "wake", "x"))
+    d = state.controller.tick(low, NOW + 2, rated_w=7000, rule=FleetWish(100.0, "wake", "x"))
     assert (d.layer, d.target_percent, d.rule) == ("safety", 0.0, None)
 
 
 def test_ems_outranks_rules_and_safety_outranks_ems():
     state = state_for()
-    d = state.controller.tick(None, NOW, rated_w=7000, battery=False, ems_w=3500, rule=RuleWish(0.0, "r", "x"))
+    d = state.controller.tick(None, NOW, rated_w=7000, battery=False, ems_w=3500, rule=FleetWish(0.0, "r", "x"))
     assert (d.layer, d.target_w) == ("ems", 3500)
     d = state.controller.tick(None, NOW + 1, rated_w=7000, battery=False, ems_w=3500, overheating=True)
     assert (d.layer, d.target_percent) == ("safety", 0.0)

@@ -13,7 +13,7 @@ from services.fleet import FleetManager
 from services.prices.service import PriceService
 from services.runtime import Runtime
 from database.db import Database
-from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.conftest import BASE_CONFIG, TEST_TOKEN
 from tests.fakes import fake_factory, reset_fakes
 from tests.test_prices_sources import AGILE, OUTGOING, ReplyServer, octopus_route, ts
 
@@ -30,9 +30,7 @@ def octopus():
 def write_config(tmp_path, server_url: str, extra: str = "") -> object:
     path = tmp_path / "config.yaml"
     path.write_text(
-        "server:\n  data_dir: data\n"
-        "polling:\n  interval_sec: 2\n  timeout_sec: 0.5\n  offline_after: 2\n  workers: 8\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n{extra}"
+        f"{BASE_CONFIG}{extra}"
         "prices:\n  source: octopus\n  timezone: Europe/London\n  default_price: 30\n"
         f"  octopus:\n    product: {AGILE}\n    region: J\n    export_product: {OUTGOING}\n    base_url: {server_url}\n")
     return load_config(path, environ={})

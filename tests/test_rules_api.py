@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.conftest import BASE_CONFIG, TEST_PASSWORD, TEST_TOKEN
 
 MINIMAL = {"name": "stop-when-dear", "when": {"price_above": 30}, "then": {"action": "sleep"}}
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
@@ -25,9 +25,7 @@ def env(tmp_path):
     reset_fakes()
     path = tmp_path / "config.yaml"
     path.write_text(
-        "server:\n  data_dir: data\n"
-        "polling:\n  interval_sec: 2\n  timeout_sec: 0.5\n  offline_after: 2\n  workers: 8\n"
-        f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
+        BASE_CONFIG +
         "rules:\n"
         "  - name: quiet nights\n"
         "    when: {time: {from: 22:00, to: 07:00}}\n"

@@ -22,7 +22,7 @@ from typing import Mapping
 
 from services.ems.measure import FleetPower, fleet_power
 from services.power.allocator import AllocationPlan
-from services.power.decision import Decision, RuleWish
+from services.power.decision import Decision
 from services.power.overheat import Change
 from services.power.safety import stale_battery
 from services.rules import RuleCommand, RuleContext, RulesOutcome
@@ -60,11 +60,9 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing)
     limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even)
     outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
-    wish = None if outcome is None or outcome.fleet is None else RuleWish(outcome.fleet.percent, outcome.fleet.rule,
-                                                                           outcome.fleet.reason)
     decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
                                fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
-                               battery=inputs.has_battery, rule=wish, price=None if limits is None else limits.band)
+                               battery=inputs.has_battery, rule=None if outcome is None else outcome.fleet, price=None if limits is None else limits.band)
     pins = _pins(state, decision, limits, outcome, inputs.controlled)
     # The EMS's view of the fleet (an allocation of its own) only when a dispatch needs its fixed loads.
     power = fleet_power(inputs.miners, state.history, hot, now) if commanding and decision.layer == "ems" else None

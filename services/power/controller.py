@@ -17,7 +17,9 @@ import datetime as dt
 import time
 from typing import Callable
 
-from .decision import BatteryReading, Decision, PriceBand, RuleWish, Timer, fmt_duration, fmt_pct
+from services.rules.engine import FleetWish
+
+from .decision import BatteryReading, Decision, PriceBand, Timer, fmt_duration, fmt_pct
 from .ratchet import ratchet_step
 from .safety import age_text as _age
 from .safety import stale_battery
@@ -151,7 +153,7 @@ class PowerController:
     def tick(self, reading: BatteryReading | None, now: float | None = None, *, rated_w: float = 0.0,
              fleet_w: float | None = None, overheating: bool = False,
              ems_percent: float | None = None, ems_w: float | None = None, battery: bool = True,
-             rule: RuleWish | None = None, price: PriceBand | None = None) -> Decision:
+             rule: FleetWish | None = None, price: PriceBand | None = None) -> Decision:
         """Decide the fleet's power now; rated_w = the fleet's rated watts, fleet_w = measured miner watts.
 
         ``ems_w`` (or ``ems_percent``): an active EMS dispatch in watts (0 = the EMS stopped the
@@ -263,7 +265,7 @@ class PowerController:
         return view
 
     def _precedence(self, safety: _SafetyView, policy: _PolicyView, ems_percent: float | None,
-                    ems_w: float | None, rule: RuleWish | None = None, price: PriceBand | None = None) -> _Choice:
+                    ems_w: float | None, rule: FleetWish | None = None, price: PriceBand | None = None) -> _Choice:
         """Safety > override > EMS > rules > price limit > solar policy: the first layer with a wish decides."""
         st = self.state
         if safety.ceilings:

@@ -54,15 +54,6 @@ class Timer:
 
 
 @dataclass(frozen=True)
-class RuleWish:
-    """The rules layer's fleet wish this tick: the percent, the rule that fired and why."""
-
-    percent: float
-    rule: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class PriceBand:
     """The price layer's limits on the solar policy: never below ``floor``, never above ``ceiling`` (percent).
 
