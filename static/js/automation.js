@@ -35,7 +35,7 @@ function ruleCard(rule) {
   const when = conditionsText(rule.when, st.priceUnit);
   const until = conditionsText(rule.until, st.priceUnit);
   const guards = guardsText(rule.guards);
-  const line = (label, text, cls) => el("p", { class: `rule-line ${cls}` }, el("span", { class: "rule-k" }, label), text);
+  const line = (label, text, cls) => el("p", { class: `rule-line ${cls}` }, el("span", { class: "rule-k" }, label), " ", text);
   let actions;
   if (fromConfig) actions = el("p", { class: "rule-ro small muted" }, "Defined in config.yaml (read-only: change it there)");
   else if (st.loggedIn) {
@@ -56,7 +56,7 @@ function ruleCard(rule) {
     line("Then", `${actionText(rule.then)} → ${targetText(rule.target)}`, "rule-then"),
     guards.length ? el("p", { class: "rule-guards small muted" }, guards.join(" · ")) : null,
     el("p", { class: "rule-meta small" },
-      el("span", {}, el("span", { class: "muted" }, "Last fired "), firedText(rule.last_fired)),
+      el("span", {}, el("span", { class: "muted" }, "Last fired "), firedText(rule.last_fired)), " ",
       el("span", {}, el("span", { class: "muted" }, "Fired today "), String(isNum(rule.fired_today) ? rule.fired_today : 0))),
     actions);
 }
