@@ -22,7 +22,7 @@ form.addEventListener("submit", async (ev) => {
       body: JSON.stringify({ password: form.password.value }),
     });
     if (res.ok) {
-      location.assign("/");
+      location.assign(nextPage());
       return;
     }
     let data = null;
@@ -39,3 +39,9 @@ form.addEventListener("submit", async (ev) => {
     button.disabled = false;
   }
 });
+
+/** Where to go after logging in: ?next= when it is a path on this site (never another host), else the dashboard. */
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next") || "";
+  return next.startsWith("/") && !next.startsWith("//") && !next.includes("\\") ? next : "/";
+}

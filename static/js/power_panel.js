@@ -12,7 +12,8 @@ import { $, api, el, isNum, setText } from "./util.js";
 const POLL_MS = 20_000; // battery and controller refresh while the page is visible
 const TICK_MS = 1000;   // countdowns and the reading's age
 const VERB = { raise: "raising to", lower: "lowering to", start: "starting at" };
-const SOURCE_TEXT = { policy: "solar policy", safety: "safety rule", override: "manual override", ems: "EMS dispatch" };
+const SOURCE_TEXT = { policy: "solar policy", safety: "safety rule", override: "manual override", ems: "EMS dispatch",
+                      rules: "rule", price: "electricity price" };
 
 const ps = {
   battery: undefined,   // GET /api/battery body; null = the server has no battery route (404)
@@ -233,7 +234,8 @@ function renderAutocontrol() {
   setText("ac-target", target);
   $("ac-cap-row").hidden = !isNum(ac.cap_percent); // only the ratchet policy has a cap
   setText("ac-cap", isNum(ac.cap_percent) ? fmtPct(ac.cap_percent) : "—");
-  setText("ac-source", SOURCE_TEXT[ac.source] || (typeof ac.source === "string" && ac.source) || "—");
+  const decidedBy = SOURCE_TEXT[ac.source] || (typeof ac.source === "string" && ac.source) || "—";
+  setText("ac-source", ac.source === "rules" && typeof ac.rule === "string" ? `${decidedBy} "${ac.rule}"` : decidedBy);
   setText("ac-reason", decided ? reasonText(ac.reason, ac.timers) || "—"
     : "No decision yet: waiting for the controller's first tick.");
   $("ac-timers").replaceChildren(...ac.timers.map(() => el("li", { class: "ac-timer" })));

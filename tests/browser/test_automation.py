@@ -58,12 +58,20 @@ def rule_card(page, name):
 
 
 def log_in(page, base):
-    page.goto(base + "/login")
+    """Through the page's own "Log in" link: the login page returns to /automation (?next=)."""
+    page.goto(base + "/automation")
+    page.locator("#login-link").click()
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
-    page.goto(base + "/automation")
+    page.wait_for_url(re.compile(r"/automation$"))
     expect(page.locator("#logout-btn")).to_be_visible()
+
+
+def test_login_never_returns_to_another_host(open_page, server):
+    page = open_page("/login?next=//evil.example/x")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(server + "/")
 
 
 def test_lists_config_and_api_rules_with_their_state_and_the_decision(open_page, server):
