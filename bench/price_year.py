@@ -105,9 +105,14 @@ def load_series(path: Path, unit: str | None = None) -> Series:
     return Series(sorted(rows, key=lambda r: r[0]), unit, "; ".join(sources) or str(path))
 
 
-def prices_on_weather(series: Series, weather: Weather, currency: str, export_price: float | None,
-                      default_price: float | None) -> StaticPrices:
-    """The series laid on the weather's timeline by local month/day/time; a flat export price where it has none."""
+def prices_on_weather(series: Series, weather: Weather, currency: str, export_price: float | str | None,
+                      default_price: float | None, adder: float = 0.0) -> StaticPrices:
+    """The series laid on the weather's timeline by local month/day/time.
+
+    Import = the series' price + ``adder`` (delivery charges on a wholesale series); export = the
+    series' own export column, else ``export_price``: a flat price, or "wholesale" for the series'
+    price without the adder (net billing at the hourly price).
+    """
     tz = dt.timezone(dt.timedelta(hours=weather.utc_offset_h))
     year = dt.datetime.fromtimestamp(weather.start, tz).year
     placed: dict[float, tuple[float, float | None]] = {}
@@ -124,8 +129,9 @@ def prices_on_weather(series: Series, weather: Weather, currency: str, export_pr
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) and starts[i + 1] - start <= 2 * step else start + step
         price, export = placed[start]
-        rows.append((start, end, price))
-        export = export if export is not None else export_price
+        rows.append((start, end, price + adder))
+        if export is None:
+            export = price if export_price == "wholesale" else export_price
         if export is not None:
             exports.append((start, end, export))
     return StaticPrices(make_slots(rows, series.unit, exports), series.unit, currency, source="bench series",
@@ -148,11 +154,11 @@ def economy_for(policy: str, house: str, prices: StaticPrices, hashprice: Hashpr
 
 
 def run_matrix(weather_path: Path, series: Series, span: str, params: BenchParams, *, currency: str,
-               hashprice_day: float, export_price: float | None, default_price: float | None, margin: float,
-               parallel: bool = True, workers: int = 3) -> dict[str, dict[str, dict]]:
+               hashprice_day: float, export_price: float | str | None, default_price: float | None, margin: float,
+               adder: float = 0.0, parallel: bool = True, workers: int = 3) -> dict[str, dict[str, dict]]:
     """Every house x policy; results[house][policy]."""
     weather = load_weather(weather_path)
-    prices = prices_on_weather(series, weather, currency, export_price, default_price)
+    prices = prices_on_weather(series, weather, currency, export_price, default_price, adder)
     hashprice = Hashprice(per_th_day=hashprice_day, per_th_hour=hashprice_day / 24.0, currency=currency,
                           source="bench (fixed)")
     jobs = {}
@@ -168,6 +174,8 @@ def run_matrix(weather_path: Path, series: Series, span: str, params: BenchParam
             done = {key: f.result() for key, f in futures.items()}
     else:
         done = {key: run_policy(*args) for key, args in jobs.items()}
+    for policy in POLICIES:  # no battery: its SOC (a 0.1 kWh buffer) says nothing about a floor
+        done[("no-battery", policy)].update(min_soc="n/a", minutes_below_floor="n/a")
     return {house: {policy: done[(house, policy)] for policy in POLICIES} for house in HOUSES}
 
 
@@ -192,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--currency", default="USD", help="currency of the series and the hashprice")
     ap.add_argument("--hashprice", type=float, default=0.045,
                     help="revenue per TH/s per day after pool fee, in --currency (0.045 USD = 45 USD/PH/day)")
-    ap.add_argument("--export-price", type=float, default=None,
-                    help="flat export price in the series' unit where the series has none (default: none)")
+    ap.add_argument("--export-price", default=None,
+                    help="where the series has no export column: a flat price in its unit, or 'wholesale' "
+                         "(the series' price without --adder); default none")
+    ap.add_argument("--adder", type=float, default=0.0,
+                    help="added to every import price, in the series' unit (delivery charges on a wholesale series)")
     ap.add_argument("--default-price", type=float, default=None, help="price for times the series does not cover")
     ap.add_argument("--margin", type=float, default=1.0, help="autocontrol.price.margin")
     ap.add_argument("--span", choices=SPANS, default="year")
@@ -201,15 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     series = load_series(args.prices, args.unit)
+    export = args.export_price if args.export_price in (None, "wholesale") else float(args.export_price)
     params = BenchParams(step_sec=args.step_sec)
     results = run_matrix(args.weather, series, args.span, params, currency=args.currency,
-                         hashprice_day=args.hashprice, export_price=args.export_price,
-                         default_price=args.default_price, margin=args.margin)
+                         hashprice_day=args.hashprice, export_price=export,
+                         default_price=args.default_price, margin=args.margin, adder=args.adder)
     if args.json:
-        print(json.dumps({"series": series.source, "unit": series.unit, "results": results}, indent=2))
+        print(json.dumps({"series": series.source, "unit": series.unit, "adder": args.adder,
+                          "export_price": args.export_price, "hashprice": args.hashprice, "results": results}, indent=2))
     else:
-        print(table(results, f"price_year: {args.span}, prices {series.source} ({series.unit}), hashprice "
-                             f"{args.hashprice:g} {args.currency}/TH/s/day, export {args.export_price} {series.unit}"))
+        print(table(results, f"price_year: {args.span}, prices {args.prices.name} ({series.unit}) + {args.adder:g}, "
+                             f"hashprice {args.hashprice:g} {args.currency}/TH/s/day, export {args.export_price}"))
     return 0
 
 
