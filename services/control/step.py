@@ -62,7 +62,8 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
     decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
                                fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
-                               battery=inputs.has_battery, rule=None if outcome is None else outcome.fleet, price=None if limits is None else limits.band)
+                               battery=inputs.has_battery, rule=None if outcome is None else outcome.fleet,
+                               price=None if limits is None else limits.band)
     pins = _pins(state, decision, limits, outcome, inputs.controlled)
     # The EMS's view of the fleet (an allocation of its own) only when a dispatch needs its fixed loads.
     power = fleet_power(inputs.miners, state.history, hot, now) if commanding and decision.layer == "ems" else None

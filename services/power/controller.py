@@ -22,7 +22,7 @@ from services.rules.engine import FleetWish
 from .decision import BatteryReading, Decision, PriceBand, Timer, fmt_duration, fmt_pct
 from .ratchet import ratchet_step
 from .safety import age_text as _age
-from .safety import stale_battery
+from .safety import below_floor, stale_battery
 from .state import STATE_KEY, ControllerState, Override, StateStore
 from .sun import SunClock
 from .surplus import surplus_step
@@ -215,7 +215,7 @@ class PowerController:
             elif st.emergency and r.cap_percent > 0:
                 st.emergency = False  # the latch was lifted (full battery or the sunset rule)
             return view
-        if safety_soc <= cfg.emergency_soc:
+        if below_floor(safety_soc, cfg.emergency_soc):
             st.emergency = True
         elif st.emergency and soc >= cfg.surplus.priority_soc:
             st.emergency = False  # refilled to the priority level: surplus may run again
@@ -251,7 +251,7 @@ class PowerController:
         elif st.emergency:
             if falling:
                 view.ceilings.append((0.0, falling))
-            elif soc <= cfg.emergency_soc:
+            elif below_floor(soc, cfg.emergency_soc):
                 view.ceilings.append((0.0, f"SOC {fmt_pct(soc)} <= {fmt_pct(cfg.emergency_soc)} emergency -> off"))
             elif st.policy == "ratchet":
                 view.ceilings.append((0.0, f"emergency latched (SOC {fmt_pct(soc)}): off until "
@@ -364,7 +364,8 @@ class PowerController:
         if last is not None and measured_at - last[1] >= TREND_MIN_SEC:
             rate = (last[0] - soc) / (measured_at - last[1])  # % per second, > 0 while falling
             projected = soc - rate * (cfg.tick_sec + STOP_LEAD_SEC)
-            if 0 < rate <= TREND_MAX_PCT_PER_SEC and soc > cfg.emergency_soc >= projected:
+            crosses = not below_floor(soc, cfg.emergency_soc) and below_floor(projected, cfg.emergency_soc)
+            if 0 < rate <= TREND_MAX_PCT_PER_SEC and crosses:
                 ahead = projected
                 note = (f"SOC {fmt_pct(soc)} falling {rate * 60:.2f}%/min: reaches {fmt_pct(cfg.emergency_soc)} "
                         f"before the next tick -> off now")

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from .decision import fmt_pct
+from .safety import below_floor
 
 
 def ratchet_level(soc: float) -> float:
@@ -28,7 +29,7 @@ def ratchet_step(soc: float, cap: float, night: bool, night_why: str, *,
                  emergency_soc: float, full_soc: float, sunset_min_soc: float) -> RatchetResult:
     """One ratchet decision from SOC, the current latch and day/night (no timing here)."""
     s = fmt_pct(soc)
-    if soc <= emergency_soc:
+    if below_floor(soc, emergency_soc):
         return RatchetResult(0.0, 0.0, True, f"SOC {s} <= {fmt_pct(emergency_soc)} emergency -> off")
     if soc >= full_soc:
         return RatchetResult(100.0, 100.0, False, f"SOC {s} full -> 100%, latch reset")
