@@ -75,7 +75,8 @@ def _layers(result: StepResult) -> dict[str, Any]:
     return {"pins": {ip: {"percent": percent, "by": by} for ip, (percent, by) in sorted(result.pins.items())},
             "price_band": None if band is None else {"floor_percent": band.floor, "ceiling_percent": band.ceiling,
                                                      "floor_reason": band.floor_reason,
-                                                     "ceiling_reason": band.ceiling_reason}}
+                                                     "ceiling_reason": band.ceiling_reason,
+                                                     "grid_hold": result.price.hold}}
 
 
 class DbStore:

@@ -227,3 +227,17 @@ def test_an_asleep_miner_keeps_the_break_even_it_had_while_hashing():
     assert break_evens([asleep], HASHPRICE, {}) == {"10.0.0.9": None}
     assert break_evens([unknown], HASHPRICE, state.hashing) == {"10.0.0.9": pytest.approx(0.30)}
     assert break_evens([asleep], HASHPRICE, state.hashing) == {"10.0.0.9": pytest.approx(0.30)}
+
+
+@pytest.mark.parametrize("soc, battery_w, grid_mining", [(45, 800, False), (45, 50, True), (45, -900, True),
+                                                         (60, 800, True)])
+def test_grid_mining_waits_while_it_would_empty_the_battery(soc, battery_w, grid_mining):
+    """Below priority_soc (50) a discharging battery would feed the "grid" miners: the floor waits;
+    an idle battery (the inverter holds its reserve) or a charging one lets it run."""
+    reading = BatterySample(soc_pct=soc, pv_w=0, load_w=600, battery_w=battery_w, grid_w=0, measured_at=NOW)
+    state = state_for(policy="surplus", price=PriceControlConfig(enabled=True))
+    result = step(inputs(reading, has_battery=True, price=grid_price(0.05)), state, NOW)
+    assert (result.decision.layer == "price") is grid_mining
+    assert (result.price.hold is None) is grid_mining
+    if not grid_mining:
+        assert "grid mining waits: SOC 45% below priority 50%" in result.price.hold

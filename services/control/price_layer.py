@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 from services.power.allocator import MinerInput, nominal_power
 from services.profitability import Hashprice, break_even, miner_figures
 from services.config import PriceControlConfig
-from services.power.decision import PriceBand, fmt_pct
+from services.power.decision import BatteryReading, PriceBand, fmt_pct
 
 from .inputs import PriceInput
 
@@ -33,6 +33,7 @@ class PriceLimits:
     band: PriceBand
     floor_off: frozenset[str]  # controllable miners that do not pay at the import price
     ceiling_off: frozenset[str]  # miners that earn less than the export price
+    hold: str | None = None  # why grid mining waits on the battery now (battery_hold)
 
 
 def break_evens(miners: Sequence[MinerInput], hashprice: Hashprice | None,
@@ -62,10 +63,30 @@ def _fmt_price(value: float, unit: str) -> str:
     return f"{value:.4g} {unit}".strip()
 
 
+def battery_hold(reading: BatteryReading | None, priority_soc: float, idle_w: float) -> str | None:
+    """Why grid mining must wait on a battery site now (None: it may run).
+
+    A hybrid inverter serves the miners from the battery first: below ``priority_soc``
+    (autocontrol.surplus.priority_soc) a discharging battery would be emptied by "grid"
+    mining and the floor would stop it at the emergency SOC. Grid mining goes on below it
+    only while the battery is not discharging (``idle_w``, autocontrol.surplus.probe_idle_w):
+    the inverter holds its reserve and the grid feeds the miners.
+    """
+    if reading is None or reading.soc_pct is None or reading.soc_pct >= priority_soc:
+        return None
+    if reading.battery_w is not None and reading.battery_w <= idle_w:
+        return None
+    return (f"grid mining waits: SOC {fmt_pct(reading.soc_pct)} below priority {fmt_pct(priority_soc)} "
+            f"and the battery discharging")
+
+
 def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequence[MinerInput],
                  controlled: frozenset[str], hot: frozenset[str] | set[str],
-                 break_even: Mapping[str, float | None]) -> PriceLimits | None:
-    """The price band for this tick; None when the layer is off or there is no price at all."""
+                 break_even: Mapping[str, float | None], hold: str | None = None) -> PriceLimits | None:
+    """The price band for this tick; None when the layer is off or there is no price at all.
+
+    ``hold`` (battery_hold's reason): no grid-mining floor now, the export ceiling still applies.
+    """
     if not cfg.enabled or price is None or price.price_main is None:
         return None
     online = [m for m in miners if m.online and nominal_power(m)[0] is not None]
@@ -81,7 +102,7 @@ def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequ
         return round(min(100.0, (fixed_w + sum(nominal_power(m)[0] or 0.0 for m in ips)) / rated * 100), 1)
 
     floor, floor_off, floor_why = 0.0, frozenset[str](), ""
-    if cfg.grid:
+    if cfg.grid and hold is None:
         if cfg.always_below is not None and price.price is not None and price.price <= cfg.always_below:
             floor = 100.0
             floor_why = f"price {shown} <= always_below {_fmt_price(cfg.always_below, price.unit)}: mine everything"
@@ -104,4 +125,4 @@ def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequ
             ceiling_why = (f"export pays {_fmt_price(price.export_main, 'per kWh')}, more than {len(losing)} miners "
                            f"earn: PV mining capped at {fmt_pct(ceiling)}")
     ceiling = max(ceiling, floor)
-    return PriceLimits(PriceBand(floor, ceiling, floor_why + stale, ceiling_why + stale), floor_off, ceiling_off)
+    return PriceLimits(PriceBand(floor, ceiling, floor_why + stale, ceiling_why + stale), floor_off, ceiling_off, hold)

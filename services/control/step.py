@@ -28,7 +28,7 @@ from services.power.safety import stale_battery
 from services.rules import RuleCommand, RuleContext, RulesOutcome
 
 from .inputs import StepInputs
-from .price_layer import PriceLimits, break_evens, price_limits
+from .price_layer import PriceLimits, battery_hold, break_evens, price_limits
 from .state import ControlState
 
 
@@ -58,7 +58,9 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     controllable = [m for m in inputs.miners if m.online and m.ip in inputs.controlled]
     every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
     break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing)
-    limits = price_limits(controller.cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even)
+    cfg = controller.cfg
+    hold = battery_hold(inputs.reading, cfg.surplus.priority_soc, cfg.surplus.probe_idle_w) if inputs.has_battery else None
+    limits = price_limits(cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even, hold)
     outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
     decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
                                fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
