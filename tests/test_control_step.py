@@ -229,12 +229,16 @@ def test_an_asleep_miner_keeps_the_break_even_it_had_while_hashing():
     assert break_evens([asleep], HASHPRICE, state.hashing) == {"10.0.0.9": pytest.approx(0.30)}
 
 
-@pytest.mark.parametrize("soc, battery_w, grid_mining", [(45, 800, False), (45, 50, True), (45, -900, True),
-                                                         (60, 800, True)])
-def test_grid_mining_waits_while_it_would_empty_the_battery(soc, battery_w, grid_mining):
-    """Below priority_soc (50) a discharging battery would feed the "grid" miners: the floor waits;
-    an idle battery (the inverter holds its reserve) or a charging one lets it run."""
-    reading = BatterySample(soc_pct=soc, pv_w=0, load_w=600, battery_w=battery_w, grid_w=0, measured_at=NOW)
+@pytest.mark.parametrize("soc, battery_w, grid_w, grid_mining", [
+    (45, 800, 0, False),  # the battery feeds the house: grid mining would come from it
+    (45, 50, 0, False),  # idle at dawn with PV balancing the house: a miner would come from the battery
+    (45, -900, -100, False),  # PV charging it: a 3 kW miner would turn that into a discharge
+    (45, 0, 600, True),  # idle and importing: the inverter holds its reserve, the grid feeds the miners
+    (60, 800, 0, True),  # above priority_soc: the floor's margin is wide
+])
+def test_grid_mining_waits_while_it_would_empty_the_battery(soc, battery_w, grid_w, grid_mining):
+    """Below priority_soc (50) grid mining runs only while the inverter holds the battery."""
+    reading = BatterySample(soc_pct=soc, pv_w=0, load_w=600, battery_w=battery_w, grid_w=grid_w, measured_at=NOW)
     state = state_for(policy="surplus", price=PriceControlConfig(enabled=True))
     result = step(inputs(reading, has_battery=True, price=grid_price(0.05)), state, NOW)
     assert (result.decision.layer == "price") is grid_mining

@@ -67,17 +67,20 @@ def battery_hold(reading: BatteryReading | None, priority_soc: float, idle_w: fl
     """Why grid mining must wait on a battery site now (None: it may run).
 
     A hybrid inverter serves the miners from the battery first: below ``priority_soc``
-    (autocontrol.surplus.priority_soc) a discharging battery would be emptied by "grid"
-    mining and the floor would stop it at the emergency SOC. Grid mining goes on below it
-    only while the battery is not discharging (``idle_w``, autocontrol.surplus.probe_idle_w):
-    the inverter holds its reserve and the grid feeds the miners.
+    (autocontrol.surplus.priority_soc) "grid" mining would empty the battery and the floor
+    would stop it at the emergency SOC. Below it grid mining goes on only while the site
+    imports with the battery idle (both beyond ``idle_w``, autocontrol.surplus.probe_idle_w):
+    the inverter holds its reserve and the grid feeds every load. An idle battery alone is no
+    sign: at dawn PV can balance the house, and a 3.6 kW miner would then come from the battery
+    (bench/price_year crossed the floor so).
     """
     if reading is None or reading.soc_pct is None or reading.soc_pct >= priority_soc:
         return None
-    if reading.battery_w is not None and reading.battery_w <= idle_w:
+    battery_w, grid_w = reading.battery_w, reading.grid_w
+    if battery_w is not None and grid_w is not None and abs(battery_w) <= idle_w and grid_w > idle_w:
         return None
     return (f"grid mining waits: SOC {fmt_pct(reading.soc_pct)} below priority {fmt_pct(priority_soc)} "
-            f"and the battery discharging")
+            f"and the inverter not holding the battery (no import with the battery idle)")
 
 
 def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequence[MinerInput],
