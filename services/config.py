@@ -235,16 +235,39 @@ class SurplusConfig:
     disable_threshold_w: float = 0  # shortfall tolerated at the minimum before mining stops
     enable_delay_sec: float = 60  # the enable condition must hold this long (evcc default 1 min)
     disable_delay_sec: float = 180  # the disable condition must hold this long (evcc default 3 min)
-    priority_soc: float = 50  # below it PV charges the battery first: battery charging is not surplus
+    # Below the priority SOC PV charges the battery first: battery charging is not surplus. This fixed
+    # one applies with priority_ramp off, without PV readings and before the PV day is learned; a
+    # battery emergency latches until the SOC is back at it.
+    priority_soc: float = 50
+    # The priority SOC rises through the PV day (learned from the PV readings; priority_soc until a
+    # sunrise or sunset has been seen), from sunrise_priority_soc at sunrise to evening_priority_soc at
+    # evening_day_fraction of the day: the morning's PV mines while the afternoon can still fill the
+    # battery, and a battery that lags in the afternoon charges first, so it lasts the night (the last
+    # fifth of the day gives little PV). Defaults from bench/solar_week's year (docs/power.md).
+    priority_ramp: bool = True
+    sunrise_priority_soc: float = 0
+    evening_priority_soc: float = 100
+    evening_day_fraction: float = 0.8
+    # More than this below the priority SOC, running miners give way one step per change_interval_sec
+    # while the battery is not exporting; between it and the priority SOC they hold their level.
+    give_way_soc: float = 10
+    # In daylight the battery may carry up to carry_w of a running fleet's draw (never start it): all
+    # of it from give_way_soc above the priority SOC (in proportion below) and at buffer_soc or above,
+    # none below carry_min_soc (keep it above autocontrol.emergency_soc). The level leads a rising
+    # surplus, so the battery keeps room for the noon peak, and rides out passing clouds. 0 = off.
+    carry_w: float = 2000
+    carry_min_soc: float = 35
     buffer_soc: float = 90  # above it the battery may carry mining at the minimum when PV falls short
     residual_w: float = 100  # power left unused at the grid/battery connection (positive = keep a margin)
     min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
     # Steps, hysteresis and pacing chosen with bench/solar_week over the Greensboro TMY3 year
-    # (docs/power.md): 10 % steps unpaced changed the Whatsminer 18 times a summer day.
-    step_percent: float = 20  # targets move in these steps, to spare slow miners small changes
-    hysteresis_percent: float = 10  # hold a level until the surplus falls this far below it
+    # (docs/power.md): 10 % steps unpaced changed the Whatsminer 18 times a summer day; with the
+    # ramp and the carry, 25 % steps change it 4.9 times a day (20 %: 5.2) for the same capture.
+    step_percent: float = 25  # targets move in these steps, to spare slow miners small changes
+    hysteresis_percent: float = 12.5  # hold a level until the surplus falls this far below it
     # A running level changes at most this often (start/stop and safety excepted); lowering is at
-    # once below priority_soc. Every Whatsminer power limit restarts hashing for 60-90 s.
+    # once below the priority SOC while the battery discharges. Every Whatsminer power limit restarts
+    # hashing for 60-90 s.
     change_interval_sec: float = 1800
     probe_soc: float = 98  # at or above it with an idle battery, PV may be curtailed: probe upwards
     probe_idle_w: float = 150  # battery power below this (either way) counts as idle
@@ -254,6 +277,16 @@ class SurplusConfig:
         for key in ("enable_delay_sec", "disable_delay_sec", "enable_threshold_w", "disable_threshold_w", "probe_idle_w"):
             _check(getattr(self, key) >= 0, f"{key}: must be >= 0, got {getattr(self, key)}")
         _check(0 <= self.priority_soc <= 100, f"priority_soc: must be 0-100, got {self.priority_soc}")
+        _check(0 <= self.sunrise_priority_soc <= 100,
+               f"sunrise_priority_soc: must be 0-100, got {self.sunrise_priority_soc}")
+        _check(self.sunrise_priority_soc <= self.evening_priority_soc <= 100,
+               f"evening_priority_soc: must be sunrise_priority_soc ({self.sunrise_priority_soc})-100, "
+               f"got {self.evening_priority_soc}")
+        _check(0 < self.evening_day_fraction <= 1,
+               f"evening_day_fraction: must be above 0 and at most 1, got {self.evening_day_fraction}")
+        _check(0 <= self.give_way_soc <= 100, f"give_way_soc: must be 0-100, got {self.give_way_soc}")
+        _check(self.carry_w >= 0, f"carry_w: must be >= 0, got {self.carry_w}")
+        _check(0 <= self.carry_min_soc <= 100, f"carry_min_soc: must be 0-100, got {self.carry_min_soc}")
         _check(self.priority_soc <= self.buffer_soc <= 100,
                f"buffer_soc: must be priority_soc ({self.priority_soc})-100, got {self.buffer_soc}")
         _check(0 < self.min_percent <= 100, f"min_percent: must be above 0 and at most 100, got {self.min_percent}")

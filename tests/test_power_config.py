@@ -54,7 +54,7 @@ def test_null_latitude_means_fixed_times(tmp_path):
     ("latitude: north\n  longitude: 0", "autocontrol.latitude"),
     ("enabled: 1", "autocontrol.enabled"),
     ("surplus:\n    priority_soc: 95", "autocontrol.surplus.buffer_soc"),
-    ("surplus:\n    hysteresis_percent: 20", "autocontrol.surplus.hysteresis_percent"),
+    ("surplus:\n    hysteresis_percent: 25", "autocontrol.surplus.hysteresis_percent"),
     ("surplus:\n    step: 5", "autocontrol.surplus.step"),        # unknown key
     ("surplus:\n    enable_delay_sec: -1", "autocontrol.surplus.enable_delay_sec"),
 ])

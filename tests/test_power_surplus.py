@@ -202,3 +202,120 @@ def test_no_probe_while_the_grid_exports():
     run(ctl, [(0, EXPORT_1000, 0), (60, EXPORT_1000, 20)])
     d = tick(ctl, 1000, soc=99, grid=-300, battery=0, fleet_w=800)  # 800 + 300 - 100 = 1000 W = 25 %
     assert d.target_percent == 20 and "probing" not in d.reason
+
+
+# --- the priority ramp, giving way and the battery's carry (surplus_step with a learned solar day) ---------
+from services.power.state import ControllerState  # noqa: E402
+from services.power.surplus import solar_day, surplus_step  # noqa: E402
+
+DAY0 = T0 - 12 * 3600  # 2026-06-01 00:00 UTC
+H = 3600.0
+
+
+def learned(applied=None, last_change_at=None) -> ControllerState:
+    """A controller state whose solar day runs 06:00-18:00 UTC (as if seen yesterday)."""
+    st = ControllerState(applied_percent=applied, last_change_at=last_change_at)
+    day = solar_day(st)
+    day.rise_tod, day.set_tod = 6 * H, 18 * H
+    return st
+
+
+def step(st, hour, soc, battery=0.0, grid=0.0, pv=2000.0, fleet_w=0.0, **surplus):
+    """One surplus_step at DAY0 + hour: no delays, no pacing, 20 % steps, the ramp from 20 %, a 1 kW carry."""
+    cfg = SurplusConfig(**{"enable_delay_sec": 0, "change_interval_sec": 0, "step_percent": 20,
+                           "hysteresis_percent": 10, "sunrise_priority_soc": 20, "carry_w": 1000, **surplus})
+    now = DAY0 + hour * H
+    r = BatterySample(soc, pv_w=pv, load_w=None, battery_w=battery, grid_w=grid, measured_at=now)
+    return surplus_step(r, now, st, cfg, rated_w=RATED, fleet_w=fleet_w)
+
+
+def test_ramp_lets_morning_pv_mine_below_the_fixed_priority():
+    # 09:00 is a quarter into the 12 h PV day: priority 20 + 80 x 0.25 / 0.8 = 45 %.
+    charging = dict(soc=47, battery=-2000)  # all PV into the battery, nothing exported
+    r = step(learned(), 9, **charging)
+    assert r.want_percent == 40  # 2000 - 100 = 1900 W = 47.5 % -> 40 %
+    r = step(learned(), 9, **charging, priority_ramp=False)  # the fixed priority_soc 50 %
+    assert r.want_percent == 0 and "charges first" in r.reason
+
+
+def test_ramp_gives_afternoon_pv_to_a_lagging_battery():
+    # 15:00 is 75 % into the day: priority 20 + 80 x 0.75 / 0.8 = 95 %.
+    charging = dict(soc=80, battery=-2000)
+    r = step(learned(), 15, **charging)
+    assert r.want_percent == 0 and "priority at 75% of the PV day 95%" in r.reason
+    assert step(learned(), 15, **charging, priority_ramp=False).want_percent == 40
+
+
+def test_fixed_priority_until_a_day_is_seen():
+    r = step(ControllerState(), 9, soc=47, battery=-2000)
+    assert r.want_percent == 0 and "priority 50%" in r.reason
+
+
+def test_running_miners_give_way_far_below_the_priority_soc():
+    # 15:00, priority 95 %: at 80 % the miners' own 3.2 kW would keep them at 80 % (hysteresis) ...
+    running = dict(battery=-300, fleet_w=3200)
+    assert step(learned(applied=80), 15, soc=80, **running, give_way_soc=100).want_percent == 80
+    # ... but more than give_way_soc (10) below it they give way one step, to 60 %.
+    r = step(learned(applied=80), 15, soc=80, **running)
+    assert r.want_percent == 60 and "miners give way" in r.reason
+    # Within give_way_soc of the priority they hold their level.
+    assert step(learned(applied=80), 15, soc=88, **running).want_percent == 80
+    # An exporting battery takes all it can already: no reason to give way.
+    assert step(learned(applied=80), 15, soc=80, battery=-7000, grid=-1000, fleet_w=3200).want_percent == 100
+
+
+def test_giving_way_is_paced():
+    st = learned(applied=80, last_change_at=DAY0 + 15 * H - 600)
+    r = step(st, 15, soc=80, battery=-300, fleet_w=3200, change_interval_sec=1800)
+    assert r.want_percent == 80 and r.timers[0].text == "lowering to 60% in 20:00"
+
+
+def test_battery_carries_a_running_level_through_a_shortfall():
+    # 10:00, priority 53.3 %; SOC 70 is more than give_way_soc above it: the battery may carry 1 kW.
+    cloud = dict(soc=70, battery=+800, fleet_w=3200)  # running at 80 %, the battery already gives 800 W
+    r = step(learned(applied=80), 10, **cloud)  # 3200 - 800 - 100 = 2300 W + 1000 W carry = 82.5 %
+    assert r.want_percent == 80 and "battery carries up to 1.00 kW" in r.reason
+    assert step(learned(applied=80), 10, **cloud, carry_w=0).want_percent == 40  # 57.5 % alone
+    assert step(learned(applied=80), 10, **cloud, carry_min_soc=75).want_percent == 40  # too close to the floor
+
+
+def test_carry_leads_a_rising_surplus_in_proportion_to_the_soc_margin():
+    rising = dict(battery=-500, fleet_w=1600, hysteresis_percent=0)  # at 40 %: 1600 + 500 - 100 = 2000 W = 50 %
+    assert step(learned(applied=40), 10, soc=70, **rising).want_percent == 60  # + 1000 W = 75 %
+    assert step(learned(applied=40), 10, soc=58.3, **rising).want_percent == 60  # half way: + 500 W = 62.5 %
+    assert step(learned(applied=40), 10, soc=54, **rising).want_percent == 40  # + 70 W: 51.75 %
+
+
+def test_no_carry_at_night_nor_to_start():
+    # Dark (fraction 1): above buffer_soc only the minimum is carried, as before.
+    night = dict(soc=95, battery=+3300, pv=0.0, fleet_w=3200)
+    assert step(learned(applied=80), 22, **night).want_percent == 10
+    # A stopped fleet does not start on the battery, however full it is.
+    assert step(learned(), 10, soc=95, battery=0.0).want_percent == 0
+
+
+def test_the_solar_day_is_learned_from_the_readings():
+    ctl = controller(step_percent=20, hysteresis_percent=10)
+    # A day of readings every 10 minutes: PV from 06:00 to 18:00 UTC, nothing exported, miners off.
+    for minute in range(0, 24 * 60 + 9 * 60 + 1, 10):
+        t = -12 * H + minute * 60
+        hour = (minute / 60) % 24
+        tick(ctl, t, soc=70, battery=0, grid=0, pv=1500 if 6 <= hour < 18 else 0, fleet_w=0)
+    d = tick(ctl, 21 * H, soc=30.5, battery=-1500, grid=0, pv=1500, fleet_w=0)  # 09:00 the next day
+    assert "priority at 25% of the PV day" in d.reason  # the sunrise was seen at 06:00, the sunset at 17:50
+
+
+def test_solar_days_belong_to_their_state():
+    a, b = ControllerState(), ControllerState()
+    assert solar_day(a) is solar_day(a) and solar_day(a) is not solar_day(b)
+
+
+@pytest.mark.parametrize("key,settings", [
+    ("sunrise_priority_soc", {"sunrise_priority_soc": 101}),
+    ("evening_priority_soc", {"sunrise_priority_soc": 30, "evening_priority_soc": 20}),
+    ("evening_day_fraction", {"evening_day_fraction": 0}), ("evening_day_fraction", {"evening_day_fraction": 1.5}),
+    ("give_way_soc", {"give_way_soc": -1}), ("carry_w", {"carry_w": -1}), ("carry_min_soc", {"carry_min_soc": 101}),
+])
+def test_new_settings_are_validated(key, settings):
+    with pytest.raises(ValueError, match=f"^{key}:"):
+        SurplusConfig(**settings).validate()

@@ -8,7 +8,22 @@ Site power (evcc ``sitePower``) = grid + battery + residual, negative = surplus;
 grid + = import, battery + = discharging. When the grid is not metered it is
 derived from the energy balance: grid = load - pv - battery. The miners could
 draw ``available = miner power now - site power``.
-- Below ``priority_soc`` a charging battery is not counted: PV fills it first.
+- Below the priority SOC a charging battery is not counted: PV fills it first.
+  With ``priority_ramp`` the priority SOC rises through the PV day, from
+  ``sunrise_priority_soc`` at sunrise to ``evening_priority_soc`` at
+  ``evening_day_fraction`` of it (the day is learned from the PV readings,
+  services/power/solar_day.py; no location, no forecast): in the morning the
+  miners take the PV while the afternoon can still fill the battery, in the
+  afternoon a battery that lags gets it (it must last the night). Without PV
+  readings and before a sunrise or sunset has been seen, ``priority_soc`` applies.
+- Just below the priority SOC running miners hold their level; more than
+  ``give_way_soc`` below it, while the battery is not exporting, they give way
+  one step per ``change_interval_sec`` (the battery takes what they leave).
+- In daylight, from ``give_way_soc`` above the priority SOC (in proportion
+  below that) and at ``buffer_soc`` or above, never below ``carry_min_soc``,
+  the battery may carry up to ``carry_w`` of a running fleet: its level leads a
+  rising surplus, so the battery keeps room for the noon peak, and rides out
+  passing clouds. It never starts a stopped fleet.
 - Above ``buffer_soc`` a running fleet is kept at its minimum even without
   surplus (the battery carries it); below, the disable timer runs.
 - On/off only through timers: the enable condition (available >= minimum +
@@ -25,10 +40,16 @@ draw ``available = miner power now - site power``.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 from .decision import BatteryReading, Timer, fmt_duration, fmt_pct
+from .solar_day import DAYLIGHT_W, SolarDay
 from .state import ControllerState
+
+# The solar day each controller has learned, by its state object. Kept in memory only (ControllerState
+# is persisted as fixed fields): after a restart priority_soc applies until a sunrise or sunset is seen.
+_DAYS: dict[int, SolarDay] = {}
 
 
 @dataclass(frozen=True)
@@ -44,11 +65,41 @@ def _kw(w: float) -> str:
     return f"{w / 1000:.2f} kW" if abs(w) >= 1000 else f"{w:.0f} W"
 
 
+def solar_day(state: ControllerState) -> SolarDay:
+    """The SolarDay learned for the controller that owns ``state`` (created on first use, dropped with it)."""
+    key = id(state)
+    day = _DAYS.get(key)
+    if day is None:
+        day = _DAYS[key] = SolarDay()
+        weakref.finalize(state, _DAYS.pop, key, None)
+    return day
+
+
+def priority_now(cfg, fraction: float | None) -> tuple[float, str]:
+    """The priority SOC now and how it was found: the ramp at ``fraction`` of the PV day, else the fixed one."""
+    if not cfg.priority_ramp or fraction is None:
+        return cfg.priority_soc, "priority"
+    lo, hi = cfg.sunrise_priority_soc, cfg.evening_priority_soc
+    return lo + (hi - lo) * min(1.0, fraction / cfg.evening_day_fraction), f"priority at {fraction * 100:.0f}% of the PV day"
+
+
+def _carry_w(cfg, soc: float, prio_soc: float, fraction: float | None) -> float:
+    """Watts the battery may give a running fleet in daylight: carry_w from give_way_soc above the priority
+    SOC (less on the way up, so the level does not jump as the SOC crosses it) and at buffer_soc or above;
+    nothing below carry_min_soc."""
+    if fraction is None or fraction >= 1.0 or cfg.carry_w <= 0 or soc < cfg.carry_min_soc:
+        return 0.0
+    if soc >= cfg.buffer_soc:
+        return cfg.carry_w
+    share = 1.0 if cfg.give_way_soc <= 0 else (soc - prio_soc) / cfg.give_way_soc
+    return cfg.carry_w * min(1.0, max(0.0, share))
+
+
 def _paced(wish: SurplusResult, applied: float, now: float, state: ControllerState, cfg, soc: float,
-           battery: float) -> SurplusResult:
-    """Hold a running level for ``change_interval_sec`` after the last change (lowering at once below priority_soc)."""
+           battery: float, prio_soc: float) -> SurplusResult:
+    """Hold a running level for ``change_interval_sec`` after the last change (lowering at once below the priority SOC)."""
     since = None if state.last_change_at is None else now - state.last_change_at
-    urgent_down = wish.want_percent < applied and soc < cfg.priority_soc and battery > 0
+    urgent_down = wish.want_percent < applied and soc < prio_soc and battery > 0
     if wish.want_percent == applied or since is None or since >= cfg.change_interval_sec or urgent_down:
         return wish
     left = cfg.change_interval_sec - since
@@ -64,6 +115,8 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
     """One surplus decision; updates the surplus timers in ``state`` (cfg is a SurplusConfig)."""
     applied = state.applied_percent or 0.0
     running = applied > 0
+    day = solar_day(state)
+    day.observe(reading.measured_at, reading.pv_w)
     # Timers belong to one side of the on/off boundary: crossing it resets the other.
     if running:
         state.enable_since = None
@@ -80,17 +133,25 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
             return SurplusResult(applied, "no grid meter and no PV/load reading -> hold")
         grid = reading.load_w - reading.pv_w - battery
     miner_w = fleet_w if fleet_w is not None else applied / 100 * rated_w
-    counted = battery if (soc >= cfg.priority_soc or battery > 0) else 0.0
-    site = grid + counted + cfg.residual_w
-    available = miner_w - site
-    avail_pct = available / rated_w * 100
+    fraction = None if reading.pv_w is None else day.fraction(now, reading.pv_w > DAYLIGHT_W)
+    prio_soc, prio_name = priority_now(cfg, fraction)
+    charges_first = soc < prio_soc and battery <= 0
+    counted = 0.0 if charges_first else battery
+    available = miner_w - (grid + counted + cfg.residual_w)
     min_pct, step = cfg.min_percent, cfg.step_percent
+    # Far below the priority SOC a battery that is not exporting takes every watt the miners leave:
+    # running miners give way one step per change_interval_sec (a lagging battery must last the night).
+    give_way = (charges_first and running and soc < prio_soc - cfg.give_way_soc
+                and -grid <= cfg.residual_w and available > (applied - step) / 100 * rated_w)
+    if give_way:
+        available = (applied - step) / 100 * rated_w
+    avail_pct = available / rated_w * 100
     min_w = min_pct / 100 * rated_w
     # Full and idle with the grid idle too: an exporting grid-tied house shows its surplus on the
     # meter, so only a curtailing inverter (off-grid, or export-limited) needs the probe.
     full = soc >= cfg.probe_soc and abs(battery) <= cfg.probe_idle_w and abs(grid) <= cfg.probe_idle_w
-    prio = f" (battery {fmt_pct(soc)} < priority {fmt_pct(cfg.priority_soc)} charges first)" \
-        if soc < cfg.priority_soc and battery < 0 else ""
+    prio = f" (battery {fmt_pct(soc)} < {prio_name} {fmt_pct(prio_soc)} charges first" \
+        f"{', miners give way' if give_way else ''})" if charges_first and battery < 0 else ""
 
     if not running:
         enough = available >= min_w + cfg.enable_threshold_w
@@ -110,6 +171,10 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
             state.last_probe_at = now  # the start is the first probe step; give the miners time before the next
         return SurplusResult(start_pct, f"{why} for {fmt_duration(cfg.enable_delay_sec)} -> start at {fmt_pct(start_pct)}")
 
+    # Well above the priority SOC the battery may carry part of a running fleet: the level leads a
+    # rising surplus (the battery keeps room for the noon peak) and rides out a passing cloud.
+    carry = _carry_w(cfg, soc, prio_soc, fraction)
+    avail_pct = (available + carry) / rated_w * 100
     level = min(100.0, math.floor(avail_pct / step + 1e-9) * step)
     if min_pct <= level < applied and avail_pct >= applied - cfg.hysteresis_percent:
         level = applied  # hysteresis between running levels; at the minimum the disable timer decides
@@ -122,18 +187,19 @@ def surplus_step(reading: BatteryReading, now: float, state: ControllerState, cf
         return SurplusResult(up, f"battery full ({fmt_pct(soc)}) and idle, PV may be curtailed -> probing {fmt_pct(up)}")
     if level >= min_pct:
         state.disable_since = None
-        return _paced(SurplusResult(level, f"surplus {_kw(available)}{prio} -> {fmt_pct(level)}"),
-                      applied, now, state, cfg, soc, battery)
+        carried = f", battery carries up to {_kw(carry)}" if carry else ""
+        return _paced(SurplusResult(level, f"surplus {_kw(available)}{carried}{prio} -> {fmt_pct(level)}"),
+                      applied, now, state, cfg, soc, battery, prio_soc)
     if soc > cfg.buffer_soc or full:
         state.disable_since = None
         who = f"battery {fmt_pct(soc)} > buffer {fmt_pct(cfg.buffer_soc)}" if soc > cfg.buffer_soc else "battery full and idle"
         return _paced(SurplusResult(min_pct, f"surplus {_kw(available)}, {who} carries the minimum -> {fmt_pct(min_pct)}"),
-                      applied, now, state, cfg, soc, battery)
+                      applied, now, state, cfg, soc, battery, prio_soc)
     shortfall = min_w - available
     if shortfall <= cfg.disable_threshold_w:
         state.disable_since = None
         return _paced(SurplusResult(min_pct, f"shortfall {_kw(shortfall)} within tolerance -> minimum {fmt_pct(min_pct)}"),
-                      applied, now, state, cfg, soc, battery)
+                      applied, now, state, cfg, soc, battery, prio_soc)
     if state.disable_since is None:
         state.disable_since = now
     left = state.disable_since + cfg.disable_delay_sec - now
