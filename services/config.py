@@ -257,6 +257,7 @@ class SurplusConfig:
     # surplus, so the battery keeps room for the noon peak, and rides out passing clouds. 0 = off.
     carry_w: float = 2000
     carry_min_soc: float = 35
+    x_energy_ramp: bool = False
     buffer_soc: float = 90  # above it the battery may carry mining at the minimum when PV falls short
     residual_w: float = 100  # power left unused at the grid/battery connection (positive = keep a margin)
     min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
@@ -308,12 +309,17 @@ class PriceControlConfig:
     margin: float = 1.0  # a miner runs on grid power while price < break-even x margin (0.8 = keep 20 % profit)
     always_below: float | None = None  # at or below this price (source unit, e.g. p/kWh) mine everything: negative prices
     cheapest_hours: float = 0  # > 0: mine everything in the day's N cheapest hours of published prices
+    # A miner mining from the grid keeps going until the price is this much above its break-even x
+    # margin: hourly prices hovering around it would otherwise switch a Whatsminer (60-90 s lost each
+    # time) on and off every hour.
+    hysteresis_percent: float = 10
     grid: bool = True  # false: prices only limit PV mining (export pays more), never start grid mining
     export: bool = True  # PV mining gives up the export price: miners that earn less than it stop
 
     def validate(self) -> None:
         _check(0 < self.margin <= 10, f"margin: must be above 0 and at most 10, got {self.margin}")
         _check(0 <= self.cheapest_hours <= 24, f"cheapest_hours: must be 0-24, got {self.cheapest_hours}")
+        _check(0 <= self.hysteresis_percent <= 100, f"hysteresis_percent: must be 0-100, got {self.hysteresis_percent}")
 
 
 @dataclass(frozen=True)

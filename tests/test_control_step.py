@@ -245,3 +245,15 @@ def test_grid_mining_waits_while_it_would_empty_the_battery(soc, battery_w, grid
     assert (result.price.hold is None) is grid_mining
     if not grid_mining:
         assert "grid mining waits: SOC 45% below priority 50%" in result.price.hold
+
+
+def test_a_miner_mining_from_the_grid_stops_only_hysteresis_above_its_break_even():
+    """10.0.0.1 breaks even at 0.30: it starts below 0.30, keeps going at 0.32 (within 10 %),
+    stops at 0.34; a miner that was not running does not start at 0.32."""
+    state = state_for(price=PriceControlConfig(enabled=True, hysteresis_percent=10))
+    on = lambda result: sorted(m.ip for m in result.plan.miners if m.on)  # noqa: E731
+    assert on(step(inputs(price=grid_price(0.29)), state, NOW)) == ["10.0.0.1", "10.0.0.3"]
+    assert on(step(inputs(price=grid_price(0.32)), state, NOW + 3600)) == ["10.0.0.1", "10.0.0.3"]
+    assert on(step(inputs(price=grid_price(0.34)), state, NOW + 7200)) == ["10.0.0.3"]
+    fresh = state_for(price=PriceControlConfig(enabled=True, hysteresis_percent=10))
+    assert on(step(inputs(price=grid_price(0.32)), fresh, NOW)) == ["10.0.0.3"]

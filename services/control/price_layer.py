@@ -32,6 +32,7 @@ class PriceLimits:
 
     band: PriceBand
     floor_off: frozenset[str]  # controllable miners that do not pay at the import price
+    paying: frozenset[str]  # controllable miners that pay for grid power now
     ceiling_off: frozenset[str]  # miners that earn less than the export price
     hold: str | None = None  # why grid mining waits on the battery now (battery_hold)
 
@@ -85,10 +86,12 @@ def battery_hold(reading: BatteryReading | None, priority_soc: float, idle_w: fl
 
 def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequence[MinerInput],
                  controlled: frozenset[str], hot: frozenset[str] | set[str],
-                 break_even: Mapping[str, float | None], hold: str | None = None) -> PriceLimits | None:
+                 break_even: Mapping[str, float | None], hold: str | None = None,
+                 grid_mining: frozenset[str] = frozenset()) -> PriceLimits | None:
     """The price band for this tick; None when the layer is off or there is no price at all.
 
     ``hold`` (battery_hold's reason): no grid-mining floor now, the export ceiling still applies.
+    ``grid_mining``: the miners the floor kept on last tick (they stop only ``hysteresis_percent`` higher).
     """
     if not cfg.enabled or price is None or price.price_main is None:
         return None
@@ -104,7 +107,7 @@ def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequ
     def share(ips: Sequence[MinerInput]) -> float:
         return round(min(100.0, (fixed_w + sum(nominal_power(m)[0] or 0.0 for m in ips)) / rated * 100), 1)
 
-    floor, floor_off, floor_why = 0.0, frozenset[str](), ""
+    floor, floor_off, floor_why, paying_ips = 0.0, frozenset[str](), "", frozenset[str]()
     if cfg.grid and hold is None:
         if cfg.always_below is not None and price.price is not None and price.price <= cfg.always_below:
             floor = 100.0
@@ -113,7 +116,10 @@ def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequ
             floor = 100.0
             floor_why = f"price {shown} is in the day's {cfg.cheapest_hours:g} cheapest hours: mine everything"
         else:
-            paying = [m for m in movable if (b := break_even.get(m.ip)) is not None and b * cfg.margin > price.price_main]
+            keep = 1 + cfg.hysteresis_percent / 100  # a miner mining from the grid stops only this far above
+            paying = [m for m in movable if (b := break_even.get(m.ip)) is not None
+                      and b * cfg.margin * (keep if m.ip in grid_mining else 1) > price.price_main]
+            paying_ips = frozenset(m.ip for m in paying)
             if paying:
                 floor = share(paying)
                 floor_off = frozenset(m.ip for m in movable if m not in paying)
@@ -128,4 +134,5 @@ def price_limits(cfg: PriceControlConfig, price: PriceInput | None, miners: Sequ
             ceiling_why = (f"export pays {_fmt_price(price.export_main, 'per kWh')}, more than {len(losing)} miners "
                            f"earn: PV mining capped at {fmt_pct(ceiling)}")
     ceiling = max(ceiling, floor)
-    return PriceLimits(PriceBand(floor, ceiling, floor_why + stale, ceiling_why + stale), floor_off, ceiling_off, hold)
+    return PriceLimits(PriceBand(floor, ceiling, floor_why + stale, ceiling_why + stale), floor_off, paying_ips,
+                       ceiling_off, hold)

@@ -32,6 +32,7 @@ class ControlState:
     # ip -> (hashrate H/s, watts) last measured while hashing: the break-even of a miner asleep now
     # whose model the table does not know (memory only: after a restart it is known once it hashes).
     hashing: dict[str, tuple[float, float]] = field(default_factory=dict)
+    grid_mining: frozenset[str] = frozenset()  # miners the price floor kept on last tick (its hysteresis)
 
     @classmethod
     def create(cls, cfg: Any, store: StateStore, *, clock: Any = None, tz: dt.tzinfo | None = None,

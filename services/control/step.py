@@ -60,13 +60,15 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing)
     cfg = controller.cfg
     hold = battery_hold(inputs.reading, cfg.surplus.priority_soc, cfg.surplus.probe_idle_w) if inputs.has_battery else None
-    limits = price_limits(cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even, hold)
+    limits = price_limits(cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even, hold,
+                          state.grid_mining)
     outcome = None if inputs.rules is None else inputs.rules(_rule_context(inputs, state, now))
     decision = controller.tick(inputs.reading, now, rated_w=state.allocator.rated_w(inputs.miners),
                                fleet_w=inputs.fleet_w, overheating=every_hot, ems_w=inputs.ems_w,
                                battery=inputs.has_battery, rule=None if outcome is None else outcome.fleet,
                                price=None if limits is None else limits.band)
     pins = _pins(state, decision, limits, outcome, inputs.controlled)
+    state.grid_mining = limits.paying if limits is not None and decision.layer == "price" else frozenset()
     # The EMS's view of the fleet (an allocation of its own) only when a dispatch needs its fixed loads.
     power = fleet_power(inputs.miners, state.history, hot, now) if commanding and decision.layer == "ems" else None
     plan = _allocate(inputs, state, now, decision, hot, power, pins) if commanding else None
