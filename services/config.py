@@ -257,7 +257,6 @@ class SurplusConfig:
     # surplus, so the battery keeps room for the noon peak, and rides out passing clouds. 0 = off.
     carry_w: float = 2000
     carry_min_soc: float = 35
-    x_energy_ramp: bool = False
     buffer_soc: float = 90  # above it the battery may carry mining at the minimum when PV falls short
     residual_w: float = 100  # power left unused at the grid/battery connection (positive = keep a margin)
     min_percent: float = 10  # the fleet's lowest running setting; below it mining is off
