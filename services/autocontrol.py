@@ -250,18 +250,17 @@ class AutoControl:
         They are not recorded in the allocator's history: a mode or power limit a rule set
         stands until the controller's own plan for that miner changes.
         """
+        send = []
         for c in result.commands:
             action = RULE_ACTIONS.get(c.action)
-            if not result.commanding or action is None:
-                why = "autocontrol is off" if not result.commanding else f"the {c.action} action is not supported yet"
-                self.fleet.event("rule", f"{c.rule}: {c.action} on {c.ip} not sent: {why}", miner_ip=c.ip,
-                                 actor=RULES_ACTOR)
+            if result.commanding and action is not None:
+                send.append(MinerSetting(c.ip, action, c.value, f"rule {c.rule}"))
                 continue
-            args = () if c.value is None else (c.value,)
-            try:
-                self.fleet.command(c.ip, action, *args, actor=RULES_ACTOR)
-            except Exception as exc:  # noqa: BLE001 - fleet.command logged the failure as an event
-                log.info("%s: rule %s: %s failed: %s", c.ip, c.rule, action, exc)
+            why = "autocontrol is off" if not result.commanding else f"the {c.action} action is not supported yet"
+            self.fleet.event("rule", f"{c.rule}: {c.action} on {c.ip} not sent: {why}", miner_ip=c.ip,
+                             actor=RULES_ACTOR)
+        if send:
+            self._send(tuple(send), actor=RULES_ACTOR)  # in parallel on the command pool, like the plan's settings
 
     def _report(self, result: StepResult) -> None:
         """Events and log lines for what the step changed: overheat trips, the decision, a held-back dispatch."""
@@ -334,20 +333,20 @@ class AutoControl:
             self.fleet.event("ems", f"EMS dispatch applies again: {self.ems.describe()}", actor=ACTOR)
         self._ems_held = held
 
-    def _send(self, settings: tuple[MinerSetting, ...]) -> list[MinerSetting]:
+    def _send(self, settings: tuple[MinerSetting, ...], actor: str = ACTOR) -> list[MinerSetting]:
         """Send the settings, miners in parallel (each miner's own in order); the ones that succeeded."""
         per_miner: dict[str, list[MinerSetting]] = {}
         for setting in settings:
             per_miner.setdefault(setting.ip, []).append(setting)
-        futures = [self._pool.submit(self._send_one_miner, group) for group in per_miner.values()]
+        futures = [self._pool.submit(self._send_one_miner, group, actor) for group in per_miner.values()]
         # Each fleet.command has its own deadline, so this wait is bounded.
         return [s for future in futures for s in future.result()]
 
-    def _send_one_miner(self, settings: list[MinerSetting]) -> list[MinerSetting]:
+    def _send_one_miner(self, settings: list[MinerSetting], actor: str) -> list[MinerSetting]:
         done = []
         for setting in settings:
             try:
-                self.fleet.command(setting.ip, setting.action, *setting.args, actor=ACTOR)
+                self.fleet.command(setting.ip, setting.action, *setting.args, actor=actor)
             except (MinerError, ValueError, KeyError) as exc:
                 # Not recorded as done: the next tick plans it again (the event says why it failed).
                 log.info("%s: %s not applied: %s", setting.ip, setting.action, exc)

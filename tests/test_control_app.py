@@ -116,3 +116,26 @@ def test_price_layer_with_a_fixed_hashprice_grid_mines_while_it_pays(tmp_path, p
         assert {round(m["break_even"], 4) for m in table["miners"]} == {0.1389}
     finally:
         runtime.shutdown()
+
+
+def test_a_rule_restart_goes_out_once_through_the_command_pool_with_actor_rules(tmp_path):
+    """The fake family reads 50 C + last octet: a restart rule on temp_above_c 50 fires for each miner
+    once (restart's default guard), sent as actor "rules" (the fakepower miners cannot restart: refused)."""
+    from tests.fakes import FakeDriver
+
+    client, runtime = _app(tmp_path, 10.0, "autocontrol:\n  enabled: true\n")
+    _battery(runtime, 80)  # fresh battery data: no safety stop, under which rule commands are held
+    try:
+        for ip in ("10.0.1.1", "10.0.1.2"):
+            runtime.fleet.add(ip, "fake")
+        runtime.fleet.poll_round()
+        rule = {"name": "kick", "when": {"temp_above_c": 50}, "then": {"action": "restart"}}
+        assert client.post("/api/rules", json=rule, headers=AUTH).status_code == 201
+        runtime.autocontrol.tick()
+        runtime.autocontrol.tick()
+        assert sorted(FakeDriver.restarts) == ["10.0.1.1", "10.0.1.2"]
+        with runtime.db.read() as conn:
+            actors = {r[0] for r in conn.execute("SELECT actor FROM events WHERE message LIKE '%restart%'")}
+        assert "rules" in actors
+    finally:
+        runtime.shutdown()

@@ -57,8 +57,9 @@ def step(inputs: StepInputs, state: ControlState, now: float) -> StepResult:
     hot = frozenset(state.overheat.overheated())
     controllable = [m for m in inputs.miners if m.online and m.ip in inputs.controlled]
     every_hot = bool(controllable) and all(m.ip in hot for m in controllable)
-    break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing)
     cfg = controller.cfg
+    # Break-even prices only feed the price layer: no per-miner work each tick while it is off.
+    break_even = break_evens(inputs.miners, inputs.hashprice, state.hashing) if cfg.price.enabled else {}
     hold = battery_hold(inputs.reading, cfg.surplus.priority_soc, cfg.surplus.probe_idle_w) if inputs.has_battery else None
     limits = price_limits(cfg.price, inputs.price, inputs.miners, inputs.controlled, hot, break_even, hold,
                           state.grid_mining)
