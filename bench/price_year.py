@@ -116,8 +116,7 @@ def prices_on_weather(series: Series, weather: Weather, currency: str, export_pr
     tz = dt.timezone(dt.timedelta(hours=weather.utc_offset_h))
     year = dt.datetime.fromtimestamp(weather.start, tz).year
     placed: dict[float, tuple[float, float | None]] = {}
-    for local, price, export in series.rows:
-        local = local.astimezone(local.tzinfo)  # the series' own local clock
+    for local, price, export in series.rows:  # each row on its own clock (the offset it was written with)
         try:
             start = dt.datetime(year, local.month, local.day, local.hour, local.minute, tzinfo=tz).timestamp()
         except ValueError:  # Feb 29 of a leap series on a common weather year

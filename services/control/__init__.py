@@ -11,10 +11,8 @@ Precedence and layers: docs/control.md.
 
 from .inputs import MinerTemp, PriceInput, StepInputs
 from .price_layer import PriceLimits, break_evens, price_limits
-from .state import ControlState, allocator_settings
+from .state import ControlState
 from .step import StepResult, step
 
-LAYERS = ("safety", "override", "ems", "rules", "price", "policy")  # high to low
-
-__all__ = ["LAYERS", "ControlState", "MinerTemp", "PriceInput", "PriceLimits", "StepInputs",
-           "StepResult", "allocator_settings", "break_evens", "price_limits", "step"]
+__all__ = ["ControlState", "MinerTemp", "PriceInput", "PriceLimits", "StepInputs",
+           "StepResult", "break_evens", "price_limits", "step"]
