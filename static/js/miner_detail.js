@@ -21,10 +21,7 @@ const d = {
   seq: 0,         // answers to an older request are dropped
   fetchedAt: 0,
   seenTs: null,   // last_seen_ts of the reading the detail came from
-  range: "24h",
-  histSeq: 0,
   chips: [],
-  chart: null,
 };
 
 export function initDetail() {
@@ -37,10 +34,7 @@ export function initDetail() {
     if (location.hash.startsWith("#miner=")) history.replaceState(null, "", location.pathname + location.search);
     rehomeToasts();
   });
-  $("d-ranges").addEventListener("click", (ev) => {
-    const b = ev.target.closest("button[data-range]");
-    if (b && b.dataset.range in RANGE_S) { d.range = b.dataset.range; loadHistory(); }
-  });
+  initCharts();
   $("d-pools-edit").addEventListener("click", openPoolsEditor);
   $("d-chips-refresh").addEventListener("click", loadChips);
   $("d-chips").addEventListener("click", (ev) => {
@@ -76,10 +70,7 @@ export function openDetail(ip, summary) {
     }
     setText("d-chip-info", "");
     setText("d-chips-note", "");
-    if (d.chart) {
-      for (const ds of d.chart.data.datasets) ds.data = [];
-      d.chart.update("none");
-    }
+    clearCharts();
     closePoolsEditor();
   }
   render();
@@ -265,18 +256,100 @@ function closePoolsEditor() {
   if (hadFocus && !$("d-pools-edit").hidden) $("d-pools-edit").focus();
 }
 
-// ---------- history chart ----------
+// ---------- history charts ----------
+// Two charts, one engine: hashrate and power, then temperature and fan. Both read
+// GET /api/miners/<ip>/history (one request when they show the same range).
 
-function createChart() {
+const HIDDEN_KEY = "minerfleet.minerChart.hidden"; // series the user switched off (toggles)
+const fmtRpm = (v) => fmtNum(v, "rpm");
+const CHARTS = {
+  hist: {
+    canvas: "d-chart", ranges: "d-ranges", empty: "d-chart-empty", legend: true,
+    series: [
+      { key: "hashrate_hs", label: "Hashrate", axis: "yLeft", colour: "--c-hash", fmt: fmtHash, always: true },
+      { key: "power_w", label: "Power", axis: "yRight", colour: "--c-power", fmt: fmtPower },
+    ],
+    axes: { yLeft: { fmt: (v) => fmtSI(v, "H/s", true) }, yRight: { fmt: (v) => fmtSI(v, "W", true) } },
+  },
+  // temp_c is the hottest chip/board reading and fan_rpm the fastest fan (services/fleet.py stores those).
+  thermal: {
+    canvas: "d-t-chart", ranges: "d-t-ranges", empty: "d-t-chart-empty", toggles: "d-t-series", legend: false,
+    series: [
+      { key: "temp_c", label: "Temperature", axis: "yLeft", colour: "--c-temp", fmt: fmtTemp },
+      { key: "fan_rpm", label: "Fan", axis: "yRight", colour: "--c-fan", fmt: fmtRpm },
+    ],
+    axes: { yLeft: { fmt: (v) => `${Number(v.toFixed(1))} °C`, zero: false }, yRight: { fmt: (v) => fmtSI(v, "rpm", true) } },
+  },
+};
+for (const c of Object.values(CHARTS)) Object.assign(c, { range: "24h", seq: 0, chart: null });
+const userHidden = loadHidden();
+
+function loadHidden() {
+  try {
+    const list = JSON.parse(localStorage.getItem(HIDDEN_KEY) || "[]");
+    return new Set(Array.isArray(list) ? list.filter((k) => typeof k === "string") : []);
+  } catch { return new Set(); } // storage disabled or garbage: everything shown
+}
+
+function saveHidden() {
+  try { localStorage.setItem(HIDDEN_KEY, JSON.stringify([...userHidden])); } catch { /* private mode: not kept */ }
+}
+
+// Both charts ask for the same answer when their ranges match: one request, shared for a few seconds.
+const histCache = new Map();
+function fetchHistory(ip, range) {
+  const key = `${ip}|${range}`, hit = histCache.get(key);
+  if (hit && Date.now() - hit.at < REFETCH_MS) return hit.promise;
+  const promise = api("GET", `/api/miners/${enc(ip)}/history?range=${enc(range)}`);
+  histCache.set(key, { at: Date.now(), promise });
+  promise.catch(() => histCache.delete(key));
+  return promise;
+}
+
+function initCharts() {
+  for (const c of Object.values(CHARTS)) {
+    $(c.ranges).addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-range]");
+      if (b && b.dataset.range in RANGE_S) { c.range = b.dataset.range; loadChart(c); }
+    });
+    if (!c.toggles) continue;
+    for (const input of $(c.toggles).querySelectorAll("input[data-key]")) {
+      input.checked = !userHidden.has(input.dataset.key);
+      input.addEventListener("change", () => {
+        if (input.checked) userHidden.delete(input.dataset.key); else userHidden.add(input.dataset.key);
+        saveHidden();
+        if (c.chart) { applyHidden(c); c.chart.update("none"); }
+      });
+    }
+  }
+}
+
+function clearCharts() {
+  histCache.clear();
+  for (const c of Object.values(CHARTS)) {
+    if (!c.chart) continue;
+    for (const ds of c.chart.data.datasets) ds.data = [];
+    c.chart.update("none");
+  }
+}
+
+function loadHistory() {
+  for (const c of Object.values(CHARTS)) loadChart(c);
+}
+
+function createChart(c) {
   if (!window.Chart) return null;
-  const axis = (position, fmt, extra = {}) => ({ type: "linear", position, beginAtZero: true, ticks: { callback: fmt }, ...extra });
-  const chart = new window.Chart($("d-chart"), {
+  const axes = {};
+  for (const [id, a] of Object.entries(c.axes)) {
+    const right = id === "yRight";
+    axes[id] = { type: "linear", position: right ? "right" : "left", beginAtZero: a.zero !== false,
+      grace: a.zero === false ? "10%" : 0, ticks: { callback: a.fmt },
+      ...(right ? { display: "auto", grid: { drawOnChartArea: false } } : {}) };
+  }
+  const chart = new window.Chart($(c.canvas), {
     type: "line",
-    data: { datasets: [
-      { key: "hashrate_hs", label: "Hashrate", yAxisID: "yHash", colour: "--c-hash" },
-      { key: "power_w", label: "Power", yAxisID: "yPower", colour: "--c-power" },
-    ].map((s) => ({ ...s, data: [], borderWidth: 2, tension: 0.2, spanGaps: false,
-      pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0) })) },
+    data: { datasets: c.series.map((s) => ({ ...s, label: s.label, yAxisID: s.axis, data: [], borderWidth: 2,
+      tension: 0.2, spanGaps: false, pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0) })) },
     options: {
       animation: false,
       maintainAspectRatio: false,
@@ -284,58 +357,74 @@ function createChart() {
       scales: {
         x: { type: "linear", afterBuildTicks: timeTicks, ticks: { includeBounds: false, maxRotation: 0, autoSkipPadding: 12,
           callback(v) { return fmtTick(v, this.max - this.min); } } },
-        yHash: axis("left", (v) => fmtSI(v, "H/s", true)),
-        yPower: axis("right", (v) => fmtSI(v, "W", true), { display: "auto", grid: { drawOnChartArea: false } }),
+        ...axes,
       },
       plugins: {
-        legend: { labels: { boxWidth: 12, filter: (item, data) => !data.datasets[item.datasetIndex].hidden } },
+        // With toggles above the chart, they are the legend (keyboard, remembered).
+        legend: { display: c.legend, labels: { boxWidth: 12, filter: (item, data) => !data.datasets[item.datasetIndex].hidden } },
         tooltip: { callbacks: {
           title: (items) => (items.length ? new Date(items[0].parsed.x * 1000).toLocaleString() : ""),
-          label: (item) => `${item.dataset.label}: ${item.dataset.key === "power_w" ? fmtPower(item.parsed.y) : fmtHash(item.parsed.y)}`,
+          label: (item) => `${item.dataset.label}: ${item.dataset.fmt(item.parsed.y)}`,
         } },
       },
     },
   });
-  d.chart = chart;
+  c.chart = chart;
   themeChart();
   return chart;
 }
 
 function themeChart() {
-  const chart = d.chart;
-  if (!chart) return;
   const muted = cssVar("--muted"), grid = cssVar("--grid");
-  for (const ds of chart.data.datasets) ds.borderColor = ds.backgroundColor = cssVar(ds.colour);
-  for (const scale of Object.values(chart.options.scales)) { scale.ticks.color = muted; scale.grid.color = grid; }
-  chart.options.plugins.legend.labels.color = muted;
-  chart.update("none");
+  for (const c of Object.values(CHARTS)) {
+    if (c.toggles) for (const box of $(c.toggles).querySelectorAll(".swatch[data-colour]")) box.style.background = cssVar(box.dataset.colour);
+    const chart = c.chart;
+    if (!chart) continue;
+    for (const ds of chart.data.datasets) ds.borderColor = ds.backgroundColor = cssVar(ds.colour);
+    for (const scale of Object.values(chart.options.scales)) { scale.ticks.color = muted; scale.grid.color = grid; }
+    chart.options.plugins.legend.labels.color = muted;
+    chart.update("none");
+  }
 }
 
-async function loadHistory() {
-  const ip = d.ip, seq = ++d.histSeq;
+// A series is drawn unless it has no numbers in this range or (with toggles) the user switched it off.
+function applyHidden(c) {
+  for (const ds of c.chart.data.datasets) {
+    const empty = !ds.data.some((p) => isNum(p.y));
+    ds.hidden = (!ds.always && empty) || (!!c.toggles && userHidden.has(ds.key));
+    if (!c.toggles) continue;
+    const input = $(c.toggles).querySelector(`input[data-key="${ds.key}"]`);
+    const note = input?.closest("label")?.querySelector(".toggle-note");
+    if (note) note.textContent = empty ? " (no data)" : "";
+  }
+}
+
+async function loadChart(c) {
+  const ip = d.ip, seq = ++c.seq;
   if (!ip) return;
-  for (const b of $("d-ranges").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === d.range));
+  for (const b of $(c.ranges).querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === c.range));
   let chart;
-  try { chart = d.chart || createChart(); } catch (e) { console.error("miner chart disabled:", e); }
-  if (!chart) { setText("d-chart-empty", "Chart unavailable."); $("d-chart-empty").hidden = false; return; }
+  try { chart = c.chart || createChart(c); } catch (e) { console.error("miner chart disabled:", e); }
+  if (!chart) { setText(c.empty, "Chart unavailable."); $(c.empty).hidden = false; return; }
   try {
-    const h = await api("GET", `/api/miners/${enc(ip)}/history?range=${enc(d.range)}`);
-    if (seq !== d.histSeq || ip !== d.ip) return;
+    const h = await fetchHistory(ip, c.range);
+    if (seq !== c.seq || ip !== d.ip) return;
     const ts = Array.isArray(h?.ts) ? h.ts : [];
     const series = h?.series || {};
     for (const ds of chart.data.datasets) {
       const ys = Array.isArray(series[ds.key]) ? series[ds.key] : [];
       ds.data = ts.map((x, i) => ({ x, y: isNum(ys[i]) ? ys[i] : null }));
-      ds.hidden = ds.key !== "hashrate_hs" && !ds.data.some((p) => isNum(p.y));
     }
+    applyHidden(c);
     const last = Math.max(nowS(), ...ts.filter(isNum));
     chart.options.scales.x.max = last;
-    chart.options.scales.x.min = last - RANGE_S[d.range];
-    setText("d-chart-empty", "No history yet.");
-    $("d-chart-empty").hidden = ts.length > 0;
+    chart.options.scales.x.min = last - RANGE_S[c.range];
+    setText(c.empty, "No history yet.");
+    $(c.empty).hidden = ts.length > 0;
     chart.update("none");
   } catch (e) {
-    if (seq === d.histSeq && ip === d.ip) reportError(`History of ${ip} could not load`, e);
+    // Both charts share a failed request: one toast is enough.
+    if (seq === c.seq && ip === d.ip && c === CHARTS.hist) reportError(`History of ${ip} could not load`, e);
   }
 }
 
