@@ -26,6 +26,7 @@ from .antminer_cgi import legacy_rewrite, legacy_system_info, parse_legacy_form,
 from .bitmain import READ_COMMANDS, REALM, SERVER, cgi_reply, error_page
 from .cgapi import CgReply, Record, Segment
 from .cgminer import CgApiMiner, Pool, pools_from_conf
+from .conditions import CONDITIONS, hot_c
 from .formats import fx, hms, pct, suffix_string
 from .miner import CGAPI, HTTP
 from .models import SCRYPT, resolve_antminer
@@ -49,6 +50,7 @@ class AntminerMiner(CgApiMiner):
 
     kind = "antminer"
     protocols = (CGAPI, HTTP)
+    supported_conditions = frozenset(CONDITIONS)
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
@@ -151,14 +153,25 @@ class AntminerMiner(CgApiMiner):
     def _mode_factor(self) -> float:
         return 0.0 if self.sleeping else LOW_POWER_FACTOR if self.work_mode == 3 else 1.0
 
+    def live_chains(self) -> tuple[int, ...]:
+        """The chains bmminer finds: under "board_down" the first one is gone (acn 0, acs "", rate "").
+
+        That is how the recorded stats.s19_sleeping.json shows its lost chain 1:
+        no chips, no rate, no temperatures, and miner_count/total_acn/total_rateideal
+        counting only the chains found.
+        """
+        return self.hw.chains[1:] if "board_down" in self.conditions else self.hw.chains
+
     def chain_rate(self, chain: int) -> float:
         """Noise-free rate of one chain in the firmware's unit (GH/s, MH/s on scrypt); 0 asleep, less in low power."""
+        if chain not in self.live_chains():
+            return 0.0
         working = 1.0 - len(self.bad_chips.get(chain, ())) / self.hw.chips
         return self.hw.rate_per_chain * self.chain_quality[chain] * working * self._mode_factor()
 
     def total_rate(self) -> float:
         """Noise-free total in the firmware's unit."""
-        return sum(self.chain_rate(c) for c in self.hw.chains)
+        return sum(self.chain_rate(c) for c in self.live_chains())
 
     def hashrate_hs(self) -> float:
         """Noise-free hashes per second."""
@@ -168,7 +181,10 @@ class AntminerMiner(CgApiMiner):
         self.grow_shares(self.hashrate_hs(), algorithm=self.hw.algorithm)
 
     def _temps(self, chain: int) -> tuple[int, int]:
-        """(PCB, chip) temperature of one chain (ambient while asleep, a little cooler in low power)."""
+        """(PCB, chip) temperature of one chain (ambient while asleep, a little cooler in low power, "hot")."""
+        if "hot" in self.conditions:  # the readings, asleep or not: a broken cooling does not heal itself
+            chip = hot_c(self.kind) + max(self.chain_heat[chain], 0.0) + self.rng.gauss(0.0, 0.5)
+            return int(round(chip - 6.0)), int(round(chip))
         if self.sleeping:
             ambient = SLEEP_TEMP + self.rng.gauss(0.0, 0.6)
             return int(round(ambient)), int(round(ambient))
@@ -178,7 +194,7 @@ class AntminerMiner(CgApiMiner):
         return int(round(pcb)), int(round(chip))
 
     def _chain_hw(self, chain: int) -> int:
-        share = self.chain_quality[chain] / sum(self.chain_quality.values())
+        share = self.chain_quality[chain] / sum(self.chain_quality[c] for c in self.live_chains())
         return int(self.shares.hw_errors * share)
 
     def _acs(self, chain: int) -> str:
@@ -332,7 +348,7 @@ class AntminerMiner(CgApiMiner):
 
     def _stats_head(self) -> tuple[Record, dict[int, float], float]:
         hw, rng = self.hw, self.rng
-        rates = {c: noisy(rng, self.chain_rate(c), 0.02) for c in hw.chains}
+        rates = {c: noisy(rng, self.chain_rate(c), 0.02) for c in self.live_chains()}
         total = sum(rates.values())
         head: Record = [("STATS", 0), ("ID", hw.stats_id), ("Elapsed", self._elapsed()),
                         self._seg("timing", lambda: [("Calls", 0), ("Wait", fx(0, 6)), ("Max", fx(0, 6)),
@@ -344,34 +360,37 @@ class AntminerMiner(CgApiMiner):
     def _fans(self) -> Record:
         rng = self.rng
         factor = SLEEP_FAN_FACTOR if self.sleeping else 0.8 if self.work_mode == 3 else 1.0
-        live = {i: int(rpm * factor + rng.gauss(0, 30)) for i, rpm in self.fan_speed.items()}
+        if "fan_stopped" in self.conditions:
+            factor = 0.0  # every fan reads 0 rpm (the boards keep hashing)
+        live = {i: max(int(rpm * factor + rng.gauss(0, 30)), 0) if factor else 0 for i, rpm in self.fan_speed.items()}
         return self._indexed("fan{}", self.hw.fan_slots, live, 0)
 
     def _chain_common(self, rates: dict[int, float]) -> Record:
-        hw = self.hw
-        return (self._slots("chain_acn{}", {c: hw.chips for c in hw.chains}, 0)
-                + self._slots("chain_acs{}", {c: self._acs(c) for c in hw.chains}, "")
-                + self._slots("chain_hw{}", {c: self._chain_hw(c) for c in hw.chains}, 0)
-                + self._slots("chain_rate{}", {c: f"{rates[c]:.2f}" for c in hw.chains}, ""))
+        hw, live = self.hw, self.live_chains()
+        return (self._slots("chain_acn{}", {c: hw.chips for c in live}, 0)
+                + self._slots("chain_acs{}", {c: self._acs(c) for c in live}, "")
+                + self._slots("chain_hw{}", {c: self._chain_hw(c) for c in live}, 0)
+                + self._slots("chain_rate{}", {c: f"{rates[c]:.2f}" for c in live}, ""))
 
     def _stats_s9(self) -> Record:
-        hw = self.hw
+        hw, live = self.hw, self.live_chains()
+        n = len(live)
         head, rates, total = self._stats_head()
-        temps = {c: self._temps(c) for c in hw.chains}
+        temps = {c: self._temps(c) for c in live}
         hw_total = self.shares.hw_errors
-        rec = head + [self._seg("s9_counts", lambda: [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)),
-                                                      ("fan_num", len(hw.fans))])]
+        rec = head + [self._seg(("s9_counts", n), lambda: [("miner_count", n), ("frequency", str(hw.freq)),
+                                                           ("fan_num", len(hw.fans))])]
         rec += self._fans()
-        rec.append(("temp_num", len(hw.chains)))
+        rec.append(("temp_num", n))
         rec += self._slots("temp{}", {c: t[0] for c, t in temps.items()}, 0)
         rec += self._slots("temp2_{}", {c: t[1] for c, t in temps.items()}, 0)
         rec += self._slots("temp3_{}", {}, 0)
-        rec += self._slots("freq_avg{}", {c: fx(hw.freq, 2) for c in hw.chains}, fx(0, 2))
-        rec.append(self._seg("s9_ideal", lambda: [
-            ("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("total_freqavg", fx(hw.freq, 2)),
-            ("total_acn", hw.chips * len(hw.chains))]))
+        rec += self._slots("freq_avg{}", {c: fx(hw.freq, 2) for c in live}, fx(0, 2))
+        rec.append(self._seg(("s9_ideal", n), lambda: [
+            ("total_rateideal", fx(hw.rate_per_chain * n, 2)), ("total_freqavg", fx(hw.freq, 2)),
+            ("total_acn", hw.chips * n)]))
         rec.append(("total_rate", fx(total, 2)))
-        rec += self._slots("chain_rateideal{}", {c: fx(hw.rate_per_chain, 2) for c in hw.chains}, fx(0, 2))
+        rec += self._slots("chain_rateideal{}", {c: fx(hw.rate_per_chain, 2) for c in live}, fx(0, 2))
         rec += [("temp_max", max(t[1] for t in temps.values())),
                 ("Device Hardware%", fx(pct(hw_total, hw_total + self.shares.diff_accepted), 4)),
                 ("no_matching_work", hw_total)]
@@ -383,14 +402,15 @@ class AntminerMiner(CgApiMiner):
         return rec
 
     def _stats_l3(self) -> Record:
-        hw = self.hw
+        hw, live = self.hw, self.live_chains()
+        n = len(live)
         head, rates, _ = self._stats_head()
-        temps = {c: self._temps(c) for c in hw.chains}
+        temps = {c: self._temps(c) for c in live}
         hw_total = self.shares.hw_errors
-        rec = head + [self._seg("l3_counts", lambda: [("miner_count", len(hw.chains)), ("frequency", str(hw.freq)),
-                                                      ("fan_num", len(hw.fans))])]
+        rec = head + [self._seg(("l3_counts", n), lambda: [("miner_count", n), ("frequency", str(hw.freq)),
+                                                           ("fan_num", len(hw.fans))])]
         rec += self._fans()
-        rec.append(("temp_num", len(hw.chains)))
+        rec.append(("temp_num", n))
         rec += self._slots("temp{}", {c: t[0] for c, t in temps.items()}, 0)
         rec += self._slots("temp2_{}", {c: t[1] for c, t in temps.items()}, 0)
         rec += self._slots("temp3{}", {}, 0)  # sic: "temp31".."temp34" in the L3+ capture
@@ -402,15 +422,16 @@ class AntminerMiner(CgApiMiner):
         return rec
 
     def _stats_x19(self) -> Record:
-        hw, rng = self.hw, self.rng
+        hw, rng, live = self.hw, self.rng, self.live_chains()
+        n = len(live)
         head, rates, total = self._stats_head()
-        temps = {c: self._temps(c) for c in hw.chains}
+        temps = {c: self._temps(c) for c in live}
         rec = head + [("rate_30m", fx(noisy(rng, self.total_rate(), 0.006), 2)),
-                      self._seg("x19_counts", lambda: [("Mode", 2), ("miner_count", len(hw.chains)),
-                                                       ("frequency", hw.freq), ("fan_num", len(hw.fans))])]
+                      self._seg(("x19_counts", n), lambda: [("Mode", 2), ("miner_count", n),
+                                                            ("frequency", hw.freq), ("fan_num", len(hw.fans))])]
         rec += self._fans()
-        rec.append(("temp_num", len(hw.chains)))
-        for c in hw.chains:  # recorded order: temp2, temp2_2, temp3, temp2_3 ...
+        rec.append(("temp_num", n))
+        for c in live:  # recorded order: temp2, temp2_2, temp3, temp2_3 ...
             rec += [(f"temp{c}", temps[c][0]), (f"temp2_{c}", temps[c][1])]
 
         def quad(value: int) -> str:
@@ -420,13 +441,13 @@ class AntminerMiner(CgApiMiner):
         rec += self._slots("temp_pcb{}", {c: quad(t[0]) for c, t in temps.items()}, "0-0-0-0")
         rec += self._slots("temp_chip{}", {c: quad(t[1]) for c, t in temps.items()}, "0-0-0-0")
         rec += self._slots("temp_pic{}", {c: quad(t[0]) for c, t in temps.items()}, "0-0-0-0")
-        rec.append(self._seg("x19_ideal", lambda: [
-            ("total_rateideal", fx(hw.rate_per_chain * len(hw.chains), 2)), ("rate_unit", "GH"),
-            ("total_freqavg", hw.freq), ("total_acn", hw.chips * len(hw.chains))]))
+        rec.append(self._seg(("x19_ideal", n), lambda: [
+            ("total_rateideal", fx(hw.rate_per_chain * n, 2)), ("rate_unit", "GH"),
+            ("total_freqavg", hw.freq), ("total_acn", hw.chips * n)]))
         rec += [("total rate", fx(total, 2)),  # sic, with a space, as recorded
                 ("temp_max", max(t[1] for t in temps.values())), ("no_matching_work", self.shares.hw_errors)]
         rec += self._chain_common(rates)
-        rec += self._slots("freq{}", {c: hw.freq for c in hw.chains}, 0)
+        rec += self._slots("freq{}", {c: hw.freq for c in live}, 0)
         rec.append(self._seg("x19_tail", lambda: [("miner_version", hw.miner), ("miner_id", self.miner_id)]))
         return rec
 
@@ -530,7 +551,7 @@ class AntminerMiner(CgApiMiner):
                  "SUMMARY": [{"elapsed": self._elapsed(), "rate_5s": round(noisy(self.rng, total, 0.02), 2),
                               "rate_30m": round(noisy(self.rng, total, 0.006), 2),
                               "rate_avg": round(noisy(self.rng, total, 0.003), 2),
-                              "rate_ideal": round(self.hw.rate_per_chain * len(self.hw.chains), 2),
+                              "rate_ideal": round(self.hw.rate_per_chain * len(self.live_chains()), 2),
                               "rate_unit": "GH/s", "hw_all": self.shares.hw_errors,
                               "bestshare": int(self.shares.best_share), "status": ok}]}
         return cgi_reply(json.dumps(reply, separators=(",", ":")))

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from . import httpd
+from .conditions import hot_c
 from .formats import cjson_dumps, cjson_float, suffix_string
 from .miner import HTTP, SimMiner
 from .models import AXEOS_VERSIONS, BitaxeModel, parse_version, resolve_bitaxe
@@ -131,6 +132,8 @@ class BitaxeMiner(SimMiner):
 
     kind = "bitaxe"
     protocols = (HTTP,)
+    # One hash board with one ASIC (a Hex's six are not simulated): nothing for "board_down" to take away.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
 
     def __new__(cls, spec: MinerSpec, **kwargs: Any) -> BitaxeMiner:
         # One fleet kind ("bitaxe") for both ESP-Miner lines: discovery reports both as family bitaxe.
@@ -210,8 +213,12 @@ class BitaxeMiner(SimMiner):
         return self.hw.static_w + (0.12 * dyn if self.paused else dyn)
 
     def fan_and_temp(self) -> tuple[float, float]:
-        """(fan %, ASIC temperature) for the current power and fan settings."""
+        """(fan %, ASIC temperature) for the current power and fan settings ("hot": auto fan at 100 %)."""
         ratio = self.power_w() / self.hw.power_w
+        if "hot" in self.conditions:
+            # The reading only: ESP-Miner's own overheat mode (75 C) is not simulated, so the
+            # app's protection is what acts on it.
+            return (100.0 if self.autofanspeed else float(self.manual_fan)), hot_c(self.kind)
         if self.autofanspeed:
             guess = chip_temperature(self.hw.temp_c, ratio, NOMINAL_FAN_PCT, NOMINAL_FAN_PCT)
             target = self.temp_target if self.vt >= (2, 10, 0) else 60
@@ -222,13 +229,19 @@ class BitaxeMiner(SimMiner):
 
     def _advance(self) -> None:
         now = self.now()
-        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty, now=now)
+        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty,
+                            reject_ratio=self.reject_ratio, now=now)
         self._last_advance = now
         self.best_diff_alltime = max(self.best_diff_alltime, self.shares.best_share)
 
+    @property
+    def on_fallback(self) -> bool:
+        """Mining on the fallback pool: useFallbackStratum set, or the primary down ("pool_down")."""
+        return bool(self.use_fallback) or "pool_down" in self.conditions
+
     def active_pool(self) -> dict[str, Any]:
-        """The pool the miner is mining on (primary unless useFallbackStratum is set)."""
-        index = self.secondary_index if self.use_fallback else self.primary_index
+        """The pool the miner is mining on (primary unless useFallbackStratum is set or the primary is down)."""
+        index = self.secondary_index if self.on_fallback else self.primary_index
         return self.pools.get(index) or self.pools.get(self.primary_index) or _blank_pool()
 
     # --- /api/system/info ----------------------------------------------------------
@@ -274,7 +287,7 @@ class BitaxeMiner(SimMiner):
             info["bestDiff"] = int(best_all)
             info["bestSessionDiff"] = int(best_session)
         info["poolDifficulty" if vt >= (2, 9, 0) else "stratumDiff"] = self.pool_difficulty
-        info["isUsingFallbackStratum"] = 1 if self.use_fallback else 0
+        info["isUsingFallbackStratum"] = 1 if self.on_fallback else 0
         info["isPSRAMAvailable"] = 1
         info["freeHeap"] = 160000 + rng.randrange(0, 20000, 4)
         info["coreVoltage"] = self.core_voltage
@@ -343,7 +356,8 @@ class BitaxeMiner(SimMiner):
         if vt >= (2, 10, 0):
             info["minFanSpeed"] = self.min_fan
             info["temptarget"] = self.temp_target
-        info["fanrpm"] = int(max(0.0, fan * 62.0 + rng.gauss(0.0, 25.0)))
+        stopped = "fan_stopped" in self.conditions  # the tach reads 0 while the PWM % stays as commanded
+        info["fanrpm"] = 0 if stopped else int(max(0.0, fan * 62.0 + rng.gauss(0.0, 25.0)))
         if vt >= (2, 11, 0):
             info["fan2rpm"] = 0
         if vt >= (2, 10, 0):
@@ -652,6 +666,8 @@ class NerdQaxeMiner(BitaxeMiner):
     OTP (docs/API.md says it does; handler_shutdown.cpp @ 1936779 has the check commented out).
     """
 
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting"})
+
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:  # noqa: D107 - SimMiner's, not BitaxeMiner's
         SimMiner.__init__(self, spec, **kwargs)
         self.hw = NERD_HW  # the same catalogue shape as a Bitaxe (the CLI lists hw.device / hw.asic)
@@ -715,7 +731,8 @@ class NerdQaxeMiner(BitaxeMiner):
 
     def _advance(self) -> None:
         now = self.now()
-        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty, now=now)
+        self.shares.advance(self.rng, now - self._last_advance, self.true_ghs() * 1e9, self.pool_difficulty,
+                            reject_ratio=self.reject_ratio, now=now)
         self._last_advance = now
         self.best_diff_alltime = max(self.best_diff_alltime, self.shares.best_share)
 
@@ -728,9 +745,12 @@ class NerdQaxeMiner(BitaxeMiner):
         power = noisy(rng, self.power_w(), 0.01)
         ratio = self.power_w() / NERD_POWER_W
         temp = chip_temperature(NERD_TEMP_C, ratio, 54.0, 54.0) + rng.gauss(0.0, 0.3)
+        if "hot" in self.conditions:
+            temp = hot_c(self.kind) + rng.gauss(0.0, 0.3)
         volts_mv = 12250.0 + rng.gauss(0.0, 20.0)
         current_ma = power / (volts_mv / 1000.0) * 1000.0
         fan = 0.0 if self.shut_down else min(100.0, max(30.0, 54.0 + (temp - 60.0) * 3.0))
+        rpm_factor = 0.0 if "fan_stopped" in self.conditions else 1.0  # tachometers read 0, PWM as commanded
         primary, fallback = self.flat_pools
         r3 = lambda v: round(v, 3)  # noqa: E731 - ArduinoJson prints floats at up to 9 digits
         hashrates = {k: (0.0 if self.shut_down else r3(noisy(rng, ghs, w)))
@@ -746,7 +766,7 @@ class NerdQaxeMiner(BitaxeMiner):
             "coreVoltage": self.core_voltage, "defaultCoreVoltage": 1150,
             "coreVoltageActual": 0 if self.shut_down else self.core_voltage,
             "fanspeed": int(fan), "manualFanSpeed": self.settings["manualFanSpeed"],
-            "fanrpm": int(fan * 33), "fanrpm2": int(fan * 29), "fanspeed2": 40, "fanCount": 2,
+            "fanrpm": int(fan * 33 * rpm_factor), "fanrpm2": int(fan * 29 * rpm_factor), "fanspeed2": 40, "fanCount": 2,
             "lastpingrtt": r3(abs(rng.gauss(1.3, 0.2))), "recentpingloss": 0, "shutdown": self.shut_down,
             "duplicateHWNonces": 0,
             "stratum": {"poolMode": 0, "activePoolMode": 0, "poolBalance": 50,

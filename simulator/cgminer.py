@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from . import cgapi
 from .cgapi import CgReply, Record, Status
+from .conditions import apply_pool_down
 from .formats import fx, pct
 from .miner import CGAPI, SimMiner
 from .models import resolve_usb
@@ -145,6 +146,7 @@ class CgApiMiner(SimMiner):
         self.commands: dict[str, Command] = {}
         self.shares = ShareCounter()  # the whole miner's shares (grow_shares); cgminer keeps one per stick instead
         self._last_advance = self.now()
+        self._held_pool: Pool | None = None  # the pool "pool_down" holds dead
 
     # --- access --------------------------------------------------------------
     def allowed(self, command: str) -> bool:
@@ -165,6 +167,10 @@ class CgApiMiner(SimMiner):
         """Failover strategy: the enabled, alive pool with the best (lowest) priority."""
         return failover_pool(self.pools)
 
+    def on_conditions(self, old: frozenset[str]) -> None:
+        """"pool_down": the first pool goes Dead (cgminer fails over to the next); cleared, it comes back."""
+        self._held_pool = apply_pool_down(self.pools, "pool_down" in self.conditions, self._held_pool)
+
     def _elapsed(self) -> int:
         """Seconds since the (re)boot, at least 1: the Elapsed key, and a divisor for the Utility keys."""
         return max(self.uptime_s, 1)
@@ -176,7 +182,8 @@ class CgApiMiner(SimMiner):
         Returns the (accepted, rejected) shares found; ``wall`` is the unix time they are stamped with.
         """
         before_acc, before_rej = shares.accepted, shares.rejected
-        shares.advance(self.rng, dt, rate_hs, pool.diff, algorithm=algorithm, now=wall)
+        shares.advance(self.rng, dt, rate_hs, pool.diff, algorithm=algorithm, reject_ratio=self.reject_ratio,
+                       now=wall)
         new_acc, new_rej = shares.accepted - before_acc, shares.rejected - before_rej
         pool.credit(new_acc, new_rej, wall, shares.best_share)
         return new_acc, new_rej

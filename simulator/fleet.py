@@ -19,6 +19,7 @@ from .avalon import AvalonMiner
 from .axeos import BitaxeMiner
 from .braiins import BraiinsMiner
 from .cgminer import CgminerMiner
+from .conditions import check_conditions
 from .faults import check_fault
 from .luxos import LuxOSMiner
 from .miner import BindError, SimMiner
@@ -183,6 +184,23 @@ class SimFleet:
             miner.fault = fault  # applied when the fleet starts
             return
         self._call(miner.set_fault(fault))
+
+    def set_conditions(self, ip: str, names: Iterable[str]) -> None:
+        """Replace a miner's hardware conditions (conditions.CONDITIONS; empty = healthy), applied on the loop.
+
+        ValueError for an unknown name or one the miner's kind cannot show; nothing changes then.
+        """
+        miner = self.miner(ip)
+        names = list(names) if not isinstance(names, str) else names  # a str is refused by check_conditions
+        check_conditions(miner.kind, miner.supported_conditions, names)  # raise here, in the caller's thread
+        if self._loop is None:
+            miner.set_conditions(names)  # no loop yet: nothing else touches the miner
+            return
+
+        async def go() -> None:
+            miner.set_conditions(names)
+
+        self._call(go())
 
     def restart(self, ip: str, seconds: float | None = None) -> None:
         """Power-cycle a miner as if its restart button was pressed."""

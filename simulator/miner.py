@@ -8,9 +8,11 @@ import hashlib
 import logging
 import random
 import time
+from collections.abc import Iterable
 from typing import ClassVar
 
 from . import cgapi, httpd, lies
+from .conditions import NORMAL_REJECT_RATIO, REJECT_RATIO, check_conditions
 from .faults import DRIP_INTERVAL_S, HANG, HUGE_BYTES, LIES, RESET, SHAPES, Shape, check_fault, hold, reset
 from .spec import MinerSpec
 
@@ -35,6 +37,8 @@ class SimMiner:
 
     kind: ClassVar[str] = ""
     protocols: ClassVar[tuple[str, ...]] = ()
+    # The hardware conditions (conditions.CONDITIONS) this firmware's replies can show.
+    supported_conditions: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: MinerSpec, *, port_offset: int = 0, seed: int | None = None,
                  allow_any_client: bool = False) -> None:
@@ -47,6 +51,7 @@ class SimMiner:
         # whatever else is in the fleet. str seeds are hashed with SHA-512 by random.seed.
         self.rng = random.Random(f"{seed}:{spec.ip}") if seed is not None else random.Random()
         self.fault: str | None = None
+        self.conditions: frozenset[str] = frozenset()  # change through SimFleet.set_conditions
         self.reboots = 0
         self.requests = 0
         self._skew = 0.0
@@ -103,6 +108,30 @@ class SimMiner:
     def on_boot(self) -> None:
         """Reset what a power cycle resets (session counters); subclasses extend."""
         self._boot = self.now()
+
+    # --- hardware conditions ---------------------------------------------------------
+    def set_conditions(self, names: Iterable[str]) -> None:
+        """Replace the hardware conditions (conditions.CONDITIONS); ValueError for one this kind cannot show."""
+        new = check_conditions(self.kind, self.supported_conditions, names)
+        self.settle()  # counters grown so far were grown under the old conditions
+        old, self.conditions = self.conditions, new
+        self.on_conditions(old)
+
+    def settle(self) -> None:
+        """Grow the lazily counted shares up to now, at the rates before a change."""
+        self._advance()
+
+    def _advance(self) -> object:
+        """Grow share counters from the last call to now (subclasses that count shares)."""
+        return None
+
+    def on_conditions(self, old: frozenset[str]) -> None:
+        """React to a change of ``self.conditions`` from ``old`` (e.g. kill or revive a pool)."""
+
+    @property
+    def reject_ratio(self) -> float:
+        """Share of the shares the pool rejects: high under "rejecting"."""
+        return REJECT_RATIO if "rejecting" in self.conditions else NORMAL_REJECT_RATIO
 
     # --- protocol hooks (subclasses) ---------------------------------------------
     def handle_http(self, request: httpd.Request) -> httpd.Response | object:

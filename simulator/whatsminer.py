@@ -39,7 +39,8 @@ from typing import Any, Callable
 
 from . import faults
 from .cgminer import Pool, failover_pool
-from .formats import Raw, fx
+from .conditions import CONDITIONS, apply_pool_down, hot_c
+from .formats import Raw, fx, pct
 from .miner import CGAPI, LENGTH_PREFIXED, SimMiner
 from .physics import ShareCounter, noisy
 from .spec import MinerSpec
@@ -143,6 +144,7 @@ class WhatsminerMiner(SimMiner):
 
     kind = "whatsminer"
     protocols = (CGAPI,)
+    supported_conditions = frozenset(CONDITIONS)
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
@@ -180,6 +182,7 @@ class WhatsminerMiner(SimMiner):
         self.shares = ShareCounter()
         self._last_advance = self.now()
         self._btminer_start = self.now()
+        self._held_pool: Pool | None = None  # the pool "pool_down" holds dead
 
     # --- identity --------------------------------------------------------------------------
     @property
@@ -222,14 +225,26 @@ class WhatsminerMiner(SimMiner):
         """Power relative to Normal mode at the factory point."""
         return self.target_power() / self.hw.power_w
 
-    def hashrate_ghs(self) -> float:
-        """Noise-free GH/s: efficiency improves a little as power drops (ratio ** 0.8)."""
+    def boards(self) -> list[int]:
+        """The hash boards btminer finds: under "board_down" the last one is gone from devs/edevs."""
+        count = self.hw.boards - 1 if "board_down" in self.conditions else self.hw.boards
+        return list(range(count))
+
+    def _all_boards_ghs(self) -> float:
         ratio = self.power_ratio()
         return self.hw.factory_ghs * sum(self.board_quality) / len(self.board_quality) * ratio ** 0.8 if ratio else 0.0
 
+    def hashrate_ghs(self) -> float:
+        """Noise-free GH/s of the boards found: efficiency improves a little as power drops (ratio ** 0.8)."""
+        return sum(self.board_ghs(b) for b in self.boards())
+
     def board_ghs(self, board: int) -> float:
         """Noise-free GH/s of one board."""
-        return self.hashrate_ghs() * self.board_quality[board] / sum(self.board_quality)
+        return self._all_boards_ghs() * self.board_quality[board] / sum(self.board_quality)
+
+    def on_conditions(self, old: frozenset[str]) -> None:
+        """"pool_down": the first pool goes Dead (btminer fails over to the next); cleared, it comes back."""
+        self._held_pool = apply_pool_down(self.pools, "pool_down" in self.conditions, self._held_pool)
 
     def elapsed(self) -> int:
         """Seconds since btminer (re)started."""
@@ -246,7 +261,8 @@ class WhatsminerMiner(SimMiner):
         if pool is None or not self.mining:
             return
         before = (self.shares.accepted, self.shares.rejected)
-        self.shares.advance(self.rng, dt, self.hashrate_ghs() * 1e9, pool.diff, now=time.time())
+        self.shares.advance(self.rng, dt, self.hashrate_ghs() * 1e9, pool.diff, reject_ratio=self.reject_ratio,
+                            now=time.time())
         pool.accepted += self.shares.accepted - before[0]
         pool.rejected += self.shares.rejected - before[1]
         if self.shares.accepted != before[0]:
@@ -257,13 +273,16 @@ class WhatsminerMiner(SimMiner):
     def _temps(self, board: int) -> tuple[float, float, float, float]:
         """(board, chip min, chip avg, chip max) in degrees C."""
         ratio = self.power_ratio()
+        if "hot" in self.conditions:
+            hot = hot_c(self.kind) + max(self.board_heat[board], 0.0) + self.rng.gauss(0, 0.3)
+            return round(hot - 15, 2), round(hot - 12, 2), round(hot - 5, 2), round(hot, 2)
         base = 25.0 + 45.0 * ratio + self.board_heat[board]
         rng = self.rng
         return (round(base + rng.gauss(0, 0.3), 2), round(base - 8 + rng.gauss(0, 0.5), 2),
                 round(base + 8 + rng.gauss(0, 0.5), 2), round(base + 20 * ratio + rng.gauss(0, 0.5), 2))
 
     def _fans(self) -> tuple[int, int]:
-        if not self.mining:
+        if not self.mining or "fan_stopped" in self.conditions:
             return 0, 0
         ratio = self.power_ratio()
         rpm = self.hw.fan_rpm * (0.6 + 0.4 * ratio)
@@ -354,12 +373,12 @@ class WhatsminerMiner(SimMiner):
         if command == "summary":
             return self._cg(11, "Summary", "SUMMARY", [self._summary()])
         if command in ("edevs", "devs"):
-            return self._cg(9, f"{self.hw.boards} ASC(s)", "DEVS", self._devs())
+            return self._cg(9, f"{len(self.boards())} ASC(s)", "DEVS", self._devs())
         if command == "pools":
             return self._cg(7, f"{len(self.pools)} Pool(s)", "POOLS", self._pools())
         if command == "devdetails":
             records = [{"DEVDETAILS": i, "Name": "SM", "ID": i, "Driver": "bitmicro", "Kernel": "",
-                        "Model": self.hw.devdetails, "Device Path": ""} for i in range(self.hw.boards)]
+                        "Model": self.hw.devdetails, "Device Path": ""} for i in self.boards()]
             return self._cg(69, "Device Details", "DEVDETAILS", records)
         return None
 
@@ -395,7 +414,7 @@ class WhatsminerMiner(SimMiner):
     def _summary(self) -> dict[str, Any]:
         rng, hw, s = self.rng, self.hw, self.shares
         rate_mhs = self.hashrate_ghs() * 1000.0
-        temps = [self._temps(b) for b in range(hw.boards)]
+        temps = [self._temps(b) for b in self.boards()]
         fan_in, fan_out = self._fans()
         power = self.target_power()
         return {
@@ -432,7 +451,7 @@ class WhatsminerMiner(SimMiner):
         hw, rng = self.hw, self.rng
         fan_in, fan_out = self._fans()
         out = []
-        for b in range(hw.boards):
+        for b in self.boards():
             rate = self.board_ghs(b) * 1000.0
             temp, tmin, tavg, tmax = self._temps(b)
             out.append({
@@ -688,7 +707,7 @@ class WhatsminerMiner(SimMiner):
         hw, rng = self.hw, self.rng
         out: dict[str, Any] = {}
         ths = self.hashrate_ghs() / 1000.0
-        temps = [self._temps(b) for b in range(hw.boards)]
+        temps = [self._temps(b) for b in self.boards()]
         if "summary" in wanted:
             fan_in, fan_out = self._fans()
             power = self.target_power()
@@ -711,12 +730,13 @@ class WhatsminerMiner(SimMiner):
                              "factory-hash": round(hw.factory_ghs / 1000.0 / hw.boards, 3),
                              "freq": hw.freq if self.mining else 0, "effective-chips": hw.chips,
                              "chip-temp-min": temps[b][1], "chip-temp-avg": temps[b][2], "chip-temp-max": temps[b][3]}
-                            for b in range(hw.boards)]
+                            for b in self.boards()]
         if "pools" in wanted:
             active = self.active_pool() if self.mining else None
             # Field set from pyasic's BTMinerV3Pool model and the reference ("pool-priority").
             out["pools"] = [{"id": i + 1, "url": p.url, "status": p.status.lower(), "account": p.user,
-                             "stratum-active": p is active, "reject-rate": 0.0,
+                             "stratum-active": p is active,
+                             "reject-rate": round(pct(p.rejected, p.accepted + p.rejected), 2),
                              "last-share-time": int(p.last_share_time or 0), "pool-priority": p.priority}
                             for i, p in enumerate(self.pools)]
         return out
