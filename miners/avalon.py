@@ -62,7 +62,7 @@ from .base import (
     NotSupported,
     PoolConfig,
 )
-from .cgminer import GH, parse_pools, parse_summary, parse_version, section
+from .cgminer import GH, best_share, parse_pools, parse_summary, parse_version, section
 from .cgminer_api import APIError, CGMinerClient, EmptyReply, reply_guard
 from .stratum import validate_pools
 from .values import mac_address, num, scrub, stripped
@@ -351,6 +351,8 @@ def parse_avalon(replies: Mapping[str, Mapping[str, Any] | None]) -> MinerStatus
         status.uptime_s = int(elapsed) if elapsed is not None else None
     status.shares_accepted = summary.get("shares_accepted")
     status.shares_rejected = summary.get("shares_rejected")
+    # Avalon runs Canaan's cgminer: "Best Share" is its in-memory best_diff, a session value.
+    status.best_session_difficulty = best_share(replies.get("summary"), replies.get("pools"))
     status.pools = parse_pools(replies.get("pools"))  # never copies "Password" (Avalon Q sends it)
     status.firmware = version.get("firmware") or ("cgminer" if mm else None)
     status.firmware_version = (version.get("firmware_version") or stripped(vblock.get("LVERSION"))

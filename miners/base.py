@@ -124,6 +124,13 @@ class MinerStatus:
     uptime_s: int | None = None
     shares_accepted: int | None = None
     shares_rejected: int | None = None
+    # Best share difficulty, as the firmware reports it (docs/miners.md "Best difficulty" says
+    # which field each family fills). best_difficulty: the firmware's all-time counter (AxeOS
+    # NVS, NerdOS, LuxOS "Best Share", NMAxe's second value); best_session_difficulty: since the last
+    # boot or mining-process restart (every cgminer-API "Best Share"). A block is found when a
+    # share reaches the network difficulty.
+    best_difficulty: float | None = None
+    best_session_difficulty: float | None = None
     model: str | None = None
     firmware: str | None = None  # firmware name, e.g. "AxeOS", "cgminer", "bmminer"
     firmware_version: str | None = None

@@ -43,7 +43,7 @@ from .base import (
     PoolStatus,
 )
 from .stratum import validate_pools
-from .values import integer, mac_address, num, positive
+from .values import difficulty, integer, mac_address, num, positive
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +224,29 @@ def _pools(info: dict[str, Any]) -> list[PoolStatus]:
     return pools
 
 
+def _best_difficulties(info: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(all-time, session) best share difficulty from /api/system/info.
+
+    AxeOS: ``bestDiff`` is the NVS-stored best (kept across reboots, NVS_CONFIG_BEST_DIFF),
+    ``bestSessionDiff`` the best since boot (system.c SYSTEM_init_system sets it to 0). Up
+    to v2.10 both are cgminer suffix strings ("4.29G", 3 significant digits) with the exact
+    numbers beside them in ``bestNonceDiff``/``bestSessionNonceDiff`` (recorded v2.6.0), which
+    win; from v2.11 ``bestDiff``/``bestSessionDiff`` are the numbers. NerdOS: the same two
+    names (strings such as "270M" until ~1.0.35, numbers since; recorded v1.1.0-beta1), with
+    the all-time value also in ``stratum.totalBestDiff``.
+    """
+    stratum = info.get("stratum") if isinstance(info.get("stratum"), dict) else {}
+    best = difficulty(info.get("bestNonceDiff"))
+    if best is None:
+        best = difficulty(info.get("bestDiff"))
+    if best is None:
+        best = difficulty(stratum.get("totalBestDiff"))
+    session = difficulty(info.get("bestSessionNonceDiff"))
+    if session is None:
+        session = difficulty(info.get("bestSessionDiff"))
+    return best, session
+
+
 def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) -> MinerStatus:
     """GET /api/system/info (+ /api/system/asic) -> MinerStatus in H/s, W, degrees C, mV, MHz (pure)."""
     if not isinstance(info, dict):
@@ -258,6 +281,7 @@ def parse_system_info(info: dict[str, Any], asic: dict[str, Any] | None = None) 
     status.uptime_s = integer(info.get("uptimeSeconds"))
     status.shares_accepted = integer(info.get("sharesAccepted"))
     status.shares_rejected = integer(info.get("sharesRejected"))
+    status.best_difficulty, status.best_session_difficulty = _best_difficulties(info)
     status.model = model_name(info, asic)
     status.firmware = "NerdOS" if nerd else "AxeOS"
     version = info.get("version")

@@ -55,10 +55,10 @@ from .base import (
     PoolConfig,
     PoolStatus,
 )
-from .cgminer import GH, MH, parse_pools, parse_summary, section
+from .cgminer import GH, MH, best_share, parse_pools, parse_summary, section
 from .cgminer_api import APIError, CGMinerClient, CommandResults, reply_guard
 from .stratum import SCHEME, SV2_SCHEME, validate_pools
-from .values import integer, num, positive, scrub
+from .values import difficulty, integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def parse_bosminer(replies: Mapping[str, Mapping[str, Any] | None]) -> MinerStat
     status.uptime_s = summary.get("uptime_s")
     status.shares_accepted = summary.get("shares_accepted")
     status.shares_rejected = summary.get("shares_rejected")
+    # BOSminer/BOSer "Best Share": since bosminer started, like cgminer's (a session value).
+    status.best_session_difficulty = best_share(replies.get("summary"), replies.get("pools"))
 
     devs = {integer(d.get("ID")): d for d in section(replies.get("devs"), "DEVS")}
     details = {integer(d.get("ID")): d for d in section(replies.get("devdetails"), "DEVDETAILS")}
@@ -258,6 +260,10 @@ def parse_rest(details: Any, stats: Any, hashboards: Any, cooling: Any = None, t
     status.power_w = _unit(stats, "power_stats", "approximated_consumption", "watt")
     status.shares_accepted = integer(_path(stats, "pool_stats", "accepted_shares"))
     status.shares_rejected = integer(_path(stats, "pool_stats", "rejected_shares"))
+    # /miner/stats miner_stats.best_share: bosminer's best since it started. A session value:
+    # the recorded BOS+ 25.11 reply has the same number in pool_stats and in the pool group's
+    # stats, which bosminer counts per connection, and BOS+ documents no all-time counter.
+    status.best_session_difficulty = difficulty(_path(miner, "best_share"))
     status.uptime_s = integer(_path(details, "bosminer_uptime_s"))
     identity = _path(details, "miner_identity")
     status.model = model_name(_path(identity, "miner_model") or _path(identity, "name"))

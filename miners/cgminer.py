@@ -20,7 +20,7 @@ from .base import (
 )
 from .cgminer_api import APIError, CGMinerClient, CommandResults, EmptyReply, escape_parameter, reply_guard
 from .stratum import validate_pools
-from .values import integer, num, positive, scrub
+from .values import difficulty, integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,24 @@ def parse_pools(reply: Mapping[str, Any] | None) -> list[PoolStatus]:
     return [pool for pool, _ in entries]
 
 
+def best_share(summary_reply: Mapping[str, Any] | None, pools_reply: Mapping[str, Any] | None) -> float | None:
+    """The session best share: SUMMARY "Best Share", else the highest per-pool "Best Share"; None if neither.
+
+    It is cgminer's global ``best_diff``: the best share since cgminer started, in
+    memory only (a restart, or the API's ``zero`` command, clears it: cgminer.c
+    ``best_diff``, ``zero_stats``), so it is a session value, never an all-time one.
+    bmminer, BOSminer, btminer and Avalon's cgminer keep it the same way. cgminer
+    raises the global and the pool's ``best_diff`` together, so the summary value is
+    the highest of the pools'; the pools only stand in where a summary lacks it.
+    """
+    summary = section(summary_reply, "SUMMARY")
+    value = difficulty(summary[0].get("Best Share")) if summary else None
+    if value is not None:
+        return value
+    per_pool = [d for d in (difficulty(p.get("Best Share")) for p in section(pools_reply, "POOLS")) if d is not None]
+    return max(per_pool) if per_pool else None
+
+
 def _software(block: Mapping[str, Any]) -> dict[str, Any]:
     """Firmware name/version from a VERSION[0] or STATS[0] block."""
     out: dict[str, Any] = {}
@@ -257,6 +275,7 @@ def parse_cgminer(replies: Mapping[str, Mapping[str, Any]], *, ghs_scale: float 
     status.uptime_s = summary.get("uptime_s") if summary.get("uptime_s") is not None else stats.get("uptime_s")
     status.shares_accepted = summary.get("shares_accepted")
     status.shares_rejected = summary.get("shares_rejected")
+    status.best_session_difficulty = best_share(replies.get("summary"), replies.get("pools"))  # session only
     status.boards = stats.get("boards") or parse_devs(replies.get("devs"), ghs_scale=ghs_scale)
     board_rates = [b.hashrate_hs for b in status.boards]
     if status.hashrate_hs is None and board_rates and None not in board_rates:

@@ -46,7 +46,7 @@ from .base import (
 from .cgminer import GH, MH, added_pool_id, parse_pools, parse_summary, section
 from .cgminer_api import APIError, CGMinerClient, EmptyReply, escape_parameter, reply_guard
 from .stratum import validate_pools
-from .values import integer, num, positive, scrub
+from .values import difficulty, integer, num, positive, scrub
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,12 @@ def parse_luxos(replies: Mapping[str, Mapping[str, Any] | None]) -> MinerStatus:
     status.uptime_s = summary.get("uptime_s")
     status.shares_accepted = summary.get("shares_accepted")
     status.shares_rejected = summary.get("shares_rejected")
+    # LUXminer's summary has both: "Best Session Share" (since luxminer started) and "Best
+    # Share", kept across restarts: the recorded LUXminer 2026.9.21 summary has 415192685
+    # there beside a session best (and the pool's "Best Share") of 9741461.
+    lux_summary = _first(replies.get("summary"), "SUMMARY")
+    status.best_difficulty = difficulty(lux_summary.get("Best Share"))
+    status.best_session_difficulty = difficulty(lux_summary.get("Best Session Share"))
 
     version = _first(replies.get("version"), "VERSION")
     config = _first(replies.get("config"), "CONFIG")

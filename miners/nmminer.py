@@ -50,7 +50,7 @@ from typing import Any, Callable, ClassVar
 
 from .base import POOLS, MinerDriver, MinerProtocolError, MinerStatus, MinerUnreachable, PoolConfig, PoolStatus
 from .stratum import validate_pools
-from .values import num, stripped
+from .values import difficulty, num, si_number, stripped
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ CONFIG_REPEATS = 10
 CONFIG_GAP_S = 0.1
 MAX_DATAGRAM = 2048  # NMAxe serialises into a 1024-byte buffer
 
-_SI = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_SI_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*([kKMGTPE]?)\s*(?:H/s)?\s*$")
+_HS_UNIT = re.compile(r"\s*H/s\s*$")  # "113.13KH/s": the unit after the SI letter
 _UPTIME_RE = re.compile(r"^\s*(\d+)\s*d\s+(\d+):(\d{1,2}):(\d{1,2})\s*$")
 _POWER_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*W\s*$", re.IGNORECASE)
 
@@ -72,16 +71,9 @@ _POWER_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*W\s*$", re.IGNORECASE)
 # --- pure parsers ------------------------------------------------------------------------------
 def parse_si(value: Any) -> float | None:
     """"113.13K" / "113.13KH/s" / "89.47T" / "0.001" / 42 -> a plain number; None if it is none of those."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if value == value and abs(value) != float("inf") else None
-    if not isinstance(value, str):
-        return None
-    match = _SI_RE.match(value)
-    if not match:
-        return None
-    return float(match.group(1)) * _SI[match.group(2).upper()]
+    if isinstance(value, str):
+        value = _HS_UNIT.sub("", value)
+    return si_number(value)  # the one SI parser every driver shares (miners/values.py)
 
 
 def _split_r(value: Any) -> list[str]:
@@ -136,8 +128,11 @@ class NMTelemetry:
     net_diff: float | None = None
     pool_diff: float | None = None
     last_diff: float | None = None
-    best_diff: float | None = None  # this session (NMAxe) or the only value sent (NMMiner)
-    best_diff_ever: float | None = None  # NMAxe only
+    # NMAxe sends "session\rall-time" (monitor.cpp); NMMiner one value, read as the session's
+    # like NMAxe's first (unverified: its firmware is closed; its HTTP API, unused here, has
+    # both, /probe "sbd" session and "ebd" all-time, docs/api-reference.md @ 233e58a).
+    best_diff: float | None = None
+    best_diff_ever: float | None = None
     blocks_found: int | None = None  # "Valid": block hits
     progress: float | None = None  # "Progress": meaning not documented by the vendor
     temp_c: float | None = None  # NMMiner: ESP32 chip; NMAxe: ASIC
@@ -190,8 +185,8 @@ def parse_telemetry(data: bytes | str | dict[str, Any]) -> NMTelemetry:
         net_diff=parse_si(doc.get("netdiff")),
         pool_diff=parse_si(doc.get("pooldiff")),
         last_diff=parse_si(doc.get("lastdiff")),
-        best_diff=parse_si(best[0]) if best else parse_si(doc.get("bestdiff")),
-        best_diff_ever=parse_si(best[1]) if len(best) > 1 else None,
+        best_diff=difficulty(best[0]) if best else difficulty(doc.get("bestdiff")),
+        best_diff_ever=difficulty(best[1]) if len(best) > 1 else None,
         blocks_found=int(valid) if valid is not None else None,
         progress=_num(doc.get("progress")),
         temp_c=_num(doc.get("temp")),
@@ -212,6 +207,8 @@ def to_status(telemetry: NMTelemetry) -> MinerStatus:
         uptime_s=telemetry.uptime_s,
         shares_accepted=telemetry.shares_accepted,
         shares_rejected=telemetry.shares_rejected,
+        best_difficulty=telemetry.best_diff_ever,
+        best_session_difficulty=telemetry.best_diff,
         model=telemetry.board_type,
         firmware=telemetry.firmware,
         firmware_version=telemetry.version,

@@ -13,6 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 _NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
+# A number with an optional SI letter: cgminer's suffix_string() ("4.29G", "65.5K", and
+# "1e+03K" when %.3g rounds 999.6 up), NerdOS "270M", NMMiner "4.021M", a padded "1.03 P".
+# Only "k" is accepted in lower case: a lower-case "m" would read as milli.
+_SI_NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKMGTPE]?)\s*$")
+_SI_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
 
 
 def num(value: Any) -> float | None:
@@ -36,6 +41,30 @@ def positive(value: Any) -> float | None:
     """The number if it is > 0 (0 is how bmminer says "no such sensor/fan"), else None."""
     result = num(value)
     return result if result is not None and result > 0 else None
+
+
+def si_number(value: Any) -> float | None:
+    """A finite float from a number, a numeric string or one with an SI letter ("4.29G" -> 4.29e9); None otherwise."""
+    if isinstance(value, str):
+        match = _SI_NUMBER.match(value)
+        if not match:
+            return None
+        result = num(match.group(1))
+        if result is None:
+            return None
+        scaled = result * _SI_SCALE[match.group(2).upper()]
+        return scaled if math.isfinite(scaled) else None
+    return num(value)
+
+
+def difficulty(value: Any) -> float | None:
+    """A share difficulty (best share, pool or network difficulty): a number >= 0 or an SI string; None otherwise.
+
+    AxeOS up to v2.10 and NerdOS before ~1.0.35 send "4.29G"; later builds, and every
+    cgminer-API firmware, send the number. A negative difficulty does not exist.
+    """
+    result = si_number(value)
+    return result if result is not None and result >= 0 else None
 
 
 def stripped(value: Any) -> str | None:
@@ -67,4 +96,4 @@ def scrub(message: str, secrets: Iterable[str]) -> str:
     return message
 
 
-__all__ = ["integer", "mac_address", "num", "positive", "scrub", "stripped"]
+__all__ = ["difficulty", "integer", "mac_address", "num", "positive", "scrub", "si_number", "stripped"]

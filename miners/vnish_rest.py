@@ -54,7 +54,7 @@ from .base import (
 )
 from .cgminer import integer, model_from_type, num, positive
 from .stratum import validate_pools
-from .values import scrub
+from .values import difficulty, scrub
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,10 @@ def parse_summary(summary: Mapping[str, Any], info: Mapping[str, Any] | None = N
     if status.pools:
         status.shares_accepted = sum(p.accepted or 0 for p in status.pools)
         status.shares_rejected = sum(p.rejected or 0 for p in status.pools)
+    # "best_share" (with "found_blocks"): the mining process's best since it started; the
+    # API spec gives no lifetime, and the same process's cgminer API "Best Share" is the
+    # session's, so it is read as a session value.
+    status.best_session_difficulty = difficulty(miner.get("best_share"))
     miner_type = miner.get("miner_type") if isinstance(miner.get("miner_type"), str) else None
     model = info.get("miner") if isinstance(info.get("miner"), str) and info.get("miner") else None
     status.model = model or (model_from_type(miner_type) if miner_type else None)

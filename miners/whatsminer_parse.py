@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import BoardStatus, MinerStatus, PoolStatus
-from .cgminer import integer, num, parse_pools, positive, section
+from .cgminer import best_share, integer, num, parse_pools, positive, section
+from .values import difficulty
 
 MH = 1e6
 GH = 1e9
@@ -138,6 +139,8 @@ def parse_v2_summary(block: Mapping[str, Any]) -> dict[str, Any]:
         "uptime_s": integer(block.get("Elapsed")) if block.get("Elapsed") is not None else integer(block.get("Uptime")),
         "shares_accepted": integer(block.get("Accepted")),
         "shares_rejected": integer(block.get("Rejected")),
+        # btminer is cgminer-based: "Best Share" is its in-memory best since btminer started.
+        "best_share": difficulty(block.get("Best Share")),
         # M31S fw 20201202 reports "Fan Speed Out": 0 beside 5700 In while hashing: 0 is no reading.
         "fan_rpm": fans,
         "chip_temp_max": positive(block.get("Chip Temp Max")),
@@ -204,6 +207,9 @@ def parse_v2(replies: Mapping[str, Any]) -> MinerStatus:
     status.shares_rejected = summary.get("shares_rejected")
     status.frequency_mhz = summary.get("frequency_mhz")
     status.pools = parse_pools(replies.get("pools"))
+    # Session only (btminer restarts clear it); the pools' "Best Share" stand in for a flat summary.
+    status.best_session_difficulty = (summary.get("best_share") if summary.get("best_share") is not None
+                                      else best_share(None, replies.get("pools")))
     devdetails = section(replies.get("devdetails"), "DEVDETAILS")
     status.model = model_name(devdetails[0].get("Model") if devdetails else None) or model_name(
         version_msg.get("miner_type"))
@@ -317,6 +323,8 @@ def parse_v3(device_info: Mapping[str, Any] | None, summary: Mapping[str, Any] |
     status.power_w = _watts(block.get("power-realtime"))
     status.fan_rpm = [rpm for rpm in (integer(block.get("fan-speed-in")), integer(block.get("fan-speed-out"))) if rpm]
     status.uptime_s = integer(block.get("elapsed"))
+    # No best share in API 3 (vendor get.miner.status summary, pyasic's BTMinerV3 pool model):
+    # best_difficulty and best_session_difficulty stay None.
     status.frequency_mhz = positive(block.get("freq-avg"))
     status.boards = parse_v3_boards(edevs)
     status.pools = parse_v3_pools(pools)

@@ -18,7 +18,8 @@ UNAUTHORIZED = "unauthorized"
 
 # Fields of MinerStatus shown in the list; the detail view shows all of them.
 _LIST_FIELDS = ("hashrate_hs", "expected_hashrate_hs", "power_w", "temp_c", "fan_rpm", "fan_percent",
-                "uptime_s", "hostname", "mac", "state", "firmware_version")
+                "uptime_s", "hostname", "mac", "state", "firmware_version",
+                "best_difficulty", "best_session_difficulty")
 
 
 def iso(ts: float | None) -> str | None:
@@ -91,7 +92,8 @@ class MinerRecord:
         if not self.online:
             # Keep identity from the last good read, but never present stale
             # hashrate or power as if the miner were still producing it.
-            for name in ("hashrate_hs", "power_w", "temp_c", "fan_percent", "uptime_s"):
+            for name in ("hashrate_hs", "power_w", "temp_c", "fan_percent", "uptime_s",
+                         "best_difficulty", "best_session_difficulty"):
                 data[name] = None
             data["fan_rpm"] = []
         if detail:
