@@ -40,6 +40,7 @@ from typing import Any
 from . import cgapi
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, CgminerMiner, Command, Pool, split_params
+from .conditions import hot_c
 from .faults import CLOSE
 from .formats import fx, pct
 from .miner import CGAPI
@@ -164,6 +165,8 @@ class AvalonMiner(CgApiMiner):
 
     kind = "avalon"
     protocols = (CGAPI,)
+    # One hash board on every simulated model (Nano 3/3S, Avalon Q): nothing for "board_down" to take away.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
     VERSION = "4.11.1"
     API_VERSION = "3.7"
 
@@ -278,6 +281,8 @@ class AvalonMiner(CgApiMiner):
         if self.soft_off:
             return [0] * self.hw.chips
         base = self.point.target_c + 3 - 0.08 * (self.fan_pct() - 45)
+        if "hot" in self.conditions:
+            base = hot_c(self.kind) + 3
         return [int(round(base + bias + self.rng.gauss(0.0, 0.6))) for bias in self.chip_bias]
 
     def _advance(self) -> None:
@@ -311,7 +316,8 @@ class AvalonMiner(CgApiMiner):
         tmax = max(temps) if temps else 0
         tavg = int(round(sum(temps) / len(temps))) if temps and not self.soft_off else 0
         fan_pct = self.fan_pct()
-        rpm = [0 if self.soft_off else int(hw.fan_max_rpm * fan_pct / 100 * rng.uniform(0.97, 1.03))
+        stopped = self.soft_off or "fan_stopped" in self.conditions  # FanR stays as commanded, the tach reads 0
+        rpm = [0 if stopped else int(hw.fan_max_rpm * fan_pct / 100 * rng.uniform(0.97, 1.03))
                for _ in range(hw.fans)]
         freq = 0.0 if self.soft_off and hw.level_only else p.pll * 1.0 + rng.uniform(20, 35)
         status = "In Idle" if self.soft_off else "In Work"

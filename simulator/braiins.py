@@ -37,6 +37,7 @@ from typing import Any
 from . import cgapi, httpd
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool
+from .conditions import hot_c
 from .formats import Raw, fs, by_key
 from .miner import CGAPI, HTTP
 from .models import pick_model
@@ -127,6 +128,8 @@ class BraiinsMiner(CgApiMiner):
     """A BraiinsOS miner: cgminer API always, REST from BOS+ 25.07."""
 
     kind = "braiins"
+    # "board_down" is not simulated: how BOSminer lists a lost chain is not recorded.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
     protocols = (CGAPI, HTTP)
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
@@ -228,11 +231,14 @@ class BraiinsMiner(CgApiMiner):
         ratio = self.power_w() / self.hw.default_watts
         board = 30.0 + 25.0 * ratio + self.heat[chain] + self.rng.gauss(0.0, 0.3)
         chip = board + 15.0 * ratio + self.rng.gauss(0.0, 0.3)
+        if "hot" in self.conditions:  # above the app's default limit, asleep or not
+            chip = hot_c(self.kind) + max(self.heat[chain], 0.0) + self.rng.gauss(0.0, 0.3)
+            board = chip - 8.0
         return round(board * 2) / 2, round(chip * 2) / 2  # half-degree steps as recorded
 
     def fan_rpm(self, index: int) -> int:
         """RPM of one fan slot (0 for empty slots and while paused)."""
-        if index >= self.hw.spinning or self.paused:
+        if index >= self.hw.spinning or self.paused or "fan_stopped" in self.conditions:
             return 0
         ratio = max(self.power_w() / self.hw.default_watts, 0.3)
         return int(self.hw.fan_rpm * min(ratio, 1.0) * (0.98 + 0.01 * index) + self.rng.gauss(0, 20))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from . import cgapi
 from .cgapi import CgReply, Record, Status
-from .conditions import apply_pool_down
+from .conditions import apply_pool_down, hot_c
 from .formats import fx, pct
 from .miner import CGAPI, SimMiner
 from .models import resolve_usb
@@ -318,6 +318,8 @@ class CgminerMiner(CgApiMiner):
     """Generic cgminer 4.11.1 driving USB ASIC sticks; no Type key, no power reading."""
 
     kind = "cgminer"
+    # USB sticks have no fans and no hash boards to lose (an unplugged stick is not simulated).
+    supported_conditions = frozenset({"hot", "rejecting", "pool_down"})
     VERSION = "4.11.1"
     API_VERSION = "3.7"
     LOG_INTERVAL = 5
@@ -379,6 +381,10 @@ class CgminerMiner(CgApiMiner):
             dev.shares = ShareCounter()
         for pool in self.pools:
             pool.reset_counters()
+
+    def session_counters(self) -> list[ShareCounter]:
+        """One counter per stick: summary "Best Share" is the best of the sticks'."""
+        return [dev.shares for dev in self.devices]
 
     # --- physics -------------------------------------------------------------------
     def device_ghs(self, dev: UsbDevice) -> float:
@@ -477,6 +483,12 @@ class CgminerMiner(CgApiMiner):
         return self.ok(7, f"{len(self.pools)} Pool(s)", "POOLS",
                        [self.pool_record(i, p, active) for i, p in enumerate(self.pools)])
 
+    def stick_temp(self, dev: UsbDevice) -> float:
+        """One stick's temperature reading (degrees C; "hot": above the app's default limit)."""
+        if "hot" in self.conditions:
+            return hot_c(self.kind) + abs(dev.temp_bias) + self.rng.gauss(0, 0.3)
+        return self.usb.temp_c + dev.temp_bias + self.rng.gauss(0, 0.3)
+
     def device_record(self, dev: UsbDevice) -> Record:
         """One DEVS/ASC entry (MH/s, shares, temperature)."""
         rng, elapsed = self.rng, self._elapsed()
@@ -486,7 +498,7 @@ class CgminerMiner(CgApiMiner):
         last = int(s.last_share_at or 0)
         return [
             ("ASC", dev.index), ("Name", self.usb.code), ("ID", dev.index), ("Enabled", "Y" if dev.enabled else "N"),
-            ("Status", "Alive"), ("Temperature", fx(self.usb.temp_c + dev.temp_bias + rng.gauss(0, 0.3), 2)),
+            ("Status", "Alive"), ("Temperature", fx(self.stick_temp(dev), 2)),
             ("MHS av", fx(noisy(rng, mhs, 0.002), 2)), ("MHS 5s", fx(noisy(rng, mhs, 0.04), 2)),
             ("MHS 1m", fx(noisy(rng, mhs, 0.02), 2)), ("MHS 5m", fx(noisy(rng, mhs, 0.01), 2)),
             ("MHS 15m", fx(noisy(rng, mhs, 0.005), 2)), ("Accepted", s.accepted), ("Rejected", s.rejected),

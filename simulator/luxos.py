@@ -42,6 +42,7 @@ from typing import Any
 
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Command, Pool, split_params
+from .conditions import hot_c
 from .formats import fs, by_key
 from .miner import CGAPI
 from .models import pick_model
@@ -111,6 +112,8 @@ class LuxOSMiner(CgApiMiner):
     """An Antminer running LuxOS."""
 
     kind = "luxos"
+    # "board_down" is not simulated: how LUXminer lists a lost board is not recorded.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
     protocols = (CGAPI,)
     supports_join = False  # unverified: LUXminer is not cgminer; tools send one command per connection
 
@@ -134,6 +137,7 @@ class LuxOSMiner(CgApiMiner):
         self.profiles = profile_ladder(self.hw)
         self.profile = "default"
         self.curtailed = False
+        self.best_share_alltime = 0.0  # summary "Best Share": LUXminer keeps it across restarts
         self.session_ttl = 60.0
         self.session_id: str | None = None
         self._session_used = 0.0
@@ -173,6 +177,7 @@ class LuxOSMiner(CgApiMiner):
         super().on_boot()
         self.session_id = None
         self.curtailed = False
+        self.best_share_alltime = max(self.best_share_alltime, self.shares.best_share)
         self.shares = ShareCounter()
         self._last_advance = self.now()
         for pool in self.pools:
@@ -212,6 +217,8 @@ class LuxOSMiner(CgApiMiner):
         """The four board sensors (degrees C)."""
         ratio = self.power_w() / self.hw.default_watts
         base = 28.0 + 24.0 * ratio + self.heat[board]
+        if "hot" in self.conditions:  # board sensors above the app's default limit (chips read ~15 C more)
+            base = hot_c(self.kind) + max(self.heat[board], 0.0)
         rng = self.rng
         return {"BottomLeft": round(base + 5 + rng.gauss(0, 0.3)), "BottomRight": round(base - 1 + rng.gauss(0, 0.3)),
                 "TopLeft": round(base + 2 + rng.gauss(0, 0.3)), "TopRight": round(base + rng.gauss(0, 0.3))}
@@ -276,7 +283,8 @@ class LuxOSMiner(CgApiMiner):
         rng, s = self.rng, self.shares
         ghs, elapsed = self.hashrate_ghs(), self._elapsed()
         rec = by_key([
-            ("Accepted", s.accepted), ("Best Session Share", int(s.best_share)), ("Best Share", int(s.best_share)),
+            ("Accepted", s.accepted), ("Best Session Share", int(s.best_share)),
+            ("Best Share", int(max(self.best_share_alltime, s.best_share))),
             ("Device Hardware%", fs(0.0)), ("Device Rejected%", fs(0.0)), ("Difficulty Accepted", int(s.diff_accepted)),
             ("Difficulty Rejected", int(s.diff_rejected)), ("Difficulty Stale", 0), ("Discarded", 0),
             ("Elapsed", elapsed), ("Found Blocks", 0), ("GHS 15m", fs(round(noisy(rng, ghs, 0.005), 2))),
@@ -392,6 +400,8 @@ class LuxOSMiner(CgApiMiner):
         records = []
         for i, label in enumerate(("FAN4", "FAN2", "FAN1", "FAN3")):
             rpm = int(self.hw.fan_rpm * speed / 100 * (0.97 + 0.02 * i) + self.rng.gauss(0, 15))
+            if "fan_stopped" in self.conditions:
+                rpm = 0  # the tach reads 0 while Speed stays as commanded
             records.append([("FAN", label), ("ID", i), ("RPM", rpm), ("Speed", speed)])
         reply = self.ok(202, "4 Fan(s)", "FANS", records)
         reply.extra.append(("FANCTRL", [[("FanMaxSpeed", 100), ("FanMinSpeed", 20), ("MinFans", 1),

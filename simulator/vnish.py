@@ -41,6 +41,7 @@ from typing import Any, Callable
 from . import httpd
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Pool, conf_pool_slots
+from .conditions import hot_c
 from .formats import fx, suffix_string
 from .miner import CGAPI, HTTP
 from .models import pick_model
@@ -125,6 +126,8 @@ class VnishMiner(CgApiMiner):
 
     kind = "vnish"
     protocols = (HTTP, CGAPI)
+    # "board_down" is not simulated: how Vnish 1.x lists a lost chain (REST and API) is not recorded.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
@@ -268,11 +271,28 @@ class VnishMiner(CgApiMiner):
         before_acc, before_rej = self.shares.accepted, self.shares.rejected
         wall = time.time()
         self.shares.advance(self.rng, dt, sum(self.chain_rate(i) for i in range(self.hw.chains)) * scale, pool.diff,
-                            algorithm=self.hw.algorithm, now=wall)
+                            algorithm=self.hw.algorithm, reject_ratio=self.reject_ratio, now=wall)
         new_acc, new_rej = self.shares.accepted - before_acc, self.shares.rejected - before_rej
         pool.credit(new_acc, 0, wall, self.shares.best_share)
         # Unlike the other sims, rejected difficulty is not counted per pool: Difficulty Rejected stays 0.
         pool.rejected += new_rej
+
+    def _pcb_chip(self, i: int) -> tuple[int, int]:
+        """(PCB, chip) maximum temperature of chain i ("hot": above the app's default limit)."""
+        rng = self.rng
+        if "hot" in self.conditions:
+            chip = hot_c(self.kind) + max(self.heat[i], 0.0) + rng.gauss(0, 0.5)
+            return int(round(chip - 8.0)), int(round(chip))
+        pcb = int(round((56.0 if self.hashing else 30.0) + self.heat[i] + rng.gauss(0, 0.4)))
+        chip = int(round((70.0 if self.hashing else 32.0) + self.heat[i] + rng.gauss(0, 0.5)))
+        return pcb, chip
+
+    def _fan_rpms(self) -> list[int]:
+        """Each fan's rpm (0 under "fan_stopped", the duty stays as commanded)."""
+        hw, rng = self.hw, self.rng
+        if "fan_stopped" in self.conditions:
+            return [0] * hw.fans
+        return [int(hw.fan_rpm * (1.0 if self.hashing else 0.3) + rng.gauss(0, 40)) for _ in range(hw.fans)]
 
     def _pools_from_settings(self) -> None:
         pools = []
@@ -329,8 +349,7 @@ class VnishMiner(CgApiMiner):
         rng, hw = self.rng, self.hw
         rate = noisy(rng, self.chain_rate(i), 0.01)
         ideal = self.chain_ideal()
-        pcb = int(round((56.0 if self.hashing else 30.0) + self.heat[i] + rng.gauss(0, 0.4)))
-        chip = int(round((70.0 if self.hashing else 32.0) + self.heat[i] + rng.gauss(0, 0.5)))
+        pcb, chip = self._pcb_chip(i)
         orange = sum(1 for q in self.chip_quality[i] if q < 0.8)
         chain: dict[str, Any] = {
             "id": i + 1, "frequency": float(self.chain_freq()), "voltage": hw.voltage,
@@ -373,9 +392,8 @@ class VnishMiner(CgApiMiner):
             "hw_errors_percent": 0.0, "hr_error": 0.0, "hw_errors": self.shares.hw_errors,
             "devfee_percent": 2.8, "devfee": 0.0, "pools": pools,
             "cooling": {"fan_num": hw.fans,
-                        "fans": [{"id": f, "rpm": int(hw.fan_rpm * (1.0 if self.hashing else 0.3)
-                                                      + rng.gauss(0, 40)), "status": "ok", "max_rpm": 6800}
-                                 for f in range(hw.fans)],
+                        "fans": [{"id": f, "rpm": rpm, "status": "ok", "max_rpm": 6800}
+                                 for f, rpm in enumerate(self._fan_rpms())],
                         "settings": {"mode": dict(self.settings["miner"]["cooling"]["mode"])},
                         "fan_duty": 80 if self.hashing else 30},
             "chains": chains, "found_blocks": 0, "best_share": int(self.shares.best_share),
@@ -644,11 +662,10 @@ class VnishMiner(CgApiMiner):
         rates = [noisy(rng, self.chain_rate(i), 0.01) for i in range(hw.chains)]
         freq = self.chain_freq() if self.hashing else 0
         ideal = self.chain_ideal() if self.hashing else 0.0
-        rpm = [int(hw.fan_rpm * (1.0 if self.hashing else 0.3) + rng.gauss(0, 40)) for _ in range(hw.fans)]
+        rpm = self._fan_rpms()
         temps = []
         for i in range(hw.chains):
-            pcb = int(round((56.0 if self.hashing else 30.0) + self.heat[i] + rng.gauss(0, 0.4)))
-            chip = int(round((70.0 if self.hashing else 32.0) + self.heat[i] + rng.gauss(0, 0.5)))
+            pcb, chip = self._pcb_chip(i)
             temps.append((pcb - 14, pcb, chip - 15, chip))
         chains = range(1, hw.chains + 1)
         acs = " ".join("o" * min(10, hw.chips - k) for k in range(0, hw.chips, 10))
