@@ -4,6 +4,7 @@
     python -m simulator --count 500 --base-ip 127.90.0.10 --seed 1
     python -m simulator --kind bitaxe --model Gamma --firmware v2.14.2 --count 3
     python -m simulator --kind whatsminer --model M60S
+    python -m simulator --demo --condition 127.77.0.19=hot --control 127.77.0.2:8750
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .avalon import AvalonMiner
 from .axeos import DEFAULT_VERSION as AXEOS_DEFAULT, NERD_DEFAULT_VERSION, BitaxeMiner, NerdQaxeMiner
 from .braiins import BraiinsMiner
 from .cgminer import CgminerMiner
+from .conditions import CONDITIONS, check_condition
+from .control import ControlServer, parse_address
 from .faults import FAULTS, check_fault
 from .fleet import DEMO_LAYOUT, SimFleet, SimulatorError, addresses, default_port_offset, demo_specs, scaled_specs
 from .luxos import LuxOSMiner
@@ -95,6 +98,11 @@ ports: the firmware's ports (TCP 80, 4028, 4433; UDP 12347; telemetry sent to 12
 (default {default_port_offset()} here: 0 as root, else 10000, so 80 -> 10080 and 4028 -> 14028).
 Give the app's config the same network.port_offset.
 
+conditions (--condition IP=NAME[,NAME]): hardware trouble the replies show, read by the real drivers:
+  {", ".join(CONDITIONS)} (simulator/README.md lists which kind shows which).
+control: --control 127.77.0.2:8750 serves GET /miners and POST /miners/<ip> {{"fault": ..., "conditions": [...]}}
+  on loopback; `python -m simulator.ctl list | stop IP | start IP | fault IP NAME | condition IP NAME... | clear IP`.
+
 access: AxeOS refuses /api/* from clients outside 10/8, 172.16/12, 192.168/16 with 401. A loopback
 client is outside, so by default the simulator lifts that rule; --strict-access applies it.
 
@@ -127,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault", action="append", default=[], metavar="[IP=]FAULT",
                         help="start with a fault: FAULT for every miner or IP=FAULT for one (repeatable); "
                         f"one of {', '.join(f for f in FAULTS if f)}")
+    parser.add_argument("--condition", action="append", default=[], metavar="IP=NAME[,NAME]",
+                        help="start a miner with hardware conditions (repeatable); "
+                        f"names: {', '.join(CONDITIONS)}")
+    parser.add_argument("--control", metavar="HOST:PORT",
+                        help="serve the control API on this loopback address (python -m simulator.ctl talks to it)")
     parser.add_argument("--quiet", action="store_true", help="do not list the miners at start")
     return parser
 
@@ -142,6 +155,22 @@ def parse_faults(values: list[str], ips: list[str]) -> dict[str, str]:
         for target in ([ip] if sep else ips):
             faults[target] = name
     return faults
+
+
+def parse_conditions(values: list[str], ips: list[str]) -> dict[str, list[str]]:
+    """--condition values -> {ip: [names]} (repeats add up); ValueError naming a bad name or address."""
+    conditions: dict[str, list[str]] = {}
+    for value in values:
+        ip, sep, names = value.partition("=")
+        if not sep or not ip or not names:
+            raise ValueError(f"--condition {value}: use IP=NAME (or IP=NAME,NAME)")
+        if ip not in ips:
+            raise ValueError(f"--condition {value}: {ip} is not one of the simulated miners")
+        for name in names.split(","):
+            check_condition(name.strip())
+            if name.strip() not in conditions.setdefault(ip, []):
+                conditions[ip].append(name.strip())
+    return conditions
 
 
 def make_specs(args: argparse.Namespace) -> list[MinerSpec]:
@@ -208,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                          seed=args.seed)
         for ip, fault in parse_faults(args.fault, [spec.ip for spec in specs]).items():
             fleet.set_fault(ip, fault)  # before start: applied as the miners come up
+        for ip, names in parse_conditions(args.condition, [spec.ip for spec in specs]).items():
+            fleet.set_conditions(ip, names)  # ValueError naming the kind for one it cannot show
+        control_at = parse_address(args.control) if args.control else None
     except ValueError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2
@@ -219,16 +251,28 @@ def main(argv: list[str] | None = None) -> int:
     except SimulatorError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
+    control: ControlServer | None = None
     try:
+        if control_at is not None:
+            try:
+                control = ControlServer(fleet, *control_at).start()
+            except OSError as exc:
+                print(f"simulator: control server on {args.control}: {exc.strerror or exc}", file=sys.stderr)
+                return 1
         if not args.quiet:
             for miner in fleet.miners:
                 print(describe(miner))
         access = "strict (AxeOS private-range rule)" if args.strict_access else "any client"
         print(f"{len(fleet)} simulated miners listening (port offset {fleet.port_offset}, access: {access}); "
               "Ctrl-C to stop", flush=True)
+        if control is not None:
+            print(f"control: http://{control.address}/miners; python -m simulator.ctl --control {control.address} "
+                  "list | stop IP | start IP | fault IP NAME | condition IP NAME... | clear IP", flush=True)
         while not stop.wait(1.0):
             pass
     finally:
+        if control is not None:
+            control.stop()
         fleet.stop()
     return 0
 
