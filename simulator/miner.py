@@ -14,6 +14,7 @@ from typing import ClassVar
 from . import cgapi, httpd, lies
 from .conditions import NORMAL_REJECT_RATIO, REJECT_RATIO, check_conditions
 from .faults import DRIP_INTERVAL_S, HANG, HUGE_BYTES, LIES, RESET, SHAPES, Shape, check_fault, hold, reset
+from .physics import ShareCounter
 from .spec import MinerSpec
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,29 @@ class SimMiner:
     def reject_ratio(self) -> float:
         """Share of the shares the pool rejects: high under "rejecting"."""
         return REJECT_RATIO if "rejecting" in self.conditions else NORMAL_REJECT_RATIO
+
+    # --- best share (test knob: a solo miner "finds a block") --------------------------
+    def session_counters(self) -> list[ShareCounter]:
+        """The share counters whose best share this firmware reports as the session best."""
+        shares = getattr(self, "shares", None)
+        return [shares] if isinstance(shares, ShareCounter) else []
+
+    @property
+    def best_session_diff(self) -> float:
+        """The best share difficulty since boot, as the firmware reports it (0.0 before the first share)."""
+        return max((counter.best_share for counter in self.session_counters()), default=0.0)
+
+    @best_session_diff.setter
+    def best_session_diff(self, value: float) -> None:
+        """Set the session best, as if a share of that difficulty had just been found.
+
+        Above the network difficulty that is a found block. Shares found later only
+        raise it; a restart clears it; all-time bests (AxeOS NVS, NerdOS, LuxOS, NMAxe)
+        take it up at the next read, as their firmware does.
+        """
+        self.settle()  # shares grown so far count before the new best
+        for counter in self.session_counters():
+            counter.best_share = float(value)
 
     # --- protocol hooks (subclasses) ---------------------------------------------
     def handle_http(self, request: httpd.Request) -> httpd.Response | object:

@@ -103,7 +103,8 @@ def test_generic_cgminer_summary_recorded():
 
 def test_stock_antminer_falls_back_to_the_pools():
     # Foreman's S17 case has no summary handler: the highest pool "Best Share" stands in.
-    replies = {"stats": fixture_json("antminer/stats.s17_cgminer.json"), "pools": fixture_json("antminer/pools.s17.json")}
+    replies = {"stats": fixture_json("antminer/stats.s17_cgminer.json"),
+               "pools": fixture_json("antminer/pools.s17.json")}
     status = parse_antminer(replies)
     assert status.best_session_difficulty == 1431836158 and status.best_difficulty is None
 
