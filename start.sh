@@ -83,7 +83,9 @@ YAML
     EMS_TOKEN="$(cat "$demo_dir/ems_token")"
   fi
   export EMS_TOKEN
-  .venv/bin/python -m simulator --demo ${demo_count:+--count "$demo_count"} --base-ip "$demo_net.10" --port-offset "$offset" &
+  # The simulator's control server (simulator/README.md): stop/start miners, set faults and conditions.
+  sim_control="$demo_net.2:${SIM_CONTROL_PORT:-8750}"
+  .venv/bin/python -m simulator --demo ${demo_count:+--count "$demo_count"} --base-ip "$demo_net.10" --port-offset "$offset" --control "$sim_control" &
   sim_pid=$!
   trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
   .venv/bin/python -m services.config >/dev/null
@@ -100,6 +102,7 @@ CREDS
   )
   echo "Demo: simulated miners of every family on $demo_net.10+ (ports offset by $offset)"
   echo "Dashboard: http://127.0.0.1:${PORT:-5000}/"
+  echo "Stop/start a simulated miner: .venv/bin/python -m simulator.ctl --control $sim_control stop $demo_net.10 (then: start $demo_net.10; list; condition IP hot|fan_stopped|board_down|rejecting|pool_down)"
   echo "Password, API token and EMS token: in $creds (mode 0600; the EMS token goes in Authorization: Bearer ... on /api/status, /api/activate, /api/deactivate; docs/EMS.md)"
   .venv/bin/gunicorn -c gunicorn.conf.py "$@" &
   app_pid=$!
