@@ -19,11 +19,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from database import migrate as migration
+from database import queries
 
 SCHEMA_VERSION = 3  # database/migrate.py LAYOUT_VERSION: time-clustered history with roll-up tiers
 _SCHEMA = Path(__file__).with_name("schema.sql")
@@ -64,6 +66,27 @@ class _Slot:
         self.conn, self.writer, self.depth = conn, writer, 0
 
 
+class WriteHealth:
+    """The last failed write, until a write succeeds again (the alerts' "database error")."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.error_since: float | None = None
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        """A write block ended in a database error."""
+        self.failures += 1
+        if self.error is None:
+            self.error_since = time.time()
+        self.error = f"{type(exc).__name__}: {exc}"
+
+    def succeeded(self) -> None:
+        """A write block committed: the database is writable again."""
+        if self.error is not None:
+            self.error, self.error_since = None, None
+
+
 class Database:
     """One SQLite file behind one write connection and a few read-only ones, shared by all threads."""
 
@@ -81,6 +104,7 @@ class Database:
         self._opened_readers = 0
         self._cond = threading.Condition()
         self._closed = False
+        self.health = WriteHealth()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             # The file holds miners' login passwords: owner-only, like the other secrets in
@@ -102,9 +126,13 @@ class Database:
             conn.executescript(_SCHEMA.read_text())
             # Events gained source and count (aggregated refusals) in version 2; a version-1 file is altered once.
             columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-            for name, decl in (("source", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1")):
+            for name, decl in (("source", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1"),
+                               ("severity", "TEXT NOT NULL DEFAULT 'info'")):
                 if name not in columns:
                     conn.execute(f"ALTER TABLE events ADD COLUMN {name} {decl}")
+            if "severity" not in columns:  # the events written before severities: by their kind
+                for kind, severity in queries.EVENT_SEVERITY.items():
+                    conn.execute("UPDATE events SET severity = ? WHERE kind = ?", (severity, kind))
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -132,7 +160,12 @@ class Database:
             self._check_open()
             if self._writer is None:
                 self._writer = connect(self.path, cache_kib=self.cache_kib)
-            yield from self._hold(_Slot(self._writer, writer=True))
+            try:
+                yield from self._hold(_Slot(self._writer, writer=True))
+            except sqlite3.Error as exc:
+                self.health.failed(exc)
+                raise
+            self.health.succeeded()
         finally:
             self._write_lock.release()
 

@@ -53,13 +53,24 @@ def delete_miner(conn: sqlite3.Connection, ip: str) -> bool:
 
 
 # --- events and state -----------------------------------------------------------
+# The severity of the events the controller writes by kind (alerts pass their own); the rest are "info".
+EVENT_SEVERITY = {"miner_offline": "warning", "miner_unauthorized": "warning", "battery_lost": "warning",
+                  "overheat": "critical", "login_failed": "warning", "ems_refused": "warning"}
+
+
+def event_severity(kind: str) -> str:
+    """info / warning / critical for an event kind written without one."""
+    return EVENT_SEVERITY.get(kind, "info")
+
+
 def add_event(conn: sqlite3.Connection, kind: str, message: str, *, miner_ip: str | None = None,
               actor: str | None = None, ts: float | None = None, source: str | None = None,
-              count: int = 1) -> int:
+              count: int = 1, severity: str | None = None) -> int:
     """Record one event (state change, command and its outcome, discovery); returns its id."""
-    cur = conn.execute("INSERT INTO events (ts, kind, miner_ip, actor, message, source, count) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (ts or time.time(), kind, miner_ip, actor, message, source, count))
+    cur = conn.execute("INSERT INTO events (ts, kind, miner_ip, actor, message, source, count, severity) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (ts or time.time(), kind, miner_ip, actor, message, source, count,
+                        severity or event_severity(kind)))
     return int(cur.lastrowid)
 
 
@@ -79,10 +90,53 @@ def purge_events(conn: sqlite3.Connection, now: float, keep_days: float, max_row
 
 def recent_events(conn: sqlite3.Connection, limit: int = 100, miner_ip: str | None = None) -> list[sqlite3.Row]:
     """Newest events first."""
+    return find_events(conn, limit=limit, miner_ip=miner_ip)[0]
+
+
+def find_events(conn: sqlite3.Connection, *, limit: int = 100, miner_ip: str | None = None,
+                kinds: tuple[str, ...] = (), severities: tuple[str, ...] = (),
+                actors: tuple[str | None, ...] | None = None, text: str | None = None,
+                before_id: int | None = None, count: bool = False) -> tuple[list[sqlite3.Row], int | None]:
+    """Newest events first, filtered (actors may hold None: no actor); with ``count``, how many match in all."""
+    where, args = [], []
     if miner_ip:
-        return conn.execute("SELECT * FROM events WHERE miner_ip = ? ORDER BY id DESC LIMIT ?",
-                            (miner_ip, limit)).fetchall()
-    return conn.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        where.append("e.miner_ip = ?")
+        args.append(miner_ip)
+    if kinds:
+        where.append(f"e.kind IN ({','.join('?' * len(kinds))})")
+        args.extend(kinds)
+    if severities:
+        where.append(f"e.severity IN ({','.join('?' * len(severities))})")
+        args.extend(severities)
+    if actors is not None:
+        named = [a for a in actors if a is not None]
+        parts = [f"e.actor IN ({','.join('?' * len(named))})"] if named else []
+        if None in actors:
+            parts.append("e.actor IS NULL")
+        where.append("(" + " OR ".join(parts or ["0"]) + ")")
+        args.extend(named)
+    if text:
+        # LIKE with the user's text as a literal: % and _ escaped.
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(e.message LIKE ? ESCAPE '\\' OR e.kind LIKE ? ESCAPE '\\' "
+                     "OR e.miner_ip LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\')")
+        args.extend([pattern] * 4)
+    total = None
+    clause = " WHERE " + " AND ".join(where) if where else ""
+    base = "FROM events e LEFT JOIN miners m ON m.ip = e.miner_ip"
+    if count:
+        total = conn.execute(f"SELECT COUNT(*) {base}{clause}", args).fetchone()[0]
+    if before_id is not None:
+        clause += (" AND " if clause else " WHERE ") + "e.id < ?"
+        args.append(before_id)
+    rows = conn.execute(f"SELECT e.*, m.name AS miner_name {base}{clause} ORDER BY e.id DESC LIMIT ?",
+                        (*args, limit)).fetchall()
+    return rows, total
+
+
+def event_kinds(conn: sqlite3.Connection) -> list[str]:
+    """The kinds present among the events, sorted (the Events page's filter)."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT kind FROM events ORDER BY kind")]
 
 
 def get_state(conn: sqlite3.Connection, key: str) -> Any:

@@ -135,7 +135,8 @@ CREATE TABLE IF NOT EXISTS events (
     -- Refusals of unauthenticated callers (wrong EMS token, failed login, 401 write) are aggregated:
     -- one row per kind, source address and minute, with how many there were (services/failure_log.py).
     source    TEXT,                       -- the caller's address (aggregated rows only)
-    count     INTEGER NOT NULL DEFAULT 1
+    count     INTEGER NOT NULL DEFAULT 1,
+    severity  TEXT NOT NULL DEFAULT 'info'  -- info | warning | critical (alerts; database/queries.py EVENT_SEVERITY)
 );
 -- Kept storage.events_retention_days and at most storage.events_max_rows (hourly maintenance).
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);

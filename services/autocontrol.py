@@ -123,6 +123,8 @@ class AutoControl:
         self.profitability = profitability
         self.rules = rules
         self.facts = MinerFactsTracker()
+        self.last_facts: dict[str, Any] = {}  # the last tick's per-miner facts (the alerts read the 1-h average)
+        self.commanding = False  # the last tick's plan went to the miners (autocontrol on, or the EMS holds them)
         self.fleet = fleet
         self.store = DbStore(db)
         saved = self.store.get(HISTORY_KEY) or {}
@@ -199,8 +201,7 @@ class AutoControl:
         for r in records:
             if not self._controlled(r.ip):
                 continue
-            entry = self.entries.get(r.ip)
-            limit = overheat_limit(entry.max_temp_c if entry is not None else None, cfg.overheat_c, r.family)
+            limit = self.limit_c(r)
             # A stale reading is no news: unknown never trips a miner and never clears one.
             temp = r.status.temp_c if r.status is not None and r.ip in fresh else None
             model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
@@ -213,7 +214,17 @@ class AutoControl:
                           price=self._price(now),
                           hashprice=None if self.profitability is None else self.profitability.hashprice(now),
                           rules=rules.evaluate if rules is not None and rules.rules() else None,
-                          facts=self.facts.update(records, now, fresh=fresh))
+                          facts=self._facts(records, now, fresh))
+
+    def _facts(self, records: list, now: float, fresh: set[str]) -> dict[str, Any]:
+        self.last_facts = self.facts.update(records, now, fresh=fresh)
+        return self.last_facts
+
+    def limit_c(self, record: Any) -> float | None:
+        """A miner's overheat limit: miners[].max_temp_c, else autocontrol.overheat_c, else its family's."""
+        entry = self.entries.get(record.ip)
+        return overheat_limit(entry.max_temp_c if entry is not None else None, self.config.autocontrol.overheat_c,
+                              record.family)
 
     def _price(self, now: float) -> PriceInput | None:
         """The price now from the price service (None without a price source)."""
@@ -264,7 +275,7 @@ class AutoControl:
 
     def _report(self, result: StepResult) -> None:
         """Events and log lines for what the step changed: overheat trips, the decision, a held-back dispatch."""
-        commanding = result.commanding
+        commanding = self.commanding = result.commanding
         for change in result.overheat_changes:
             off = "" if commanding else (" (autocontrol off: not stopped)" if change.tripped else " (autocontrol off)")
             self.fleet.event("overheat", change.text + off, miner_ip=change.ip, actor=ACTOR)

@@ -35,6 +35,8 @@ class BatteryMonitor:
         self._event = event
         self._stored_at: float | None = None
         self._was_connected: bool | None = None
+        self.last_error: str | None = None  # why the last read failed (None after a good one)
+        self.lost_since: float | None = None  # the first failed read of the current outage
         self._lock = threading.Lock()
 
     def poll(self) -> None:
@@ -55,6 +57,11 @@ class BatteryMonitor:
             self._transition(True, f"{reading.source}: SOC {reading.soc_pct:.0f}%")
 
     def _transition(self, connected: bool, message: str) -> None:
+        self.last_error = None if connected else message
+        if connected:
+            self.lost_since = None
+        elif self.lost_since is None:
+            self.lost_since = time.time()
         if connected == self._was_connected:
             return
         if self._was_connected is not None or not connected:
@@ -78,6 +85,11 @@ class BatteryMonitor:
                 "simulated": self.config.battery.source == "simulated",
                 "configured": configured,
                 "status": status}
+
+    @property
+    def connected(self) -> bool | None:
+        """Whether the last read worked (None: not read yet)."""
+        return self._was_connected
 
     @property
     def configured(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from services.alerts.config import AlertsConfig
 from services.battery.config import BatteryConfig
 from services.battery.config import apply_env as _apply_battery_env
 from services.rules import Rule
@@ -429,6 +430,7 @@ class Config:
     ems: EmsConfig = field(default_factory=EmsConfig)
     prices: PricesConfig = field(default_factory=PricesConfig)  # electricity prices (docs/prices.md)
     profitability: ProfitabilityConfig = field(default_factory=ProfitabilityConfig)  # docs/profitability.md
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # notifications and triggers (docs/alerts.md)
     miners: tuple[MinerEntry, ...] = ()
     rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
     source: str = ""  # the file this came from ("" = defaults only)

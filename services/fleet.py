@@ -169,10 +169,11 @@ class FleetManager:
         prestart(self.executor, self.config.polling.workers)
 
     # --- events and listeners ------------------------------------------------------
-    def event(self, kind: str, message: str, *, miner_ip: str | None = None, actor: str = "system") -> None:
-        """Record an event in the database and the log."""
+    def event(self, kind: str, message: str, *, miner_ip: str | None = None, actor: str = "system",
+              severity: str | None = None) -> None:
+        """Record an event in the database and the log (severity None = by its kind)."""
         with self.db.write() as conn:
-            queries.add_event(conn, kind, message, miner_ip=miner_ip, actor=actor)
+            queries.add_event(conn, kind, message, miner_ip=miner_ip, actor=actor, severity=severity)
         log.info("%s%s: %s", f"{miner_ip} " if miner_ip else "", kind, message)
 
     def subscribe(self, callback: Callable[[dict], None]) -> None:
@@ -308,6 +309,7 @@ class FleetManager:
             self.event("command", f"{what} failed: no answer", miner_ip=ip, actor=actor)
             raise MinerError(f"{action}: the miner did not answer in time") from None
         note = note if isinstance(note, str) and note else None
+        record.last_command_ts = time.time()
         self.event("command", f"{what} ok" + (f": {note}" if note else ""), miner_ip=ip, actor=actor)
         self._schedule_repoll(ip)
         return f"{what} sent to {ip}" + (f": {note}" if note else "")

@@ -55,6 +55,7 @@ class MinerRecord:
     inflight: Future | None = None  # the poll read running now, shared by concurrent rounds
     inflight_since: float = 0.0  # monotonic time it was sent
     applied: Future | None = None  # the last read whose result was applied (each is applied once)
+    last_command_ts: float | None = None  # the last command it accepted (a lower hashrate after it is no fault)
 
     @property
     def state_name(self) -> str:

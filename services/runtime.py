@@ -19,6 +19,8 @@ from typing import IO, Any, Callable
 from database import queries
 from database.db import Database
 from services.config import Config
+from services.alerts.service import TICK_SEC as ALERTS_TICK_SEC
+from services.alerts.service import AlertService
 from services.autocontrol import AutoControl, DbStore
 from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
@@ -73,6 +75,8 @@ class Runtime:
                                        prices=self.prices, profitability=self.profitability, rules=self.rules)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
         self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
+        # Problems -> error window, events and messages (services/alerts); checks only in the polling process.
+        self.alerts = AlertService(config, self, publish=self.hub.publish)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -134,6 +138,7 @@ class Runtime:
             ("failure_counts", self.failures.flush, 60, False),
             ("wal_checkpoint", self.history.checkpoint, cfg.storage.checkpoint_interval_sec, False),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
+            ("alerts", self.alerts.tick, ALERTS_TICK_SEC, False),
         ]
         if self.battery.configured:  # battery.source none: no battery, nothing to read
             jobs.insert(2, ("battery", self.battery.poll, cfg.battery.poll_sec, True))
@@ -162,6 +167,7 @@ class Runtime:
             first_round_done = datetime.now(timezone.utc) + timedelta(seconds=cfg.polling.timeout_sec + 1)
             self.scheduler.add_job(self.autocontrol.kick, "date", run_date=first_round_done, id="ems_reapply")
         self.scheduler.start()
+        self.alerts.started()  # a restart after a crash is told (the last run's mark is still set)
         if cfg.network.discover_on_start and not self.fleet.records():
             self._periodic_discovery()
         log.info("controller started: %d miners known, polling every %g s",
@@ -241,6 +247,7 @@ class Runtime:
         if self.csv_log is not None:
             self.csv_log.flush()  # rows waiting for their append (never raises)
         self.failures.flush()  # the counts of the last minute, before the database closes
+        self.alerts.stopped()  # a clean stop (no "restarted after a crash" next time); ends the notifier's thread
         self.db.close()
         if self._lock_file is not None:
             self._lock_file.close()

@@ -33,7 +33,7 @@ def test_scheduler_jobs_never_overlap(config):
         for job in rt.scheduler.get_jobs():
             assert job.max_instances == 1 and job.coalesce is True
         assert {job.id for job in rt.scheduler.get_jobs()} == {"poll", "maintenance", "battery", "autocontrol", "csv_log",
-                                                                 "failure_counts", "history_flush", "wal_checkpoint"}
+                                                                 "failure_counts", "history_flush", "wal_checkpoint", "alerts"}
     finally:
         rt.shutdown()
     rt.shutdown()  # twice is harmless
