@@ -73,6 +73,7 @@ class SiteView:
     emergency: bool = False  # SOC at or below the emergency floor (latched by the controller)
     emergency_text: str = ""
     failsafe: bool = False  # stale or missing battery data: the fail-safe is in force
+    controlling: bool = False  # autocontrol on (a fail-safe only matters when the controller commands)
     failsafe_text: str = ""
     disk_used_pct: float | None = None
     disk_text: str = ""
@@ -258,7 +259,7 @@ class Detectors:
             judged.update({("battery_low", ""), ("failsafe", "")})
             if site.emergency:
                 out.append(Condition("battery_low", "", site.emergency_text or "SOC at or under the emergency floor"))
-            if site.failsafe:
+            if site.failsafe and site.controlling:
                 out.append(Condition("failsafe", "", site.failsafe_text or "battery data missing or stale"))
         if site.disk_used_pct is not None:
             judged.add(("disk_full", ""))

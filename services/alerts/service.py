@@ -261,6 +261,7 @@ class AlertService:
             battery_error=battery.last_error, battery_lost_since=battery.lost_since,
             emergency=bool(control.get("emergency")), emergency_text=control.get("reason") or "",
             failsafe=bool(control.get("failsafe")), failsafe_text=control.get("reason") or "",
+            controlling=bool(control.get("enabled")) or getattr(rt.autocontrol, "commanding", False),
             disk_used_pct=disk_pct, disk_text=disk_text,
             db_error=health.error, db_error_since=health.error_since,
             channels=tuple(self.notifier.channels()) if self.notifier is not None else ())
