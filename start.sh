@@ -73,6 +73,12 @@ rules:
   - name: peak-half-power
     when: {price_above: 30}
     then: {action: percent, value: 50}
+# Alerts (docs/alerts.md): a stopped miner shows in the error window at the poll that marks it
+# offline (the default waits 5 minutes for flapping Wi-Fi miners). Messages go to the Apprise URLs
+# in \$ALERT_URLS (space-separated, e.g. ntfy://my-topic), none without it.
+alerts:
+  offline_after_min: 0
+  dashboard_url: http://127.0.0.1:${PORT:-5000}/
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"

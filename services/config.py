@@ -536,6 +536,18 @@ def _apply_env(data: dict, environ: typing.Mapping[str, str]) -> None:
         data[section] = section_data
 
 
+def _apply_alerts_env(data: dict, environ: typing.Mapping[str, str]) -> None:
+    """ALERT_URLS (space-separated Apprise URLs) replaces alerts.urls: channels with tokens kept out of the file."""
+    raw = environ.get("ALERT_URLS", "").split()
+    if not raw:
+        return
+    section = data.setdefault("alerts", {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError("alerts: expected a mapping of keys")
+    section["urls"] = raw
+    data["alerts"] = section
+
+
 def _rules(raw: Any) -> tuple[Rule, ...]:
     """``rules:``: free-form when/then mappings the generic builder cannot read; services/rules parses them."""
     from services.rules import RuleError, known_families, parse_rules
@@ -573,6 +585,7 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
     _apply_env(data, environ)
     _apply_battery_env(data, environ)  # EG4_USERNAME, EG4_PASSWORD, EG4_SERIAL, HA_TOKEN, MQTT_PASSWORD
     _apply_prices_env(data, environ)  # TIBBER_TOKEN
+    _apply_alerts_env(data, environ)  # ALERT_URLS
     rules = _rules(data.pop("rules", None))
     config = _build(Config, data, "")
     # A relative data_dir is relative to the config file, so the service finds

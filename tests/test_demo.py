@@ -7,7 +7,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,17 +27,45 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Receiver(BaseHTTPRequestHandler):
+    """A local webhook: what Apprise's json:// channel posts (title, message, type)."""
+
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Receiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"json://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, receiver):
     port = free_port()
     data = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if k not in ("CONFIG", "DATA_DIR", "API_TOKEN", "ADMIN_PASSWORD")}
-    env.update(PORT=str(port), DEMO_DIR=str(data), DEMO_NET="127.80.7")
+    control = f"127.80.7.2:{free_port()}"
+    env.update(PORT=str(port), DEMO_DIR=str(data), DEMO_NET="127.80.7", ALERT_URLS=receiver,
+               SIM_CONTROL_PORT=control.rsplit(":", 1)[1])
     log = open(data / "out.log", "w")
     proc = subprocess.Popen(["./start.sh", "--demo"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    yield {"proc": proc, "base": base, "data": data, "token": None}
+    yield {"proc": proc, "base": base, "data": data, "token": None, "control": control}
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     log.close()
@@ -157,6 +188,41 @@ def test_the_simulated_house_and_the_controller_decide_live(demo):
     assert status["decided_at"] and status["reason"] and 0 <= status["target_percent"] <= 100, status
     assert status["failsafe"] is False and status["battery_age_sec"] < 60, status
     assert commands, "the controller sent no command within a minute"
+
+
+def _wait(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(what)
+
+
+def test_stopping_a_simulated_miner_raises_one_alert_and_starting_it_resolves_it(demo):
+    """Issue 13's demo check: stop a miner -> an error-window item and one message; start it -> both resolved."""
+    test_demo_serves_at_least_10_online_miners_within_a_minute(demo)
+    ip = "127.80.7.10"
+    ctl = [sys.executable, "-m", "simulator.ctl", "--control", demo["control"]]
+    _wait(lambda: any(m["ip"] == ip and m["online"] for m in get(demo["base"] + "/api/miners").json()), 60,
+          f"{ip} never online")
+
+    def offline_alert():
+        return [a for a in get(demo["base"] + "/api/alerts").json() if a["kind"] == "miner_offline" and a["miner"] == ip]
+
+    def messages(word):
+        return [m for m in Receiver.received if ip in m["title"] and word in m["title"]]
+
+    subprocess.run([*ctl, "stop", ip], cwd=ROOT, check=True, timeout=30, capture_output=True)
+    [alert] = _wait(offline_alert, 60, f"no error-window item for {ip}")
+    assert alert["severity"] == "warning" and alert["acknowledged"] is False
+    assert get(demo["base"] + "/api/alerts/status").json()["count"] >= 1
+    _wait(lambda: messages("offline"), 30, f"no message for {ip}: {Receiver.received}")
+    subprocess.run([*ctl, "start", ip], cwd=ROOT, check=True, timeout=30, capture_output=True)
+    _wait(lambda: not offline_alert(), 60, f"{ip}'s alert never resolved")
+    _wait(lambda: messages("back online"), 30, f"no 'back online' message for {ip}: {Receiver.received}")
+    assert len(messages("offline")) == 1 and len(messages("back online")) == 1
 
 
 def test_sigterm_stops_cleanly(demo):
