@@ -21,8 +21,8 @@ from aiosmtpd.smtp import AuthResult
 from services.alerts import urls as alert_urls
 from services.alerts.notifier import ChannelState, Notification, Notifier, check_urls, expand_env, mask_url
 
-HTTP_HOST, SMTP_HOST, DEAD_HOST, SILENT_HOST, PACE_HOST = (
-    "127.84.1.10", "127.84.1.11", "127.84.1.12", "127.84.1.13", "127.84.1.14")
+HTTP_HOST, SMTP_HOST, DEAD_HOST, SILENT_HOST, PACE_HOST, HOLE_HOST = (
+    "127.84.1.10", "127.84.1.11", "127.84.1.12", "127.84.1.13", "127.84.1.14", "127.84.1.15")
 JSON_PASSWORD = "Js0nPassw0rd-xyz"
 MAIL_PASSWORD = "MailPa55word-abc"
 NTFY_TOKEN = "tk_ntfyT0kenSecret42"
@@ -360,6 +360,9 @@ def test_check_urls_names_the_bad_entry(monkeypatch):
         assert str(caught.value).startswith(message), (bad, str(caught.value))
     with pytest.raises(ValueError, match=r"^urls\[0\]: Apprise cannot use"):
         Notifier(["nonsense://x"])
+    # The config loader's environment mapping can stand in for os.environ.
+    check_urls(["ntfy://${ALERT_TEST_UNSET}@ntfy.sh/t"], environ={"ALERT_TEST_UNSET": "tk_x"})
+    assert expand_env("${A}/${B}", {"A": "1", "B": "2"}) == "1/2"
 
 
 def test_mask_url_never_shows_a_secret():
@@ -403,6 +406,40 @@ def test_no_secret_in_any_log_record(rx, notifiers, caplog, apprise_level):
     for secret in (JSON_PASSWORD, MAIL_PASSWORD, NTFY_TOKEN):
         assert secret not in out
         assert not [r for r in records if secret in r], secret
+
+
+def test_a_black_holed_port_holds_an_attempt_for_the_connect_timeout_only(notifiers):
+    # A listener with a full accept queue drops further SYNs: a connect hangs as to a firewalled host.
+    hole = socket.socket()
+    hole.bind((HOLE_HOST, 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex((HOLE_HOST, port))
+            fillers.append(filler)
+        # Two notifiers (two threads) so both are timed at once: JSON's default connect timeout (4 s)
+        # and SMTP's, which Apprise sets to 15 s and urls.py caps at MAX_TIMEOUT_S.
+        web = Notifier([f"json://{HOLE_HOST}:{port}/"], retry_delays_s=())
+        mail = Notifier([f"mailto://u:{MAIL_PASSWORD}@{HOLE_HOST}:{port}?to=a@example.com"], retry_delays_s=())
+        notifiers.extend([web, mail])
+        started = time.monotonic()
+        web.send(OFFLINE)
+        mail.send(OFFLINE)
+        assert wait_for(lambda: web.channels()[0]["failed"] == 1, timeout=8)
+        web_s = time.monotonic() - started
+        assert wait_for(lambda: mail.channels()[0]["failed"] == 1, timeout=15)
+        mail_s = time.monotonic() - started
+        assert 3.5 <= web_s < 6, web_s
+        assert alert_urls.MAX_TIMEOUT_S - 0.5 <= mail_s < alert_urls.MAX_TIMEOUT_S + 2.5, mail_s
+        assert "Connection error" in mail.channels()[0]["last_error"]
+    finally:
+        for filler in fillers:
+            filler.close()
+        hole.close()
 
 
 def test_timeouts_are_capped_and_throttle_is_not_slept(rx, notifiers):

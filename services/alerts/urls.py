@@ -28,7 +28,7 @@ import re
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,15 @@ class Channel:
     min_interval_s: float  # the plugin's own throttle, applied by the notifier between sends
 
 
-def expand_env(url: str) -> str:
+def expand_env(url: str, environ: Mapping[str, str] | None = None) -> str:
     """``url`` with each ``${VAR}`` replaced from the environment; MissingEnvVar (a ValueError) if unset."""
+    env = os.environ if environ is None else environ
+
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in os.environ:
+        if name not in env:
             raise MissingEnvVar(name)
-        return os.environ[name]
+        return env[name]
 
     return _ENV.sub(value, url)
 
@@ -85,13 +87,17 @@ def mask_url(url: str) -> str:
     return _masked(plugin)
 
 
-def check_urls(urls: Iterable[str], *, key: str = "urls") -> None:
-    """Raise ValueError("<key>[i]: ...") for the first URL that Apprise cannot use (config validation)."""
+def check_urls(urls: Iterable[str], *, key: str = "urls", environ: Mapping[str, str] | None = None) -> None:
+    """Raise ValueError("<key>[i]: ...") for the first URL that Apprise cannot use (config validation).
+
+    The message starts with ``urls[i]`` because the config loader puts the section name in front
+    (``alerts.urls[1]: ...``); ``environ`` replaces os.environ for ``${VAR}`` (tests).
+    """
     for i, url in enumerate(urls):
         if not isinstance(url, str) or not url.strip():
             raise ValueError(f"{key}[{i}]: must be an Apprise URL like ntfy://topic")
         try:
-            expanded = expand_env(url.strip())
+            expanded = expand_env(url.strip(), environ)
         except MissingEnvVar as exc:
             raise ValueError(f"{key}[{i}]: {exc}") from None
         scheme = _scheme(expanded)
