@@ -150,14 +150,16 @@ def parse_stats(reply: Mapping[str, Any] | None, *, ghs_scale: float = GH) -> di
 
 def _fans(device: Mapping[str, Any]) -> list[int]:
     """fanN RPMs. With fan_num = k and the running fans among fan1..fank, report fan1..fank
-    (a stopped fan shows as 0 there, which matters); otherwise (S9: fan_num 2, fans at
-    fan5/fan6) only the fans that turn."""
+    (a stopped fan shows as 0 there, which matters); with none turning, k zeros; otherwise
+    (S9: fan_num 2, fans at fan5/fan6) only the fans that turn."""
     values = {n: integer(device.get(f"fan{n}")) for n in range(1, _MAX_CHAINS + 1)}
     running = [n for n, rpm in values.items() if rpm]
     count = integer(device.get("fan_num")) or 0
     # fan_num above the fanN keys read is a lie (a loop to 10**30 would never end): only the turning fans then.
     if count and running and max(running) <= count <= _MAX_CHAINS:
         return [values[n] or 0 for n in range(1, count + 1)]
+    if not running and 0 < count <= _MAX_CHAINS and any(v is not None for v in values.values()):
+        return [0] * count  # fanN keys sent and every one 0: the fans stopped (not "no fans"), which must show
     return [values[n] for n in running]  # type: ignore[misc]
 
 

@@ -121,7 +121,11 @@ def parse_v2_summary(block: Mapping[str, Any]) -> dict[str, Any]:
     """SUMMARY[0] -> hashrate, expected hashrate, power, limit, mode, fans, temps, uptime, shares, MAC, firmware."""
     if not block:
         return {}
-    fans = [rpm for rpm in (integer(block.get("Fan Speed In")), integer(block.get("Fan Speed Out"))) if rpm]
+    fan_in, fan_out = integer(block.get("Fan Speed In")), integer(block.get("Fan Speed Out"))
+    fans = [rpm for rpm in (fan_in, fan_out) if rpm]
+    hashing = (_rate(block, _V2_RATE_KEYS, MH) or 0) > 0
+    if fan_in == 0 and fan_out == 0 and hashing and block.get("Liquid Cooling") is not True:
+        fans = [0, 0]  # both air fans read 0 while hashing: stopped (one 0 alone is "no reading", see below)
     factory = positive(block.get("Factory GHS"))
     errors = []
     # A lying count (1e30) must not spin the poll thread: real btminer lists a handful at most.

@@ -144,8 +144,11 @@ def _handler(fleet: SimFleet) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             ip = self._ip()
+            if ip is None:
+                self._send(404, {"error": "not found; use POST /miners/<ip>"})
+                return
             if not ip:
-                self._send(404 if ip is None else 405, {"error": "POST /miners/<ip>"})
+                self._send(405, {"error": "POST /miners/<ip>, not /miners"})
                 return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
