@@ -95,7 +95,6 @@ class _ChannelRun:
     failing: bool = False  # the "failing" callback has been made and no success since
     sent: int = 0
     failed: int = 0
-    dropped: int = 0
 
 
 class Notifier:
@@ -138,9 +137,7 @@ class Notifier:
             now = time.monotonic()
             full = [run for run in self._runs if len(run.queue) + run.busy >= self._queue_size]
             for run in self._runs:
-                if run in full:
-                    run.dropped += 1
-                else:
+                if run not in full:
                     run.queue.append(_Job(n, due=now))
             self._note_drops(n, full)
             self._start()

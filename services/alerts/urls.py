@@ -194,29 +194,27 @@ def _instantiate(url: str) -> Any:
     apprise = _apprise()
     # Apprise logs the unpacked URL at TRACE while parsing, before the privacy form is known:
     # every piece of it is treated as a secret until then.
-    _add_secrets(_pieces(url) | _pieces(unquote(url)))
+    parsing = _pieces(url) | _pieces(unquote(url))
+    _while_parsing(parsing, add=True)
     try:
         return apprise.Apprise.instantiate(url, asset=_asset())
     except Exception as exc:  # a plugin bug must read as "cannot use", not crash start-up
-        log.warning("Apprise failed on a %s:// URL: %s", _scheme(url), redact(type(exc).__name__))
+        log.warning("Apprise failed on a %s:// URL: %s", _scheme(url), type(exc).__name__)
         return None
     finally:
-        _narrow_to_known()
+        _while_parsing(parsing, add=False)
 
 
-_pending: set[str] = set()  # the pieces of URLs being parsed right now
+_pending: list[set[str]] = []  # the pieces of each URL being parsed right now (any thread)
 _known: set[str] = set()  # the secrets of URLs parsed before
 
 
-def _add_secrets(pieces: set[str]) -> None:
+def _while_parsing(pieces: set[str], *, add: bool) -> None:
     with _lock:
-        _pending.update(pieces)
-        _publish()
-
-
-def _narrow_to_known() -> None:
-    with _lock:
-        _pending.clear()
+        if add:
+            _pending.append(pieces)
+        else:
+            _pending.remove(pieces)
         _publish()
 
 
@@ -234,7 +232,7 @@ def _remember_secrets(url: str, masked: str) -> None:
 
 def _publish() -> None:
     global _secrets
-    _secrets = tuple(sorted(_known | _pending, key=len, reverse=True))
+    _secrets = tuple(sorted(_known.union(*_pending), key=len, reverse=True))
 
 
 def _pieces(text: str) -> set[str]:
