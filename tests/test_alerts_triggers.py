@@ -144,3 +144,28 @@ def test_every_demo_family_healthy_raises_nothing(tmp_path):
             online = [r.ip for r in runtime.fleet.records() if r.online]
             assert len(online) == 22, online
             assert active == set()
+
+
+def test_a_solo_miner_finding_a_block_is_told_once(tmp_path, sim):
+    """The session best difficulty (AxeOS bestSessionDiff) at or above the network difficulty: one notice."""
+    for ip in FAMILY:
+        sim.set_fault(ip, None)
+        sim.set_conditions(ip, [])
+    network = 1.2e14
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset,
+                  alerts={**ALERTS, "network_difficulty": network, "best_difficulty": True}) as live:
+        add_miner(live.client, AXE, "bitaxe")
+        runtime = live.runtime
+        inbox = Inbox()
+        runtime.alerts = AlertService(live.config, runtime, notifier=inbox)
+        check(runtime)
+        assert inbox.sent == []  # the first reading only learns the bests
+        sim.call(lambda: setattr(sim.miner(AXE), "best_session_diff", 1.5e14))
+        check(runtime)
+        check(runtime)
+        blocks = [m for m in inbox.sent if "found a block" in m.title]
+        assert len(blocks) == 1 and AXE in blocks[0].title and blocks[0].severity == "critical"
+        assert "150.00T" in blocks[0].body and "120.00T" in blocks[0].body
+        with runtime.db.read() as conn:
+            kinds = [r[0] for r in conn.execute("SELECT kind FROM events WHERE kind LIKE 'b%'")]
+        assert "block_found" in kinds
