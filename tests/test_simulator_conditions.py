@@ -363,3 +363,61 @@ def test_control_address_must_be_loopback(text):
     with pytest.raises(ValueError):
         parse_address(text)
     assert parse_address("localhost:8750") == ("127.0.0.1", 8750)
+
+
+# --- python -m simulator --condition / --control ---------------------------------------------------
+
+def test_command_line_conditions_are_checked_before_anything_starts(capsys):
+    from simulator.__main__ import main, parse_conditions
+
+    ips = [f"{NET}.50", f"{NET}.51"]
+    assert parse_conditions([f"{NET}.50=hot", f"{NET}.50=hot,rejecting", f"{NET}.51=pool_down"], ips) == {
+        f"{NET}.50": ["hot", "rejecting"], f"{NET}.51": ["pool_down"]}
+    for bad, reason in ((f"{NET}.50", "use IP=NAME"), (f"{NET}.99=hot", "not one of the simulated miners"),
+                        (f"{NET}.50=frozen", "unknown condition")):
+        with pytest.raises(ValueError, match=reason):
+            parse_conditions([bad], ips)
+    assert main(["--kind", "bitaxe", "--base-ip", f"{NET}.50", "--condition", f"{NET}.50=board_down"]) == 2
+    assert "bitaxe" in capsys.readouterr().err
+    assert main(["--kind", "bitaxe", "--base-ip", f"{NET}.50", "--control", "192.168.0.2:8750"]) == 2
+    assert "only loopback" in capsys.readouterr().err
+
+
+def test_simulator_process_with_control_server_end_to_end():
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    ip = f"{NET}.60"
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "--kind", "antminer", "--model", "S19", "--base-ip", ip,
+                             "--port-offset", "21000", "--condition", f"{ip}=rejecting", "--control", f"{NET}.59:0",
+                             "--quiet"], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        address = None
+        deadline = time.monotonic() + 20
+        while address is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, f"the simulator ended early (exit {proc.poll()})"
+            if found := re.search(r"control: http://([\d.]+:\d+)/miners", line):
+                address = found.group(1)
+        assert address and address.startswith(f"{NET}.59:")
+        assert ctl.main(["--control", address, "stop", ip]) == 0
+        driver = make_driver("antminer", ip, port_offset=21000, timeout=2.0)
+        with pytest.raises(MinerError):
+            driver.read()
+        assert ctl.main(["--control", address, "start", ip]) == 0
+        assert driver.read().hashrate_hs
+        driver.close()
+        listed = ctl.request(address, "GET", "/miners")
+        assert [(m["ip"], m["fault"], m["conditions"]) for m in listed] == [(ip, None, [])]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+    assert code == 0
