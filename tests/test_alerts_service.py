@@ -258,3 +258,59 @@ def test_events_filters_and_paging(runtime, client):
     assert "overheat" in client.get("/api/events/kinds").get_json()
     for bad in ("severity=loud", "actor=martians", "before=x", "limit=x", "miner=nope"):
         assert client.get(f"/api/events?{bad}").status_code == 400, bad
+
+
+def test_real_channel_end_to_end_and_its_thread_ends_at_shutdown(tmp_path):
+    """alerts.urls with a json:// receiver on loopback: an offline miner's alert arrives; shutdown ends the thread."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from database.db import Database
+    from services.config import load_config
+    from services.fleet import FleetManager
+    from services.runtime import Runtime
+    from tests.conftest import BASE_CONFIG
+    from tests.fakes import fake_factory, reset_fakes
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer((f"{NET}.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    before = {t.name for t in threading.enumerate()}
+    try:
+        path = tmp_path / "config.yaml"
+        path.write_text(BASE_CONFIG + f"alerts:\n  offline_after_min: 0\n  urls: [json://{NET}.1:{server.server_address[1]}/]\n")
+        config = load_config(path, environ={})
+        reset_fakes()
+        db = Database(config.data_path / "fleet.db")
+        runtime = Runtime(config, fleet=FleetManager(config, db, driver_factory=fake_factory), db=db)
+        try:
+            ip = f"{NET}.100"
+            runtime.fleet.add(ip, "fake", name="Loft")
+            runtime.fleet.poll_round()
+            _fail(runtime, [ip])
+            runtime.alerts.tick()
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert got and got[0]["title"] == f"Loft ({ip}) is offline" and got[0]["type"] == "warning"
+            assert "alerts-notify" in {t.name for t in threading.enumerate()}
+            assert [r["ok"] for r in runtime.alerts.test("token")] == [True]
+        finally:
+            runtime.shutdown()
+        time.sleep(0.2)
+        assert {t.name for t in threading.enumerate()} - before == set()
+    finally:
+        server.shutdown()
+        server.server_close()
