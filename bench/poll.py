@@ -38,8 +38,12 @@ def _config(tmp: Path, extra: str = "") -> Path:
     return path
 
 
-def poll_rounds(specs, rounds: int) -> list[tuple[float, float, int]]:
-    """(wall s, cpu s, miners ok) for each measured round, after one warm-up round."""
+ALERT_CHECKS = 20
+
+
+def poll_rounds(specs, rounds: int) -> tuple[list[tuple[float, float, int]], float]:
+    """(wall s, cpu s, miners ok) for each measured round, after one warm-up round; and the CPU s of one
+    alerts check (services/alerts, every 10 s in the app) over these miners."""
     from services.config import load_config
     from services.runtime import Runtime
 
@@ -56,9 +60,14 @@ def poll_rounds(specs, rounds: int) -> list[tuple[float, float, int]]:
                 if n % ROUNDS_PER_FLUSH == ROUNDS_PER_FLUSH - 1:
                     runtime.history.flush()  # the app writes every 8th round (120 s at 15 s): counted in that round
                 results.append((time.perf_counter() - wall0, time.process_time() - cpu0, summary["ok"]))
+            runtime.autocontrol.tick()  # the control tick the alerts read the 1-hour averages from
+            cpu0 = time.process_time()
+            for _ in range(ALERT_CHECKS):
+                runtime.alerts.tick()
+            alerts_cpu = (time.process_time() - cpu0) / ALERT_CHECKS
         finally:
             runtime.shutdown()
-    return results
+    return results, alerts_cpu
 
 
 def _free_port() -> int:
@@ -148,7 +157,7 @@ def main() -> None:
     try:
         all_specs = scaled_specs(args.base_ip, largest)
         for size in args.sizes:
-            results = poll_rounds(all_specs[:size], args.rounds)
+            results, alerts_cpu = poll_rounds(all_specs[:size], args.rounds)
             walls = [r[0] for r in results]
             cpus = [r[1] for r in results]
             ok = min(r[2] for r in results)
@@ -157,6 +166,8 @@ def main() -> None:
                   f"CPU mean {statistics.mean(cpus):.3f} s = {1000 * statistics.mean(cpus) / size:.2f} ms "
                   f"per miner (median round {1000 * statistics.median(cpus) / size:.2f} ms), {ok}/{size} ok  "
                   f"(targets: 500 in <= 3 s, <= 1 ms CPU per miner)")
+            print(f"{size} miners: one alerts check {1000 * alerts_cpu:.1f} ms CPU "
+                  f"({1000 * alerts_cpu / size:.3f} ms per miner; it runs every 10 s)")
         if not args.no_memory:
             rss, online, samples = app_memory(all_specs, args.settle, args.probe)
             print(f"app (gunicorn worker) with {largest} miners, {online} online, after {args.settle / 60:.1f} min "
