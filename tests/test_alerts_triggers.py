@@ -169,3 +169,25 @@ def test_a_solo_miner_finding_a_block_is_told_once(tmp_path, sim):
         with runtime.db.read() as conn:
             kinds = [r[0] for r in conn.execute("SELECT kind FROM events WHERE kind LIKE 'b%'")]
         assert "block_found" in kinds
+
+
+def test_overheat_stop_by_the_controller_is_one_critical_alert(tmp_path, sim):
+    """Autocontrol on: a hot chip trips the overheat stop; the alert says the controller stopped it (no temp_high)."""
+    for ip in FAMILY:
+        sim.set_fault(ip, None)
+        sim.set_conditions(ip, [])
+    with live_app(tmp_path, f"{NET}.0/24", sim.port_offset, alerts=ALERTS, autocontrol={"enabled": True},
+                  battery={"source": "simulated"}) as live:
+        add_miner(live.client, AXE, "bitaxe")
+        runtime = live.runtime
+        runtime.battery.poll()
+        inbox = Inbox()
+        runtime.alerts = AlertService(live.config, runtime, notifier=inbox)
+        check(runtime)
+        sim.set_conditions(AXE, ["hot"])
+        active = check(runtime)
+        assert active == {("overheat_stop", AXE)}, active
+        [alert] = runtime.alerts.alerts()
+        assert alert["severity"] == "critical" and "C" in alert["message"]
+        assert [m.title for m in inbox.sent] == [f"{alert['miner_name']} ({AXE}) stopped: overheating"]
+    sim.set_conditions(AXE, [])
