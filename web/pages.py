@@ -17,6 +17,16 @@ def _app_name() -> str:
     return current_app.config.get("APP_NAME") or DEFAULT_APP_NAME
 
 
+@bp.context_processor
+def _alerts_context() -> dict[str, bool]:
+    """has_alerts: whether this server has the alerts API, so pages show the bell (templates/_alerts.html).
+
+    Why ask the URL map: an app without the alerts blueprint (an old build, the browser tests'
+    fake API) would otherwise answer the bell's polls with 404s every 15 s.
+    """
+    return {"has_alerts": any(rule.rule == "/api/alerts" for rule in current_app.url_map.iter_rules())}
+
+
 @bp.get("/")
 def index():
     return render_template("index.html", app_name=_app_name())
@@ -38,3 +48,9 @@ def automation():
 def energy():
     """Electricity prices, break-even per miner and today's estimate (static/js/energy.js)."""
     return render_template("energy.html", app_name=_app_name())
+
+
+@bp.get("/events")
+def events():
+    """The event log with filters and paging over the whole retention (static/js/events.js)."""
+    return render_template("events.html", app_name=_app_name())

@@ -481,6 +481,9 @@ function handleMessage(raw) {
   } else if (msg.type === "autocontrol") {
     powerMessage(msg); // the controller's status after each tick
     emsMessage(msg); // carries the dispatch state: the EMS part reloads when it changed
+  } else if (msg.type === "alerts") {
+    // The error window (alerts.js, in the top bar) refreshes on these instead of polling.
+    document.dispatchEvent(new CustomEvent("alerts-message", { detail: msg }));
   } else if (msg.type === "error") {
     refreshFleet(); // the socket refused us (login needed for reads): REST says where to go
   }
