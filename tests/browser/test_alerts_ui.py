@@ -176,6 +176,7 @@ def test_offline_miner_shows_with_the_badge_then_clear(open_page, server, receiv
     page.screenshot(path=str(ARTIFACTS / "alerts-window-logged-out.png"))
     page.keyboard.press("Escape")
     expect(dlg).to_be_hidden()
+    expect(bell).to_be_focused()  # the dialog hands focus back
 
     log_in(page, server, "/")
     bell.click()
