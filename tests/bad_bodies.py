@@ -80,8 +80,14 @@ SPECS: dict[tuple[str, str], Spec] = {
                                   {"name": "bb-min", "when": {"price_above": 30}, "then": {"action": "sleep"}})),
     ("PUT", "/api/rules/<name>"): Spec(({"when": {"price_below": 5}, "then": {"action": "notify", "message": "cheap"}},)),
     ("DELETE", "/api/rules/<name>"): Spec(empty_ok=True),
+    # Alerts (web/alerts.py): <alert_id> is the problem build() raises; test answers 409 (no alerts.urls).
+    ("POST", "/api/alerts/<alert_id>/ack"): Spec(empty_ok=True),
+    ("POST", "/api/alerts/ack-all"): Spec(empty_ok=True),
+    ("POST", "/api/alerts/mute"): Spec(({"kind": "miner_offline", "minutes": 60},)),
+    ("POST", "/api/alerts/test"): Spec(empty_ok=True),
 }
 RULE_NAME = "bb-rule"
+ALERT_ID = "a1"
 
 HUGE_INT = "1" + "0" * 400
 NESTED_ARRAYS = "[" * 2000 + "]" * 2000
@@ -207,6 +213,10 @@ def build(tmp_path):
     # A stored per-miner override, so clearing one is a change and a refused body must keep it.
     runtime.autocontrol.command({"override": {"percent": 30, "minutes": 60, "miner": POWER_IP}}, by="test")
     runtime.rules.add({"name": RULE_NAME, "when": {"price_above": 30}, "then": {"action": "sleep"}}, by="test")
+    from services.alerts.book import Condition
+
+    [problem] = runtime.alerts.book.observe(time.time(), [Condition("disk_full", "", "95 % used")], set()).raised
+    assert problem.id == ALERT_ID
     scans: list[str] = []
 
     def no_scan(job, hosts):  # never touch the network: record the scan and finish it
@@ -240,7 +250,7 @@ def headers_for(spec: Spec) -> dict[str, str]:
 
 def send(client, method: str, rule: str, spec: Spec, case: Case):
     """Send one case to one route."""
-    path = rule.replace("<ip>", spec.ip).replace("<name>", RULE_NAME)
+    path = rule.replace("<ip>", spec.ip).replace("<name>", RULE_NAME).replace("<alert_id>", ALERT_ID)
     return client.open(path, method=method, data=case.body, content_type=case.content_type,
                        headers=headers_for(spec))
 
@@ -255,7 +265,7 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
     return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),
             "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans),
-            "rules": runtime.rules.list()}
+            "rules": runtime.rules.list(), "alerts": runtime.alerts.book.to_json()}
 
 
 def reset_login_limit() -> None:
