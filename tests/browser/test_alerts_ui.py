@@ -141,13 +141,32 @@ def log_in(page, base: str, path: str) -> None:
 
 
 def test_offline_miner_shows_with_the_badge_then_clear(open_page, server, receiver, faults):
-    page = open_page("/")  # the fleet page: the count follows the socket's "alerts" messages
+    # The fleet page: the count follows the socket's "alerts" messages. Frames and requests are
+    # timed from before the page loads (a page without the socket first, then the fleet page).
+    page = open_page("/events")
+    frames: list[tuple[float, dict]] = []
+    fetched: list[float] = []
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, str) and payload.startswith("{") and '"alerts"' in payload:
+            msg = json.loads(payload)
+            if msg.get("type") == "alerts":
+                frames.append((time.monotonic(), msg))
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    page.on("request", lambda r: fetched.append(time.monotonic()) if r.url.endswith("/api/alerts/status") else None)
+    page.goto(server + "/")
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
     bell, count = page.locator("#alerts-btn"), page.locator("#alerts-count")
     expect(bell).to_have_attribute("aria-label", "Problems: none")
     expect(count).to_be_hidden()
 
     faults(IPS[0])
     expect(count).to_have_text("1", timeout=ALERT_WAIT_MS)
+    # The refresh came from the socket's message, not from a poll (none while the socket is live).
+    sent = [t for t, msg in frames if msg.get("count") == 1]
+    assert sent, frames
+    assert any(sent[0] <= t <= sent[0] + 2 for t in fetched), (sent, fetched)
     expect(bell).to_have_attribute("aria-label", "Problems: 1 not cleared")
     expect(bell).to_have_attribute("data-level", "warning")
 
