@@ -12,7 +12,7 @@ const POLL_MS = 15_000;
 const SEVERITIES = ["critical", "warning", "info"];
 const MUTE_CHOICES = [[60, "1 h"], [480, "8 h"], [1440, "24 h"], [null, "until unmuted"]];
 
-const st = { alerts: [], status: null, seq: 0, busy: false, loggedIn: false, wasLive: false };
+const st = { alerts: [], status: null, seq: 0, busy: false, loggedIn: false, wasLive: false, shown: "" };
 
 const text = (v) => (typeof v === "string" && v.trim() ? v.trim() : null);
 const sevOf = (a) => (SEVERITIES.includes(a?.severity) ? a.severity : "info");
@@ -175,13 +175,22 @@ function renderMuted() {
 
 function render() {
   renderBell();
-  if (!$("alerts-dlg").open) return;
-  // A rebuild would close an open Mute menu and lose focus: keep the focused control's place.
+  const dlg = $("alerts-dlg");
+  if (!dlg.open) { st.shown = ""; return; }
+  // A rebuild closes an open Mute menu and moves focus: only when something changed.
+  const key = JSON.stringify([st.alerts, st.status, st.loggedIn, $("alerts-show-cleared").checked]);
+  if (key === st.shown) return;
+  st.shown = key;
   const focusedId = document.activeElement?.closest?.(".alert-item")?.dataset.id;
   renderList();
   renderChannels();
   renderMuted();
-  if (focusedId !== undefined) $("alerts-list").querySelector(`.alert-item[data-id="${CSS.escape(focusedId)}"] button, .alert-item[data-id="${CSS.escape(focusedId)}"] summary`)?.focus();
+  if (focusedId !== undefined) {
+    const sel = `.alert-item[data-id="${CSS.escape(focusedId)}"]`;
+    $("alerts-list").querySelector(`${sel} button, ${sel} summary`)?.focus();
+  }
+  // The focused control went with its item (cleared): keep the keyboard in the dialog.
+  if (!dlg.contains(document.activeElement)) $("alerts-close").focus();
 }
 
 // ---------- actions ----------
