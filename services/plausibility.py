@@ -43,6 +43,10 @@ HASHRATE_DEFAULT = (0.0, 3 * PH)  # SHA-256d and anything unknown: the S23 Hyd. 
 FAMILY_HASHRATE = {"bitaxe": (0.0, 20 * TH), "nmminer": (0.0, 5 * TH)}
 FAMILY_POWER = {"bitaxe": (0.0, 400.0), "nmminer": (0.0, 100.0)}
 
+# Best share difficulty: the network difficulty is ~1.5e14 (2026) and the luckiest block hashes ever
+# were a few 1e17; a counter gone wrong reads 1e30 and would look like a found block (alerts).
+DIFFICULTY = (0.0, 1e21)
+
 LOG_EVERY_S = 3600.0  # one log line per miner and field per hour, not one per poll
 
 
@@ -105,9 +109,11 @@ def check(status: MinerStatus, family: str) -> tuple[MinerStatus, list[Dropped]]
         return None
 
     changes: dict[str, object] = {}
-    for name in ("hashrate_hs", "expected_hashrate_hs", "power_w", "temp_c", "fan_percent"):
+    for name in ("hashrate_hs", "expected_hashrate_hs", "power_w", "temp_c", "fan_percent", "best_difficulty",
+                 "best_session_difficulty"):
         limits = {"hashrate_hs": bounds.hashrate_hs, "expected_hashrate_hs": bounds.hashrate_hs,
-                  "power_w": bounds.power_w, "temp_c": bounds.temp_c, "fan_percent": bounds.fan_percent}[name]
+                  "power_w": bounds.power_w, "temp_c": bounds.temp_c, "fan_percent": bounds.fan_percent,
+                  "best_difficulty": DIFFICULTY, "best_session_difficulty": DIFFICULTY}[name]
         value = getattr(status, name)
         kept = keep(name, value, limits)
         if kept is not value:

@@ -50,6 +50,7 @@ def test_a_healthy_reading_is_returned_as_is():
     ("hashrate_hs", 1e30), ("hashrate_hs", math.nan), ("hashrate_hs", -1.0), ("hashrate_hs", math.inf),
     ("temp_c", -300.0), ("temp_c", math.inf), ("temp_c", 151.0), ("power_w", -5.0), ("power_w", 1e9),
     ("fan_percent", 250.0), ("expected_hashrate_hs", 1e17), ("hashrate_hs", "1.2T"), ("power_w", True),
+    ("best_difficulty", 1e30), ("best_session_difficulty", -1.0), ("best_session_difficulty", math.nan),
 ])
 def test_each_value_outside_physics_becomes_none_with_a_note(field, value):
     status = healthy(**{field: value})
