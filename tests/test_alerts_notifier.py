@@ -365,7 +365,9 @@ def test_check_urls_names_the_bad_entry(monkeypatch):
     assert expand_env("${A}/${B}", {"A": "1", "B": "2"}) == "1/2"
 
 
-def test_mask_url_never_shows_a_secret():
+def test_mask_url_never_shows_a_secret(monkeypatch):
+    monkeypatch.setenv("ALERT_TEST_TOKEN", NTFY_TOKEN)
+    assert mask_url("ntfy://${ALERT_TEST_TOKEN}@ntfy.example/topic").startswith("ntfy://t...2@ntfy.example/topic?")
     masked = {url: mask_url(url) for url in (
         f"json://ctl:{JSON_PASSWORD}@h/x?+Authorization=Bearer%20HdrS3cret&:apikey=PayloadS3cret",
         f"ntfy://{NTFY_TOKEN}@ntfy.example/topic",

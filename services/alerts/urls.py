@@ -81,6 +81,10 @@ def expand_env(url: str, environ: Mapping[str, str] | None = None) -> str:
 
 def mask_url(url: str) -> str:
     """Apprise's privacy form of ``url`` (tokens and passwords shortened or starred), never a secret."""
+    try:
+        url = expand_env(url)  # a config string as written: mask what will really be used
+    except MissingEnvVar:
+        pass  # Apprise cannot parse it either; the placeholder below says so
     plugin = _instantiate(url)
     if plugin is None:
         return f"{_scheme(url)}://(not a usable Apprise URL)"
