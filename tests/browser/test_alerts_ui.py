@@ -221,8 +221,10 @@ def test_clear_all_on_a_page_without_the_socket(open_page, server, faults):
     wait_until(lambda: len([a for a in active(server) if not a["acknowledged"]]) == 2, "two offline alerts", timeout=40)
     expect(page.locator("#alerts-count")).to_have_text("2", timeout=20_000)
 
-    page.locator("#alerts-btn").click()
+    page.locator("#alerts-btn").focus()  # by keyboard this time
+    page.keyboard.press("Enter")
     dlg = page.get_by_role("dialog", name="Problems")
+    expect(page.locator("#alerts-close")).to_be_focused()
     expect(dlg.locator(".alert-item")).to_have_count(2)
     expect(dlg.locator("#alerts-summary")).to_have_text("2 not cleared")
     dlg.get_by_role("button", name="Clear all").click()
