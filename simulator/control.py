@@ -22,7 +22,7 @@ from typing import Any
 
 from .conditions import CONDITIONS, check_conditions
 from .faults import check_fault
-from .fleet import SimFleet
+from .fleet import SimFleet, SimulatorError
 from .miner import SimMiner
 
 DEFAULT_PORT = 8750
@@ -166,6 +166,8 @@ def _handler(fleet: SimFleet) -> type[BaseHTTPRequestHandler]:
                 self._send(200, apply_change(fleet, ip, body))
             except _ClientError as exc:
                 self._send(exc.status, {"error": exc.reason})
+            except (SimulatorError, OSError, TimeoutError) as exc:  # e.g. a port taken while the miner was down
+                self._send(500, {"error": f"the change failed: {exc}"})
 
     return Handler
 

@@ -29,6 +29,7 @@ from .bitmain import READ_COMMANDS, REALM, cgi_reply, error_page
 from .digest import DigestRealm
 from .cgapi import CgReply, Record
 from .cgminer import CgApiMiner, Pool, conf_pool_slots, pools_from_conf
+from .conditions import hot_c
 from .faults import RESET
 from .formats import fx, hms, suffix_string
 from .miner import CGAPI, HTTP
@@ -114,6 +115,8 @@ class VnishLegacyMiner(CgApiMiner):
     """An S9 (or L3+) running Vnish 3.x."""
 
     kind = "vnish_legacy"
+    # "board_down" is not simulated: how Vnish 3.x lists a lost chain is not recorded.
+    supported_conditions = frozenset({"fan_stopped", "hot", "rejecting", "pool_down"})
     protocols = (CGAPI, HTTP)
 
     def __init__(self, spec: MinerSpec, **kwargs: Any) -> None:
@@ -354,8 +357,12 @@ class VnishLegacyMiner(CgApiMiner):
         temps = {c: (int(round(hw.pcb_temp + self.chain_heat[c] + rng.gauss(0, 0.4))) if self.hashing else 30,
                      int(round(hw.chip_temp + self.chain_heat[c] + rng.gauss(0, 0.5))) if self.hashing else 33)
                  for c in hw.chains}
+        if "hot" in self.conditions:  # above the app's default limit, asleep or not
+            hot = hot_c(self.kind)
+            temps = {c: (int(round(hot - 8 + max(self.chain_heat[c], 0.0))),
+                         int(round(hot + max(self.chain_heat[c], 0.0)))) for c in hw.chains}
         freqs = {c: self.chain_freq(c) for c in hw.chains}
-        fan_factor = 1.0 if self.hashing else 0.4
+        fan_factor = 0.0 if "fan_stopped" in self.conditions else 1.0 if self.hashing else 0.4
         version: Record = [("Cgminer", "4.11.1"), ("Miner", "26.0.1.3"),
                            ("CompileTime", "Fri May  8 15:27:59 CST 2020"), ("Type", self.type_string)]
         dev: Record = [("STATS", 0), ("ID", hw.id), ("Elapsed", self._elapsed()), ("Calls", 0), ("Wait", fx(0, 6)),
@@ -363,8 +370,8 @@ class VnishLegacyMiner(CgApiMiner):
                        ("GHS av", fx(noisy(rng, self.total_rate(), 0.003), 2)), ("miner_count", len(hw.chains)),
                        ("frequency", str(int(self._conf_number("bitmain-freq") or hw.freq))),
                        ("fan_num", len(hw.fans))]
-        dev += by_slot("fan{}", {f: int(rpm * fan_factor + rng.gauss(0, 30)) for f, rpm in self.fan_speed.items()},
-                       0, fans)
+        dev += by_slot("fan{}", {f: int(rpm * fan_factor + rng.gauss(0, 30)) if fan_factor else 0
+                                 for f, rpm in self.fan_speed.items()}, 0, fans)
         dev.append(("temp_num", len(hw.chains)))
         dev += by_slot("temp{}", {c: t[0] for c, t in temps.items()}, 0)
         dev += by_slot("temp2_{}", {c: t[1] for c, t in temps.items()}, 0)

@@ -48,9 +48,9 @@ MINERS: dict[str, tuple[MinerSpec, str, frozenset[str]]] = {
     f"{NET}.21": (MinerSpec("luxos", f"{NET}.21", model="Antminer S19k Pro"), "luxos", NO_BOARD),
     f"{NET}.22": (MinerSpec("bitaxe", f"{NET}.22", model="NerdQAxe++"), "bitaxe",
                   frozenset({"fan_stopped", "hot", "rejecting"})),
+    f"{NET}.24": (MinerSpec("vnish_legacy", f"{NET}.24", model="Antminer S9"), "vnish", NO_BOARD),
 }
-UNSUPPORTED_KINDS = {f"{NET}.23": MinerSpec("nmminer", f"{NET}.23"),
-                     f"{NET}.24": MinerSpec("vnish_legacy", f"{NET}.24", model="Antminer S9")}
+UNSUPPORTED_KINDS = {f"{NET}.23": MinerSpec("nmminer", f"{NET}.23")}
 M60S = f"{NET}.25"  # Whatsminer API 3 on 4433: its driver reads no share counters and drops 0 rpm fans
 CASES = [pytest.param(ip, name, id=f"{MINERS[ip][0].kind}-{MINERS[ip][0].model}-{name}")
          for ip in MINERS for name in CONDITIONS if name in MINERS[ip][2]]
@@ -421,3 +421,22 @@ def test_simulator_process_with_control_server_end_to_end():
                 proc.kill()
             proc.stdout.close()
     assert code == 0
+
+
+def test_control_reports_a_failed_start_as_500(control, healthy):
+    import socket
+
+    _, base = control
+    ip = f"{NET}.13"
+    assert http("POST", base + f"/miners/{ip}", {"fault": "down"})[0] == 200
+    squatter = socket.socket()
+    try:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((ip, healthy.miner(ip).ports()["cgapi"]))
+        squatter.listen(1)
+        status, reply = http("POST", base + f"/miners/{ip}", {"fault": None})
+        assert status == 500 and "cannot listen" in reply["error"], reply
+    finally:
+        squatter.close()
+    assert http("POST", base + f"/miners/{ip}", {"fault": None})[0] == 200
+    assert read(healthy, ip).hashrate_hs
