@@ -278,7 +278,7 @@ const CHARTS = {
       { key: "temp_c", label: "Temperature", axis: "yLeft", colour: "--c-temp", fmt: fmtTemp },
       { key: "fan_rpm", label: "Fan", axis: "yRight", colour: "--c-fan", fmt: fmtRpm },
     ],
-    axes: { yLeft: { fmt: (v) => `${Number(v.toFixed(1))} °C`, zero: false }, yRight: { fmt: (v) => fmtSI(v, "rpm", true) } },
+    axes: { yLeft: { fmt: (v) => `${Number(v.toFixed(1))} °C`, zero: false }, yRight: { fmt: (v) => `${Math.round(v)} rpm` } },
   },
 };
 for (const c of Object.values(CHARTS)) Object.assign(c, { range: "24h", seq: 0, chart: null });
