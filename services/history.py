@@ -252,10 +252,10 @@ class History:
                          "online": v["online"]} for (t, key), v in rows]
 
     def miner_chart(self, miner_id: int, since: float, bucket_s: int) -> tuple[int, list[dict[str, Any]]]:
-        """(bucket, rows of t, hashrate_hs, power_w, temp_c) for one miner since ``since``."""
+        """(bucket, rows of t, hashrate_hs, power_w, temp_c, fan_rpm) for one miner since ``since``."""
         bucket, rows = self._chart(ts.MINER, since, bucket_s, miner_id)
-        return bucket, [{"t": t, "hashrate_hs": v["hashrate_hs"], "power_w": v["power_w"], "temp_c": v["temp_c"]}
-                        for (t, _key), v in rows]
+        return bucket, [{"t": t, "hashrate_hs": v["hashrate_hs"], "power_w": v["power_w"], "temp_c": v["temp_c"],
+                         "fan_rpm": v["fan_rpm"]} for (t, _key), v in rows]
 
     def battery_chart(self, since: float, bucket_s: int) -> tuple[int, list[dict[str, Any]]]:
         """(bucket, rows of t, soc_pct, pv_w, load_w, battery_w, grid_w) since ``since``."""

@@ -152,6 +152,7 @@ def test_history_ranges(client, fleet):
     assert client.get("/api/history?range=2y").status_code == 400
     one = client.get("/api/miners/10.0.0.2/history?range=24h").get_json()
     assert one["series"]["power_w"] == [30.0]
+    assert one["series"]["temp_c"] == [52.0] and one["series"]["fan_rpm"] == [3000]
 
 
 def test_unknown_api_path_is_json_404(client):

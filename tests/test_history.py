@@ -140,6 +140,7 @@ def test_rounds_wait_in_memory_until_the_flush_and_charts_include_them(db):
     bucket, rows = history.fleet_chart(T0 - 60, 12)
     assert {(r["algorithm"], r["hashrate_hs"], r["online"]) for r in rows} == {("sha256d", 100e12, 1), ("scrypt", 1e9, 1)}
     assert history.miner_chart(1, T0 - 60, 12)[1][0]["power_w"] == 3000.0
+    assert history.miner_chart(1, T0 - 60, 12)[1][0]["fan_rpm"] == 4000  # the detail's temperature & fan chart
     clock.t = T0 + 1
     assert history.flush()["samples"] == 2
     assert history.pending() == 0

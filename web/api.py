@@ -455,12 +455,12 @@ def fleet_history():
 
 @bp.get("/miners/<ip>/history")
 def miner_history(ip: str):
-    """One miner's hashrate, power and temperature, bucketed for a chart."""
+    """One miner's hashrate, power, temperature (hottest) and fan (fastest), bucketed for a chart."""
     record = _fleet().get(_ipv4(ip))
     name, since, bucket = range_window()
     bucket, rows = _runtime().history.miner_chart(record.id, since, bucket)
     return jsonify({"range": name, "bucket_s": bucket, "ts": [r["t"] for r in rows],
-                    "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c")}})
+                    "series": {key: [r[key] for r in rows] for key in ("hashrate_hs", "power_w", "temp_c", "fan_rpm")}})
 
 
 # --- CSV export (DESIGN 6: GET /api/history.csv exports any range) ----------------------
