@@ -119,8 +119,8 @@ def find_events(conn: sqlite3.Connection, *, limit: int = 100, miner_ip: str | N
         # LIKE with the user's text as a literal: % and _ escaped.
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where.append("(e.message LIKE ? ESCAPE '\\' OR e.kind LIKE ? ESCAPE '\\' "
-                     "OR e.miner_ip LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\')")
-        args.extend([pattern] * 4)
+                     "OR e.miner_ip LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\' OR m.model LIKE ? ESCAPE '\\')")
+        args.extend([pattern] * 5)
     total = None
     clause = " WHERE " + " AND ".join(where) if where else ""
     base = "FROM events e LEFT JOIN miners m ON m.ip = e.miner_ip"
@@ -129,7 +129,8 @@ def find_events(conn: sqlite3.Connection, *, limit: int = 100, miner_ip: str | N
     if before_id is not None:
         clause += (" AND " if clause else " WHERE ") + "e.id < ?"
         args.append(before_id)
-    rows = conn.execute(f"SELECT e.*, m.name AS miner_name {base}{clause} ORDER BY e.id DESC LIMIT ?",
+    # The miner's name as the dashboard shows it: the user's, else its model.
+    rows = conn.execute(f"SELECT e.*, COALESCE(m.name, m.model) AS miner_name {base}{clause} ORDER BY e.id DESC LIMIT ?",
                         (*args, limit)).fetchall()
     return rows, total
 

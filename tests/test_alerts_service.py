@@ -314,3 +314,13 @@ def test_real_channel_end_to_end_and_its_thread_ends_at_shutdown(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_events_name_an_unnamed_miner_by_its_model(runtime, client):
+    ip = f"{NET}.91"
+    runtime.fleet.add(ip, "fake")
+    runtime.fleet.poll_round()  # learns the model "Fake X1"
+    runtime.fleet.event("command", "restart ok", miner_ip=ip, actor="token")
+    [event] = client.get(f"/api/events?miner={ip}&kind=command").get_json()
+    assert event["miner_name"] == "Fake X1"
+    assert client.get("/api/events?q=fake x1&kind=command").get_json()[0]["miner_ip"] == ip
