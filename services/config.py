@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from services.profitability.config import ProfitabilityConfig
 
 class ConfigError(Exception):
     """A configuration problem, described in one line that names the key."""
+
+
+_SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -433,9 +437,13 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # notifications and triggers (docs/alerts.md)
     miners: tuple[MinerEntry, ...] = ()
     rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
+    # This controller's name among several (docs/scale-out.md): MQTT topics and metric labels carry it.
+    site: str = "home"
     source: str = ""  # the file this came from ("" = defaults only)
 
     def validate(self) -> None:
+        _check(bool(_SITE_RE.match(self.site)),
+               f"site: 1-40 letters, digits, '-' or '_' (it goes into MQTT topics and metric labels), got {self.site!r}")
         # The EMS token is a credential of its own: the EMS must not be able to use the dashboard's API.
         _check(not self.ems.token or self.ems.token != self.security.api_token,
                "ems.token: must differ from security.api_token")

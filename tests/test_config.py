@@ -95,3 +95,16 @@ def test_config_check_command(tmp_path):
     result = _run([sys.executable, "-m", "services.config"], {"CONFIG": str(bad)})
     assert result.returncode == 1
     assert result.stderr.strip() == "config error: server.threads: expected a whole number, got 'lots'"
+
+
+def test_site_names_this_controller(tmp_path):
+    from services.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("")
+    assert load_config(path, environ={}).site == "home"
+    path.write_text("site: barn-2\n")
+    assert load_config(path, environ={}).site == "barn-2"
+    path.write_text("site: 'barn 2/x'\n")
+    with pytest.raises(ConfigError, match="^site: 1-40 letters"):
+        load_config(path, environ={})
