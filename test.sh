@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite: unit, integration (simulator on loopback) and browser tests.
 # Creates .venv with the dev requirements when missing; installs Debian's Chromium
-# for the browser tests when run as root (Playwright's own browser download is never used).
+# for the browser tests and Debian's mosquitto for the MQTT tests when run as root (Playwright's own
+# browser download is never used).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts_common.sh
@@ -13,6 +14,20 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "NOTE: /usr/bin/chromium is missing; browser tests will be skipped (sudo apt-get install chromium)"
+  fi
+fi
+if [ ! -x /usr/sbin/mosquitto ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing Debian's mosquitto for the MQTT tests ..."
+    apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 mosquitto >/dev/null
+    # The package starts its own broker on port 1883: the tests start theirs, so stop and disable it.
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    else
+      (invoke-rc.d mosquitto stop; update-rc.d mosquitto disable) >/dev/null 2>&1 || true
+    fi
+  else
+    echo "NOTE: /usr/sbin/mosquitto is missing; MQTT tests will be skipped (sudo apt-get install mosquitto)"
   fi
 fi
 exec .venv/bin/python -m pytest "$@"
