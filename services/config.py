@@ -23,6 +23,8 @@ import yaml
 from services.alerts.config import AlertsConfig
 from services.battery.config import BatteryConfig
 from services.battery.config import apply_env as _apply_battery_env
+from services.mqtt.config import MqttPublisherConfig
+from services.mqtt.config import apply_env as _apply_mqtt_env
 from services.rules import Rule
 from services.prices.config import PricesConfig
 from services.prices.config import apply_env as _apply_prices_env
@@ -435,6 +437,7 @@ class Config:
     prices: PricesConfig = field(default_factory=PricesConfig)  # electricity prices (docs/prices.md)
     profitability: ProfitabilityConfig = field(default_factory=ProfitabilityConfig)  # docs/profitability.md
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # notifications and triggers (docs/alerts.md)
+    mqtt: MqttPublisherConfig = field(default_factory=MqttPublisherConfig)  # publish to a broker (docs/mqtt.md)
     miners: tuple[MinerEntry, ...] = ()
     rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
     # This controller's name among several (docs/scale-out.md): MQTT topics and metric labels carry it.
@@ -594,6 +597,7 @@ def load_config(path: str | os.PathLike | None = None, environ: typing.Mapping[s
     _apply_battery_env(data, environ)  # EG4_USERNAME, EG4_PASSWORD, EG4_SERIAL, HA_TOKEN, MQTT_PASSWORD
     _apply_prices_env(data, environ)  # TIBBER_TOKEN
     _apply_alerts_env(data, environ)  # ALERT_URLS
+    _apply_mqtt_env(data, environ)  # MQTT_PUBLISH_PASSWORD
     rules = _rules(data.pop("rules", None))
     config = _build(Config, data, "")
     # A relative data_dir is relative to the config file, so the service finds
