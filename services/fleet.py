@@ -69,6 +69,7 @@ class FleetManager:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[dict], None]] = []
         self.last_round: dict[str, Any] = {}
+        self.failed_polls: dict[str, int] = {}  # failed polls per family since start (GET /metrics)
         self._closed = threading.Event()
         self._screen = Screen()  # values outside physics -> None + a note, before storing or control
         self._repoller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-repoll")
@@ -265,6 +266,8 @@ class FleetManager:
 
     def _apply_failure(self, record: MinerRecord, error: Exception) -> None:
         record.failures += 1
+        with self._lock:  # rounds can overlap (the re-poll after a command): no lost count
+            self.failed_polls[record.family] = self.failed_polls.get(record.family, 0) + 1
         message = str(error) or type(error).__name__
         first_error = record.last_error is None
         record.last_error = message

@@ -30,6 +30,7 @@ from services.failure_log import FailureLog
 from services.fleet import FleetManager
 from services.history import REMOVED_KEY
 from services.hub import Hub
+from services.metrics import Metrics
 from services.nmminer_listener import NMMinerListener, start_from_config as start_nmminer_listener
 from services.prices import PriceService
 from services.prices.service import TICK_SEC as PRICES_TICK_SEC
@@ -77,6 +78,7 @@ class Runtime:
         self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
         # Problems -> error window, events and messages (services/alerts); checks only in the polling process.
         self.alerts = AlertService(config, self, publish=self.hub.publish)
+        self.metrics = Metrics(self)  # GET /metrics: this runtime's own Prometheus registry (services/metrics)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
