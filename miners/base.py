@@ -183,6 +183,9 @@ class MinerDriver(ABC):
     # Watts set_power_watts() can land on where the firmware sets power by discrete steps
     # (Vnish 1.x autotune presets, LuxOS profiles), least first; () = any whole watt.
     power_steps_w: ClassVar[tuple[float, ...]] = ()
+    # (lowest, highest) watts set_power_watts() accepts, where the firmware publishes its range
+    # (BOS+ /configuration/constraints); None = unknown. One tuple, so a reader never sees half an update.
+    power_range_w: ClassVar[tuple[float, float] | None] = None
     # Used when the user gave none: the firmware's factory login (e.g. Antminer root/root).
     default_credentials: ClassVar[Credentials | None] = None
 

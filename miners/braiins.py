@@ -14,6 +14,17 @@ BOSminer API page of tgr-braiins/braiins-os-docs):
   setting), ``/actions/pause`` and ``/actions/resume`` (a bare JSON boolean),
   ``/actions/restart`` (restarts mining), ``/actions/reboot`` (204, no body),
   ``/pools/batch`` (replaces the pool groups).
+- Power-target limits: ``GET /api/v1/configuration/constraints`` answers
+  ``GetConstraintsResponse``; its ``tuner_constraints.power_target`` is a
+  ``PowerConstraints`` ``{"min","default","max"}``, each ``{"watt": N}`` (OpenAPI
+  1.3.0 schemas GetConstraintsResponse/TunerConstraints/PowerConstraints in asic-rs
+  ``meta/braiins/26.04/openapi.json``; the gRPC twin is ConfigurationService
+  GetConstraints with ``PowerConstraints`` in braiins/bos-plus-api
+  ``proto/bos/v1/constraints.proto``). asic-rs PR #292 (256foundation/asic-rs) reads
+  the same endpoint on BOS+ 25.07/26.04 and checked it on a real S19k Pro: default
+  2760, min 771, max 6435 W. A target outside min..max is refused with HTTP 400, so
+  the driver reads the range once (again after a firmware change, an outage, a
+  reboot, or an hour) and refuses such a target itself, before sending.
 - cgminer API (every BOS generation): ``version`` names ``BOSminer``,
   ``BOSminer+`` or ``BOSer``; ``summary``/``devs`` are MH/s; ``devs`` IDs are the
   chain numbers (6..8 on an S9); ``devdetails`` Frequency is in Hz and Voltage in
@@ -67,6 +78,8 @@ HTTP_PORT = 80
 REST_CAPABILITIES = frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POOLS})
 CGMINER_CAPABILITIES = frozenset({SLEEP, WAKE})
 MIN_POWER_TARGET_W = 100  # no BOS-supported miner runs below this; the firmware checks its own range
+_LIMITS_MAX_AGE_S = 3600.0  # the range changes only with firmware or hardware: re-read it hourly at most
+_LIMITS_RETRY_S = 300.0  # after a failed or empty constraints read, ask again this late (not every poll)
 MAX_POOLS = 3
 _REST_RECHECK_S = 600.0  # a miner without REST may be upgraded: look again this often
 _AUTH_RETRY_S = 300.0  # after a refused login, reads use the cgminer API and retry the login this late
@@ -241,6 +254,15 @@ def parse_rest_pools(groups: Any) -> list[PoolStatus]:
     return pools
 
 
+def parse_power_constraints(reply: Any) -> tuple[float, float] | None:
+    """GET /api/v1/configuration/constraints -> (min, max) power target in W; None when absent or implausible."""
+    power = _path(reply, "tuner_constraints", "power_target")
+    low, high = _unit(power, "min", "watt"), _unit(power, "max", "watt")
+    if low is None or high is None or low <= 0 or high < low:
+        return None  # a lying or partial reply must not fence the allocator in
+    return low, high
+
+
 def power_target_w(tuner: Any) -> float | None:
     """Current power target (W) from GET /performance/tuner-state (None in hashrate-target mode)."""
     return _unit(tuner, "mode_state", "powertargetmodestate", "current_target", "watt")
@@ -351,6 +373,10 @@ class BraiinsDriver(MinerDriver):
         self._auth_failed_at: float | None = None
         self.api = CGMinerClient(self.host, self.port, self.timeout)
         self._unsupported_cmds: set[str] = set()
+        self.power_range_w: tuple[float, float] | None = None  # instance: this unit's BOS+ constraints
+        self._limits_for: str | None = None  # bos_version.current the range was read for
+        self._limits_at: float | None = None  # monotonic time of the last constraints request
+        self._limits_stale = False  # force a re-read at the next REST read (outage, reboot)
 
     def close(self) -> None:
         """Close the pooled HTTP connection."""
@@ -478,6 +504,7 @@ class BraiinsDriver(MinerDriver):
                     self._learn_rest(True)  # the 401 proves the REST API is there
                     note = str(exc)
                 except MinerUnreachable:
+                    self._limits_stale = True  # it may come back upgraded or with other hardware
                     if self._has_rest:  # it answered REST before: this is an outage, not an old firmware
                         raise
                     self._learn_rest(False)
@@ -496,7 +523,33 @@ class BraiinsDriver(MinerDriver):
         cooling = get("/cooling/state")
         tuner = get("/performance/tuner-state")
         pools = get("/pools/")
-        return parse_rest(details, stats, boards, cooling, tuner, pools)
+        status = parse_rest(details, stats, boards, cooling, tuner, pools)
+        self._refresh_limits(details, deadline)
+        return status
+
+    # --- power-target limits (GET /configuration/constraints) ---
+    def _refresh_limits(self, details: Any, deadline: float) -> None:
+        """Read the power-target range when unknown, stale, or the firmware changed; never on every poll."""
+        current = _path(details, "bos_version", "current")
+        version = current if isinstance(current, str) else ""
+        changed = self._limits_for is not None and version != self._limits_for
+        self._limits_for = version
+        age = time.monotonic() - self._limits_at if self._limits_at is not None else None
+        wait = _LIMITS_MAX_AGE_S if self.power_range_w is not None else _LIMITS_RETRY_S
+        if changed:
+            self.power_range_w = None  # another firmware may allow another range
+        if changed or self._limits_stale or age is None or age >= wait:
+            self._load_limits(deadline)
+
+    def _load_limits(self, deadline: float) -> None:
+        """One GET of the constraints; a failure keeps what was known (the firmware still checks)."""
+        self._limits_at, self._limits_stale = time.monotonic(), False
+        try:
+            reply = self._rest_json("GET", "/configuration/constraints", deadline=deadline)
+        except (MinerError, ValueError) as exc:
+            log.debug("%s: no BOS+ power-target constraints: %s", self.host, exc)
+            return
+        self.power_range_w = parse_power_constraints(reply)
 
     def _read_cgminer(self, deadline: float) -> MinerStatus:
         commands = [c for c in _READ_COMMANDS if c not in self._unsupported_cmds]
@@ -532,6 +585,14 @@ class BraiinsDriver(MinerDriver):
         if watts < MIN_POWER_TARGET_W:
             raise ValueError(f"power target {watts} W is below {MIN_POWER_TARGET_W} W")
         self._need_rest("set a power target")
+        if self.power_range_w is None and (self._limits_at is None
+                                           or time.monotonic() - self._limits_at >= _LIMITS_RETRY_S):
+            self._load_limits(time.monotonic() + self.timeout)  # a command before the first poll
+        limits = self.power_range_w
+        if limits is not None and not limits[0] <= watts <= limits[1]:
+            # BOS+ answers 400 to this; refusing here keeps a refused command off the wire.
+            raise ValueError(f"power target {watts} W is outside this miner's range "
+                             f"{limits[0]:g}-{limits[1]:g} W (BOS+ constraints); not sent")
         reply = self._rest_json("PUT", "/performance/power-target", {"watt": watts})
         applied = num(_path(reply, "watt"))
         if applied is not None and int(applied) != watts:
@@ -568,6 +629,7 @@ class BraiinsDriver(MinerDriver):
         self._need_rest("reboot")
         self._rest_json("PUT", "/actions/reboot")
         self._token = None
+        self._limits_stale = True  # a reboot is when a firmware upgrade takes effect
 
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """PUT /api/v1/pools/batch with one group holding the pools in priority order, then read back."""

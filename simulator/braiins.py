@@ -22,7 +22,13 @@ pyasic cannot read this simulator (bench/pyasic_crosscheck.py says why).
 
 Not verified against a capture (marked where used): the 401 bodies, the 400
 body for an out-of-range power target, the BOSer ``version`` value, the
-tuner's status word while paused, joins of the BOS-only commands.
+tuner's status word while paused, joins of the BOS-only commands, and the body of
+``GET /configuration/constraints``: no capture is public, so it is built from the
+OpenAPI 1.3.0 schema (GetConstraintsResponse -> TunerConstraints -> PowerConstraints
+/ HashrateConstraints), holding only ``tuner_constraints`` (the cooling, DPS and
+hashboard blocks are nullable there and are left out); its numbers are this
+model's ``min_watts``/``default_watts``/``max_watts``, the range the power-target
+PUT enforces.
 """
 
 from __future__ import annotations
@@ -161,6 +167,7 @@ class BraiinsMiner(CgApiMiner):
         self.logins = 0
         self.failed_logins = 0
         self.rest_writes: list[tuple[str, str]] = []
+        self.rest_reads: dict[str, int] = {}  # GET route -> count (tests: "read once, not per poll")
         self.mining_restarts = 0
         self._mining_since = self.now()
         self._boot_wall = time.time()
@@ -418,6 +425,8 @@ class BraiinsMiner(CgApiMiner):
             return _json({"message": "Not Found"}, 404)
         if request.method != "GET":
             self.rest_writes.append((request.method, path))
+        else:
+            self.rest_reads[route] = self.rest_reads.get(route, 0) + 1
         return handler(request)
 
     def _login(self, request: httpd.Request) -> httpd.Response:
@@ -445,6 +454,7 @@ class BraiinsMiner(CgApiMiner):
             ("GET", "/cooling/state"): lambda r: _json(self.cooling()),
             ("GET", "/performance/tuner-state"): lambda r: _json(self.tuner_state()),
             ("GET", "/pools"): lambda r: _json(self.pool_groups()),
+            ("GET", "/configuration/constraints"): lambda r: _json(self.constraints()),
             ("PUT", "/performance/power-target"): self._put_power_target,
             ("PUT", "/actions/pause"): lambda r: self._rest_pause(True),
             ("PUT", "/actions/resume"): lambda r: self._rest_pause(False),
@@ -534,6 +544,22 @@ class BraiinsMiner(CgApiMiner):
                         "measured_hashrate": {"gigahash_per_second": self.nominal_ghs()},
                         "target": {"watt": self.power_target}}}},
             "overall_tuner_state": 2}
+
+    def constraints(self) -> dict[str, Any]:
+        """GET /configuration/constraints: the tuner's power (W) and hashrate (TH/s) target ranges."""
+        hw = self.hw
+
+        def ths(watts: int) -> float:  # this simulator's hashrate at a power target, in TH/s
+            return round(hw.sticker_ghs * (watts / hw.default_watts) ** 0.8 / 1000.0, 2)
+
+        return {"tuner_constraints": {
+            "default_mode": 1,  # TunerMode POWER_TARGET (the mode tuner_state reports)
+            "enabled": {"default": True},
+            "hashrate_target": {"default": {"terahash_per_second": ths(hw.default_watts)},
+                                "max": {"terahash_per_second": ths(hw.max_watts)},
+                                "min": {"terahash_per_second": ths(hw.min_watts)}},
+            "power_target": {"default": {"watt": hw.default_watts}, "max": {"watt": hw.max_watts},
+                             "min": {"watt": hw.min_watts}}}}
 
     def pool_groups(self) -> list[dict[str, Any]]:
         """GET /pools/: one group with its pools and their stats (no passwords)."""

@@ -164,6 +164,13 @@ def mock_reads(requests_mock) -> None:
                        ("/miner/hw/hashboards", "miner_hw_hashboards"), ("/cooling/state", "cooling_state"),
                        ("/performance/tuner-state", "performance_tuner_state"), ("/pools/", "pools")):
         requests_mock.get(BASE + path, json=rest(name))
+    mock_constraints(requests_mock)
+
+
+def mock_constraints(requests_mock):
+    """GET /configuration/constraints: the documented S19k Pro range, 771-6435 W (see the fixtures README)."""
+    body = fixture_json("braiins/rest_configuration_constraints.s19kpro_documented.json")
+    return requests_mock.get(BASE + "/configuration/constraints", json=body)
 
 
 def test_login_sends_default_credentials_and_the_token_raw(requests_mock):
@@ -179,6 +186,7 @@ def test_login_sends_default_credentials_and_the_token_raw(requests_mock):
 def test_expired_token_logs_in_again_once_and_repeats(requests_mock):
     tokens = iter(["old", "new"])
     login = requests_mock.post(BASE + "/auth/login", json=lambda req, ctx: {"token": next(tokens), "timeout_s": 3600})
+    mock_constraints(requests_mock)
     target = requests_mock.put(BASE + "/performance/power-target", [
         {"status_code": 401, "json": {"message": "Unauthorized"}}, {"json": {"watt": 2500}}])
     rest_driver().set_power_watts(2500)
@@ -222,6 +230,7 @@ def test_default_login_falls_back_to_the_empty_password(requests_mock):
 def test_power_target_is_the_only_write(requests_mock):
     requests_mock.post(BASE + "/auth/login", json={"token": "t", "timeout_s": 3600})
     requests_mock.put(BASE + "/performance/power-target", json={"watt": 1800})
+    mock_constraints(requests_mock)
     rest_driver().set_power_watts(1800)
     writes = [(r.method, r.path) for r in requests_mock.request_history if r.method != "GET"]
     assert writes == [("POST", "/api/v1/auth/login"), ("PUT", "/api/v1/performance/power-target")]
@@ -230,6 +239,8 @@ def test_power_target_is_the_only_write(requests_mock):
 def test_power_target_rejected_by_the_firmware_is_a_value_error(requests_mock):
     requests_mock.post(BASE + "/auth/login", json={"token": "t", "timeout_s": 3600})
     requests_mock.put(BASE + "/performance/power-target", status_code=400, json={"message": "out of range"})
+    # Constraints not readable (404): the firmware's own check is what is left.
+    requests_mock.get(BASE + "/configuration/constraints", status_code=404, json={"message": "Not Found"})
     with pytest.raises(ValueError, match="out of range"):
         rest_driver().set_power_watts(90000)
     with pytest.raises(ValueError):

@@ -81,6 +81,9 @@ class MinerInput:
     # Watts a set_power_watts can land on where the firmware sets power in discrete steps
     # (Vnish 1.x autotune presets, LuxOS profiles); () = any whole watt.
     power_steps_w: tuple[float, ...] = ()
+    # (lowest, highest) watts the firmware accepts for set_power_watts, where it publishes them
+    # (BOS+ constraints); None = unknown. Bounds the plan whatever the table or overrides say.
+    power_range_w: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,9 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
     frac = MIN_FRACTION.get(miner.family, DEFAULT_MIN_FRACTION)
     max_w = float(miner.max_w) if miner.max_w else nominal
     min_w = float(miner.min_w) if miner.min_w else nominal * frac
+    fenced = kind == KIND_WATTS and miner.power_range_w is not None
+    if fenced:
+        min_w, max_w = _fence(min_w, max_w, miner.power_range_w)  # type: ignore[arg-type]
     levels: list[tuple[float, str]] = []
     if kind == KIND_MODES or (kind == KIND_WATTS and miner.power_steps_w):
         if kind == KIND_MODES:
@@ -251,7 +257,8 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
             named = [(float(w), f"{w:g} W") for w in miner.power_steps_w]
         for watts, label in named:
             # "sleep" as a mode is off, handled by sleep/wake; levels above max_w are out of bounds.
-            if 0 < watts <= max_w + 1e-9 and (miner.min_w is None or watts >= miner.min_w - 1e-9):
+            if 0 < watts <= max_w + 1e-9 and (miner.min_w is None or watts >= miner.min_w - 1e-9) \
+                    and (not fenced or watts >= min_w - 1e-9):
                 levels.append((watts, label))
         levels.sort()
         if not levels:
@@ -263,6 +270,9 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
         min_w = max_w = min(float(fixed), max_w) if kind == KIND_ONOFF else float(fixed)
     min_w = min(min_w, max_w)
     profile = _Profile(miner, kind, nominal, min_w, max_w, levels, _efficiency(miner), notes=[note])
+    if fenced and kind == KIND_WATTS:
+        low, high = miner.power_range_w  # type: ignore[misc]
+        profile.notes.append(f"firmware accepts {low:g}-{high:g} W: planned within {min_w:g}-{max_w:g} W")
     # A miner that cannot sleep was never put to sleep by us: a 0 W reading is a glitch or a restart.
     profile.currently_on = _inferred_on(miner, history) or SLEEP not in miner.capabilities
     if profile.currently_on and history.level_action == SET_MODE and any(m == history.level_value for _, m in levels):
@@ -301,6 +311,16 @@ def _profile(miner: MinerInput, history: MinerHistory, now: float, settings: All
         profile.notes.append(f"minimum off-time: off for {_fmt_s(since_switch)} of {_fmt_s(settings.min_off_sec)}, "
                              "cannot be switched on yet")
     return profile
+
+
+def _fence(min_w: float, max_w: float, accepted: tuple[float, float]) -> tuple[float, float]:
+    """(min_w, max_w) moved inside the firmware's accepted range, so no planned watt target is refused."""
+    low, high = accepted
+    # Above the floor and below the ceiling; when the table's whole range lies outside the
+    # firmware's (a nominal under its floor), the nearest accepted watts are the only choice.
+    min_w = min(max(min_w, low), high)
+    max_w = min(max(max_w, low), high)
+    return min_w, max(min_w, max_w)
 
 
 # --- sharing the budget -------------------------------------------------------------
@@ -585,9 +605,17 @@ def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[
         model=(status.model if status is not None and status.model else record.model),
         online=fresh, capabilities=frozenset(record.driver.capabilities), modes=tuple(record.driver.modes),
         power_steps_w=tuple(record.driver.power_steps_w),
+        power_range_w=_range(getattr(record.driver, "power_range_w", None)),
         power_w=status.power_w if status is not None else None,
         hashrate_hs=status.hashrate_hs if status is not None else None,
         nominal_w=overrides.get("nominal_w"), min_w=overrides.get("min_w"), max_w=overrides.get("max_w"))
+
+
+def _range(value: Any) -> tuple[float, float] | None:
+    """A driver's power_range_w as two floats, or None when it is not a (low, high) pair."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        return float(value[0]), float(value[1])
+    return None
 
 
 def record_commands(history: Mapping[str, MinerHistory], done: Iterable[MinerSetting],
