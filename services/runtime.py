@@ -85,6 +85,7 @@ class Runtime:
         self._stopped = threading.Event()
         self.nmminer_listener: NMMinerListener | None = None  # UDP telemetry, only with nmminer.listen
         self.csv_log: CsvLogger | None = None  # DATA_DIR/logs, only in the process that polls
+        self.mqtt: Any = None  # services/mqtt MqttPublisher: only with mqtt.enabled, in the process that polls
         # Read-only: called once the lock is free (gunicorn.conf.py: end this worker, a fresh one polls).
         # None (tests, flask run): stay read-only until restarted.
         self.on_lock_taken: Callable[[], None] | None = _lock_handover
@@ -161,6 +162,8 @@ class Runtime:
         if cfg.profitability.source == "mempool":
             # Every minute it checks whether a refresh is due (refresh_min, or the backoff after a failure).
             jobs.append(("profitability", self.profitability.maybe_refresh, 60, True))
+        if cfg.mqtt.enabled:
+            self.start_mqtt()
         self.fleet.start_threads()
         self.autocontrol.start_threads()
         self.scheduler = build_scheduler(jobs, one_off=1)
@@ -174,6 +177,14 @@ class Runtime:
             self._periodic_discovery()
         log.info("controller started: %d miners known, polling every %g s",
                  len(self.fleet.records()), cfg.polling.interval_sec)
+
+    def start_mqtt(self) -> None:
+        """Publish to the MQTT broker (docs/mqtt.md): its own threads, told of every poll round."""
+        from services.mqtt.publisher import MqttPublisher  # paho is imported only when MQTT is on
+
+        self.mqtt = MqttPublisher(self.config, self)
+        self.fleet.subscribe(self.mqtt.on_round)
+        self.mqtt.start()
 
     def _add_configured_miners(self) -> None:
         """Miners listed in config.yaml; ones without a family are detected in the background."""
@@ -235,6 +246,8 @@ class Runtime:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
         self.hub.close()  # every WebSocket gets a "going away" close; the push thread ends
+        if self.mqtt is not None:
+            self.mqtt.close()  # "offline", then its threads and socket; before the controller and fleet it commands
         if self.nmminer_listener is not None:
             self.nmminer_listener.stop()  # before the fleet closes: it adds miners
         self.autocontrol.close()  # commands in flight finish before the fleet's executor goes

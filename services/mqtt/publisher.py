@@ -1,0 +1,335 @@
+"""The MQTT publisher: availability with a last will, state after every poll round, HA discovery, commands.
+
+Threads: paho's network thread (``loop_start``: connects, reconnects with backoff, calls the
+callbacks below) and one worker ("mqtt-publish") that builds and publishes payloads. The poll
+thread only calls ``on_round``, which sets a flag: a slow or dead broker never holds a poll round.
+Commands run on their own thread (commands.py). ``close`` ends all three and the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from services.config import Config
+from services.miner_state import iso
+from services.mqtt import discovery, payloads
+from services.mqtt.commands import CommandRunner
+from services.mqtt.energy import EnergyMeter
+from services.mqtt.identity import client_id, miner_id
+from services.mqtt.topics import CONTROL, Topics
+
+log = logging.getLogger(__name__)
+
+QOS = 1  # retained configs and states must arrive; the broker keeps one copy per topic
+IDLE_WAKE_S = 30.0  # the worker looks again this often without a round (battery, controller, throttled states)
+FORCE_AFTER_COMMAND_S = 10.0  # a commanded miner's state bypasses the throttle this long (its re-poll shows it)
+MAX_QUEUED = 5000  # paho's outgoing queue bound (a full round of a 500-miner fleet fits ten times)
+DEVICES_FILE = "mqtt_devices.json"  # miner ids announced to HA: one deleted while the app was down is cleared
+
+
+class MqttPublisher:
+    """Publishes one controller's fleet to a broker (docs/mqtt.md)."""
+
+    def __init__(self, config: Config, runtime: Any, *, client_factory: Callable[..., Any] | None = None) -> None:
+        self.config = config
+        self.cfg = config.mqtt
+        self.site = config.site
+        self.runtime = runtime
+        self.fleet = runtime.fleet
+        self.topics = Topics.build(self.cfg.base_topic, self.cfg.discovery_prefix, self.site)
+        self.client_id = client_id(self.cfg.client_id, self.site, config.data_path)
+        self.energy = EnergyMeter()
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._connected = False
+        self._full_sync = False  # set on (re)connect and by republish(): everything again, unthrottled
+        self._round = False  # a poll round (or a delete) happened since the worker last looked
+        self._last_sent: dict[str, float] = {}  # state topic -> monotonic time of its last publish
+        self._sent_config: dict[str, str] = {}  # discovery topic -> the payload last published there
+        self._force_until: dict[str, float] = {}  # target -> monotonic deadline of its unthrottled state
+        self._devices_path = config.data_path / DEVICES_FILE
+        self._announced: set[str] = self._load_devices()  # miner ids with configs on the broker
+        self.connects = 0
+        self.published = 0
+        self.last_publish_ts: float | None = None
+        self.last_error: str | None = None
+        self.last_error_ts: float | None = None
+        self.commands: CommandRunner | None = None
+        if self.cfg.commands:
+            self.commands = CommandRunner(self.fleet, runtime.autocontrol, self.topics, self._publish_json,
+                                          on_done=self._commanded)
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background (paho's thread retries with backoff) and start the worker."""
+        self._client = self._make_client()
+        host, port = self.cfg.host, self.cfg.port
+        self._client.connect_async(host, port, keepalive=self.cfg.keepalive_sec)
+        self._client.loop_start()
+        if self.commands is not None:
+            self.commands.start()
+        self._worker = threading.Thread(target=self._work, name="mqtt-publish", daemon=True)
+        self._worker.start()
+        log.info("mqtt: publishing to %s:%d as %s under %s/", host, port, self.client_id, self.topics.base)
+
+    def _make_client(self) -> Any:
+        if self._client_factory is not None:
+            return self._client_factory(self)
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        if self.cfg.username:
+            client.username_pw_set(self.cfg.username, self.cfg.password or None)
+        if self.cfg.tls:
+            client.tls_set()  # the system's CA certificates
+        # The broker publishes this if the connection dies without a DISCONNECT (crash, power cut, network).
+        client.will_set(self.topics.status, "offline", qos=QOS, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Publish "offline", disconnect, end the worker, the command thread and paho's thread; safe twice."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self.commands is not None:
+            self.commands.close(timeout)
+        client = self._client
+        if client is None:
+            return
+        try:
+            if self._connected:
+                # A clean DISCONNECT suppresses the last will, so say it ourselves.
+                info = client.publish(self.topics.status, "offline", qos=QOS, retain=True)
+                info.wait_for_publish(timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - the broker went away meanwhile: the will says it
+            log.debug("mqtt: offline not published at close: %s", exc)
+        try:
+            client.disconnect()
+        finally:
+            client.loop_stop()  # joins paho's thread; the socket is closed by disconnect
+        self._connected = False
+        log.info("mqtt: disconnected from %s:%d", self.cfg.host, self.cfg.port)
+
+    # --- what the rest of the app calls ---------------------------------------------
+    def on_round(self, _message: dict | None = None) -> None:
+        """FleetManager listener (the poll thread): only marks work for the worker, never blocks."""
+        self._round = True
+        self._wake.set()
+
+    def republish(self) -> None:
+        """Publish availability, discovery and every state again now (the dashboard's button)."""
+        self._full_sync = True
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        """Connection state for the dashboard and the API; never the password."""
+        return {
+            "enabled": True, "connected": self._connected, "host": self.cfg.host, "port": self.cfg.port,
+            "tls": self.cfg.tls, "username": self.cfg.username or None, "client_id": self.client_id,
+            "base_topic": self.topics.base, "status_topic": self.topics.status,
+            "discovery": self.cfg.discovery, "discovery_prefix": self.cfg.discovery_prefix,
+            "commands": self.cfg.commands, "min_interval_sec": self.cfg.min_interval_sec,
+            "connects": self.connects, "published": self.published,
+            "last_publish": iso(self.last_publish_ts), "last_publish_ts": self.last_publish_ts,
+            "last_error": self.last_error, "last_error_at": iso(self.last_error_ts),
+            "devices": len(self._announced),
+        }
+
+    # --- paho callbacks (paho's network thread: quick, never raise) ------------------
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        if getattr(reason, "is_failure", False):
+            self._error(f"the broker refused the connection: {reason}")
+            return
+        self.connects += 1
+        self._connected = True
+        client.publish(self.topics.status, "online", qos=QOS, retain=True)
+        client.subscribe(self.topics.ha_status, qos=QOS)
+        if self.commands is not None:
+            client.subscribe(self.topics.commands, qos=QOS)
+        if self.last_error is not None or self.connects > 1:
+            log.warning("mqtt: connected to %s:%d again", self.cfg.host, self.cfg.port)
+        self.last_error = None
+        # A restarted broker without persistence has lost every retained message: publish all again.
+        self._full_sync = True
+        self._wake.set()
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port} (retrying with backoff)")
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        was = self._connected
+        self._connected = False
+        if not self._closed.is_set() and was:
+            self._error(f"connection lost: {reason} (reconnecting)")
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        try:
+            if message.topic == self.topics.ha_status:
+                if message.payload == b"online":  # Home Assistant started: announce again
+                    self.republish()
+                return
+            if self.commands is not None and not message.retain:  # a retained command is a stale one
+                self.commands.submit(message.topic, bytes(message.payload))
+        except Exception:  # noqa: BLE001 - never let a message end paho's thread
+            log.exception("mqtt: message on %s not handled", getattr(message, "topic", "?"))
+
+    def _error(self, message: str) -> None:
+        if message != self.last_error:
+            log.warning("mqtt: %s", message)
+        self.last_error, self.last_error_ts = message, time.time()
+
+    # --- the worker -------------------------------------------------------------------
+    def _work(self) -> None:
+        wait = IDLE_WAKE_S
+        while not self._closed.is_set():
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            try:
+                wait = self._cycle()
+            except Exception as exc:  # noqa: BLE001 - keep publishing next round whatever broke this one
+                log.exception("mqtt: publishing failed")
+                self._error(f"publishing failed: {type(exc).__name__}")
+                wait = IDLE_WAKE_S
+
+    def _cycle(self) -> float:
+        """One look: integrate energy, publish what is due; returns seconds until the next due publish."""
+        now = time.monotonic()
+        records = self.fleet.records()
+        for record in records:
+            online = bool(record.online and record.status)
+            self.energy.add(miner_id(record.ip), record.last_seen_ts if online else None,
+                            record.status.power_w if online else None)
+        self._round = False
+        if not self._connected:
+            return IDLE_WAKE_S
+        full, self._full_sync = self._full_sync, False
+        if full:
+            self._sent_config.clear()
+            self._last_sent.clear()
+            self._publish(self.topics.status, "online")
+        if self.cfg.discovery:
+            self._discovery(records)
+        return self._states(records, now, full)
+
+    def _discovery(self, records: list) -> None:
+        entries = {e.ip: e for e in self.config.miners}
+        site = discovery.Site(self.site, self.topics, self.cfg.commands,
+                              getattr(getattr(self.runtime, "alerts", None), "dashboard_url", None))
+        wanted: dict[str, dict] = {}
+        current: set[str] = set()
+        for record in records:
+            mid = miner_id(record.ip)
+            current.add(mid)
+            entry = entries.get(record.ip)
+            power = discovery.power_range(record, *((entry.min_w, entry.max_w, entry.nominal_w) if entry else ()))
+            configs = discovery.miner_configs(record, site, power)
+            wanted.update(configs)
+            # Controls a miner lost (commands off, a firmware that cannot) are emptied too.
+            wanted.update({t: {} for t in discovery.miner_config_topics(mid, site) if t not in configs})
+        price = self.runtime.prices.current(time.time()) if self.runtime.prices.configured else None
+        wanted.update(discovery.controller_configs(site, battery=self.runtime.battery.configured,
+                                                   price_unit=f"{price.unit}/kWh" if price and price.unit else None))
+        for mid in sorted(self._announced - current):  # deleted miners: empty configs and state
+            wanted.update({t: {} for t in discovery.miner_config_topics(mid, site)})
+            self._publish(self.topics.state(mid), "")
+            self.energy.forget(mid)
+        for topic, payload in wanted.items():
+            text = json.dumps(payload, sort_keys=True, separators=(",", ":")) if payload else ""
+            # Only changes; after a (re)connect everything, empties included (controls gone while we were away).
+            if self._sent_config.get(topic) != text:
+                self._publish(topic, text)
+                self._sent_config[topic] = text
+        if current != self._announced:
+            self._announced = current
+            self._save_devices()
+
+    def _states(self, records: list, now: float, full: bool) -> float:
+        interval = self.cfg.min_interval_sec
+        wall = time.time()
+        next_due = IDLE_WAKE_S
+        bodies: list[tuple[str, str, Callable[[], dict]]] = []
+        for record in records:
+            mid = miner_id(record.ip)
+            bodies.append((self.topics.state(mid), mid,
+                           lambda r=record, m=mid: payloads.miner_state(r, self.site, self.energy.get(m), wall)))
+        bodies.append((self.topics.fleet, "fleet", lambda: payloads.fleet_state(self.fleet.stats(), self.site)))
+        if self.runtime.battery.configured:
+            bodies.append((self.topics.battery, "battery",
+                           lambda: payloads.battery_state(self.runtime.battery.snapshot(), self.site)))
+        bodies.append((self.topics.control, CONTROL, self._control_body))
+        for topic, key, build in bodies:
+            last = self._last_sent.get(topic)
+            with self._lock:
+                forced = self._force_until.get(key, 0.0) > now
+            if full or forced or last is None or now - last >= interval:
+                self._publish_json(topic, build(), retain=True)
+                self._last_sent[topic] = now
+            else:
+                next_due = min(next_due, interval - (now - last))
+        with self._lock:
+            self._force_until = {k: v for k, v in self._force_until.items() if v > now}
+        return max(next_due, 0.05)
+
+    def _control_body(self) -> dict:
+        prices = self.runtime.prices
+        price = prices.current(time.time()) if prices.configured else None
+        return payloads.control_state(self.runtime.autocontrol.status(), price, self.site)
+
+    def _commanded(self, target: str) -> None:
+        """After a command: the target's state goes out with its re-poll, not one throttle interval later."""
+        with self._lock:
+            self._force_until[target] = time.monotonic() + FORCE_AFTER_COMMAND_S
+        if target == CONTROL:
+            self._wake.set()
+
+    # --- publishing ---------------------------------------------------------------------
+    def _publish_json(self, topic: str, body: dict, retain: bool = False) -> None:
+        self._publish(topic, json.dumps(body, separators=(",", ":")), retain=retain)
+
+    def _publish(self, topic: str, payload: str, retain: bool = True) -> None:
+        client = self._client
+        if client is None or not self._connected:
+            return
+        info = client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc == 0:
+            self.published += 1
+            self.last_publish_ts = time.time()
+
+    # --- announced devices, kept across restarts -----------------------------------------
+    def _load_devices(self) -> set[str]:
+        try:
+            data = json.loads(self._devices_path.read_text())
+            key = f"{self.topics.discovery_prefix}|{self.site}"
+            return {str(m) for m in data.get(key, [])}
+        except (OSError, ValueError, AttributeError):
+            return set()
+
+    def _save_devices(self) -> None:
+        key = f"{self.topics.discovery_prefix}|{self.site}"
+        try:
+            tmp = Path(f"{self._devices_path}.tmp")
+            tmp.write_text(json.dumps({key: sorted(self._announced)}))
+            os.replace(tmp, self._devices_path)
+        except OSError as exc:
+            log.warning("mqtt: %s not written: %s", self._devices_path, exc.strerror)
