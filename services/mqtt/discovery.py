@@ -30,7 +30,7 @@ MANUFACTURERS = {
 # Every entity key a miner can have: a deleted miner's configs are emptied for all of them.
 MINER_KEYS = (("sensor", "hashrate"), ("sensor", "power"), ("sensor", "energy"), ("sensor", "temperature"),
               ("sensor", "fan"), ("sensor", "efficiency"), ("binary_sensor", "online"), ("switch", "mining"),
-              ("number", "power"), ("select", "mode"), ("button", "restart"))
+              ("number", "power_target"), ("select", "mode"), ("button", "restart"))
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,12 @@ def miner_configs(record: MinerRecord, site: Site, power: tuple[int, int] | None
                                         payload_off="OFF", state_on="ON", state_off="OFF", icon="mdi:pickaxe"))
     if base.POWER_WATTS in caps:
         low, high = power or (1, API_MAX_W)
-        put("number", "power", _entity(site, node, "power", "Power target", device,
+        put("number", "power_target", _entity(site, node, "power_target", "Power target", device,
                                        command_topic=topics.command(mid, "power"), min=low, max=high, step=1,
                                        unit_of_measurement="W", device_class="power",
                                        mode="slider" if power else "box", entity_category="config"))
     elif base.POWER_PERCENT in caps:
-        put("number", "power", _entity(site, node, "power", "Power target", device,
+        put("number", "power_target", _entity(site, node, "power_target", "Power target", device,
                                        command_topic=topics.command(mid, "power"), min=0, max=100, step=1,
                                        unit_of_measurement="%", mode="slider", entity_category="config"))
     if base.MODE in caps and record.driver.modes:
