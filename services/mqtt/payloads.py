@@ -42,7 +42,7 @@ def miner_state(record: MinerRecord, site: str, energy_kwh: float, now: float | 
         "fan_rpm": max(fans) if fans else None,
         "efficiency_j_th": _round(status.efficiency_j_th, 2) if status is not None else None,
         "pool": pool,
-        "energy_kwh": round(energy_kwh, 4),  # estimate: polled power integrated over time (energy.py)
+        "energy_kwh": round(energy_kwh, 6),  # estimate: polled power integrated over time (energy.py)
         "last_seen": iso(record.last_seen_ts),
         "ts": round(now if now is not None else time.time(), 3),
     }
