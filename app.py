@@ -59,7 +59,7 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
 
 def _register_blueprints(app: Flask) -> None:
     from web import alerts, api, auth, autocontrol, battery, ems, pages, prices, profitability, rules, ws
-    from web import metrics
+    from web import integrations, metrics
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
@@ -71,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(rules.bp)  # /api/rules (docs/rules.md)
     app.register_blueprint(alerts.bp)  # /api/alerts (docs/alerts.md)
     app.register_blueprint(metrics.bp)  # GET /metrics for Prometheus (docs/metrics.md)
+    app.register_blueprint(integrations.bp)  # /api/integrations: MQTT and /metrics state (Settings page)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ws.bp)  # /ws: hands sockets to the push server (services/push.py)
 

@@ -50,6 +50,12 @@ def energy():
     return render_template("energy.html", app_name=_app_name())
 
 
+@bp.get("/settings")
+def settings():
+    """Settings; for now its Integrations view: MQTT/Home Assistant and Prometheus (static/js/settings.js)."""
+    return render_template("settings.html", app_name=_app_name())
+
+
 @bp.get("/events")
 def events():
     """The event log with filters and paging over the whole retention (static/js/events.js)."""
