@@ -85,6 +85,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/alerts/ack-all"): Spec(empty_ok=True),
     ("POST", "/api/alerts/mute"): Spec(({"kind": "miner_offline", "minutes": 60},)),
     ("POST", "/api/alerts/test"): Spec(empty_ok=True),
+    ("POST", "/api/integrations/mqtt/republish"): Spec(empty_ok=True),  # 409: MQTT is off here
 }
 RULE_NAME = "bb-rule"
 ALERT_ID = "a1"
