@@ -182,3 +182,4 @@ class Listener:
         """Disconnect and end the client's thread."""
         self._client.disconnect()
         self._client.loop_stop()
+        self._client = None  # paho closes its wake-up socket pair when the client is freed

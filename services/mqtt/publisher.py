@@ -57,6 +57,7 @@ class MqttPublisher:
         self._last_sent: dict[str, float] = {}  # state topic -> monotonic time of its last publish
         self._sent_config: dict[str, str] = {}  # discovery topic -> the payload last published there
         self._force_until: dict[str, float] = {}  # target -> monotonic deadline of its unthrottled state
+        self._last_brief: dict[str, tuple] = {}  # miner id -> (state name, run state) last seen
         self._devices_path = config.data_path / DEVICES_FILE
         self._announced: set[str] = self._load_devices()  # miner ids with configs on the broker
         self.connects = 0
@@ -127,6 +128,8 @@ class MqttPublisher:
         finally:
             client.loop_stop()  # joins paho's thread; the socket is closed by disconnect
         self._connected = False
+        # paho closes its internal wake-up socket pair only when the client object is freed.
+        self._client = None
         log.info("mqtt: disconnected from %s:%d", self.cfg.host, self.cfg.port)
 
     # --- what the rest of the app calls ---------------------------------------------
@@ -269,8 +272,14 @@ class MqttPublisher:
         wall = time.time()
         next_due = IDLE_WAKE_S
         bodies: list[tuple[str, str, Callable[[], dict]]] = []
+        changed: set[str] = set()
         for record in records:
             mid = miner_id(record.ip)
+            # Online/offline and mining/sleeping changes go out at once; the throttle is for the numbers.
+            brief = (record.state_name, record.status.state if record.online and record.status else None)
+            if self._last_brief.get(mid) != brief:
+                changed.add(mid)
+                self._last_brief[mid] = brief
             bodies.append((self.topics.state(mid), mid,
                            lambda r=record, m=mid: payloads.miner_state(r, self.site, self.energy.get(m), wall)))
         bodies.append((self.topics.fleet, "fleet", lambda: payloads.fleet_state(self.fleet.stats(), self.site)))
@@ -282,7 +291,7 @@ class MqttPublisher:
             last = self._last_sent.get(topic)
             with self._lock:
                 forced = self._force_until.get(key, 0.0) > now
-            if full or forced or last is None or now - last >= interval:
+            if full or forced or key in changed or last is None or now - last >= interval:
                 self._publish_json(topic, build(), retain=True)
                 self._last_sent[topic] = now
             else:
