@@ -79,6 +79,14 @@ rules:
 alerts:
   offline_after_min: 0
   dashboard_url: http://127.0.0.1:${PORT:-5000}/
+# MQTT and Home Assistant discovery (docs/mqtt.md): on when \$MQTT_HOST names a broker (e.g. 127.0.0.1
+# with Debian's mosquitto), off without it; \$MQTT_PORT, \$MQTT_USERNAME and \$MQTT_PUBLISH_PASSWORD as needed.
+mqtt:
+  enabled: $([ -n "${MQTT_HOST:-}" ] && echo true || echo false)
+  host: "${MQTT_HOST:-}"
+  port: ${MQTT_PORT:-1883}
+  username: "${MQTT_USERNAME:-}"
+  min_interval_sec: 5
 YAML
   export CONFIG="$demo_dir/config.yaml"
   export ADMIN_PASSWORD="${ADMIN_PASSWORD:-demo-password}"
@@ -108,6 +116,7 @@ CREDS
   )
   echo "Demo: simulated miners of every family on $demo_net.10+ (ports offset by $offset)"
   echo "Dashboard: http://127.0.0.1:${PORT:-5000}/"
+  [ -n "${MQTT_HOST:-}" ] && echo "MQTT: publishing to $MQTT_HOST:${MQTT_PORT:-1883} under minerfleet/, Home Assistant discovery under homeassistant/ (docs/mqtt.md)"
   echo "Stop/start a simulated miner: .venv/bin/python -m simulator.ctl --control $sim_control stop $demo_net.10 (then: start $demo_net.10; list; condition IP hot|fan_stopped|board_down|rejecting|pool_down)"
   echo "Password, API token and EMS token: in $creds (mode 0600; the EMS token goes in Authorization: Bearer ... on /api/status, /api/activate, /api/deactivate; docs/EMS.md)"
   .venv/bin/gunicorn -c gunicorn.conf.py "$@" &
