@@ -392,3 +392,26 @@ def test_states_are_throttled_and_a_dead_broker_never_slows_polling(tmp_path, si
             assert rt.mqtt.status()["last_error"]
     finally:
         listener.close()
+
+
+def test_a_retained_command_is_not_run_and_home_assistant_restart_reannounces(tmp_path, sim, broker):
+    listener = Listener(broker, "#")
+    try:
+        # Left retained on the broker by some client: it must not run when the app (re)subscribes.
+        listener.publish(f"minerfleet/{BX}/mining/set", "OFF", retain=True)
+        with app_with_mqtt(tmp_path, sim, broker) as live:
+            rt = live.runtime
+            add_all(rt)
+            rt.fleet.poll_round()
+            rt.start_mqtt()
+            topic = f"homeassistant/switch/minerfleet_home_{BX}/mining/config"
+            listener.wait_for(topic, lambda p: bool(p))
+            time.sleep(0.5)
+            assert sim.miner(BITAXE).paused is False and listener.last(f"minerfleet/{BX}/result") is None
+            # Home Assistant's birth message: every config is published again.
+            mark = len(listener.messages)
+            listener.publish("homeassistant/status", "online")
+            listener.wait_for(topic, lambda p: bool(p), after=mark)
+    finally:
+        listener.publish(f"minerfleet/{BX}/mining/set", "", retain=True)
+        listener.close()
