@@ -277,6 +277,7 @@ NOT_READINGS = {
     "cgminer/raw/summary.m20s_escaped_quote.malformed.txt", "whatsminer/raw/summary.m20s_escaped_quote.malformed.txt",
     "braiins/pause.s17_bosminer_plus_0.6.0_docs.json", "braiins/resume.s17_bosminer_plus_0.6.0_docs.json",
     "braiins/tempctrl.s9_bosminer_plus_0.2.0_docs.json", "braiins/rest_version.bos_plus_25.11_s19xp.json",
+    "braiins/rest_configuration_constraints.s19kpro_documented.json",  # power-target range, not a reading
     "luxos/events.s19kpro_luxminer_2025.9.8.json", "luxos/groups.luxos-tooling.json",
     "luxos/version_section.s19xp_luxminer_2024.6.18.json", "nmminer/udp12347_config.example.json",
     "vnish/api_v1_autotune_presets.s19_vnish_1.2.6.json", "vnish/api_v1_perf-summary.s19_vnish_1.2.6.json",
