@@ -63,18 +63,19 @@ def control_families(status: dict[str, Any], site: str) -> list[Metric]:
 
 
 def price_families(price: Any, site: str) -> list[Metric]:
-    """The price now (PriceService.current()); absent when neither a source nor a default gives one."""
-    value = price.price_main if price is not None else None
-    labels = [site, price.currency if price is not None else "", price.source if price is not None else ""]
-    stale = _one("minerfleet_price_stale", labels, (1.0 if price.stale else 0.0) if value is not None else None)
-    return [_one("minerfleet_price_per_kwh", labels, value), stale]
+    """The price now (a PriceNow); both absent when neither a source nor prices.default_price gives one."""
+    labels = [site, price.currency, price.source]
+    known = price.price_main is not None
+    return [_one("minerfleet_price_per_kwh", labels, price.price_main),
+            _one("minerfleet_price_stale", labels, (1.0 if price.stale else 0.0) if known else None)]
 
 
 def alert_families(alerts: list[dict[str, Any]], site: str) -> list[Metric]:
     """Active problems (AlertService.alerts()) counted per severity, 0 for the severities with none."""
     counts = {severity: 0 for severity in SEVERITIES}
     for alert in alerts:
-        counts[alert.get("severity", "warning")] = counts.get(alert.get("severity", "warning"), 0) + 1
+        severity = alert.get("severity") or "warning"
+        counts[severity] = counts.get(severity, 0) + 1
     fam = family("minerfleet_alerts_active")
     for severity, count in counts.items():
         fam.add_metric([site, severity], float(count))
