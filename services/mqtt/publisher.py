@@ -58,6 +58,7 @@ class MqttPublisher:
         self._sent_config: dict[str, str] = {}  # discovery topic -> the payload last published there
         self._force_until: dict[str, float] = {}  # target -> monotonic deadline of its unthrottled state
         self._last_brief: dict[str, tuple] = {}  # miner id -> (state name, run state) last seen
+        self._miner_sig: dict[str, tuple] = {}  # miner id -> what its discovery configs were built from
         self._devices_path = config.data_path / DEVICES_FILE
         self._announced: set[str] = self._load_devices()  # miner ids with configs on the broker
         self.connects = 0
@@ -140,7 +141,8 @@ class MqttPublisher:
 
     def republish(self) -> None:
         """Publish availability, discovery and every state again now (the dashboard's button)."""
-        self._full_sync = True
+        with self._lock:
+            self._full_sync = True
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -172,8 +174,7 @@ class MqttPublisher:
             log.warning("mqtt: connected to %s:%d again", self.cfg.host, self.cfg.port)
         self.last_error = None
         # A restarted broker without persistence has lost every retained message: publish all again.
-        self._full_sync = True
-        self._wake.set()
+        self.republish()
 
     def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
         self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port} (retrying with backoff)")
@@ -226,10 +227,12 @@ class MqttPublisher:
         self._round = False
         if not self._connected:
             return IDLE_WAKE_S
-        full, self._full_sync = self._full_sync, False
+        with self._lock:
+            full, self._full_sync = self._full_sync, False
         if full:
             self._sent_config.clear()
             self._last_sent.clear()
+            self._miner_sig.clear()
             self._publish(self.topics.status, "online")
         if self.cfg.discovery:
             self._discovery(records)
@@ -244,6 +247,14 @@ class MqttPublisher:
         for record in records:
             mid = miner_id(record.ip)
             current.add(mid)
+            # Configs are rebuilt only when what they show changed (a 500-miner fleet, every round).
+            status = record.status
+            sig = (record.name, record.model, record.family, record.driver.capabilities, record.driver.modes,
+                   status.model if status else None, status.firmware if status else None,
+                   status.firmware_version if status else None, status is None or status.power_w is not None)
+            if self._miner_sig.get(mid) == sig:
+                continue
+            self._miner_sig[mid] = sig
             entry = entries.get(record.ip)
             power = discovery.power_range(record, *((entry.min_w, entry.max_w, entry.nominal_w) if entry else ()))
             configs = discovery.miner_configs(record, site, power)
@@ -255,6 +266,7 @@ class MqttPublisher:
                                                    price_unit=f"{price.unit}/kWh" if price and price.unit else None))
         for mid in sorted(self._announced - current):  # deleted miners: empty configs and state
             wanted.update({t: {} for t in discovery.miner_config_topics(mid, site)})
+            self._miner_sig.pop(mid, None)
             self._publish(self.topics.state(mid), "")
             self.energy.forget(mid)
         for topic, payload in wanted.items():
