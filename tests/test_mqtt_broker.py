@@ -162,8 +162,7 @@ def test_switch_command_sleeps_a_simulated_bitaxe_and_wakes_it(tmp_path, sim, br
             # The command's re-poll shows it at once (the throttle does not hold it back).
             listener.wait(lambda l: (state(l, BX) or {}).get("mode") == "paused", message="paused state")
             assert state(listener, BX)["mining"] is False and not state(listener, BX)["hashrate_hs"]
-            events = live.client.get("/api/events?limit=10", headers=AUTH).get_json()
-            rows = events["events"] if isinstance(events, dict) else events
+            rows = live.client.get("/api/events?limit=10", headers=AUTH).get_json()
             assert any(e["actor"] == "mqtt" and "sleep ok" in e["message"] for e in rows), rows
             mark = len(listener.messages)
             listener.publish(f"minerfleet/{BX}/mining/set", "ON")
@@ -227,6 +226,8 @@ def test_broker_restart_reconnects_and_publishes_everything_again(tmp_path, sim,
         time.sleep(1.5)
         broker.start()
         wait_for(lambda: rt.mqtt.status()["connected"], timeout=30, message="reconnected")
+        kinds = [e["kind"] for e in live.client.get("/api/events?limit=20", headers=AUTH).get_json()]
+        assert kinds.count("mqtt_lost") == 1 and kinds.count("mqtt_connected") == 1, kinds  # not one per retry
         # A client that subscribes now gets the retained availability, discovery and states back.
         listener = Listener(broker, "#")
         try:

@@ -172,6 +172,7 @@ class MqttPublisher:
             client.subscribe(self.topics.commands, qos=QOS)
         if self.last_error is not None or self.connects > 1:
             log.warning("mqtt: connected to %s:%d again", self.cfg.host, self.cfg.port)
+            self._event("mqtt_connected", f"MQTT broker {self.cfg.host}:{self.cfg.port} connected again", "info")
         self.last_error = None
         # A restarted broker without persistence has lost every retained message: publish all again.
         self.republish()
@@ -199,7 +200,15 @@ class MqttPublisher:
     def _error(self, message: str) -> None:
         if message != self.last_error:
             log.warning("mqtt: %s", message)
+            if self.last_error is None:  # one event per outage (the Events page), not one per retry
+                self._event("mqtt_lost", f"MQTT broker {self.cfg.host}:{self.cfg.port}: {message}", "warning")
         self.last_error, self.last_error_ts = message, time.time()
+
+    def _event(self, kind: str, message: str, severity: str) -> None:
+        try:
+            self.fleet.event(kind, message, severity=severity)
+        except Exception as exc:  # noqa: BLE001 - the database closing at shutdown must not end paho's thread
+            log.debug("mqtt: event %s not recorded: %s", kind, exc)
 
     # --- the worker -------------------------------------------------------------------
     def _work(self) -> None:
