@@ -374,7 +374,7 @@ def test_states_are_throttled_and_a_dead_broker_never_slows_polling(tmp_path, si
             rt = live.runtime
             add_all(rt)
             rt.start_mqtt()
-            wait_for(lambda: rt.mqtt.status()["connected"], message="connected")
+            listener.wait(lambda l: state(l, BX), message="the state before any round")
             for _ in range(4):
                 rt.fleet.poll_round()
                 time.sleep(0.2)
