@@ -27,6 +27,7 @@ from services.mqtt.topics import CONTROL, Topics
 log = logging.getLogger(__name__)
 
 QOS = 1  # retained configs and states must arrive; the broker keeps one copy per topic
+UNSENT_RETRY_S = 1.0  # configs paho had no room for are tried again this soon (its queue drains in ms on a LAN)
 IDLE_WAKE_S = 30.0  # the worker looks again this often without a round (battery, controller, throttled states)
 FORCE_AFTER_COMMAND_S = 10.0  # a commanded miner's state bypasses the throttle this long (its re-poll shows it)
 MAX_QUEUED = 5000  # paho's outgoing queue bound (a full round of a 500-miner fleet fits ten times)
@@ -56,6 +57,10 @@ class MqttPublisher:
         self._round = False  # a poll round (or a delete) happened since the worker last looked
         self._last_sent: dict[str, float] = {}  # state topic -> monotonic time of its last publish
         self._sent_config: dict[str, str] = {}  # discovery topic -> the payload last published there
+        # Configs paho's queue had no room for (a first burst of a large fleet: 500 miners are ~5,000
+        # config and state messages): sent, in order, on the next passes instead of being lost.
+        self._unsent_config: dict[str, str] = {}
+        self._queue_full_logged = False
         self._force_until: dict[str, float] = {}  # target -> monotonic deadline of its unthrottled state
         self._last_brief: dict[str, tuple] = {}  # miner id -> (state name, run state) last seen
         self._miner_sig: dict[str, tuple] = {}  # miner id -> what its discovery configs were built from
@@ -240,12 +245,14 @@ class MqttPublisher:
             full, self._full_sync = self._full_sync, False
         if full:
             self._sent_config.clear()
+            self._unsent_config.clear()
             self._last_sent.clear()
             self._miner_sig.clear()
             self._publish(self.topics.status, "online")
         if self.cfg.discovery:
             self._discovery(records)
-        return self._states(records, now, full)
+        wait = self._states(records, now, full)
+        return min(wait, UNSENT_RETRY_S) if self._unsent_config else wait
 
     def _discovery(self, records: list) -> None:
         entries = {e.ip: e for e in self.config.miners}
@@ -282,8 +289,12 @@ class MqttPublisher:
             text = json.dumps(payload, sort_keys=True, separators=(",", ":")) if payload else ""
             # Only changes; after a (re)connect everything, empties included (controls gone while we were away).
             if self._sent_config.get(topic) != text:
-                self._publish(topic, text)
-                self._sent_config[topic] = text
+                self._unsent_config[topic] = text
+        for topic, text in list(self._unsent_config.items()):
+            if not self._publish(topic, text):
+                break  # paho's queue is full (or the link dropped): the rest go on the next pass
+            self._sent_config[topic] = text
+            del self._unsent_config[topic]
         if current != self._announced:
             self._announced = current
             self._save_devices()
@@ -337,14 +348,22 @@ class MqttPublisher:
     def _publish_json(self, topic: str, body: dict, retain: bool = False) -> None:
         self._publish(topic, json.dumps(body, separators=(",", ":")), retain=retain)
 
-    def _publish(self, topic: str, payload: str, retain: bool = True) -> None:
+    def _publish(self, topic: str, payload: str, retain: bool = True) -> bool:
+        """Hand one message to paho; False when it was not queued (not connected, or paho's queue is full)."""
         client = self._client
         if client is None or not self._connected:
-            return
+            return False
         info = client.publish(topic, payload, qos=QOS, retain=retain)
         if info.rc == 0:
             self.published += 1
             self.last_publish_ts = time.time()
+            self._queue_full_logged = False
+            return True
+        if not self._queue_full_logged:  # once per burst, not once per message
+            log.warning("mqtt: paho refused a publish (rc %s, %d messages queued at most): the rest of this "
+                        "burst waits for the next pass", info.rc, MAX_QUEUED)
+            self._queue_full_logged = True
+        return False
 
     # --- announced devices, kept across restarts -----------------------------------------
     def _load_devices(self) -> set[str]:
