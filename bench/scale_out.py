@@ -56,32 +56,53 @@ def _config(tmp: Path, site: str, specs: list, broker: Broker) -> Path:
 
 
 class Counter:
-    """A QoS 0 subscriber to everything: the retained discovery configs and every state message.
-
-    QoS 0: mosquitto's max_queued_messages (1000) applies to QoS 1/2 deliveries, and a QoS 1
-    subscription to '#' lost most of the ~5000 retained configs on subscribe.
-    """
+    """A QoS 0 subscriber to the state topics: the state messages per site during the window."""
 
     def __init__(self, broker: Broker) -> None:
         import paho.mqtt.client as mqtt
 
-        self.configs: dict[str, bytes] = {}
         self.states: list[tuple[float, str]] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-counter")
-        self._client.on_connect = lambda c, *a: c.subscribe("#", qos=0)
+        self._client.on_connect = lambda c, *a: c.subscribe("minerfleet/#", qos=0)
         self._client.on_message = self._on_message
         self._client.connect(broker.host, broker.port, keepalive=60)
         self._client.loop_start()
 
     def _on_message(self, _c, _u, msg) -> None:
-        if msg.topic.endswith("/config"):
-            self.configs[msg.topic] = bytes(msg.payload)
-        elif msg.topic.endswith("/state"):
+        if msg.topic.endswith("/state"):
             self.states.append((time.monotonic(), msg.topic))
 
     def close(self) -> None:
         self._client.loop_stop()
         self._client.disconnect()
+
+
+def retained_configs(broker: Broker, site: str, quiet_s: float = 3.0) -> int:
+    """Non-empty discovery configs the broker holds for one site: a fresh QoS 0 subscriber, counted once
+    the retained burst has stopped for ``quiet_s`` (a QoS 1 subscription to all ~7,700 lost most of
+    them to mosquitto's max_queued_messages, 1000)."""
+    import paho.mqtt.client as mqtt
+
+    got: dict[str, bytes] = {}
+    last = [time.monotonic()]
+
+    def on_message(_c, _u, msg) -> None:
+        got[msg.topic] = bytes(msg.payload)
+        last[0] = time.monotonic()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-retained-{site}")
+    client.on_connect = lambda c, *a: c.subscribe("homeassistant/#", qos=0)
+    client.on_message = lambda c, u, msg: on_message(c, u, msg) if f"/minerfleet_{site}_" in msg.topic else None
+    client.connect(broker.host, broker.port, keepalive=60)
+    client.loop_start()
+    try:
+        time.sleep(quiet_s)
+        while time.monotonic() - last[0] < quiet_s:
+            time.sleep(0.5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return sum(1 for payload in got.values() if payload)
 
 
 def _cpu_s(pid: int) -> float:
@@ -170,11 +191,11 @@ def main() -> None:
             scrape = _query(requests, prom_base, "scrape_duration_seconds")
             samples = _query(requests, prom_base, "scrape_samples_scraped")
             for site in SITES:
-                configs = sum(1 for t, p in counter.configs.items() if p and f"/minerfleet_{site}_" in t)
+                configs = retained_configs(broker, site)
                 states = sum(1 for at, t in counter.states if at >= t0 and t.startswith(f"minerfleet/{site}/"))
                 print(f"{site}: {args.miners} miners, worker CPU {100 * cpu[site]:.1f} % of a core, RSS "
-                      f"{rss[site]:.1f} MB; MQTT: {status[site]['devices']} devices announced, {configs} retained "
-                      f"discovery configs, {states / (window / 60):.0f} state messages a minute; Prometheus: {online.get(site, 0):.0f} online, fleet "
+                      f"{rss[site]:.1f} MB; MQTT: {status[site]['devices']} devices announced, {status[site]['configs']} "
+                      f"discovery configs sent ({status[site]['configs_waiting']} waiting), {configs} on the broker, {states / (window / 60):.0f} state messages a minute; Prometheus: {online.get(site, 0):.0f} online, fleet "
                       f"{power.get(site, 0) / 1000:.1f} kW")
             for instance, seconds in sorted(scrape.items()):
                 print(f"scrape {instance}: {1000 * seconds:.0f} ms, {samples.get(instance, 0):.0f} samples")

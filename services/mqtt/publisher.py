@@ -162,6 +162,8 @@ class MqttPublisher:
             "last_publish": iso(self.last_publish_ts), "last_publish_ts": self.last_publish_ts,
             "last_error": self.last_error, "last_error_at": iso(self.last_error_ts),
             "devices": len(self._announced),
+            "configs": sum(1 for text in list(self._sent_config.values()) if text),  # retained on the broker
+            "configs_waiting": len(self._unsent_config),  # not yet taken by paho's queue
         }
 
     # --- paho callbacks (paho's network thread: quick, never raise) ------------------
