@@ -80,6 +80,8 @@ def test_integrations_show_the_broker_and_metrics_and_republish(open_page, serve
         listener.close()
     expect(page.locator("#mqtt-last")).not_to_have_text("—")
     page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
     page.screenshot(path=str(ARTIFACTS / "settings-integrations-phone.png"), full_page=True)
 
 
