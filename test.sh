@@ -16,32 +16,26 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "NOTE: /usr/bin/chromium is missing; browser tests will be skipped (sudo apt-get install chromium)"
   fi
 fi
-if [ ! -x /usr/sbin/mosquitto ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing Debian's mosquitto for the MQTT tests ..."
-    apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 mosquitto >/dev/null
-    # The package starts its own broker on port 1883: the tests start theirs, so stop and disable it.
-    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-      systemctl disable --now mosquitto >/dev/null 2>&1 || true
-    else
-      (invoke-rc.d mosquitto stop; update-rc.d mosquitto disable) >/dev/null 2>&1 || true
-    fi
-  else
-    echo "NOTE: /usr/sbin/mosquitto is missing; MQTT tests will be skipped (sudo apt-get install mosquitto)"
+# Real components the tests start themselves (Debian's packages), installed as root when missing. Each
+# package starts its own daemon (mosquitto on :1883, prometheus on :9090); the tests start their own
+# instances on loopback, so the package's service is stopped and disabled.
+debian_service() {  # debian_service BINARY PACKAGE "what it is for" [apt-get options...]
+  local binary=$1 package=$2 purpose=$3
+  shift 3
+  [ -x "$binary" ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "NOTE: $binary is missing; $purpose will be skipped (sudo apt-get install $package)"
+    return 0
   fi
-fi
-if ! command -v prometheus >/dev/null; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing Debian's prometheus for the /metrics scrape test ..."
-    apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends prometheus >/dev/null
-    # The package starts its own server on :9090: the test starts its own on loopback, so stop and disable it.
-    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-      systemctl disable --now prometheus >/dev/null 2>&1 || true
-    else
-      (invoke-rc.d prometheus stop; update-rc.d prometheus disable) >/dev/null 2>&1 || true
-    fi
+  echo "Installing Debian's $package for $purpose ..."
+  apt-get update -qq -o DPkg::Lock::Timeout=300 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "$@" "$package" >/dev/null
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now "$package" >/dev/null 2>&1 || true
   else
-    echo "NOTE: prometheus is missing; the real-Prometheus scrape test will be skipped (sudo apt-get install prometheus)"
+    (invoke-rc.d "$package" stop; update-rc.d "$package" disable) >/dev/null 2>&1 || true
   fi
-fi
+}
+debian_service /usr/sbin/mosquitto mosquitto "the MQTT tests"
+debian_service /usr/bin/prometheus prometheus "the real-Prometheus scrape test" --no-install-recommends
 exec .venv/bin/python -m pytest "$@"
