@@ -195,7 +195,6 @@ class AutoControl:
 
     def step_inputs(self, records: list, inputs: list[MinerInput], now: float) -> StepInputs:
         """The control step's inputs from the last poll round, the battery's reading and the EMS."""
-        cfg = self.config.autocontrol
         fresh = {m.ip for m in inputs if m.online}
         temps = []
         for r in records:

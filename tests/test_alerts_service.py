@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import pytest
-
 from services.alerts.service import AlertService, RUNNING_KEY
 from tests.fakes import FakeDriver
 

@@ -3,8 +3,6 @@ at 0, a pool refusing shares, the first pool dead, a hot chip; each raises its a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from services.alerts.service import AlertService

@@ -4,8 +4,6 @@ retained configs), against a real mosquitto."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.mqtt_broker import Listener
 from tests.test_mqtt_broker import add_all, app_with_mqtt, broker, configs, sim  # noqa: F401 - fixtures
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from miners.base import MinerStatus
 from services.alerts.book import Condition

@@ -159,22 +159,23 @@ class AlertService:
             return
         now = self.clock() if now is None else now
         messages = self._outbox.release(in_quiet_hours(self._quiet, now), lambda k: self.book.is_muted(k, now))
-        for message in messages:
-            self._send(message)
+        if sum([self._send(message) for message in messages]):
+            self._save()  # the notified marks: once per check, not once per message
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: Message) -> bool:
+        """Hand one message to the notifier; True when a problem became notified by it."""
         from services.alerts.notifier import Notification
 
         if not self.notifier.send(Notification(message.title, message.body, message.severity,
                                                key=message.items[0].key)):
             log.warning("alerts: notification queue full, %r not sent", message.title)
-            return
+            return False
+        marked = False
         for item in message.items:
-            if item.action == RAISE:
-                problem = self.book.get_by_key(item.key)
-                if problem is not None:
-                    problem.notified = True
-        self._save()
+            problem = self.book.get_by_key(item.key) if item.action == RAISE else None
+            if problem is not None:
+                problem.notified = marked = True
+        return marked
 
     # --- notices from state changes --------------------------------------------------
     def _luck(self, miners: list[MinerView]) -> None:
