@@ -133,6 +133,7 @@ class Database:
             if "severity" not in columns:  # the events written before severities: by their kind
                 for kind, severity in queries.EVENT_SEVERITY.items():
                     conn.execute("UPDATE events SET severity = ? WHERE kind = ?", (severity, kind))
+            migration.add_miner_columns(conn)  # per-miner settings (issue 15) on a file made before them
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

@@ -90,6 +90,10 @@ def ms_of(ts_value: float) -> int:
     """Python's side of ms_sql: the raw time units of series.key_of."""
     return ts.MINER.key_of(ts_value, 0) >> ts.MINER.bits
 _EVENT_COLUMNS = (("source", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1"))  # added by layout 2
+# Per-miner settings (issue 15, PATCH /api/miners/<ip>), added to a layout-3 file by add_miner_columns.
+MINER_COLUMNS = (("tags", "TEXT"), ("enabled", "INTEGER NOT NULL DEFAULT 1"), ("notes", "TEXT"),
+                 ("location", "TEXT"), ("nominal_w", "REAL"), ("min_w", "REAL"), ("max_w", "REAL"),
+                 ("max_temp_c", "REAL"), ("autocontrol", "INTEGER"))
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -125,6 +129,22 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
     if _has_ts(conn, tables, "samples") or _has_ts(conn, tables, "battery_samples") or "samples_5m" in tables:
         return True
     return "miners" in tables and "algorithms" not in tables  # an old file without history tables
+
+
+def add_miner_columns(conn: sqlite3.Connection) -> bool:
+    """Add the per-miner settings columns a file lacks (inside the caller's transaction); True if it did.
+
+    Before these columns the ``name`` of a miner listed in config.yaml was the YAML's own,
+    copied in at every start; from now on the column holds only a name given here (the
+    YAML's applies when it is NULL), so those copies are cleared once, with the columns.
+    """
+    have = set(_columns(conn, "miners"))
+    missing = [(name, decl) for name, decl in MINER_COLUMNS if name not in have]
+    for name, decl in missing:
+        conn.execute(f"ALTER TABLE miners ADD COLUMN {name} {decl}")
+    if missing:
+        conn.execute("UPDATE miners SET name = NULL WHERE source = 'config'")
+    return bool(missing)
 
 
 # --- the steps -----------------------------------------------------------------------------
@@ -191,6 +211,8 @@ def _start(conn: sqlite3.Connection) -> None:
             cols = ", ".join(old_cols)
             # Explicit ids into an AUTOINCREMENT table also set sqlite_sequence to the largest.
             conn.execute(f"INSERT INTO miners ({cols}) SELECT {cols} FROM miners_v2 ORDER BY id")
+            if "enabled" not in old_cols:  # names copied from config.yaml (add_miner_columns says why)
+                conn.execute("UPDATE miners SET name = NULL WHERE source = 'config'")
             conn.execute("DROP TABLE miners_v2")  # foreign_keys is off: no cascade into samples_v2
         # Fleet keys for every algorithm a miner has, numbered in the order the miners were added.
         for (name,) in conn.execute("SELECT algorithm FROM miners GROUP BY algorithm ORDER BY MIN(id)").fetchall():

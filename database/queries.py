@@ -47,6 +47,29 @@ def update_identity(conn: sqlite3.Connection, miner_id: int, model: str | None, 
                  (model, algorithm, miner_id))
 
 
+# Columns PATCH /api/miners/<ip> writes (services/miner_settings.py validates the values first).
+SETTINGS_COLUMNS = ("name", "tags", "enabled", "notes", "location", "nominal_w", "min_w", "max_w",
+                    "max_temp_c", "autocontrol")
+
+
+def update_settings(conn: sqlite3.Connection, ip: str, values: dict[str, Any]) -> None:
+    """Store a miner's browser/API settings (None clears one); tags as a JSON list, booleans as 0/1."""
+    unknown = set(values) - set(SETTINGS_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a settings column: {', '.join(sorted(unknown))}")
+    if not values:
+        return
+    args = []
+    for key, value in values.items():
+        if key == "tags":
+            value = json.dumps(list(value)) if value else None
+        elif isinstance(value, bool):
+            value = int(value)
+        args.append(value)
+    # Column names come from SETTINGS_COLUMNS only (checked above), never from the caller's text.
+    conn.execute(f"UPDATE miners SET {', '.join(f'{k} = ?' for k in values)} WHERE ip = ?", (*args, ip))
+
+
 def delete_miner(conn: sqlite3.Connection, ip: str) -> bool:
     """Remove a miner and its history; True if it existed."""
     return conn.execute("DELETE FROM miners WHERE ip = ?", (ip,)).rowcount > 0

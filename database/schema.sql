@@ -16,12 +16,24 @@ CREATE TABLE IF NOT EXISTS miners (
     port          INTEGER,                -- NULL = the family's default port (+ offset)
     family        TEXT NOT NULL,          -- detected once, stored, never re-detected per poll
     model         TEXT,
-    name          TEXT,
+    name          TEXT,                   -- given here (add, browser); NULL = the config.yaml name, then the model
     algorithm     TEXT NOT NULL DEFAULT 'sha256d',
     credentials   TEXT,                   -- JSON {username, password}; never sent to a client
     source        TEXT NOT NULL DEFAULT 'manual',  -- manual | discovery | config
     added_ts      REAL NOT NULL,
-    last_seen_ts  REAL                    -- written with the history flush at most every 10 minutes
+    last_seen_ts  REAL,                   -- written with the history flush at most every 10 minutes
+    -- Settings made in the browser or API (PATCH /api/miners/<ip>, docs/miners.md "Miner settings").
+    -- database/migrate.py MINER_COLUMNS adds them to an older file. NULL limits = not set here: the
+    -- config.yaml miners: entry applies, then the model table.
+    tags          TEXT,                   -- JSON list of strings; NULL = none
+    enabled       INTEGER NOT NULL DEFAULT 1,  -- 0 = not polled, not commanded; history kept
+    notes         TEXT,
+    location      TEXT,
+    nominal_w     REAL,
+    min_w         REAL,
+    max_w         REAL,
+    max_temp_c    REAL,
+    autocontrol   INTEGER                 -- NULL = not set here, 0 = never commanded, 1 = commanded
 );
 
 -- History keys: every history table is a rowid table whose INTEGER PRIMARY KEY packs the
@@ -146,5 +158,16 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE TABLE IF NOT EXISTS state (
     key         TEXT PRIMARY KEY,
     value       TEXT NOT NULL,            -- JSON
+    updated_ts  REAL NOT NULL
+);
+
+-- The pool library (services/pool_sets.py, docs/pools.md): named sets of 1-3 pools applied to miners.
+-- pools: JSON [{url, user, password}] in priority order; passwords are sent to miners, never to a client.
+-- A file from before pool sets gets this table at its next open (database/db.py runs this file).
+CREATE TABLE IF NOT EXISTS pool_sets (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- at most 64 characters (checked by the service)
+    pools       TEXT NOT NULL,
+    created_ts  REAL NOT NULL,
     updated_ts  REAL NOT NULL
 );

@@ -23,7 +23,8 @@ from database import queries
 from database.db import Database
 from miners import base
 from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
-from services.config import Config
+from services import miner_settings
+from services.config import Config, MinerEntry
 from services.history import REMOVED_KEY, History
 from services.miner_state import MinerRecord, ip_sort_key
 from services.plausibility import Screen
@@ -86,12 +87,18 @@ class FleetManager:
 
     def _record_from_row(self, row: Any) -> MinerRecord:
         credentials = json.loads(row["credentials"]) if row["credentials"] else None
-        return MinerRecord(
+        record = MinerRecord(
             id=row["id"], ip=row["ip"], family=row["family"], port=row["port"],
             driver=self._driver_for(row["ip"], row["family"], row["port"], credentials),
             model=row["model"], name=row["name"], algorithm=row["algorithm"],
             credentials_set=bool(credentials), last_seen_ts=row["last_seen_ts"],
         )
+        miner_settings.apply(record, miner_settings.stored(row), self.config_entry(row["ip"]))
+        return record
+
+    def config_entry(self, ip: str) -> MinerEntry | None:
+        """The miner's ``miners:`` entry in config.yaml (MinerEntry), or None."""
+        return next((m for m in self.config.miners if m.ip == ip), None)
 
     def _load_from_db(self) -> None:
         with self.db.read() as conn:

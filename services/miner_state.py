@@ -15,6 +15,7 @@ ONLINE = "online"
 OFFLINE = "offline"
 UNKNOWN = "unknown"
 UNAUTHORIZED = "unauthorized"
+DISABLED = "disabled"  # switched off in its settings: not polled, not commanded, history kept
 
 # Fields of MinerStatus shown in the list; the detail view shows all of them.
 _LIST_FIELDS = ("hashrate_hs", "expected_hashrate_hs", "power_w", "temp_c", "fan_rpm", "fan_percent",
@@ -56,10 +57,24 @@ class MinerRecord:
     inflight_since: float = 0.0  # monotonic time it was sent
     applied: Future | None = None  # the last read whose result was applied (each is applied once)
     last_command_ts: float | None = None  # the last command it accepted (a lower hashrate after it is no fault)
+    # Settings (services/miner_settings.py): the values in effect, the browser/API's over the config.yaml
+    # entry's; power limits None = the model table (then measured power) decides.
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    notes: str | None = None
+    location: str | None = None
+    nominal_w: float | None = None
+    min_w: float | None = None
+    max_w: float | None = None
+    max_temp_c: float | None = None  # None = autocontrol.overheat_c, then the family's limit
+    autocontrol: bool = True  # False = never commanded by the controller (a fixed load)
+    set_here: frozenset[str] = frozenset()  # the settings stored from the browser/API (the rest: config.yaml)
 
     @property
     def state_name(self) -> str:
-        """online / offline / unauthorized / unknown, as the dashboard shows it."""
+        """online / offline / unauthorized / unknown / disabled, as the dashboard shows it."""
+        if not self.enabled:
+            return DISABLED
         if self.online:
             return ONLINE
         if self.unauthorized:
@@ -79,18 +94,28 @@ class MinerRecord:
             "model": (status.model if status and status.model else self.model),
             "firmware": status.firmware if status else None,
             "algorithm": self.algorithm,
-            "online": bool(self.online),
+            "online": bool(self.online) and self.enabled,
             "status": self.state_name,
+            "tags": list(self.tags),
+            "enabled": self.enabled,
+            "notes": self.notes,
+            "location": self.location,
+            "nominal_w": self.nominal_w,
+            "min_w": self.min_w,
+            "max_w": self.max_w,
+            "max_temp_c": self.max_temp_c,
+            "autocontrol": self.autocontrol,
+            "set_here": sorted(self.set_here),
             "capabilities": sorted(self.driver.capabilities),
             "modes": list(self.driver.modes),
             "last_seen": iso(self.last_seen_ts),
             "last_seen_ts": self.last_seen_ts,
             "last_error": self.last_error,
-            "efficiency_j_th": status.efficiency_j_th if status and self.online else None,
+            "efficiency_j_th": status.efficiency_j_th if status and self.online and self.enabled else None,
         }
         for name in _LIST_FIELDS:
             data[name] = getattr(status, name) if status else None
-        if not self.online:
+        if not self.online or not self.enabled:
             # Keep identity from the last good read, but never present stale
             # hashrate or power as if the miner were still producing it.
             for name in ("hashrate_hs", "power_w", "temp_c", "fan_percent", "uptime_s",

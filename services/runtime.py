@@ -192,14 +192,15 @@ class Runtime:
             creds = {"username": entry.username, "password": entry.password} if entry.password else None
             if entry.family:
                 try:
+                    # No name: the YAML's applies unless one was given in the browser (services/miner_settings.py).
                     self.fleet.add(entry.ip, entry.family, port=entry.port or None, source="config",
-                                   name=entry.name or None, credentials=creds)
+                                   credentials=creds)
                 except ValueError as exc:
                     log.error("config miner %s: %s", entry.ip, exc)
             else:
-                self.fleet.executor.submit(self._detect_and_add, entry.ip, entry.name or None, creds)
+                self.fleet.executor.submit(self._detect_and_add, entry.ip, creds)
 
-    def _detect_and_add(self, ip: str, name: str | None, creds: dict | None) -> None:
+    def _detect_and_add(self, ip: str, creds: dict | None) -> None:
         from miners import detect
 
         found = detect.detect(ip, port_offset=self.config.network.port_offset,
@@ -207,7 +208,7 @@ class Runtime:
         if found is None:
             log.warning("config miner %s: no miner answered; give its family in config.yaml", ip)
             return
-        self.fleet.add(ip, found.family, model=found.model, source="config", name=name, credentials=creds)
+        self.fleet.add(ip, found.family, model=found.model, source="config", credentials=creds)
 
     def _periodic_discovery(self) -> None:
         try:

@@ -320,7 +320,11 @@ def test_migrate_keeps_everything(old_files, tmp_path):
     assert counts["battery_rows"] == len(battery_before)
     assert "battery_samples_ts" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     # miners: every id and column, now AUTOINCREMENT (a new miner never takes an old id)
-    assert [tuple(r) for r in conn.execute("SELECT * FROM miners ORDER BY id")] == miners_before
+    after = [tuple(r) for r in conn.execute("SELECT * FROM miners ORDER BY id")]
+    width = len(miners_before[0])
+    assert [r[:width] for r in after] == miners_before
+    # ... plus the per-miner settings columns, at their defaults (enabled, nothing set here)
+    assert {r[width:] for r in after} == {(None, 1) + (None,) * 7}
     assert "AUTOINCREMENT" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'miners'").fetchone()[0]
     assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'miners'").fetchone()[0] == max(ALGO)
     # raw: every row of a known miner, values unchanged; the orphan's rows dropped

@@ -1,0 +1,168 @@
+"""Per-miner settings (PATCH /api/miners/<ip>): validation, what is stored, and the values in effect.
+
+Precedence, field by field (docs/miners.md "Miner settings"): a value set in the
+browser or the API wins over the miner's ``miners:`` entry in config.yaml, which
+wins over the model table (power limits) or the defaults. Setting a field to None
+(JSON null) clears the stored value, so the config's (or the model's) applies again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Mapping
+
+from services.config import MinerEntry
+
+FIELDS = ("name", "tags", "enabled", "notes", "location", "nominal_w", "min_w", "max_w", "max_temp_c",
+          "autocontrol")
+LIMITS = ("nominal_w", "min_w", "max_w", "max_temp_c")
+FROM_CONFIG = ("name", *LIMITS, "autocontrol")  # the fields a config.yaml entry can also set
+MAX_NAME = 64
+MAX_TAGS = 16
+MAX_NOTES = 1000
+MAX_LOCATION = 64
+_TAG = re.compile(r"[A-Za-z0-9 _.-]{1,32}")
+_NOTE_SPACE = "\n\r\t"  # allowed in notes besides printable characters
+_SHOWN_MAX = 40  # event text: longer values are cut
+
+
+def stored(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings stored for one miner (a database row): None = not set here."""
+    tags = json.loads(row["tags"]) if row["tags"] else []
+    autocontrol = row["autocontrol"]
+    return {"name": row["name"], "tags": tuple(tags), "enabled": bool(row["enabled"]), "notes": row["notes"],
+            "location": row["location"], "nominal_w": row["nominal_w"], "min_w": row["min_w"],
+            "max_w": row["max_w"], "max_temp_c": row["max_temp_c"],
+            "autocontrol": None if autocontrol is None else bool(autocontrol)}
+
+
+def effective(values: Mapping[str, Any], entry: MinerEntry | None) -> dict[str, Any]:
+    """The values in effect: each stored one, else the config entry's, else the default (limits: None)."""
+    out = dict(values)
+    for key in FROM_CONFIG:
+        if out.get(key) is None and entry is not None:
+            out[key] = (entry.name or None) if key == "name" else getattr(entry, key)
+    if out.get("autocontrol") is None:
+        out["autocontrol"] = True
+    return out
+
+
+def apply(record: Any, values: Mapping[str, Any], entry: MinerEntry | None) -> None:
+    """Put the effective settings on a MinerRecord (in place: polls may be reading it)."""
+    eff = effective(values, entry)
+    for key in FIELDS:
+        setattr(record, key, eff[key])
+    record.set_here = frozenset(k for k in FROM_CONFIG if values.get(k) is not None)
+
+
+# --- validation ---------------------------------------------------------------------------------
+def _text(value: Any, key: str, max_len: int, *, multiline: bool = False) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: must be a string or null")
+    value = value.strip()
+    if len(value) > max_len:
+        raise ValueError(f"{key}: at most {max_len} characters, got {len(value)}")
+    allowed = _NOTE_SPACE if multiline else ""
+    if not all(c.isprintable() or c in allowed for c in value):
+        raise ValueError(f"{key}: control characters are not allowed")
+    return value or None  # "" clears, like null
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("tags: must be a list of strings")
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"tags: at most {MAX_TAGS}, got {len(value)}")
+    out: list[str] = []
+    for i, tag in enumerate(value):
+        if not isinstance(tag, str):
+            raise ValueError(f"tags[{i}]: must be a string")
+        tag = tag.strip()
+        if not _TAG.fullmatch(tag):
+            raise ValueError(f"tags[{i}]: 1-32 characters of letters, digits, space, _ . -; got {tag[:40]!r}")
+        if tag not in out:
+            out.append(tag)
+    return tuple(out)
+
+
+def _number(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key}: must be a number or null")
+    return float(value)
+
+
+def _flag(value: Any, key: str, nullable: bool) -> bool | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: must be true or false" + (" or null" if nullable else ""))
+    return value
+
+
+def validate(changes: Mapping[str, Any], current: Mapping[str, Any], entry: MinerEntry | None) -> dict[str, Any]:
+    """The changes normalised, checked against the stored values and the config entry.
+
+    Raises ValueError("key: message") for an unknown key or a bad value; the limits follow
+    MinerEntry.validate's rules on the values that would be in effect.
+    """
+    unknown = [key for key in changes if key not in FIELDS]
+    if unknown:
+        raise ValueError(f"{unknown[0][:40]}: unknown setting; known: {', '.join(FIELDS)}")
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "name":
+            out[key] = _text(value, key, MAX_NAME)
+        elif key == "notes":
+            out[key] = _text(value, key, MAX_NOTES, multiline=True)
+        elif key == "location":
+            out[key] = _text(value, key, MAX_LOCATION)
+        elif key == "tags":
+            out[key] = _tags(value)
+        elif key == "enabled":
+            out[key] = _flag(value, key, nullable=False)
+        elif key == "autocontrol":
+            out[key] = _flag(value, key, nullable=True)
+        else:
+            out[key] = _number(value, key)
+    eff = effective({**current, **out}, entry)
+    # The config's own rules on the limits in effect (a browser min_w above the YAML max_w is refused).
+    MinerEntry(ip="0.0.0.0", **{k: eff[k] for k in LIMITS}).validate()
+    return out
+
+
+# --- the audit event ----------------------------------------------------------------------------
+def _shown(key: str, value: Any) -> str:
+    if value is None or value == ():
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        value = ", ".join(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return repr(text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "...")
+
+
+def describe(before: Mapping[str, Any], changes: Mapping[str, Any]) -> str | None:
+    """The event text for the stored values that changed ("max_w 1200 -> 1000, notes changed"); None if none."""
+    parts = []
+    for key in FIELDS:
+        if key not in changes or changes[key] == before.get(key):
+            continue
+        if key == "notes":  # free text: the event says it changed, the miner view shows it
+            parts.append("notes changed")
+        elif key == "enabled":
+            parts.append("enabled" if changes[key] else "disabled")
+        else:
+            parts.append(f"{key} {_shown(key, before.get(key))} -> {_shown(key, changes[key])}")
+    return "settings changed: " + "; ".join(parts) if parts else None
+
