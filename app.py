@@ -58,11 +58,16 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import alerts, api, auth, autocontrol, battery, ems, pages, prices, profitability, rules, ws
-    from web import integrations, metrics
+    from web import alerts, auth, autocontrol, battery, ems, pages, prices, profitability, rules, ws
+    from web import discovery_api, events_api, fleet_api, history_api, integrations, metrics, miner_commands, miners_api
 
     app.register_blueprint(auth.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(miners_api.bp)  # /api/miners, /api/miner-types
+    app.register_blueprint(miner_commands.bp)  # /api/miners/<ip>/<command>, credentials, chips
+    app.register_blueprint(fleet_api.bp)  # /api/stats, /api/health
+    app.register_blueprint(history_api.bp)  # /api/history, /api/miners/<ip>/history, /api/history.csv
+    app.register_blueprint(events_api.bp)  # /api/events
+    app.register_blueprint(discovery_api.bp)  # /api/discover
     app.register_blueprint(battery.bp)
     app.register_blueprint(autocontrol.bp)
     app.register_blueprint(ems.bp)

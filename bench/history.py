@@ -367,15 +367,13 @@ def explain(db_file: Path, result: dict[str, Any], app_root: Path) -> list[dict[
     from database.db import Database
     from services.config import StorageConfig
     from services.history import History
-    from web.api import _TARGET_POINTS, RANGES_S
+    from services import chart_range
 
     db = Database(db_file)
     history = History(db, StorageConfig())
     now = time.time()
     rng = result["range"]
-    span = max(now - (history.oldest() or now - 3600), 3600) if rng == "all" else RANGES_S[rng]
-    bucket = max(RAW_STEP, int(span // _TARGET_POINTS))
-    bucket = -(-bucket // RAW_STEP) * RAW_STEP
+    since, bucket = chart_range.window(rng, now, RAW_STEP, history.oldest())  # the API's own bucketing
     statements: list[str] = []
     try:
         with db.read() as conn:
@@ -383,11 +381,11 @@ def explain(db_file: Path, result: dict[str, Any], app_root: Path) -> list[dict[
             conn.set_trace_callback(statements.append)
             t0 = time.perf_counter()
             if result["chart"] == "fleet":
-                history.fleet_chart(now - span, bucket)
+                history.fleet_chart(since, bucket)
             elif result["chart"] == "battery":
-                history.battery_chart(now - span, bucket)
+                history.battery_chart(since, bucket)
             else:
-                history.miner_chart(ids[result["chart"].split()[1]], now - span, bucket)
+                history.miner_chart(ids[result["chart"].split()[1]], since, bucket)
             total = time.perf_counter() - t0
             conn.set_trace_callback(None)
             out = []

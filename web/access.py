@@ -9,10 +9,13 @@ answers a ``BadRequest`` (web/body.py) with its status and an unknown miner with
 
 from __future__ import annotations
 
-from typing import Any
+import time
+import functools
+from typing import Any, Callable
 
 from flask import Blueprint, current_app, request
 
+from services import chart_range
 from services.fleet import UnknownMiner
 from web.auth import caller, error, read_allowed
 from web.body import BadRequest
@@ -20,10 +23,27 @@ from web.body import BadRequest
 READ_METHODS = ("GET", "HEAD")
 
 
-def _guard_reads():
-    if request.method in READ_METHODS and not read_allowed():
-        return error("authentication required", 401)
-    return None
+REFUSED_READ = "authentication required"
+
+
+def _read_guard(message: str) -> Callable[[], Any]:
+    def guard():
+        if request.method in READ_METHODS and not read_allowed():
+            return error(message, 401)
+        return None
+    return guard
+
+
+def read_required(view: Callable) -> Callable:
+    """The read guard on one view, for a blueprint whose other GETs answer to their own auth (the EMS contract)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any):
+        if not read_allowed():
+            return error(REFUSED_READ, 401)
+        return view(*args, **kwargs)
+
+    return wrapped
 
 
 def _bad_request(exc: BadRequest):
@@ -35,11 +55,11 @@ def _unknown_miner(exc: UnknownMiner):
 
 
 def blueprint(name: str, import_name: str, url_prefix: str | None = None, *,
-              guard_reads: bool = True) -> Blueprint:
-    """A Blueprint with the read guard (unless ``guard_reads`` is False) and the shared JSON error replies."""
+              guard_reads: bool = True, refused: str = REFUSED_READ) -> Blueprint:
+    """A Blueprint with the read guard (unless ``guard_reads`` is False; ``refused`` is its 401 text) and the shared JSON error replies."""
     bp = Blueprint(name, import_name, url_prefix=url_prefix)
     if guard_reads:
-        bp.before_request(_guard_reads)
+        bp.before_request(_read_guard(refused))
     bp.register_error_handler(BadRequest, _bad_request)
     bp.register_error_handler(UnknownMiner, _unknown_miner)
     return bp
@@ -53,3 +73,15 @@ def runtime() -> Any:
 def actor() -> str:
     """Who is writing, for the audit events: "session", "token" or "anonymous"."""
     return caller() or "anonymous"
+
+
+def range_window() -> tuple[str, float, int]:
+    """(range name, since epoch s, bucket s) from ?range= (services/chart_range.py), ~300 points per series."""
+    name = request.args.get("range", "24h")
+    current = runtime()
+    oldest = current.history.oldest() if name == chart_range.ALL else None
+    try:
+        since, bucket = chart_range.window(name, time.time(), current.fleet.config.polling.interval_sec, oldest)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return name, since, bucket

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
 from services.alerts.kinds import KINDS
-from web.auth import caller, error, read_allowed, write_required
+from web import access
+from web.auth import caller, error, write_required
 from web.body import BadRequest, json_object, no_body
 
-bp = Blueprint("alerts", __name__, url_prefix="/api/alerts")
+bp = access.blueprint("alerts", __name__, url_prefix="/api/alerts")
 
 MAX_MUTE_MIN = 30 * 24 * 60  # a month; longer is "until unmuted"
 
@@ -24,16 +25,12 @@ def _by() -> str:
 @bp.get("")
 def list_alerts():
     """The active problems, newest first: id, kind, severity, miner, since, message, acknowledged (+ title...)."""
-    if not read_allowed():
-        return error("authentication required", 401)
     return jsonify(_alerts().alerts())
 
 
 @bp.get("/status")
 def alert_status():
     """The badge count, channels (masked), mutes, quiet hours and the kinds."""
-    if not read_allowed():
-        return error("authentication required", 401)
     return jsonify(_alerts().status())
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
 from services.fleet import UnknownMiner
-from web.auth import caller, error, read_allowed, write_required
+from web import access
+from web.auth import caller, error, write_required
 from web.body import json_object
 
-bp = Blueprint("autocontrol", __name__, url_prefix="/api/autocontrol")
+bp = access.blueprint("autocontrol", __name__, url_prefix="/api/autocontrol")
 
 
 def _autocontrol():
@@ -18,8 +19,6 @@ def _autocontrol():
 @bp.get("")
 def status():
     """enabled, policy, target_percent, cap_percent, reason, battery_age_sec, failsafe, timers, plan, ..."""
-    if not read_allowed():
-        return error("authentication required", 401)
     return jsonify(_autocontrol().status())
 
 

@@ -8,6 +8,7 @@ text); the getters bound each field before a route uses it. Every refusal is a
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any, Iterable
 
@@ -133,3 +134,13 @@ def boolean(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise BadRequest(f"{name} must be true or false, not {_kind(value)}")
     return value
+
+
+def ipv4(value: Any, name: str = "ip") -> str:
+    """A dotted IPv4 address (a path segment or a field), normalised, else BadRequest naming ``name``."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string like 192.168.1.50")
+    try:
+        return str(ipaddress.IPv4Address(value.strip()))
+    except ValueError:
+        raise BadRequest(f"{name} is not an IPv4 address: {value[:40]!r}") from None

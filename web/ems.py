@@ -19,14 +19,16 @@ import hmac
 import ipaddress
 from typing import Callable
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from services.ems import BadActivation, parse_activation
 from services.ems.request import MAX_BODY_BYTES
-from web.auth import caller, error, read_allowed, write_required
+from web import access
+from web.auth import caller, write_required
 
-bp = Blueprint("ems", __name__, url_prefix="/api")
+# The EMS contract routes (/api/status, /activate, /deactivate) answer to the EMS token, not the read setting.
+bp = access.blueprint("ems", __name__, url_prefix="/api", guard_reads=False)
 
 _NOT_CONFIGURED = "EMS not configured: set ems.token in config.yaml (or the EMS_TOKEN environment variable)"
 _READ_ONLY = "this process is read-only (another process holds the fleet lock): it cannot dispatch the fleet"
@@ -168,10 +170,9 @@ def deactivate():
 
 
 @bp.get("/ems")
+@access.read_required
 def detail():
     """The dispatch for the dashboard: state, target, since, lease, safety, estimates, recent calls."""
-    if not read_allowed():
-        return error("authentication required", 401)
     return jsonify(_service().detail())
 
 

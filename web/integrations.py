@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, jsonify, request
 
-from web.auth import caller, error, read_allowed, write_required
+from web import access
+from web.auth import caller, error, write_required
 from web.body import no_body
 
-bp = Blueprint("integrations", __name__, url_prefix="/api/integrations")
+bp = access.blueprint("integrations", __name__, url_prefix="/api/integrations")
 
 
 def _runtime() -> Any:
@@ -32,8 +33,6 @@ def _mqtt_status(runtime: Any) -> dict[str, Any]:
 @bp.get("")
 def integrations():
     """{site, mqtt: {...connection, last publish, discovery prefix}, metrics: {url, auth}}."""
-    if not read_allowed():
-        return error("authentication required", 401)
     runtime = _runtime()
     security = runtime.config.security
     return jsonify({

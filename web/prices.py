@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
 from services.prices.units import UnitError, main_factor
-from web.auth import error, read_allowed
+from web import access
 
-bp = Blueprint("prices", __name__, url_prefix="/api/prices")
+bp = access.blueprint("prices", __name__, url_prefix="/api/prices")
 
 
 def _main_factor(unit: Any) -> float | None:
@@ -29,8 +29,6 @@ def _main_factor(unit: Any) -> float | None:
 @bp.get("")
 def prices():
     """{source, currency, unit, main_factor, now, stale, reason, slots: [{start, end, price}], export?, age_sec, error, ...}."""
-    if not read_allowed():
-        return error("authentication required", 401)
     body = current_app.extensions["runtime"].prices.status()
     body.setdefault("main_factor", _main_factor(body.get("unit")))
     return jsonify(body)

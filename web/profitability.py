@@ -7,13 +7,13 @@ import math
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
-from web.auth import error, read_allowed
+from web import access
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("profitability", __name__, url_prefix="/api/profitability")
+bp = access.blueprint("profitability", __name__, url_prefix="/api/profitability")
 
 
 def electricity_price(runtime: Any, currency: str) -> dict[str, Any]:
@@ -49,8 +49,6 @@ def electricity_price(runtime: Any, currency: str) -> dict[str, Any]:
 def profitability():
     """``{source, currency, hashprice, error, electricity: {price_main, unit, stale, reason, error},
     miners: [...], fleet, fleet_now, not_counted}`` (docs/profitability.md)."""
-    if not read_allowed():
-        return error("authentication required", 401)
     runtime = current_app.extensions["runtime"]
     service = runtime.profitability
     now = time.time()

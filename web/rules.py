@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app, jsonify
 
 from services.rules import RuleConflict, RuleError, UnknownRule
-from web.auth import caller, error, read_allowed, write_required
+from web import access
+from web.auth import caller, error, write_required
 from web.body import json_object, no_body
 
-bp = Blueprint("rules", __name__, url_prefix="/api/rules")
+bp = access.blueprint("rules", __name__, url_prefix="/api/rules")
 
 
 def _book():
@@ -22,16 +23,12 @@ def _by() -> str:
 @bp.get("")
 def list_rules():
     """{"rules": [rule + source, state, last_fired, fired_today, guards]} in priority order."""
-    if not read_allowed():
-        return error("authentication required", 401)
     return jsonify({"rules": _book().list()})
 
 
 @bp.get("/<name>")
 def get_rule(name: str):
     """One rule as listed."""
-    if not read_allowed():
-        return error("authentication required", 401)
     try:
         return jsonify(_book().get(name))
     except UnknownRule as exc:

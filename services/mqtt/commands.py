@@ -2,7 +2,7 @@
 
 Miner commands go through ``FleetManager.command(..., actor="mqtt")`` (capability check, driver,
 event in the log) and the controller's through ``AutoControl.command(body, by="mqtt")``, with the
-values checked as the API checks them (web/api.py, services/power/commands.py). The answer, ok or
+values checked as the API checks them (web/miner_commands.py, services/power/commands.py). The answer, ok or
 refused with the reason, is published on <base>/<miner_id>/result (<base>/control/result).
 
 MQTT carries no login per message: whoever may publish to these topics can command the miners.

@@ -20,7 +20,7 @@ from services.mqtt.identity import miner_id
 from services.mqtt.topics import CONTROL, Topics
 from services.power.model_power import DEFAULT_MIN_FRACTION, MIN_FRACTION, lookup_model
 
-API_MAX_W = 100_000  # POST /api/miners/<ip>/power accepts 1-100000 W (web/api.py); so do the command topics
+API_MAX_W = 100_000  # POST /api/miners/<ip>/power accepts 1-100000 W (web/miner_commands.py); so do the command topics
 ORIGIN = {"name": "minerfleet"}
 MANUFACTURERS = {
     "antminer": "Bitmain", "vnish": "Bitmain", "luxos": "Bitmain", "braiins": "Bitmain", "hiveon": "Bitmain",
