@@ -60,10 +60,13 @@ def create_app(config_path: str | None = None, *, config: Config | None = None,
 def _register_blueprints(app: Flask) -> None:
     from web import alerts, auth, autocontrol, battery, ems, pages, prices, profitability, rules, ws
     from web import discovery_api, events_api, fleet_api, history_api, integrations, metrics, miner_commands, miners_api
+    from web import bulk, pool_sets
+    from web import miner_settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(miners_api.bp)  # /api/miners, /api/miner-types
     app.register_blueprint(miner_commands.bp)  # /api/miners/<ip>/<command>, credentials, chips
+    app.register_blueprint(miner_settings.bp)  # PATCH /api/miners/<ip>: name, tags, enabled, limits (docs/miners.md)
     app.register_blueprint(fleet_api.bp)  # /api/stats, /api/health
     app.register_blueprint(history_api.bp)  # /api/history, /api/miners/<ip>/history, /api/history.csv
     app.register_blueprint(events_api.bp)  # /api/events
@@ -77,6 +80,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(alerts.bp)  # /api/alerts (docs/alerts.md)
     app.register_blueprint(metrics.bp)  # GET /metrics for Prometheus (docs/metrics.md)
     app.register_blueprint(integrations.bp)  # /api/integrations: MQTT and /metrics state (Settings page)
+    app.register_blueprint(pool_sets.bp)  # /api/pool-sets: the pool library (docs/pools.md)
+    app.register_blueprint(bulk.bp)  # POST /api/miners/bulk (docs/pools.md)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ws.bp)  # /ws: hands sockets to the push server (services/push.py)
 
