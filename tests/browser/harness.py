@@ -7,6 +7,7 @@ in conftest.py, one Chromium for the whole session.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from contextlib import contextmanager
@@ -80,10 +81,22 @@ def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
     Set ``open.expected_http_errors`` for "Failed to load resource" lines a test provokes on
     purpose (a scripted 4xx), at most that many; ``open.http_errors`` holds those seen. Set
     ``open.allowed_errors`` (substrings) for other console errors a test provokes (a dropped socket).
+    ``open.requests`` lists the requests the pages made to ``base``: (method, path?query, JSON body or None).
     """
     contexts: list[Any] = []
     errors: list[str] = []
     http_errors: list[str] = []
+    requests: list[tuple[str, str, Any]] = []
+
+    def _record(request: Any) -> None:
+        if not request.url.startswith(base + "/"):
+            return
+        body = request.post_data
+        try:
+            body = json.loads(body) if body else None
+        except ValueError:
+            pass  # a form post (the login page): kept as text
+        requests.append((request.method, request.url[len(base):], body))
 
     def _open(path: str = "/", wait_live: bool = True, **options: Any) -> Any:
         options.setdefault("viewport", {"width": 1280, "height": 900})
@@ -93,12 +106,14 @@ def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: (http_errors if FAILED_LOAD in msg.text else errors).append(msg.text)
                 if msg.type == "error" else None)
+        page.on("request", _record)
         page.goto(base + path)
         if path == "/" and wait_live:
             expect(page.locator("#live")).to_have_attribute("data-state", "live")
         return page
 
     _open.http_errors = http_errors  # type: ignore[attr-defined]
+    _open.requests = requests  # type: ignore[attr-defined]
     yield _open
     for ctx in contexts:
         ctx.close()
