@@ -12,9 +12,10 @@ Safety per miner: a miner at or above its temperature limit is pinned to 0 %
 (asleep, or its lowest setting when it cannot sleep) above any manual override,
 until it has cooled by ``overheat_resume_delta_c`` (services/power/overheat.py);
 when every controllable online miner is overheated the fleet decision itself is
-"overheating -> off". Config per miner (``miners:``): nominal_w/min_w/max_w reach
-the allocator, and ``autocontrol: false`` makes a miner a fixed load that is
-never commanded. Overheat stops are sent only while the controller commands
+"overheating -> off". Per miner (its settings from the browser/API, else its
+``miners:`` entry; services/miner_settings.py): nominal_w/min_w/max_w reach the
+allocator, max_temp_c is its overheat limit, and ``autocontrol: false`` makes a
+miner a fixed load that is never commanded; a disabled miner is left out. Overheat stops are sent only while the controller commands
 (autocontrol enabled, or an EMS dispatch engaged); otherwise the status and the
 events show which miners would be stopped.
 
@@ -45,7 +46,8 @@ from miners.base import MinerError
 from services.config import Config, MinerEntry
 from services.control import ControlState, MinerTemp, PriceInput, StepInputs, StepResult, step
 from services.control.facts import MinerFactsTracker
-from services.fleet import FleetManager
+from services import miner_settings
+from services.fleet import FleetManager, UnknownMiner
 from services.power import PowerController, apply_command
 from services.ems import ACTIVE, EmsDispatcher
 from services.power.allocator import (MinerHistory, MinerInput, MinerSetting, PowerAllocator, miner_input)
@@ -96,11 +98,9 @@ class DbStore:
             queries.set_state(conn, key, value)
 
 
-def _power_overrides(entry: MinerEntry | None) -> dict[str, float]:
-    """The config's nominal_w/min_w/max_w for one miner (only the ones set)."""
-    if entry is None:
-        return {}
-    return {k: float(v) for k in ("nominal_w", "min_w", "max_w") if (v := getattr(entry, k)) is not None}
+def _power_overrides(limits: dict[str, Any]) -> dict[str, float]:
+    """A miner's nominal_w/min_w/max_w in effect (only the ones set: the model table fills the rest)."""
+    return {k: float(v) for k in ("nominal_w", "min_w", "max_w") if (v := limits.get(k)) is not None}
 
 
 def _as_fixed_load(miner: MinerInput) -> MinerInput:
@@ -171,9 +171,20 @@ class AutoControl:
         # A miner whose last good read is older than three poll rounds is not commanded.
         return 3 * self.config.polling.interval_sec
 
+    def miner_limits(self, record: Any) -> dict[str, Any]:
+        """nominal_w, min_w, max_w, max_temp_c, autocontrol for one miner: its settings, else its config entry."""
+        return miner_settings.in_effect(record, self.entries.get(record.ip))
+
+    def controlled(self, record: Any) -> bool:
+        """False for a miner whose autocontrol is off (settings or config): never commanded, a fixed load."""
+        return bool(self.miner_limits(record)["autocontrol"])
+
     def _controlled(self, ip: str) -> bool:
-        entry = self.entries.get(ip)
-        return entry is None or entry.autocontrol
+        try:
+            return self.controlled(self.fleet.get(ip))
+        except UnknownMiner:  # removed since the plan was made
+            entry = self.entries.get(ip)
+            return entry is None or entry.autocontrol
 
     @property
     def has_battery(self) -> bool:
@@ -185,12 +196,17 @@ class AutoControl:
         return self._reading()
 
     def inputs(self, now: float) -> tuple[list, list[MinerInput]]:
-        """The fleet's records and the allocator's view of them (autocontrol: false miners as fixed loads)."""
-        records = self.fleet.records()
+        """The enabled miners' records and the allocator's view of them (autocontrol: false miners as fixed loads).
+
+        A disabled miner (its settings) is left out altogether: it is not polled, so it has no
+        reading, and it is never commanded.
+        """
+        records = [r for r in self.fleet.records() if r.enabled]
         inputs = []
         for r in records:
-            miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(self.entries.get(r.ip)))
-            inputs.append(miner if self._controlled(r.ip) else _as_fixed_load(miner))
+            limits = self.miner_limits(r)
+            miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(limits))
+            inputs.append(miner if limits["autocontrol"] else _as_fixed_load(miner))
         return records, inputs
 
     def step_inputs(self, records: list, inputs: list[MinerInput], now: float) -> StepInputs:
@@ -198,7 +214,7 @@ class AutoControl:
         fresh = {m.ip for m in inputs if m.online}
         temps = []
         for r in records:
-            if not self._controlled(r.ip):
+            if not self.controlled(r):
                 continue
             limit = self.limit_c(r)
             # A stale reading is no news: unknown never trips a miner and never clears one.
@@ -207,7 +223,7 @@ class AutoControl:
             temps.append(MinerTemp(r.ip, temp, limit, f"{model} {r.ip}"))
         rules = self.rules
         return StepInputs(reading=self._reading(), miners=tuple(inputs),
-                          controlled=frozenset(r.ip for r in records if self._controlled(r.ip)),
+                          controlled=frozenset(r.ip for r in records if self.controlled(r)),
                           temps=tuple(temps), fleet_w=self.fleet.stats()["power_w"], has_battery=self.has_battery,
                           ems_w=self.ems.target_w(), ems_generation=self.ems.state.generation,
                           price=self._price(now),
@@ -220,9 +236,8 @@ class AutoControl:
         return self.last_facts
 
     def limit_c(self, record: Any) -> float | None:
-        """A miner's overheat limit: miners[].max_temp_c, else autocontrol.overheat_c, else its family's."""
-        entry = self.entries.get(record.ip)
-        return overheat_limit(entry.max_temp_c if entry is not None else None, self.config.autocontrol.overheat_c,
+        """A miner's overheat limit: its max_temp_c (settings, else config), else autocontrol.overheat_c, else its family's."""
+        return overheat_limit(self.miner_limits(record)["max_temp_c"], self.config.autocontrol.overheat_c,
                               record.family)
 
     def _price(self, now: float) -> PriceInput | None:
@@ -374,7 +389,8 @@ class AutoControl:
             if ip in hot:
                 miner["explanation"] = f"overheated: {self.overheat.reason(ip)}; {miner['explanation']}"
             elif not self._controlled(ip):
-                miner["explanation"] = ("autocontrol: false in config: never commanded, counted as a fixed load"
+                miner["explanation"] = ("autocontrol: false (miner settings or config): never commanded, "
+                                        "counted as a fixed load"
                                         f" ({miner['expected_w']:g} W)")
         for setting in plan["settings"]:
             if setting["ip"] in hot:

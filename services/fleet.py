@@ -46,6 +46,10 @@ class UnknownMiner(KeyError):
     """No miner with that IP is known."""
 
 
+class MinerDisabled(NotSupported):
+    """The miner is disabled in its settings: nothing is sent to it (the API answers 409)."""
+
+
 def describe_action(action: str, args: tuple) -> str:
     """A log-safe one-line description of a command: values, never a pool password."""
     if action == "set_pools" and args:
@@ -158,6 +162,33 @@ class FleetManager:
                    miner_ip=ip, actor=actor)
         return record
 
+    def update_settings(self, ip: str, changes: dict[str, Any], actor: str = "system") -> MinerRecord:
+        """Store a miner's settings (name, tags, enabled, notes, location, power limits); one audit event.
+
+        None clears a value back to the config.yaml entry's (then the model table's).
+        Raises UnknownMiner, or ValueError("key: message") with nothing changed.
+        Disabling stops its polls and commands at once; enabling polls it within a second.
+        """
+        with self._lock:
+            record = self.get(ip)
+            entry = self.config_entry(ip)
+            with self.db.write() as conn:
+                before = miner_settings.stored(queries.get_miner(conn, ip))
+                values = miner_settings.validate(changes, before, entry)
+                queries.update_settings(conn, ip, values)
+            was_enabled = record.enabled
+            miner_settings.apply(record, {**before, **values}, entry)
+            if was_enabled and not record.enabled:
+                # Not "offline": not polled. Its last reading stays for the detail view; history is kept.
+                record.online, record.failures, record.unauthorized, record.last_error = None, 0, False, None
+        text = miner_settings.describe(before, values)
+        if text:
+            self.event("miner_settings", text, miner_ip=ip, actor=actor)
+        if record.enabled and not was_enabled:
+            self._schedule_repoll(ip)
+        self.notify(self.snapshot_message())
+        return record
+
     def remove(self, ip: str, actor: str = "system") -> None:
         """Forget a miner and its history."""
         with self._lock:
@@ -210,7 +241,8 @@ class FleetManager:
         """Poll miners in parallel, wait at most timeout + margin, buffer a full round for history, notify."""
         started = time.monotonic()
         now = time.time()
-        targets = self.records() if records is None else records
+        # A disabled miner is never sent a request (its settings), in full rounds and re-polls alike.
+        targets = [r for r in (self.records() if records is None else records) if r.enabled]
         futures: dict[Future, MinerRecord] = {}
         skipped = 0
         timeout = self.config.polling.timeout_sec
@@ -235,6 +267,8 @@ class FleetManager:
             if record.applied is future:
                 continue  # a read shared with a concurrent round that already applied it
             record.applied = future
+            if not record.enabled:
+                continue  # disabled while this read ran: its answer is not news (and not history)
             if future in not_done:
                 self._apply_failure(record, MinerError(f"no answer within {self.config.polling.timeout_sec:g} s"))
                 continue
@@ -302,6 +336,10 @@ class FleetManager:
         record = self.get(ip)
         needed = capability or ACTION_CAPABILITY.get(action, action)
         what = describe_action(action, args + tuple(f"{k}={v}" for k, v in kwargs.items()))
+        if not record.enabled:
+            reason = "the miner is disabled in its settings; enable it first"
+            self.event("command", f"{what} refused: {reason}", miner_ip=ip, actor=actor)
+            raise MinerDisabled(reason)
         if needed not in record.driver.capabilities:
             reason = f"{record.family} miners cannot {action.replace('set_', 'set ').replace('_', ' ')}"
             if needed in type(record.driver).capabilities:  # the family can, this firmware version cannot
@@ -360,15 +398,18 @@ class FleetManager:
     def read_chips(self, ip: str) -> list:
         """Per-chip data of one miner (NotSupported where the firmware has none)."""
         record = self.get(ip)
+        if not record.enabled:
+            raise MinerDisabled("the miner is disabled in its settings; enable it first")
         if CHIPS not in record.driver.capabilities:
             raise NotSupported(f"{record.family} firmware does not report per-chip data")
         return self.executor.submit(record.driver.read_chips).result(timeout=self.config.polling.timeout_sec * 2 + 1)
 
     # --- views ---------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """Fleet totals over the online miners."""
+        """Fleet totals over the online miners (a disabled miner counts as neither online nor offline)."""
         records = self.records()
-        online = [r for r in records if r.online and r.status]
+        disabled = sum(1 for r in records if not r.enabled)
+        online = [r for r in records if r.online and r.status and r.enabled]
         hashrate: dict[str, float] = {}
         power_w, powered, temps = 0.0, 0, []
         eff_power, eff_hash = 0.0, 0.0
@@ -386,7 +427,8 @@ class FleetManager:
         return {
             "miners_total": len(records),
             "online": len(online),
-            "offline": len(records) - len(online),
+            "offline": len(records) - len(online) - disabled,
+            "disabled": disabled,
             "power_w": round(power_w, 1) if powered else None,
             "power_reported_by": powered,
             "hashrate_hs": hashrate,

@@ -57,6 +57,17 @@ def apply(record: Any, values: Mapping[str, Any], entry: MinerEntry | None) -> N
     record.set_here = frozenset(k for k in FROM_CONFIG if values.get(k) is not None)
 
 
+def in_effect(record: Any, entry: MinerEntry | None) -> dict[str, Any]:
+    """nominal_w, min_w, max_w, max_temp_c and autocontrol for one miner: set here, else ``entry``'s, else default.
+
+    For a caller holding its own config (the controller): a value set in the browser/API comes
+    from the record, the rest from ``entry``.
+    """
+    here = {k: getattr(record, k) if k in record.set_here else None for k in (*LIMITS, "autocontrol")}
+    eff = effective(here, entry)
+    return {k: eff[k] for k in here}
+
+
 # --- validation ---------------------------------------------------------------------------------
 def _text(value: Any, key: str, max_len: int, *, multiline: bool = False) -> str | None:
     if value is None:

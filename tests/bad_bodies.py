@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from database import queries
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
 
 EMS_TOKEN = "ems-token-0123456789abcdef"
@@ -47,6 +48,9 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/miners"): Spec(({"ip": "10.0.0.9", "family": "fake", "port": 4028,
                                     "username": "root", "password": "pw"},)),
     ("DELETE", "/api/miners/<ip>"): Spec(empty_ok=True),
+    ("PATCH", "/api/miners/<ip>"): Spec(({"name": "rig 1", "tags": ["shed", "solar"], "enabled": False,
+                                          "notes": "by the door", "location": "shed", "nominal_w": 30, "min_w": 10,
+                                          "max_w": 40, "max_temp_c": 80, "autocontrol": False},)),
     ("POST", "/api/miners/<ip>/restart"): Spec(ip=FAKE_IP, empty_ok=True),
     ("POST", "/api/miners/<ip>/reboot"): Spec(ip=FAKE_IP, empty_ok=True),
     ("POST", "/api/miners/<ip>/sleep"): Spec(empty_ok=True),
@@ -261,7 +265,8 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
     from tests.fakes import FakeDriver, FakePowerDriver
 
     with runtime.db.read() as conn:
-        rows = [dict(r) for r in conn.execute("SELECT ip, family, port, credentials FROM miners ORDER BY ip")]
+        rows = [dict(r) for r in conn.execute("SELECT ip, family, port, credentials, "
+                                              f"{', '.join(queries.SETTINGS_COLUMNS)} FROM miners ORDER BY ip")]
     ac = runtime.autocontrol
     return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),

@@ -234,14 +234,14 @@ class AlertService:
         facts = getattr(rt.autocontrol, "last_facts", None) or {}
         hot = {t["ip"]: t for t in rt.autocontrol.overheat.status()} if rt.autocontrol else {}
         commanding = getattr(rt.autocontrol, "commanding", False)
-        entries = rt.autocontrol.entries
         views = []
         for r in rt.fleet.records():
+            if not r.enabled:
+                continue  # disabled in its settings: not polled, so never "offline" (its problems resolve)
             status = r.status if r.online and r.last_seen_ts and r.last_seen_ts >= fresh_after else None
             model = (r.status.model if r.status is not None and r.status.model else r.model) or r.family
-            entry = entries.get(r.ip)
             stop = None
-            if r.ip in hot and commanding and (entry is None or entry.autocontrol):
+            if r.ip in hot and commanding and rt.autocontrol.controlled(r):
                 stop = hot[r.ip].get("reason") or "over its temperature limit"
             views.append(MinerView(
                 ip=r.ip, name=r.name or model, online=r.online, unauthorized=r.unauthorized,

@@ -33,13 +33,15 @@ def miner_labels(record: Any, site: str) -> list[str]:
 
 
 def miner_families(records: Iterable[Any], site: str) -> list[Metric]:
-    """Every per-miner family; an offline miner has online 0, info and last seen only.
+    """Every per-miner family; an offline miner has online 0, info and last seen only; a disabled one, nothing.
 
     As in GET /api/miners, the last good reading of an offline miner is never shown as if it
     were still hashing: its series stop (Prometheus marks them stale) instead of holding a value.
     """
     fams = {name: family(name) for name in _MINER_NAMES}
     for record in records:
+        if not record.enabled:
+            continue  # disabled in its settings: not polled; no series (not an "online 0" to alert on)
         labels = miner_labels(record, site)
         status = record.status
         fams["minerfleet_miner_online"].add_metric(labels, 1.0 if record.online else 0.0)

@@ -257,7 +257,6 @@ class MqttPublisher:
         return min(wait, UNSENT_RETRY_S) if self._unsent_config else wait
 
     def _discovery(self, records: list) -> None:
-        entries = {e.ip: e for e in self.config.miners}
         site = discovery.Site(self.site, self.topics, self.cfg.commands,
                               getattr(getattr(self.runtime, "alerts", None), "dashboard_url", None))
         wanted: dict[str, dict] = {}
@@ -269,12 +268,13 @@ class MqttPublisher:
             status = record.status
             sig = (record.name, record.model, record.family, record.driver.capabilities, record.driver.modes,
                    status.model if status else None, status.firmware if status else None,
-                   status.firmware_version if status else None, status is None or status.power_w is not None)
+                   status.firmware_version if status else None, status is None or status.power_w is not None,
+                   record.min_w, record.max_w, record.nominal_w)
             if self._miner_sig.get(mid) == sig:
                 continue
             self._miner_sig[mid] = sig
-            entry = entries.get(record.ip)
-            power = discovery.power_range(record, *((entry.min_w, entry.max_w, entry.nominal_w) if entry else ()))
+            # The limits in effect: the miner's settings (browser/API), else its config.yaml entry.
+            power = discovery.power_range(record, record.min_w, record.max_w, record.nominal_w)
             configs = discovery.miner_configs(record, site, power)
             wanted.update(configs)
             # Controls a miner lost (commands off, a firmware that cannot) are emptied too.
