@@ -164,16 +164,17 @@ def _shown(key: str, value: Any) -> str:
 
 
 def describe(before: Mapping[str, Any], changes: Mapping[str, Any]) -> str | None:
-    """The event text for the stored values that changed ("max_w 1200 -> 1000, notes changed"); None if none."""
-    parts = []
+    """The event text for the stored values that changed ("disabled; settings changed: max_w 1200 -> 1000"); None if none."""
+    head, parts = [], []
     for key in FIELDS:
         if key not in changes or changes[key] == before.get(key):
             continue
-        if key == "notes":  # free text: the event says it changed, the miner view shows it
+        if key == "enabled":
+            head.append("enabled: polled again" if changes[key] else "disabled: not polled or commanded")
+        elif key == "notes":  # free text: the event says it changed, the miner view shows it
             parts.append("notes changed")
-        elif key == "enabled":
-            parts.append("enabled" if changes[key] else "disabled")
         else:
             parts.append(f"{key} {_shown(key, before.get(key))} -> {_shown(key, changes[key])}")
-    return "settings changed: " + "; ".join(parts) if parts else None
-
+    if parts:
+        head.append("settings changed: " + "; ".join(parts))
+    return "; ".join(head) or None
