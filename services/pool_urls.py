@@ -114,12 +114,13 @@ def check_url(url: object) -> PoolUrl:
     if "@" in rest:
         raise ValueError("must not carry a login (user and password are separate fields)")
     if rest.startswith("["):  # IPv6 literal: [2001:db8::1]:3333
-        literal, sep, port_text = rest[1:].partition("]:")
+        literal, _, after = rest[1:].partition("]")
         try:
             host = str(ipaddress.IPv6Address(literal))
         except ValueError:
             raise ValueError(f"{literal[:60]!r} is not an IPv6 address") from None
-        if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        sep, port_text = after[:1], after[1:]
+        if sep != ":" or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             raise ValueError(f"needs a port from 1 to 65535: {scheme}://[{host}]:port")
         return PoolUrl(scheme, host, int(port_text), key)
     if rest.count(":") > 1:
