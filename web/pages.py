@@ -1,5 +1,5 @@
 """HTML pages of the dashboard. They carry no data: the browser fetches
-everything from the JSON API (web/api.py) and the /ws WebSocket, so these views
+everything from the JSON API (web/*_api.py and the other blueprints) and the /ws WebSocket, so these views
 stay trivial and the page works the same behind any API implementation."""
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ def _alerts_context() -> dict[str, bool]:
     fake API) would otherwise answer the bell's polls with 404s every 15 s.
     """
     return {"has_alerts": any(rule.rule == "/api/alerts" for rule in current_app.url_map.iter_rules())}
+
+
+@bp.app_context_processor
+def _nav_context() -> dict[str, object]:
+    """has_endpoint(name): whether this app serves that page, so templates/_pages_nav.html lists only real pages.
+
+    App-wide (not only this blueprint's views): a page served by another blueprint includes the same nav.
+    """
+    return {"has_endpoint": lambda name: name in current_app.view_functions}
 
 
 @bp.get("/")
@@ -60,3 +69,9 @@ def settings():
 def events():
     """The event log with filters and paging over the whole retention (static/js/events.js)."""
     return render_template("events.html", app_name=_app_name())
+
+
+@bp.get("/miners")
+def miners():
+    """Every miner in one sortable, filterable table with bulk actions and CSV export (static/js/miners.js)."""
+    return render_template("miners.html", app_name=_app_name())
