@@ -71,6 +71,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(history_api.bp)  # /api/history, /api/miners/<ip>/history, /api/history.csv
     app.register_blueprint(events_api.bp)  # /api/events
     app.register_blueprint(discovery_api.bp)  # /api/discover
+    from web import energy_api
+    app.register_blueprint(energy_api.bp)  # /api/energy/cost: kWh and cost per miner
     app.register_blueprint(battery.bp)
     app.register_blueprint(autocontrol.bp)
     app.register_blueprint(ems.bp)

@@ -262,8 +262,17 @@ class History:
         bucket, rows = self._chart(ts.BATTERY, since, bucket_s, None)
         return bucket, [{"t": t, **v} for (t, _key), v in rows]
 
-    def _chart(self, series: ts.Series, since: float, bucket_s: int,
-               key_value: Any) -> tuple[int, list[tuple[tuple[int, Any], dict[str, Any]]]]:
+    def power_sums(self, since: float, bucket_s: int) -> tuple[int, list[tuple[int, int, float, int]]]:
+        """(bucket, rows of (t, miner_id, sum of the power readings in W, how many)) for every miner since ``since``.
+
+        Energy = sum x poll interval: each reading stands for one round (services/energy_cost.py).
+        """
+        bucket, rows = self._chart(ts.MINER, since, bucket_s, None, finish=_power_sum)
+        return bucket, [(t, key, total, count) for (t, key), (total, count) in rows if count]
+
+    def _chart(self, series: ts.Series, since: float, bucket_s: int, key_value: Any, *,
+               finish: Callable[[ts.Series, _Bucket], Any] | None = None,
+               ) -> tuple[int, list[tuple[tuple[int, Any], Any]]]:
         tier, bucket = self.plan(bucket_s)
         acc: dict[tuple[int, Any], _Bucket] = {}
         with self.db.read() as conn:
@@ -291,7 +300,8 @@ class History:
                 if until is not None:
                     cursor = until
         self._add_buffered(acc, series, since, bucket, key_value)
-        return bucket, [(k, self._finish(series, acc[k])) for k in sorted(acc, key=_sort_key)]
+        finish = finish or self._finish
+        return bucket, [(k, finish(series, acc[k])) for k in sorted(acc, key=_sort_key)]
 
     @staticmethod
     def _add_row(acc: dict, series: ts.Series, row: Any) -> None:
@@ -335,6 +345,12 @@ class History:
         for i, col in enumerate(series.maxes):
             values[col] = b.maxes[i]
         return values
+
+
+def _power_sum(series: ts.Series, b: _Bucket) -> tuple[float, int]:
+    """A bucket's (sum of power readings, how many): what energy needs, where a chart wants the mean."""
+    i = series.means.index("power_w")
+    return b.sums[i], b.counts[i]
 
 
 def _sort_key(key: tuple[int, Any]) -> tuple[int, str]:

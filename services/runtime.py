@@ -25,6 +25,7 @@ from services.autocontrol import AutoControl, DbStore
 from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
 from services.discovery import Discovery
+from services.energy_cost import CostBook, PriceLog
 from services.ems import EmsService
 from services.failure_log import FailureLog
 from services.fleet import FleetManager
@@ -69,6 +70,11 @@ class Runtime:
                                       event=self.fleet.event)
         self.prices = PriceService(config.prices, self.data_dir)  # slots from DATA_DIR/prices.json until the first fetch
         self.profitability = ProfitabilityService(config.profitability)  # hashprice and break-even (no I/O here)
+        # Energy and cost per miner (GET /api/energy/cost): the slots that applied are kept in the database.
+        self.price_log = PriceLog(self.db)
+        self.costs = CostBook(self.history, self.price_log, self.prices.zone,
+                              interval_s=lambda: self.config.polling.interval_sec, held=self.prices.slots,
+                              default_main=self.prices.default_main)
         # Schedules and rules: config.yaml's plus the API's, state in the database (services/rules/book.py).
         self.rules = RuleBook(config.rules, DbStore(self.db), event=self.fleet.event, families=known_families())
         # The control loop: its step (services/control) reads the battery, prices, hashprice and rules.
@@ -156,7 +162,7 @@ class Runtime:
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if self.prices.configured:
             # Runs every 30 s; fetches when refresh_min (or the backoff after a failure) has passed.
-            jobs.append(("prices", self.prices.tick, PRICES_TICK_SEC, True))
+            jobs.append(("prices", self._prices_tick, PRICES_TICK_SEC, True))
         if cfg.network.discover_every_min:
             jobs.append(("discover", self._periodic_discovery, cfg.network.discover_every_min * 60, False))
         if cfg.profitability.source == "mempool":
@@ -216,6 +222,13 @@ class Runtime:
         except Exception as exc:  # noqa: BLE001 - busy or no subnet: logged, tried again next time
             log.warning("discovery not started: %s", exc)
 
+    def _prices_tick(self) -> None:
+        """The prices job: fetch when due, then log the slots whose time has come (their cost later needs them)."""
+        import time
+
+        self.prices.tick()
+        self.price_log.record(self.prices.slots(), self.config.prices.source, time.time())
+
     def maintenance(self) -> dict[str, Any]:
         """Hourly: drop history past each tier's retention, removed miners' history and old events.
 
@@ -228,6 +241,7 @@ class Runtime:
         with self.db.read() as conn:
             removed = queries.get_state(conn, REMOVED_KEY) or []
         history = self.history.purge(now, removed)
+        self.price_log.purge(now - storage.hourly_retention_days * 86400)  # the cost of an hour needs its price
         with self.db.write() as conn:
             if removed:  # only the ids purged above: a miner removed meanwhile stays listed
                 left = [i for i in (queries.get_state(conn, REMOVED_KEY) or []) if i not in removed]

@@ -75,6 +75,12 @@ class PriceService:
             return prices.fallback(f"no published price covers this time{tail}", export)
         return price
 
+    def default_main(self) -> float | None:
+        """prices.default_price in main currency per kWh (None when not set): what a past hour without a slot costs."""
+        with self._lock:
+            prices = self._prices
+        return prices.fallback("").price_main
+
     def slots(self) -> list[PriceSlot]:
         """The held slots (yesterday's last hours to tomorrow), in time order."""
         with self._lock:

@@ -3,7 +3,7 @@
 // estimate for the fleet (GET /api/profitability). Polled while the page is visible; every
 // API string is set as text. Maths in energy_maths.js, the chart in price_chart.js.
 
-import { efficiencyJTH, estimateToday, inPriceUnit, parseSlots } from "./energy_maths.js";
+import { efficiencyJTH, estimateToday, inPriceUnit, money, parseSlots } from "./energy_maths.js";
 import { initPriceChart, renderPriceChart } from "./price_chart.js";
 import { initSession } from "./session.js";
 import { $, api, el, fmtAgo, fmtEff, fmtHash, fmtPower, isNum, noteServerTime, nowS, setText } from "./util.js";
@@ -25,15 +25,6 @@ function saveHidden() {
 }
 
 // ---------- formatting ----------
-
-function money(v, currency) {
-  if (!isNum(v)) return "—";
-  // Small amounts (a Bitaxe earns fractions of a penny an hour) keep three significant digits.
-  const opts = Math.abs(v) >= 1 || v === 0 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
-    : { maximumSignificantDigits: 3 };
-  try { return new Intl.NumberFormat(undefined, { style: "currency", currency, ...opts }).format(v); }
-  catch { return `${Number(v.toPrecision(3))} ${currency}`; } // not an ISO code Intl knows
-}
 
 // Minor units (p, ct, ¢) read well with 2 decimals; main units per kWh need 4 (0.2450 EUR/kWh).
 const priceDigits = (factor) => (isNum(factor) && factor < 1 ? 2 : 4);

@@ -103,3 +103,13 @@ export function inPriceUnit(main, factor) {
 export function efficiencyJTH(powerW, hashrateHs) {
   return isNum(powerW) && isNum(hashrateHs) && hashrateHs > 0 ? powerW / (hashrateHs / 1e12) : null;
 }
+
+// An amount of money in ``currency`` for people (shared by the Energy page's tables).
+export function money(v, currency) {
+  if (!isNum(v)) return "—";
+  // Small amounts (a Bitaxe earns fractions of a penny an hour) keep three significant digits.
+  const opts = Math.abs(v) >= 1 || v === 0 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
+    : { maximumSignificantDigits: 3 };
+  try { return new Intl.NumberFormat(undefined, { style: "currency", currency, ...opts }).format(v); }
+  catch { return `${Number(v.toPrecision(3))} ${currency}`; } // not an ISO code Intl knows
+}

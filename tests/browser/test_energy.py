@@ -251,3 +251,21 @@ def test_stale_prices_and_the_fetch_error_are_shown(browser, dead_source):
         expect(page.locator("#price-empty")).to_have_text("No published prices yet.")
         expect(page.locator("#econ-empty")).to_have_text("No miners yet.")
         expect(page.locator("#today-cost")).to_have_text("£0.00")  # no miner mining: nothing spent
+
+
+def test_energy_and_cost_per_miner(open_page):
+    """Each simulated miner's energy so far today from the stored readings, priced by the table (in GBP)."""
+    page = open_page("/energy")
+    for _ in range(40):
+        cells = page.locator("#cost-rows tr td:first-of-type")
+        if cells.count() == COUNT and all(re.search(r"[\d.]+ Wh", t) and "£" in t for t in cells.all_inner_texts()):
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    else:
+        raise AssertionError(f"no energy and cost per miner: {page.locator('#cost-wrap').inner_text()}")
+    expect(page.locator("#cost-head th")).to_have_text(["Miner", "Today", "Yesterday", "This month", "Last month"])
+    expect(page.locator("#cost-foot th")).to_have_text("Fleet")
+    expect(page.locator("#cost-note")).to_contain_text("price that applied each hour")
+    page.locator("#cost-title").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "energy-cost.png"), full_page=True)
