@@ -87,6 +87,7 @@ def apply_live(runtime: Any, new: Config, changed: Iterable[str], *, actor: str)
     control = runtime.autocontrol
     control.controller.cfg = new.autocontrol  # thresholds, fail-safe, surplus and price layers: read every tick
     control.allocator.settings = allocator_settings(new.autocontrol)
+    control.ems.cfg = new.ems  # ems.token: "configured" (503 without one) is asked on every EMS call
     # The controller's saved state (the dashboard's switch) wins over config at start, so a saved
     # enabled/policy is also set there: what the page saved is what runs.
     command = {k.split(".")[1]: get_path(new, k) for k in ("autocontrol.enabled", "autocontrol.policy") if k in changed}
