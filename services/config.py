@@ -29,6 +29,7 @@ from services.rules import Rule
 from services.prices.config import PricesConfig
 from services.prices.config import apply_env as _apply_prices_env
 from services.profitability.config import ProfitabilityConfig
+from services.solo.config import SoloConfig
 
 
 class ConfigError(Exception):
@@ -438,6 +439,7 @@ class Config:
     profitability: ProfitabilityConfig = field(default_factory=ProfitabilityConfig)  # docs/profitability.md
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # notifications and triggers (docs/alerts.md)
     mqtt: MqttPublisherConfig = field(default_factory=MqttPublisherConfig)  # publish to a broker (docs/mqtt.md)
+    solo: SoloConfig = field(default_factory=SoloConfig)  # network difficulty and solo pools (docs/wallets.md)
     miners: tuple[MinerEntry, ...] = ()
     rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
     # This controller's name among several (docs/scale-out.md): MQTT topics and metric labels carry it.
