@@ -66,6 +66,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(miners_api.bp)  # /api/miners, /api/miner-types
     app.register_blueprint(miner_commands.bp)  # /api/miners/<ip>/<command>, credentials, chips
+    from web import miner_tuning
+    app.register_blueprint(miner_tuning.bp)  # /api/miners/<ip>/tuning and /thermal (docs/miners.md)
     app.register_blueprint(miner_settings.bp)  # PATCH /api/miners/<ip>: name, tags, enabled, limits (docs/miners.md)
     app.register_blueprint(fleet_api.bp)  # /api/stats, /api/health
     app.register_blueprint(history_api.bp)  # /api/history, /api/miners/<ip>/history, /api/history.csv

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .tuning import Tuning
 
 # --- capabilities -----------------------------------------------------------
 # Names of the control actions a driver may support. The API answers 409 for an
@@ -27,8 +30,9 @@ POOLS = "pools"
 CHIPS = "chips"  # a read, not an action: per-chip data via read_chips()
 REBOOT = "reboot"  # reboot the whole device, where RESTART only restarts the mining process (Vnish)
 AUTODOWNSCALE = "autodownscale"  # Vnish 3.x automatic frequency downscaling settings
+THERMAL = "thermal"  # a thermal (fan-control target) temperature via set_thermal_target(); tuning() reads it
 ALL_CAPABILITIES = (RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE, FREQUENCY, FAN, POOLS, CHIPS,
-                    AUTODOWNSCALE)
+                    AUTODOWNSCALE, THERMAL)
 
 SHA256D = "sha256d"
 SCRYPT = "scrypt"
@@ -264,3 +268,11 @@ class MinerDriver(ABC):
     def read_chips(self) -> list[ChipStatus]:
         """Per-chip hashrate and state (CHIPS capability)."""
         raise self._unsupported("report per-chip data")
+
+    def tuning(self) -> "Tuning":
+        """Per-board frequency/voltage and thermal target with their limits (FREQUENCY or THERMAL drivers)."""
+        raise self._unsupported("report its tuning settings")
+
+    def set_thermal_target(self, celsius: int) -> str | None:
+        """Set the temperature the firmware's fan control holds (THERMAL capability)."""
+        raise self._unsupported("set a thermal target")

@@ -31,6 +31,7 @@ from .base import (
     PoolConfig,
 )
 from .cgminer import section
+from .tuning import Tuning
 from .vnish_legacy import VnishLegacyDriver, parse_vnish_version
 from .vnish_rest import VnishRestDriver
 
@@ -193,11 +194,17 @@ class VnishDriver(MinerDriver):
         """1.x: an autotune preset by name; 3.x: low_power / balanced / performance."""
         self._call("set_mode", mode)
 
-    def set_frequency(self, mhz: int, voltage_mv: int | None = None, board: int | None = None) -> None:
-        """3.x only (global or per board, optional chain voltage)."""
-        if isinstance(self._resolve(), VnishRestDriver):
-            raise NotSupported("Vnish 1.x sets power through autotune presets here, not a raw frequency")
-        self._call("set_frequency", mhz, voltage_mv, board)
+    def set_frequency(self, mhz: int, voltage_mv: int | None = None, board: int | None = None) -> str | None:
+        """Global or per-board frequency; chain voltage per board on 3.x, global only on 1.x (its /settings)."""
+        return self._call("set_frequency", mhz, voltage_mv, board)
+
+    def tuning(self) -> Tuning:
+        """Per-board frequency/voltage and the thermal target with the limits (1.x: /model; 3.x: documented)."""
+        return self._call("tuning")
+
+    def set_thermal_target(self, celsius: int) -> str | None:
+        """1.x: cooling.mode auto param; 3.x: _ant_target_temp."""
+        return self._call("set_thermal_target", celsius)
 
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """Replace the three pool slots (1.x: POST /settings; 3.x: the custom CGI form)."""

@@ -41,6 +41,7 @@ from .base import (
     POOLS,
     RESTART,
     SLEEP,
+    THERMAL,
     WAKE,
     ChipStatus,
     Credentials,
@@ -55,6 +56,7 @@ from .base import (
 from .cgminer import CGMinerDriver, parse_cgminer, parse_stats, parse_version, section
 from .cgminer_api import DEFAULT_PORT as CGMINER_PORT, reply_guard
 from .stratum import validate_pools
+from .tuning import CONTROLLER, DOCUMENTED, BoardTuning, Range, Tuning
 from .values import scrub
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,11 @@ POOL_SLOTS = 3
 BOARD_SLOTS = 3  # _ant_freq1..3 / _ant_voltage1..3: the form has three per-board slots
 FREQ_RANGE = (100, 1175)  # the Vnish 3.x S9 frequency drop-down (third-party copy of the web UI list)
 VOLTAGE_RANGE_MV = (7000, 11000)  # S9 chains run 8.2-9.4 V (chain_vol 920 in the 3.8.6 capture); margin both ways
+# Thermal target (_ant_target_temp -> bitmain-target-temp, degrees C). Vnish 3.x publishes no
+# range; third-party tools read 75 as the default and write 80 (code-search file ids 515431207).
+# The CGI itself (a copy of set_miner_conf_custom.cgi, file id 2044141705) writes the key only
+# when the field is not "0", so "0" means "firmware default". These bounds are ours.
+THERMAL_RANGE_C = (40, 90)
 
 
 def parse_vnish_version(text: Any) -> Version | None:
@@ -227,6 +234,34 @@ def mv_to_conf(voltage_mv: int, current: Any) -> str:
     return str(int(round(voltage_mv / 10.0)))
 
 
+def _conf_number(value: Any) -> float | None:
+    """A positive number from a config value ("650", 650); None for "0", "" and anything else."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def parse_legacy_tuning(conf: Mapping[str, Any], boards: int = BOARD_SLOTS) -> Tuning:
+    """get_miner_conf.cgi -> Tuning: ``bitmain-freq``/``-voltage`` and their 1..3 overrides ("0" = global)."""
+    tuning = Tuning(frequency_mhz=_conf_number(conf.get("bitmain-freq")),
+                    voltage_mv=voltage_to_mv(conf.get("bitmain-voltage")),
+                    per_board_frequency=True, per_board_voltage=True,
+                    frequency_range=Range(*FREQ_RANGE, DOCUMENTED), voltage_range=Range(*VOLTAGE_RANGE_MV, CONTROLLER),
+                    thermal_target_c=_conf_number(conf.get("bitmain-target-temp")),
+                    thermal_range=Range(*THERMAL_RANGE_C, CONTROLLER),
+                    thermal_limit_c=_conf_number(conf.get("bitmain-tempoff")))
+    for index in range(boards):
+        freq = _conf_number(conf.get(f"bitmain-freq{index + 1}"))
+        volt = voltage_to_mv(conf.get(f"bitmain-voltage{index + 1}"))
+        tuning.boards.append(BoardTuning(index=index, frequency_mhz=freq, voltage_mv=volt,
+                                         follows_global=freq is None and volt is None))
+    if tuning.thermal_target_c is None:
+        tuning.notes.append("no target temperature stored: the firmware's default applies")
+    return tuning
+
+
 # --- reads -----------------------------------------------------------------------------------
 def _device_block(stats: Mapping[str, Any] | None) -> Mapping[str, Any]:
     blocks = section(stats, "STATS")
@@ -327,7 +362,7 @@ class VnishLegacyDriver(CGMinerDriver):
 
     family: ClassVar[str] = "vnish"
     capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, MODE, FREQUENCY, POOLS, CHIPS,
-                                                         AUTODOWNSCALE})
+                                                         AUTODOWNSCALE, THERMAL})
     modes: ClassVar[tuple[str, ...]] = MODES
     default_credentials: ClassVar[Credentials | None] = Credentials("root", "root")  # the Bitmain web login
     read_commands: ClassVar[tuple[str, ...]] = ("summary", "stats", "pools")
@@ -424,6 +459,11 @@ class VnishLegacyDriver(CGMinerDriver):
         """Read-modify-write of the whole form; the CGI answers "ok" and restarts the mining process."""
         self._need_control(what)
         conf = self.miner_conf()
+        # _ant_presave "1" or "2" makes the CGI save without restarting bmminer ("2" even to another
+        # file, /config/deploy/<name>.conf), so nothing would take effect; the CGI never stores the key,
+        # so the form's default would be "1". Any other value restarts bmminer after saving (the CGI's
+        # last lines, code-search file id 2044141705).
+        changes = {"_ant_presave": "0", **changes}
         form = build_form(conf, changes)
         reply = self._cgi("POST", "set_miner_conf_custom.cgi", form)
         if reply.text.strip().lower() != "ok":
@@ -554,6 +594,25 @@ class VnishLegacyDriver(CGMinerDriver):
             expect[key] = str(int(value))
         self._write_conf(changes, "set autodownscale", expect)
 
+    def tuning(self) -> Tuning:
+        """get_miner_conf.cgi -> global and per-board frequency/voltage, the target and shutdown temperatures."""
+        self._need_control("read tuning")
+        boards = len(self._acs) or BOARD_SLOTS
+        return parse_legacy_tuning(self.miner_conf(), min(boards, BOARD_SLOTS))
+
+    def set_thermal_target(self, celsius: int) -> str | None:
+        """``_ant_target_temp`` through the custom form, below the miner's ``bitmain-tempoff``; read back."""
+        low, high = THERMAL_RANGE_C
+        Range(low, high, CONTROLLER).check(int(celsius), "target temperature", "C")
+        self._need_control("set thermal target")
+        shutdown = _conf_number(self.miner_conf().get("bitmain-tempoff"))
+        if shutdown is not None and int(celsius) >= shutdown:
+            raise ValueError(f"target temperature {int(celsius)} C must be below the miner's shutdown "
+                             f"temperature {shutdown:g} C (bitmain-tempoff)")
+        self._write_conf({"_ant_target_temp": str(int(celsius))}, "set thermal target",
+                         {"bitmain-target-temp": str(int(celsius))})
+        return None
+
     def set_pools(self, pools: list[PoolConfig]) -> None:
         """Replace the three pool slots through the custom form (unused slots empty), read back."""
         checked = validate_pools(pools, max_pools=POOL_SLOTS)
@@ -586,4 +645,5 @@ class VnishLegacyDriver(CGMinerDriver):
         return parse_chip_hr(reply.json(), algorithm_for(self._model)[1], self._acs)
 
 
-__all__ = ["VnishLegacyDriver", "build_form", "parse_chip_hr", "parse_vnish_legacy", "presets_for"]
+__all__ = ["VnishLegacyDriver", "build_form", "parse_chip_hr", "parse_legacy_tuning", "parse_vnish_legacy",
+           "presets_for"]

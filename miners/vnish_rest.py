@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from . import http
 from .base import (
     CHIPS,
+    FREQUENCY,
     REBOOT,
     MODE,
     POOLS,
@@ -39,6 +40,7 @@ from .base import (
     SCRYPT,
     SHA256D,
     SLEEP,
+    THERMAL,
     WAKE,
     BoardStatus,
     ChipStatus,
@@ -54,7 +56,9 @@ from .base import (
 )
 from .cgminer import integer, model_from_type, num, positive
 from .stratum import validate_pools
+from .tuning import Tuning
 from .values import difficulty, scrub
+from .vnish_rest_tuning import MANUAL_PRESET, miner_settings, model_limits, overclock_change, parse_tuning
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +343,7 @@ class VnishRestDriver(MinerDriver):
     family: ClassVar[str] = "vnish"
     default_port: ClassVar[int] = 80
     capabilities: ClassVar[frozenset[str]] = frozenset({RESTART, REBOOT, SLEEP, WAKE, POWER_WATTS, POWER_PERCENT, MODE,
-                                                        POOLS, CHIPS})
+                                                        POOLS, CHIPS, FREQUENCY, THERMAL})
     # The web password; user names do not exist on Vnish 1.x. "admin" is the factory
     # password (pyasic settings default_vnish_web_password, asic-rs VnishV120::default_auth).
     default_credentials: ClassVar[Credentials | None] = Credentials("", "admin")
@@ -352,6 +356,7 @@ class VnishRestDriver(MinerDriver):
         self._scale: float = 1e9
         self._presets: list[dict[str, Any]] | None = None
         self._unlock_refused: str | None = None  # why the last unlock failed; reads do not retry it
+        self._model: dict[str, Any] | None = None  # GET /model: fixed per device, read once
         self.modes: tuple[str, ...] = ()
         self.power_steps_w: tuple[float, ...] = ()
 
@@ -559,6 +564,77 @@ class VnishRestDriver(MinerDriver):
         if got[:POOL_SLOTS] != [(_url_key(e["url"]), e["user"]) for e in entries]:
             raise MinerProtocolError("set pools: Vnish answered OK but the stored pools differ")
 
+    # --- tuning (miners/vnish_rest_tuning.py has the wire facts) ---
+    def model_info(self) -> dict[str, Any]:
+        """GET /model (no auth): the overclock and cooling limits, read once per driver."""
+        if self._model is None:
+            model = self._get("model")
+            if not isinstance(model, dict):
+                raise MinerProtocolError("Vnish /api/v1/model is not a JSON object")
+            self._model = model
+        return self._model
+
+    def tuning(self) -> Tuning:
+        """Global and per-chain frequency, global voltage, the thermal target and the /model limits."""
+        return parse_tuning(self._settings(), self.model_info())
+
+    def set_frequency(self, mhz: int, voltage_mv: int | None = None, board: int | None = None) -> str | None:
+        """Manual frequency (global or one chain) and global voltage via POST /settings, checked against /model.
+
+        Vnish 1.x has one chain voltage for all boards (overclock.globals.volt): a
+        voltage with a board is refused. The values are in effect with the autotune
+        preset "disabled", which this selects; the note says when it changed.
+        """
+        settings = self._settings()
+        overclock = dict(_mapping(miner_settings(settings).get("overclock")))
+        limits = model_limits(self.model_info(), modded_psu=overclock.get("modded_psu") is True)
+        if limits["frequency"] is None:
+            raise NotSupported("this Vnish build reports no overclock limits (/api/v1/model); use a preset")
+        if board is not None and voltage_mv is not None:
+            raise NotSupported("Vnish 1.x sets one chain voltage for all boards; send the voltage without a board")
+        limits["frequency"].check(int(mhz), "frequency", "MHz")
+        if voltage_mv is not None:
+            if limits["voltage"] is None:
+                raise NotSupported("this Vnish build reports no voltage limits (/api/v1/model)")
+            limits["voltage"].check(int(voltage_mv), "voltage", "mV")
+        chains = limits["chains"] or len(overclock.get("chains") or [])
+        if board is not None and not 0 <= int(board) < chains:
+            raise ValueError(f"this miner has boards 0..{chains - 1}, got board {board}")
+        new = overclock_change(overclock, int(mhz), voltage_mv, board, chains)
+        self._command("settings", {"miner": {"overclock": new}}, what="set frequency")
+        stored = _mapping(miner_settings(self._settings()).get("overclock"))
+        want_glob, got_glob = new["globals"], _mapping(stored.get("globals"))
+        got_chains = [c.get("freq") if isinstance(c, dict) else None for c in stored.get("chains") or []]
+        if (stored.get("preset") != MANUAL_PRESET or any(got_glob.get(k) != v for k, v in want_glob.items())
+                or got_chains[:chains] != [c["freq"] for c in new["chains"]][:chains]):
+            raise MinerProtocolError("set frequency: Vnish answered OK but stored other overclock values")
+        before = overclock.get("preset")
+        if before != MANUAL_PRESET:
+            return f"autotune preset {before!r} switched to {MANUAL_PRESET!r}: manual values apply"
+        return None
+
+    def set_thermal_target(self, celsius: int) -> str | None:
+        """The fan control's target temperature: ``miner.cooling.mode`` {"name": "auto", "param": C}."""
+        miner = miner_settings(self._settings())
+        mode = _mapping(_mapping(miner.get("cooling")).get("mode"))
+        if mode.get("name") != "auto":
+            raise NotSupported(f"the fan is in {mode.get('name') or 'an unknown'} mode; Vnish holds a target "
+                               "temperature only in auto mode")
+        limits = model_limits(self.model_info())
+        if limits["thermal"] is None:
+            raise NotSupported("this Vnish build reports no target-temperature limits (/api/v1/model)")
+        limits["thermal"].check(int(celsius), "target temperature", "C")
+        restart = _mapping(miner.get("misc")).get("restart_temp")
+        if isinstance(restart, (int, float)) and not isinstance(restart, bool) and int(celsius) >= restart:
+            raise ValueError(f"target temperature {int(celsius)} C must be below the miner's restart "
+                             f"temperature {restart:g} C")
+        self._command("settings", {"miner": {"cooling": {"mode": {"name": "auto", "param": int(celsius)}}}},
+                      what="set thermal target")
+        stored = _mapping(_mapping(miner_settings(self._settings()).get("cooling")).get("mode"))
+        if stored.get("name") != "auto" or stored.get("param") != int(celsius):
+            raise MinerProtocolError("set thermal target: Vnish answered OK but stored another cooling mode")
+        return None
+
     def read_chips(self) -> list[ChipStatus]:
         """Per-chip data: /boards on 1.3.x, /chains on 1.2.x (/chips, its deprecated form, as a fallback)."""
         version = self._need_version()
@@ -570,6 +646,11 @@ class VnishRestDriver(MinerDriver):
         if reply.status != 404:
             raise MinerProtocolError(f"Vnish GET /api/v1/chains: HTTP {reply.status}")
         return parse_chips_stats(self._get("chips"), self._scale)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else {} (a settings section the build lacks)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _unlock_timeout(reply: http.HttpReply) -> int | None:

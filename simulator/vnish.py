@@ -74,6 +74,19 @@ class RestModel:
     fan_rpm: int
     presets: tuple[tuple[str, int, float], ...]  # (name, watts, total hashrate in pretty_unit)
     pretty_unit: str  # the unit of "pretty" ("TH"; "GH" on scrypt), 1000 x hr_measure
+    # GET /model "overclock" (MHz; voltages in 10 mV like globals.volt) and "cooling" target limits.
+    overclock: tuple[tuple[str, int], ...] = ()
+    target_temp: tuple[int, int] = (20, 90)
+
+
+# The S19 figures are the 1.2.6 /model example of the "VNish API Documentation"
+# (tests/fixtures/vnish/api_v1_model.s19_vnish_1.2.6.json); S21 and L7 are simulator choices.
+_S19_OC = (("max_voltage", 1535), ("min_voltage", 1200), ("default_voltage", 1380), ("max_freq", 1000),
+           ("min_freq", 50), ("default_freq", 675), ("warn_freq", 850), ("max_voltage_stock_psu", 1500))
+_S21_OC = (("max_voltage", 1450), ("min_voltage", 1150), ("default_voltage", 1320), ("max_freq", 700),
+           ("min_freq", 50), ("default_freq", 490), ("warn_freq", 600), ("max_voltage_stock_psu", 1420))
+_L7_OC = (("max_voltage", 1480), ("min_voltage", 1200), ("default_voltage", 1340), ("max_freq", 800),
+          ("min_freq", 50), ("default_freq", 525), ("warn_freq", 650), ("max_voltage_stock_psu", 1450))
 
 
 MODELS: dict[str, RestModel] = {
@@ -83,13 +96,13 @@ MODELS: dict[str, RestModel] = {
                               (("1100", 1100, 53), ("1300", 1300, 58), ("1500", 1500, 63), ("1700", 1700, 68),
                                ("1900", 1900, 73), ("2100", 2100, 78), ("2350", 2350, 85), ("2620", 2620, 91),
                                ("2950", 2950, 99), ("3200", 3200, 102), ("3350", 3350, 105), ("3750", 3750, 110),
-                               ("4000", 4000, 115), ("4260", 4260, 120), ("4690", 4690, 124)), "TH"),
+                               ("4000", 4000, 115), ("4260", 4260, 120), ("4690", 4690, 124)), "TH", _S19_OC),
     # S21 and L7: simulator choices with the same shape (no preset list was captured for them).
     "Antminer S21": RestModel("Antminer S21", "s21", 3, 108, "sha256d", "GH/s", 66700.0, 3500.0, 490, 13200, 4, 4800,
                               (("2800", 2800, 165), ("3100", 3100, 180), ("3500", 3500, 200), ("3900", 3900, 215)),
-                              "TH"),
+                              "TH", _S21_OC),
     "Antminer L7": RestModel("Antminer L7", "l7", 3, 120, "scrypt", "MH/s", 3166.7, 3425.0, 525, 13400, 4, 5200,
-                             (("2700", 2700, 8.05), ("3000", 3000, 8.8), ("3400", 3400, 9.5)), "GH"),
+                             (("2700", 2700, 8.05), ("3000", 3000, 8.8), ("3400", 3400, 9.5)), "GH", _L7_OC),
 }
 ALIASES = {"s19": "Antminer S19", "s21": "Antminer S21", "l7": "Antminer L7"}
 
@@ -236,30 +249,64 @@ class VnishMiner(CgApiMiner):
         """True while the chains hash (mining)."""
         return self.state == "mining"
 
-    def chain_ideal(self) -> float:
-        """Nominal rate of one chain in hr_measure units at the current preset (stock when disabled)."""
+    def _manual(self) -> bool:
+        """Preset "disabled": overclock.globals and per-chain freq are in effect (CurrentPreset in the 1.3.4 spec)."""
+        return self.settings["miner"]["overclock"].get("preset") == "disabled"
+
+    def _manual_freq(self, i: int) -> float:
+        overclock = self.settings["miner"]["overclock"]
+        chains = overclock.get("chains") or []
+        own = chains[i].get("freq") if i < len(chains) and isinstance(chains[i], dict) else 0
+        return float(own or (overclock.get("globals") or {}).get("freq") or self.hw.freq)
+
+    def chain_volt_mv(self) -> int:
+        """Chain voltage in mV: overclock.globals.volt (10 mV units) when manual, the stock voltage otherwise."""
+        volt = (self.settings["miner"]["overclock"].get("globals") or {}).get("volt")
+        return int(volt) * 10 if self._manual() and volt else self.hw.voltage
+
+    def chain_ideal(self, i: int | None = None) -> float:
+        """Nominal rate of chain i (None: the chains' mean) in hr_measure units: preset, or frequency when manual."""
         preset = self._preset()
-        if preset is None:
-            return self.hw.stock_rate
-        return preset[2] * 1000.0 / self.hw.chains  # TH -> GH/s, GH -> MH/s
+        if preset is not None and preset[0] != "disabled":
+            return preset[2] * 1000.0 / self.hw.chains  # TH -> GH/s, GH -> MH/s
+        if i is None:
+            return sum(self.chain_ideal(n) for n in range(self.hw.chains)) / self.hw.chains
+        return self.hw.stock_rate * self._manual_freq(i) / self.hw.freq
 
     def chain_rate(self, i: int) -> float:
         """Noise-free real-time rate of chain i (hr_measure units)."""
         if not self.hashing:
             return 0.0
-        return self.chain_ideal() * self.chain_quality[i] * self.throttle / 100.0
+        return self.chain_ideal(i) * self.chain_quality[i] * self.throttle / 100.0
 
     def watts(self) -> float:
-        """Wall power: the preset's watts (stock when disabled), scaled by the throttle; idle when stopped."""
+        """Wall power: the preset's watts, or per chain f x V^2 from stock when manual, scaled by the throttle."""
         if not self.hashing:
             return 0.0
         preset = self._preset()
-        base = preset[1] if preset else self.hw.stock_watts
+        if self._manual():
+            volts = (self.chain_volt_mv() / self.hw.voltage) ** 2
+            base = sum(self.hw.stock_watts / self.hw.chains * self._manual_freq(n) / self.hw.freq * volts
+                       for n in range(self.hw.chains))
+        else:
+            base = preset[1] if preset else self.hw.stock_watts
         return base * (0.1 + 0.9 * self.throttle / 100.0)
 
-    def chain_freq(self) -> float:
-        """Chain frequency: scales with the preset's share of the stock rate (simulator model)."""
-        return round(self.hw.freq * self.chain_ideal() / self.hw.stock_rate)
+    def chain_freq(self, i: int | None = None) -> float:
+        """Chain frequency: the manual setting, else scaled with the preset's share of the stock rate."""
+        if self._manual() and i is not None:
+            return self._manual_freq(i)
+        return round(self.hw.freq * self.chain_ideal(i) / self.hw.stock_rate)
+
+    def fan_duty(self) -> int:
+        """Fan duty %: manual mode's param, else more fan the lower the auto target (simulator model)."""
+        mode = self.settings["miner"]["cooling"].get("mode") or {}
+        if not self.hashing:
+            return 30
+        if mode.get("name") == "manual":
+            return int(mode.get("param") or 100)
+        target = mode.get("param") if isinstance(mode.get("param"), int) else 65
+        return max(30, min(100, 80 + (65 - target) * 2))
 
     def _advance(self) -> None:
         now = self.now()
@@ -348,11 +395,11 @@ class VnishMiner(CgApiMiner):
     def _chain(self, i: int) -> dict[str, Any]:
         rng, hw = self.rng, self.hw
         rate = noisy(rng, self.chain_rate(i), 0.01)
-        ideal = self.chain_ideal()
+        ideal = self.chain_ideal(i)
         pcb, chip = self._pcb_chip(i)
         orange = sum(1 for q in self.chip_quality[i] if q < 0.8)
         chain: dict[str, Any] = {
-            "id": i + 1, "frequency": float(self.chain_freq()), "voltage": hw.voltage,
+            "id": i + 1, "frequency": float(self.chain_freq(i)), "voltage": self.chain_volt_mv(),
             "power_consumption": int(self.watts() / hw.chains), "hashrate_ideal": round(ideal, 2),
             "hashrate_rt": round(rate, 3), "hashrate_percentage": round(100.0 * rate / ideal, 2) if ideal else 0.0,
             "hr_error": 0.0, "hw_errors": self.shares.hw_errors // hw.chains,
@@ -368,7 +415,7 @@ class VnishMiner(CgApiMiner):
         hw, rng = self.hw, self.rng
         chains = [self._chain(i) for i in range(hw.chains)]
         realtime = sum(c["hashrate_rt"] for c in chains)
-        nominal = self.chain_ideal() * hw.chains if self.hashing else 0.0
+        nominal = sum(self.chain_ideal(i) for i in range(hw.chains)) if self.hashing else 0.0
         watts = int(round(noisy(rng, self.watts(), 0.005)))
         efficiency = round(watts / (realtime / (1000.0 if hw.hr_measure == "GH/s" else 1.0)), 3) if realtime else 0.0
         status: dict[str, Any] = {"miner_state": self.state, "miner_state_time": int(self.now() - self.state_since)}
@@ -395,7 +442,7 @@ class VnishMiner(CgApiMiner):
                         "fans": [{"id": f, "rpm": rpm, "status": "ok", "max_rpm": 6800}
                                  for f, rpm in enumerate(self._fan_rpms())],
                         "settings": {"mode": dict(self.settings["miner"]["cooling"]["mode"])},
-                        "fan_duty": 80 if self.hashing else 30},
+                        "fan_duty": self.fan_duty()},
             "chains": chains, "found_blocks": 0, "best_share": int(self.shares.best_share),
         }
         if self.vt >= (1, 3, 0):
@@ -425,7 +472,7 @@ class VnishMiner(CgApiMiner):
             for n in range(hw.chips):
                 q = self.chip_quality[i][n]
                 chips.append({"id": n, "hr": round(noisy(rng, per_chip[i] * q, 0.01), 2),
-                              "freq": int(self.chain_freq()) if self.hashing else 0,
+                              "freq": int(self.chain_freq(i)) if self.hashing else 0,
                               "volt": int(hw.voltage / hw.chips * 2), "temp": round(63.0 + self.heat[i], 1),
                               "errs": 0 if q > 0.8 else 12, "grade": "grey" if q > 0.8 else "orange",
                               "throttled": self.throttle < 100})
@@ -435,8 +482,8 @@ class VnishMiner(CgApiMiner):
     def chain_chips(self) -> list[dict[str, Any]]:
         """/chains (1.2.x) and /boards (1.3.x): AntmChainChips / AntmBoardChips."""
         return [{"id": i + 1, "status": {"state": "mining" if self.hashing else "stopped", "failure_message": None},
-                 "hr_realtime": round(self.chain_rate(i), 2), "hr_nominal": round(self.chain_ideal(), 2),
-                 "freq": float(self.chain_freq()), "sensors": [], "chips": chips}
+                 "hr_realtime": round(self.chain_rate(i), 2), "hr_nominal": round(self.chain_ideal(i), 2),
+                 "freq": float(self.chain_freq(i)), "sensors": [], "chips": chips}
                 for i, chips in enumerate(self._chips())]
 
     def chips_stats(self) -> dict[str, Any]:
@@ -458,6 +505,49 @@ class VnishMiner(CgApiMiner):
                           "status": "tuned" if watts <= hw.stock_watts else "untuned",
                           "modded_psu_required": watts > hw.stock_watts * 1.2})
         return items
+
+    def model_info(self) -> dict[str, Any]:
+        """/model (MinerModelInfo): chain layout, cooling and overclock limits as in the 1.2.6 S19 example."""
+        hw = self.hw
+        low, high = hw.target_temp
+        return {"full_name": hw.full_name, "model": hw.code, "algorithm": hw.algorithm, "series": "x19",
+                "platform": "xil", "install_type": "nand", "hr_measure": hw.hr_measure, "serial": "N/A",
+                "chain": {"chips_per_chain": hw.chips, "chips_per_domain": 2, "num_chains": hw.chains,
+                          "topology": {"chips": [], "num_cols": 0, "num_rows": 0}},
+                "cooling": {"min_fan_pwm": 10, "min_target_temp": low, "max_target_temp": high,
+                            "fan_min_count": {"min": 1, "max": hw.fans, "default": hw.fans}},
+                "overclock": dict(hw.overclock)}
+
+    def _refuse_overclock(self, overclock: dict[str, Any]) -> str | None:
+        """Why an overclock write is outside /model's limits (simulator choice: the firmware's reply is not recorded)."""
+        limits = dict(self.hw.overclock)
+        glob = overclock.get("globals") if isinstance(overclock.get("globals"), dict) else {}
+        freqs = [("globals.freq", glob.get("freq"))]
+        freqs += [(f"chains[{n}].freq", c.get("freq")) for n, c in enumerate(overclock.get("chains") or [])
+                  if isinstance(c, dict) and c.get("freq")]
+        for name, value in freqs:
+            if value is not None and not limits["min_freq"] <= value <= limits["max_freq"]:
+                return f"{name} {value} is out of range {limits['min_freq']}..{limits['max_freq']}"
+        if len(overclock.get("chains") or []) > self.hw.chains:
+            return f"too many chains: this miner has {self.hw.chains}"
+        modded = overclock.get("modded_psu", self.settings["miner"]["overclock"].get("modded_psu"))
+        high = limits["max_voltage"] if modded else limits["max_voltage_stock_psu"]
+        volt = glob.get("volt")
+        if volt is not None and not limits["min_voltage"] <= volt <= high:
+            return f"globals.volt {volt} is out of range {limits['min_voltage']}..{high}"
+        return None
+
+    def _refuse_cooling(self, cooling: dict[str, Any]) -> str | None:
+        mode = cooling.get("mode")
+        if mode is None:
+            return None
+        if not isinstance(mode, dict) or mode.get("name") not in ("auto", "manual", "immers"):
+            return "Json deserialize error: miner.cooling.mode"
+        low, high = self.hw.target_temp
+        param = mode.get("param")
+        if mode["name"] == "auto" and (not isinstance(param, int) or not low <= param <= high):
+            return f"cooling.mode.param {param} is out of range {low}..{high}"
+        return None
 
     def perf_summary(self) -> dict[str, Any]:
         """/perf-summary: the current preset and the preset switcher."""
@@ -482,6 +572,7 @@ class VnishMiner(CgApiMiner):
             ("GET", "summary"): lambda r: _json(self.summary()),
             ("GET", "status"): lambda r: _json(self._status(r)),
             ("GET", "perf-summary"): lambda r: _json(self.perf_summary()),
+            ("GET", "model"): lambda r: _json(self.model_info()),
         }
         if self.vt >= (1, 3, 0):
             open_routes[("GET", "boards")] = lambda r: _json(self.chain_chips())
@@ -600,6 +691,12 @@ class VnishMiner(CgApiMiner):
                 preset = overclock.get("preset")
                 if preset is not None and preset not in {p["name"] for p in self.presets()}:
                     return _err(500, f"Unknown preset: {preset}")
+                refusal = self._refuse_overclock(overclock)
+                if refusal:
+                    return _err(400, refusal)
+            cooling = miner.get("cooling")
+            if isinstance(cooling, dict) and (refusal := self._refuse_cooling(cooling)):
+                return _err(400, refusal)
             self._advance()
             if pools is not None:
                 self.settings["miner"]["pools"] = [dict(p) for p in pools]
@@ -675,7 +772,7 @@ class VnishMiner(CgApiMiner):
             ("GHS av", fx(sum(rates), 2)), ("miner_count", hw.chains), ("total_acn", hw.chips * hw.chains),
             ("frequency", int(freq)), ("total_freqavg", fx(freq, 2)), ("total_rateideal", fx(ideal * hw.chains, 2)),
             ("total_rate", fx(sum(rates), 2)), ("state", self.state), ("fan_num", hw.fans), ("fan_mode", 0),
-            ("fan_pwm", 80 if self.hashing else 30),
+            ("fan_pwm", self.fan_duty()),
             *[(f"fan{f + 1}", r) for f, r in enumerate(rpm)],
             ("temp_num", hw.chains),
             *[(f"temp{n}", temps[n - 1][1]) for n in chains], *[(f"temp2_{n}", temps[n - 1][3]) for n in chains],

@@ -134,7 +134,9 @@ class VnishLegacyMiner(CgApiMiner):
         pools = list(spec.pools) if spec.pools else (
             [("stratum+tcp://ltc.viabtc.com:3333", worker)] if hw.scrypt else
             [("stratum+tcp://stratum.braiins.com:3333", worker), ("stratum+tcp://btc.viabtc.com:3333", worker)])
-        self.conf: dict[str, Any] = self._factory_conf(pools)
+        self.conf: dict[str, Any] = self._factory_conf(pools)  # /config/bmminer.conf, as get_miner_conf.cgi shows it
+        self.running: dict[str, Any] = dict(self.conf)  # what bmminer loaded at its last start
+        self.deployed: dict[str, Any] | None = None  # a form saved with _ant_presave "2" (/config/deploy/<name>.conf)
         self.devfee = Pool("DevFee", "DevFee", priority=DEVFEE_PRIORITY, diff=512.0)
         self.pools = []
         self._pools_from_conf()
@@ -209,7 +211,7 @@ class VnishLegacyMiner(CgApiMiner):
 
     def _conf_number(self, key: str) -> float:
         try:
-            return float(str(self.conf.get(key, "")).strip())
+            return float(str(self.running.get(key, "")).strip())
         except ValueError:
             return 0.0
 
@@ -261,8 +263,10 @@ class VnishLegacyMiner(CgApiMiner):
         self.on_boot()
 
     def on_boot(self) -> None:
-        """A (re)start: session counters reset."""
+        """A (re)start: session counters reset, bmminer loads the saved config."""
         super().on_boot()
+        if hasattr(self, "conf"):
+            self.running = dict(self.conf)
         self.shares = ShareCounter()
         self._last_advance = self.now()
         for pool in self.pools + [self.devfee]:
@@ -444,7 +448,13 @@ class VnishLegacyMiner(CgApiMiner):
         return cgi_reply(self.render_conf(), "application/json")
 
     def _set_conf_custom(self, request: httpd.Request) -> httpd.Response:
-        """Store the form BY POSITION (names are not looked at), answer "ok", restart bmminer."""
+        """Store the form BY POSITION (names are not looked at), answer "ok", restart bmminer.
+
+        As the CGI script does (a copy of it: code-search file id 2044141705): the
+        target and shutdown temperatures are written only when not "0", and
+        ``_ant_presave`` "1" saves without restarting bmminer, "2" saves to a
+        deploy file instead of the live config.
+        """
         tokens = [t for t in request.body.decode("utf-8", "replace").split("&") if t]
         values = []
         for token in tokens:
@@ -465,9 +475,17 @@ class VnishLegacyMiner(CgApiMiner):
             else:
                 conf[key] = value
         conf["pools"] = pools
-        self.conf = conf
+        for key in ("bitmain-target-temp", "bitmain-tempoff"):
+            if str(conf.get(key, "")).strip() == "0":
+                conf.pop(key)
+        presave = str(conf.get("bitmain-presave", "")).strip()
         self.conf_writes += 1
-        self.restart_mining()
+        if presave == "2":
+            self.deployed = conf
+            return cgi_reply("ok")
+        self.conf = conf
+        if presave != "1":
+            self.restart_mining()
         return cgi_reply("ok")
 
     def _system_info(self, request: httpd.Request) -> httpd.Response:

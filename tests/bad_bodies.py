@@ -61,6 +61,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/miners/<ip>/mode"): Spec(({"mode": "eco"},)),
     ("POST", "/api/miners/<ip>/frequency"): Spec(({"mhz": 500, "voltage_mv": 1200, "board": 0},)),
     ("POST", "/api/miners/<ip>/fan"): Spec(({"percent": 50},)),
+    ("POST", "/api/miners/<ip>/thermal"): Spec(({"target_c": 70},)),  # web/miner_tuning.py
     ("POST", "/api/miners/<ip>/pools"): Spec(({"pools": [{"url": "stratum+tcp://pool.example:3333",
                                                           "user": "worker.1", "password": "x"}]},), ip=FAKE_IP),
     ("PUT", "/api/miners/<ip>/credentials"): Spec(({"username": "root", "password": "secret"},)),

@@ -241,7 +241,8 @@ def test_legacy_read_and_narrowing_from_recorded_replies():
         d, _ = legacy_driver(fake)
         status = d.read()
     assert status.firmware_version == "3.8.6" and status.power_w == 1485.0
-    assert d.capabilities == {"restart", "reboot", "sleep", "wake", "mode", "frequency", "pools", "chips", "autodownscale"}
+    assert d.capabilities == {"restart", "reboot", "sleep", "wake", "mode", "frequency", "pools", "chips", "autodownscale",
+                              "thermal"}
     assert d.modes == ("low_power", "balanced", "performance")
     asked = {r["command"] for r in fake.requests}
     assert "stats" in asked and asked <= {"summary+stats+pools+version", "summary", "stats", "pools", "version"}
@@ -370,9 +371,7 @@ def test_family_picks_rest_when_info_says_vnish(requests_mock):
     assert isinstance(d, VnishDriver) and d.port == 10080 and d.api_port == 14028
     assert d.capabilities == VnishDriver.capabilities  # the family maximum until the first read
     d.read()
-    assert d.generation == "1.x" and "frequency" not in d.capabilities and "power_watts" in d.capabilities
-    with pytest.raises(NotSupported):
-        d.set_frequency(500)
+    assert d.generation == "1.x" and "frequency" in d.capabilities and "power_watts" in d.capabilities
     with pytest.raises(NotSupported):
         d.set_autodownscale(True)
 
