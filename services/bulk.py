@@ -150,8 +150,8 @@ def targets(fleet: FleetManager, body: Mapping[str, Any]) -> list[str]:
         return unique(out)
     if given[0] == "tag":
         tag = body["tag"]
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 64:
-            raise ValueError("tag must be a non-empty string of at most 64 characters")
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 64 or not tag.isprintable():
+            raise ValueError("tag must be a non-empty string of at most 64 printable characters")
         return tagged(fleet, tag.strip())
     if body["all"] is not True:
         raise ValueError("all must be true (or left out)")

@@ -91,8 +91,19 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/alerts/mute"): Spec(({"kind": "miner_offline", "minutes": 60},)),
     ("POST", "/api/alerts/test"): Spec(empty_ok=True),
     ("POST", "/api/integrations/mqtt/republish"): Spec(empty_ok=True),  # 409: MQTT is off here
+    # Pool library and bulk actions (web/pool_sets.py, web/bulk.py): <int:set_id> is the set build() stores.
+    ("POST", "/api/pool-sets"): Spec(({"name": "bb-new", "pools": [{"url": "stratum+tcp://pool.example:3333",
+                                                                   "user": "worker.1", "password": "pw"}]},)),
+    ("PUT", "/api/pool-sets/<int:set_id>"): Spec(({"name": "bb-renamed", "pools": [
+        {"url": "stratum2+tcp://v2.example:3336/9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXh",
+         "user": "worker.2", "password": "pw2"}]},)),
+    ("DELETE", "/api/pool-sets/<int:set_id>"): Spec(empty_ok=True),
+    ("POST", "/api/pool-sets/<int:set_id>/apply"): Spec(({"miners": [FAKE_IP]},)),
+    ("POST", "/api/miners/bulk"): Spec(({"action": "restart", "miners": [FAKE_IP]},
+                                        {"action": "power_percent", "tag": "bb-tag", "value": 50})),
 }
 RULE_NAME = "bb-rule"
+POOL_SET_ID = 1
 ALERT_ID = "a1"
 
 HUGE_INT = "1" + "0" * 400
@@ -219,6 +230,10 @@ def build(tmp_path):
     # A stored per-miner override, so clearing one is a change and a refused body must keep it.
     runtime.autocontrol.command({"override": {"percent": 30, "minutes": 60, "miner": POWER_IP}}, by="test")
     runtime.rules.add({"name": RULE_NAME, "when": {"price_above": 30}, "then": {"action": "sleep"}}, by="test")
+    from services.pool_sets import PoolSets
+
+    assert PoolSets(db).create("bb-set", [{"url": "stratum+tcp://pool.example:3333", "user": "w"}]).id == POOL_SET_ID
+    runtime.fleet.get(POWER_IP).tags, runtime.fleet.get(POWER_IP).nominal_w = ("bb-tag",), 40.0
     from services.alerts.book import Condition
 
     [problem] = runtime.alerts.book.observe(time.time(), [Condition("disk_full", "", "95 % used")], set()).raised
@@ -257,6 +272,7 @@ def headers_for(spec: Spec) -> dict[str, str]:
 def send(client, method: str, rule: str, spec: Spec, case: Case):
     """Send one case to one route."""
     path = rule.replace("<ip>", spec.ip).replace("<name>", RULE_NAME).replace("<alert_id>", ALERT_ID)
+    path = path.replace("<int:set_id>", str(POOL_SET_ID))
     return client.open(path, method=method, data=case.body, content_type=case.content_type,
                        headers=headers_for(spec))
 
@@ -272,7 +288,14 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
     return {"miners": rows, "restarts": list(FakeDriver.restarts), "pools": dict(FakeDriver.pools),
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),
             "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans),
-            "rules": runtime.rules.list(), "alerts": runtime.alerts.book.to_json()}
+            "rules": runtime.rules.list(), "alerts": runtime.alerts.book.to_json(),
+            "pool_sets": _pool_sets(runtime)}
+
+
+def _pool_sets(runtime) -> list[dict]:
+    """The pool library's rows, passwords included (a refused body must not change one)."""
+    with runtime.db.read() as conn:
+        return [dict(r) for r in conn.execute("SELECT id, name, pools FROM pool_sets ORDER BY id")]
 
 
 def reset_login_limit() -> None:
