@@ -145,7 +145,7 @@ function updateCard({ root, f }, m) {
   f.title.textContent = m.name || m.model || m.hostname || "Unknown model";
   f.model.title = f.title.textContent; // full name when the title is clamped
   f.title.setAttribute("aria-label", `${f.title.textContent}, details`);
-  const status = ["online", "offline", "unauthorized"].includes(m.status) ? m.status : "unknown";
+  const status = ["online", "offline", "unauthorized", "disabled"].includes(m.status) ? m.status : "unknown";
   f.status.textContent = status;
   f.status.className = `status status-${status}`;
   // A miner that is online but not mining says why in a small chip ("sleeping", "paused"...).

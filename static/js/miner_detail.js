@@ -6,6 +6,7 @@
 // innerHTML: every string here comes from a miner.
 
 import { renderControls, renderCredentials, renderPoolsEditor } from "./miner_controls.js";
+import { renderSettings } from "./miner_settings.js";
 import {
   $, ALGO_LABEL, api, caps, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff, fmtFan, fmtHash, fmtNum, fmtPower,
   fmtSI, fmtTemp, fmtTick, isNum, minerHref, nowS, readableError, rehomeToasts, reportError, setText, timeTicks, toast,
@@ -132,6 +133,7 @@ function render() {
   renderNotes(m);
   renderControls($("d-controls"), m);
   renderCredentials($("d-creds"), m);
+  renderSettings($("d-settings"), m);
   const c = caps(m);
   $("d-chips-sec").hidden = !c.includes("chips");
   $("d-pools-edit").hidden = !c.includes("pools");
@@ -142,7 +144,7 @@ const text = (v) => (typeof v === "string" && v.trim() ? v.trim() : null);
 
 function renderHead(m) {
   const family = text(m.family) || "unknown";
-  const status = ["online", "offline", "unauthorized"].includes(m.status) ? m.status : "unknown";
+  const status = ["online", "offline", "unauthorized", "disabled"].includes(m.status) ? m.status : "unknown";
   $("d-family").textContent = family;
   $("d-family").className = `badge fam-${familySlot(family)}`;
   setText("d-title", text(m.name) || text(m.model) || text(m.hostname) || "Unknown model");
