@@ -3,6 +3,7 @@
 // GET /api/integrations every 10 s while the tab is visible. Every API string is set as text.
 
 import { initSession } from "./session.js";
+import { initConfig } from "./settings_config.js";
 import { $, api, fmtAgo, isNum, reportError, setText, toast } from "./util.js";
 
 const REFRESH_MS = 10_000;
@@ -56,5 +57,5 @@ $("mqtt-republish").addEventListener("click", async () => {
   refresh();
 });
 
-initSession((yes) => { loggedIn = yes; refresh(); });
+initSession((yes) => { loggedIn = yes; refresh(); initConfig(yes); });
 setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
