@@ -330,14 +330,17 @@ def readback_problem(pool_set: PoolSet, shown: list[base.PoolStatus] | None) -> 
     return None
 
 
-def _read_back(fleet: FleetManager, ips: list[str], pool_set: PoolSet) -> dict[str, str | None]:
-    """Poll the miners (one partial round, re-tried for those not matching yet) -> ip: problem or None."""
+def _read_back(fleet: FleetManager, accepted: Mapping[str, float], pool_set: PoolSet) -> dict[str, str | None]:
+    """Poll the miners that took the set (one partial round, re-tried for those not matching yet) -> ip: problem.
+
+    ``accepted`` maps each IP to when its command returned: only a read that started
+    after that shows the change (a poll round already running shares its older read).
+    """
     problems: dict[str, str | None] = {}
-    pending = list(ips)
+    pending = list(accepted)
     for attempt in range(READBACK_TRIES):
         if attempt:
             time.sleep(READBACK_DELAY_S)
-        started = time.time()
         records = []
         for ip in pending:
             try:
@@ -349,9 +352,9 @@ def _read_back(fleet: FleetManager, ips: list[str], pool_set: PoolSet) -> dict[s
         fleet.poll_round(records)
         pending = []
         for record in records:
-            fresh = record.last_seen_ts is not None and record.last_seen_ts >= started - 0.001
-            if not fresh:
-                problems[record.ip] = f"reading its pools back failed: {record.last_error or 'no answer'}"
+            if record.last_seen_ts is None or record.last_seen_ts < accepted[record.ip]:
+                problems[record.ip] = (f"reading its pools back failed: {record.last_error}" if record.last_error
+                                       else "its pools could not be read back yet")
             else:
                 problems[record.ip] = readback_problem(pool_set, record.status.pools if record.status else None)
             if problems[record.ip] is not None:
@@ -368,9 +371,15 @@ def apply_pool_set(fleet: FleetManager, ips: list[str], pool_set: PoolSet, *, ac
     One summary event names the set and the counts; passwords appear nowhere.
     """
     configs = pool_set.pool_configs()
-    sent = run(fleet, ips, lambda record: command(fleet, record, "set_pools", list(configs), actor=actor),
-               secrets=pool_set.secrets())
-    accepted = [r.ip for r in sent if r.ok]
+    accepted: dict[str, float] = {}  # ip -> when the miner took the pools (each key written by its own job)
+
+    def send(record: MinerRecord) -> MinerResult:
+        result = command(fleet, record, "set_pools", list(configs), actor=actor)
+        if result.ok:
+            accepted[record.ip] = time.time()
+        return result
+
+    sent = run(fleet, ips, send, secrets=pool_set.secrets())
     problems = _read_back(fleet, accepted, pool_set) if accepted else {}
     results = []
     for result in sent:
