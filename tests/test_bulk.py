@@ -294,3 +294,21 @@ def test_pool_set_apply_reads_back_and_never_shows_the_password(client, auth, ru
     assert "pool set 'Rack pools'" in events and "1 done, 1 refused, 1 failed" in events
     for text in (reply.get_data(as_text=True), again.get_data(as_text=True), events, caplog.text):
         assert SECRET not in text
+
+
+def test_a_driver_error_echoing_the_password_is_scrubbed(client, auth, runtime, caplog):
+    _add(runtime, 95, "poolfake")
+    set_id = client.post("/api/pool-sets", json=SET, headers=auth).get_json()["id"]
+    original = PoolFake.set_pools
+
+    def echo(self, pools):  # a firmware error reply quoting what it was sent
+        raise MinerUnreachable(f"pool rejected: {pools[0].url} {pools[0].user} {pools[0].password}")
+
+    PoolFake.set_pools = echo
+    try:
+        reply = client.post(f"/api/pool-sets/{set_id}/apply", json={"miners": [f"{NET}.95"]}, headers=auth)
+    finally:
+        PoolFake.set_pools = original
+    result = reply.get_json()["results"][0]
+    assert result["outcome"] == "failed" and "pool rejected: stratum+tcp://pool.example.org:3333" in result["error"]
+    assert "***" in result["error"] and SECRET not in reply.get_data(as_text=True)
