@@ -231,3 +231,37 @@ def test_a_disabled_miner_is_left_out_of_the_plan(runtime):
     assert IPS[1] not in {m["ip"] for m in body["plan"]["miners"]}
     assert IPS[1] not in {ip for ip, _, _ in FakePowerDriver.settings}
     assert body["plan"]["rated_w"] == 15 + 45
+
+
+# --- alerts, metrics, MQTT ------------------------------------------------------------------------
+def test_alerts_drop_a_disabled_miner_without_a_back_online_message(runtime):
+    from tests.test_alerts_service import Inbox, _fail, _service
+
+    inbox = Inbox()
+    alerts = _service(runtime, inbox, offline_after_min=0)
+    ip = "10.0.0.7"
+    runtime.fleet.add(ip, "fake", name="Shed")
+    runtime.fleet.poll_round()
+    _fail(runtime, [ip])
+    assert [p.kind for p in alerts.tick().raised] == ["miner_offline"]
+    runtime.fleet.update_settings(ip, {"enabled": False})
+    for _ in range(2):
+        runtime.fleet.poll_round()
+        assert not alerts.tick().raised
+    assert alerts.alerts() == []
+    assert [m.title for m in inbox.sent] == ["Shed (10.0.0.7) is offline"]  # no "back online": it is not
+
+
+def test_metrics_skip_and_mqtt_marks_a_disabled_miner(runtime):
+    from services.metrics.miners import miner_families
+    from services.mqtt.payloads import miner_state
+
+    fleet = runtime.fleet
+    fleet.add("10.0.0.1", "fake")
+    fleet.add("10.0.0.2", "fake")
+    fleet.poll_round()
+    fleet.update_settings("10.0.0.2", {"enabled": False})
+    ips = {s.labels["ip"] for fam in miner_families(fleet.records(), "home") for s in fam.samples}
+    assert ips == {"10.0.0.1"}
+    state = miner_state(fleet.get("10.0.0.2"), "home", 0.0)
+    assert (state["status"], state["online"], state["hashrate_hs"]) == ("disabled", False, None)
