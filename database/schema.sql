@@ -136,6 +136,19 @@ CREATE TABLE IF NOT EXISTS battery_1d (
     grid_w REAL, n_grid_w INTEGER NOT NULL, n INTEGER NOT NULL
 );
 
+-- Share counters (services/shares.py): the last value of each miner's cumulative accepted/rejected
+-- counters per pool and bucket; shares of a span are differences of consecutive values. Written
+-- with the history flush, only for buckets in which the miner answered. Kept like miner_5m / miner_1h.
+-- id = (bucket start in minutes << 36) | (miners.id << 16) | share_pools.id
+CREATE TABLE IF NOT EXISTS share_pools (
+    id    INTEGER PRIMARY KEY,
+    url   TEXT NOT NULL,
+    user  TEXT NOT NULL,
+    UNIQUE (url, user)
+);
+CREATE TABLE IF NOT EXISTS shares_5m (id INTEGER PRIMARY KEY, accepted INTEGER, rejected INTEGER);
+CREATE TABLE IF NOT EXISTS shares_1h (id INTEGER PRIMARY KEY, accepted INTEGER, rejected INTEGER);
+
 -- Everything that happened: state changes, commands (who asked, outcome), discovery.
 CREATE TABLE IF NOT EXISTS events (
     id        INTEGER PRIMARY KEY,

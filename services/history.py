@@ -93,6 +93,9 @@ class History:
         self._last_seen_written = clock()
         self.flushes = 0
         self.dropped = 0
+        # Stores written in each flush's transaction and purged with the history (services/shares.py):
+        # objects with pending() -> int, write(conn, now, final) and purge(conn, now, removed_miners).
+        self.companions: list[Any] = []
 
     # --- writing ------------------------------------------------------------------------
     def add_round(self, at: float, rows: Iterable[tuple]) -> None:
@@ -158,10 +161,11 @@ class History:
                 seen = None
                 if self._last_seen and (final or now - self._last_seen_written >= LAST_SEEN_EVERY_S):
                     seen, self._last_seen = self._last_seen, {}
-            if not batch.size() and not seen:
+            if not batch.size() and not seen and not (final and self.companions) \
+                    and not any(c.pending() for c in self.companions):
                 return {"samples": 0, "fleet": 0, "battery": 0, "rolled": 0}  # nothing new: no transaction
             try:
-                rolled = self._write(batch, seen, now)
+                rolled = self._write(batch, seen, now, final)
             except BaseException:
                 with self._lock:  # put them back in front of what arrived meanwhile
                     self._buffer.miner[:0] = batch.miner
@@ -177,7 +181,7 @@ class History:
             return {"samples": len(batch.miner), "fleet": len(batch.fleet), "battery": len(batch.battery),
                     "rolled": rolled}
 
-    def _write(self, batch: _Buffer, seen: dict[int, float] | None, now: float) -> int:
+    def _write(self, batch: _Buffer, seen: dict[int, float] | None, now: float, final: bool = False) -> int:
         with self.db.write() as conn:
             conn.execute("BEGIN")
             try:
@@ -193,6 +197,8 @@ class History:
                 if seen:
                     conn.executemany("UPDATE miners SET last_seen_ts = ? WHERE id = ?",
                                      [(at, miner_id) for miner_id, at in seen.items()])
+                for companion in self.companions:
+                    companion.write(conn, now, final)
                 rolled = sum(ts.roll_up(conn, series, now - self.settle_s) for series in ts.SERIES)
                 conn.execute("COMMIT")
             except BaseException:
@@ -221,6 +227,8 @@ class History:
                         counts["raw" if tier == ts.RAW else "rollups"] += gone
                 if removed_miners:
                     counts["removed"] = ts.purge_keys(conn, ts.MINER, removed_miners)
+                for companion in self.companions:
+                    counts["rollups"] += companion.purge(conn, now, removed_miners)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

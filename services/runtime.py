@@ -38,6 +38,8 @@ from services.prices.service import TICK_SEC as PRICES_TICK_SEC
 from services.profitability import ProfitabilityService
 from services.rules import RuleBook, known_families
 from services.scheduler import build_scheduler
+from services.shares import ShareLog
+from services.solo.difficulty import DifficultySource
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,13 @@ class Runtime:
                                       event=self.fleet.event)
         self.prices = PriceService(config.prices, self.data_dir)  # slots from DATA_DIR/prices.json until the first fetch
         self.profitability = ProfitabilityService(config.profitability)  # hashprice and break-even (no I/O here)
+        # Pools & wallets (docs/wallets.md): share counters per miner and pool, written with the history
+        # flush; the network difficulty of the solo odds (configured, or fetched only when solo.fetch_url is set).
+        self.shares = ShareLog(self.db, config.storage)
+        self.history.companions.append(self.shares)
+        self.fleet.subscribe(lambda _message: self.shares.observe(self.fleet.records()))
+        self.difficulty = DifficultySource(config.solo, alerts_difficulty=config.alerts.network_difficulty,
+                                           profitability=self.profitability.hashprice)
         # Energy and cost per miner (GET /api/energy/cost): the slots that applied are kept in the database.
         self.price_log = PriceLog(self.db)
         self.costs = CostBook(self.history, self.price_log, self.prices.zone,
@@ -168,6 +177,8 @@ class Runtime:
         if cfg.profitability.source == "mempool":
             # Every minute it checks whether a refresh is due (refresh_min, or the backoff after a failure).
             jobs.append(("profitability", self.profitability.maybe_refresh, 60, True))
+        if cfg.solo.fetch_url:  # off by default: the LAN may have no internet; fetches at most fetch_every_min
+            jobs.append(("network_difficulty", self.difficulty.maybe_refresh, 60, True))
         if cfg.mqtt.enabled:
             self.start_mqtt()
         self.fleet.start_threads()
@@ -270,6 +281,7 @@ class Runtime:
         self.battery.close()
         self.prices.close()  # its HTTP session (the scheduler that refreshed it has stopped)
         self.profitability.close()  # its HTTP session (the scheduler that refreshed it has stopped)
+        self.difficulty.close()  # its HTTP session, if it ever fetched
         try:
             self.history.flush(final=True)  # the buffered rounds and readings, before the database closes
         except Exception:  # noqa: BLE001 - a failing disk must not stop the shutdown
