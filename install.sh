@@ -58,13 +58,18 @@ creds="$(.venv/bin/python -m services.credentials ensure)"
 if [ "$is_root" -eq 1 ]; then
   chown -R "$service_user": "$data_dir"
   chown "$service_user": "$config"
+  # The Settings page writes config.yaml atomically (a temp file beside it, then a rename) and keeps
+  # dated copies there (docs/settings.md): the service needs its own folder, never a shared one like /etc.
+  if [ "$(dirname "$config")" = /etc/minerfleet ]; then
+    chown "$service_user": /etc/minerfleet && chmod 700 /etc/minerfleet
+  fi
 fi
 
 # 4. systemd unit (root on a systemd machine).
 port="$(.venv/bin/python -c 'from services.config import load_config; print(load_config().server.port)')"
 if [ "$is_root" -eq 1 ] && [ "$has_systemd" -eq 1 ]; then
   group="$(id -gn "$service_user")"
-  sed -e "s|@USER@|$service_user|; s|@GROUP@|$group|; s|@INSTALL_DIR@|$install_dir|g; s|@CONFIG@|$config|; s|@DATA_DIR@|$data_dir|g" \
+  sed -e "s|@USER@|$service_user|; s|@GROUP@|$group|; s|@INSTALL_DIR@|$install_dir|g; s|@CONFIG@|$config|; s|@CONFIG_DIR@|$(dirname "$config")|; s|@DATA_DIR@|$data_dir|g" \
     systemd/minerfleet.service > /etc/systemd/system/minerfleet.service
   systemctl daemon-reload
   systemctl enable --now minerfleet.service
