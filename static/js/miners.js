@@ -131,9 +131,7 @@ function refreshFilterOptions() {
 function fillFilterForm() {
   refreshFilterOptions();
   for (const name of FILTERS) {
-    const input = $(`mn-${name}`);
-    if (input === document.activeElement && name === "q") continue; // never under the user's cursor
-    input.value = st.filters[name] || "";
+    $(`mn-${name}`).value = st.filters[name] || "";
   }
   $("mn-sort").value = st.sort.key;
   syncDirButton();
@@ -397,7 +395,7 @@ function init() {
   $("mn-table").addEventListener("click", onTableClick);
   $("mn-all").addEventListener("change", selectAllShown);
   $("mn-csv").addEventListener("click", exportCsv);
-  window.addEventListener("popstate", () => { typing = false; applyUrl(); });
+  window.addEventListener("popstate", () => { clearTimeout(textTimer); typing = false; applyUrl(); });
 
   bulk = initBulk({ selected: () => st.shown.filter((m) => st.selected.has(m.ip)).map((m) => m.ip), miners: () => st.miners });
   initSession((yes) => bulk.setLoggedIn(yes));

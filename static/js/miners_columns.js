@@ -64,6 +64,14 @@ function hashCell(m) {
     `${Math.round(ratio * 100)} % of ${fmtHash(m.expected_hashrate_hs)}`)];
 }
 
+// host:port is what tells pools apart; the scheme and any path stay in the tooltip and the CSV.
+function poolCell(m) {
+  const url = poolOf(m);
+  if (!url) return "—";
+  const short = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").replace(/\/.*$/, "");
+  return el("span", { title: url }, short || url);
+}
+
 const tagChips = (m) => tagsOf(m).map((t) => el("span", { class: "mn-tag" }, t));
 const fanCsv = (m) => (Array.isArray(m.fan_rpm) ? m.fan_rpm.filter(isNum).map((r) => Math.round(r)).join(" ") : "");
 
@@ -96,7 +104,7 @@ export const COLUMNS = [
     csv: [["temp_c", (m) => num(m.temp_c)]] },
   { key: "fan", label: "Fan", on: true, sort: fanSort, cell: fmtFan,
     csv: [["fan_rpm", fanCsv], ["fan_percent", (m) => num(m.fan_percent)]] },
-  { key: "pool", label: "Pool", on: true, sort: (m) => poolOf(m).toLowerCase() || null, cell: (m) => poolOf(m) || "—",
+  { key: "pool", label: "Pool", on: true, sort: (m) => poolOf(m).toLowerCase() || null, cell: poolCell,
     csv: [["pool_url", poolOf]] },
   { key: "uptime", label: "Uptime", on: true, sort: (m) => num(m.uptime_s), cell: (m) => fmtDuration(m.uptime_s),
     csv: [["uptime_s", (m) => num(m.uptime_s)]] },
