@@ -101,6 +101,12 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/pool-sets/<int:set_id>/apply"): Spec(({"miners": [FAKE_IP]},)),
     ("POST", "/api/miners/bulk"): Spec(({"action": "restart", "miners": [FAKE_IP]},
                                         {"action": "power_percent", "tag": "bb-tag", "value": 50})),
+    # Settings (web/settings_api.py): config.yaml and the secret files are in snapshot().
+    ("PATCH", "/api/settings"): Spec(({"polling.interval_sec": 3, "network.subnet": "10.0.0.0/29",
+                                       "battery.eg4.password": "portal-pw", "autocontrol.overheat_c": None},)),
+    ("POST", "/api/settings/password"): Spec(({"current": TEST_PASSWORD, "new": "a-new-password-1"},)),
+    ("POST", "/api/settings/api-token"): Spec(empty_ok=True),
+    ("POST", "/api/settings/ems-token"): Spec(({"clear": True},), empty_ok=True),
 }
 RULE_NAME = "bb-rule"
 POOL_SET_ID = 1
@@ -289,7 +295,16 @@ def snapshot(runtime, scans: list[str]) -> dict[str, Any]:
             "settings": list(FakePowerDriver.settings), "controller": ac.controller.state.to_json(),
             "ems": (ac.ems.state.mode, ac.ems.state.target_kw), "scans": list(scans),
             "rules": runtime.rules.list(), "alerts": runtime.alerts.book.to_json(),
-            "pool_sets": _pool_sets(runtime)}
+            "pool_sets": _pool_sets(runtime), "files": _config_files(runtime)}
+
+
+def _config_files(runtime) -> dict[str, str]:
+    """config.yaml (and its dated copies) and the secret files in DATA_DIR: what the settings routes write."""
+    from pathlib import Path
+
+    folder = Path(runtime.config.source).parent
+    paths = [*folder.glob("config.yaml*"), *(runtime.config.data_path / n for n in ("api_token", "admin_password.hash"))]
+    return {str(p): p.read_text() for p in sorted(paths) if p.is_file()}
 
 
 def _pool_sets(runtime) -> list[dict]:
