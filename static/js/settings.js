@@ -1,6 +1,7 @@
 // Settings -> Integrations: the MQTT/Home Assistant connection (state, broker, last publish,
 // discovery prefix, last error), the re-publish button, and the Prometheus /metrics URL, from
 // GET /api/integrations every 10 s while the tab is visible. Every API string is set as text.
+// The Configuration and Security sections are settings_config.js's, started here once the login is known.
 
 import { initSession } from "./session.js";
 import { initConfig } from "./settings_config.js";
