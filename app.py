@@ -84,6 +84,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(alerts.bp)  # /api/alerts (docs/alerts.md)
     app.register_blueprint(metrics.bp)  # GET /metrics for Prometheus (docs/metrics.md)
     app.register_blueprint(integrations.bp)  # /api/integrations: MQTT and /metrics state (Settings page)
+    from web import backup as backup_routes
+    app.register_blueprint(backup_routes.bp)  # /api/backup, /api/restore (docs/backup.md)
     from web import wallets
     app.register_blueprint(wallets.bp)  # /api/wallets, /api/solo, /api/shares (docs/wallets.md)
     app.register_blueprint(pool_sets.bp)  # /api/pool-sets: the pool library (docs/pools.md)
