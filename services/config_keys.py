@@ -29,6 +29,7 @@ EDITABLE = (
     "battery",  # the source and every source's fields (a restart re-creates the source)
     "autocontrol",  # thresholds, policy, surplus and price layers
     "site", "security.reads_require_login",
+    "alerts",  # the triggers' basics; alerts.urls (a list, with channel tokens) stays in the file
     "security.admin_password", "security.api_token", "ems.token",  # secrets: their own routes only
 )
 
@@ -41,6 +42,7 @@ ROTATED = frozenset({"security.admin_password", "security.api_token", "ems.token
 # - battery.*: the source object (sessions, MQTT subscription) is built once at start.
 # - autocontrol latitude/longitude/sunrise/sunset: the sun clock is built once at start.
 # - site: MQTT topics and metric labels are made once at start.
+# - alerts.*: the alert service builds its detectors, quiet hours and channels once at start.
 LIVE = frozenset({
     "network.subnet", "network.discover_every_min", "network.discover_on_start", "network.probe_timeout_sec",
     "polling.interval_sec", "polling.offline_after",

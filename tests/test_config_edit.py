@@ -74,6 +74,7 @@ def test_change_is_written_with_comments_order_and_a_dated_backup(cfg_file):
     ({"ems.token": "x" * 20}, "ems.token", "a secret"),
     ({"polling.interval_sec": [1]}, "polling.interval_sec", "expected a single value"),
     ({"site": "a\nb"}, "site", "control characters"),
+    ({"alerts.quiet_hours": "25:00-07:00"}, "alerts.quiet_hours", "alerts.quiet_hours: "),
 ])
 def test_a_bad_value_writes_nothing(cfg_file, changes, key, message):
     before = cfg_file.read_bytes()
@@ -183,4 +184,6 @@ def test_live_and_restart_keys(cfg_file):
     assert pending_restart(now, saved) == ["polling.timeout_sec", "site"]
     keys = catalogue()
     assert keys["polling.interval_sec"].live and not keys["battery.source"].live
+    assert not keys["alerts.quiet_hours"].live and keys["alerts.quiet_hours"].optional
+    assert "alerts.urls" not in keys  # a list with channel tokens: the file only
     assert keys["battery.eg4.password"].secret and keys["ems.token"].secret and not keys["site"].secret

@@ -80,6 +80,7 @@ function read(field) {
     const n = Number(text);
     return Number.isFinite(n) ? n : text; // not a number: the server names the key and the problem
   }
+  if (meta.optional && text === "") return null; // an optional text (alerts.quiet_hours): not set
   return input.value;
 }
 

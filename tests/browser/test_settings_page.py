@@ -90,7 +90,15 @@ def test_desktop_edit_polling_live_bad_subnet_restart_key_and_token(browser, sit
         expect(site_form.locator(".set-saved")).to_have_text("Saved — restart needed for site")
         expect(site_form.locator('.set-field[data-key="site"] .set-apply')).to_have_text("restart pending")
         assert runtime.config.site == "home"
-        expect(page.locator("#bak-list li")).to_have_count(2)
+        alerts_form = page.locator("#set-alerts")
+        page.get_by_label("Quiet hours").fill("22:00-07:00")
+        alerts_form.get_by_role("button", name=re.compile("^Save")).click()
+        expect(alerts_form.locator(".set-saved")).to_have_text("Saved — restart needed for alerts.quiet_hours")
+        page.get_by_label("Quiet hours").fill("")  # empty = none (null), not "": start-up would refuse ""
+        alerts_form.get_by_role("button", name=re.compile("^Save")).click()
+        expect(alerts_form.locator(".set-saved")).to_have_text("Saved — restart needed for alerts.quiet_hours")
+        assert yaml.safe_load(path.read_text())["alerts"]["quiet_hours"] is None
+        expect(page.locator("#bak-list li")).to_have_count(4)
 
         # The API token: regenerated after a confirmation, shown once, the old one refused.
         page.get_by_role("button", name="Regenerate API token").click()
