@@ -88,6 +88,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(backup_routes.bp)  # /api/backup, /api/restore (docs/backup.md)
     from web import wallets
     app.register_blueprint(wallets.bp)  # /api/wallets, /api/solo, /api/shares (docs/wallets.md)
+    from web import settings_api
+    app.register_blueprint(settings_api.bp)  # /api/settings: edit config.yaml, rotate secrets (docs/settings.md)
     app.register_blueprint(pool_sets.bp)  # /api/pool-sets: the pool library (docs/pools.md)
     app.register_blueprint(bulk.bp)  # POST /api/miners/bulk (docs/pools.md)
     app.register_blueprint(pages.bp)
