@@ -137,8 +137,9 @@ class ConfigEditor:
 
     def load(self) -> Config:
         """The file as start-up reads it now (ConfigError when it has a problem)."""
-        return dataclasses.replace(load_config(self.path, environ=self.environ), source=str(self.path)) \
-            if self.path.exists() else dataclasses.replace(Config(), source=str(self.path))
+        if not self.path.exists():
+            return dataclasses.replace(Config(), source=str(self.path))
+        return dataclasses.replace(load_config(self.path, environ=self.environ), source=str(self.path))
 
     def env_var(self, key: str) -> str | None:
         """The environment variable that overrides ``key`` in this process, if one is set."""

@@ -90,7 +90,12 @@ def _event(message: str) -> None:
 
 
 def _shown(key: str, value: Any) -> str:
-    return f"{key} (secret)" if catalogue()[key].secret else f"{key} = {value!r}"[:120]
+    """A key for the event log: numbers and switches with their value; text by name only (the events are
+    readable on the LAN, and a URL or topic can carry a credential)."""
+    info = catalogue()[key]
+    if info.secret or info.kind == "text":
+        return key
+    return f"{key} = {value!r}"
 
 
 def _secret_state(editor: ConfigEditor, saved: Config) -> dict[str, dict[str, Any]]:
@@ -174,10 +179,12 @@ def backups():
 
 
 # --- secrets: write-only ---------------------------------------------------------
-def _from_environment(key: str, var_hint: str):
+def _from_environment(key: str):
+    """409 naming the variable when the environment sets this secret (it would win over anything stored here)."""
     var = _editor().env_var(key)
     if var:
-        return error(f"{key}: set by the environment variable {var}, which wins: change {var_hint} there", 409, key=key)
+        return error(f"{key}: set by the environment variable {var}, which wins over config.yaml: change it there",
+                     409, key=key)
     return None
 
 
@@ -211,7 +218,7 @@ def password():
     body = json_object(("current", "new"))
     current = text(body.get("current"), "current", max_len=256)
     new = text(body.get("new"), "new", max_len=256)
-    refused = _from_environment("security.admin_password", "ADMIN_PASSWORD")
+    refused = _from_environment("security.admin_password")
     if refused:
         return refused
     addr = request.remote_addr or "?"
@@ -250,7 +257,7 @@ def password():
 def api_token():
     """A new API token, in this reply only; the old one is refused from now on."""
     no_body()
-    refused = _from_environment("security.api_token", "API_TOKEN")
+    refused = _from_environment("security.api_token")
     if refused:
         return refused
     token = new_token()
@@ -271,7 +278,7 @@ def ems_token():
     """A new EMS token (in this reply only; the old one is refused), or {"clear": true}: EMS routes off (503)."""
     body = json_object(("clear",))
     clear = boolean(body["clear"], "clear") if "clear" in body else False
-    refused = _from_environment("ems.token", "EMS_TOKEN")
+    refused = _from_environment("ems.token")
     if refused:
         return refused
     token = "" if clear else new_token()
