@@ -7,6 +7,7 @@
 
 import { renderControls, renderCredentials, renderPoolsEditor } from "./miner_controls.js";
 import { renderSettings } from "./miner_settings.js";
+import { renderTuning } from "./miner_tuning.js";
 import {
   $, ALGO_LABEL, api, caps, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff, fmtFan, fmtHash, fmtNum, fmtPower,
   fmtSI, fmtTemp, fmtTick, isNum, minerHref, nowS, readableError, rehomeToasts, reportError, setText, timeTicks, toast,
@@ -134,6 +135,7 @@ function render() {
   renderControls($("d-controls"), m);
   renderCredentials($("d-creds"), m);
   renderSettings($("d-settings"), m);
+  renderTuning($("d-tuning-sec"), $("d-tuning"), m);
   const c = caps(m);
   $("d-chips-sec").hidden = !c.includes("chips");
   $("d-pools-edit").hidden = !c.includes("pools");
