@@ -26,7 +26,10 @@ hr_measure units, i.e. MH/s on the L7).
 
 Simulator choices (no capture says): ``/mining/stop`` and ``/mining/pause`` both show
 ``miner_state`` "stopped" with zero hashrate; a preset applies at once (no tuning
-phase); S21 and L7 preset lists. Nothing here imports miners/.
+phase); S21 and L7 preset lists and ``/model`` limits; an overclock or auto target
+outside ``/model``'s limits is refused with 400 ``{"err"}``; with the preset
+"disabled" the chains run ``overclock.globals``/``chains[i].freq`` (rate ~ f, power
+~ f x V^2) and the fan duty follows the auto target. Nothing here imports miners/.
 """
 
 from __future__ import annotations
