@@ -568,7 +568,13 @@ class VnishRestDriver(MinerDriver):
     def model_info(self) -> dict[str, Any]:
         """GET /model (no auth): the overclock and cooling limits, read once per driver."""
         if self._model is None:
-            model = self._get("model")
+            reply = self._send("GET", "model")
+            if reply.status == 404:  # a build without it: no limits, so no manual values (NotSupported later)
+                self._model = {}
+                return self._model
+            if reply.status != 200:
+                raise MinerProtocolError(f"Vnish GET /api/v1/model: HTTP {reply.status}")
+            model = reply.json()
             if not isinstance(model, dict):
                 raise MinerProtocolError("Vnish /api/v1/model is not a JSON object")
             self._model = model

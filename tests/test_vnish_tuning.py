@@ -170,13 +170,15 @@ def test_a_write_the_miner_did_not_store_is_reported(rest, requests_mock):
         rest.set_thermal_target(70)
 
 
-def test_no_limits_from_model_means_no_manual_frequency(requests_mock):
+@pytest.mark.parametrize("model", [{"json": {"full_name": "Antminer S19"}}, {"status_code": 404, "json": {"err": "x"}}])
+def test_no_limits_from_model_means_no_manual_frequency(requests_mock, model):
     requests_mock.post(f"{API}/unlock", json={"token": "tok"})
-    requests_mock.get(f"{API}/model", json={"full_name": "Antminer S19"})
+    requests_mock.get(f"{API}/model", **model)
     requests_mock.get(f"{API}/settings", json=settings())
     post = requests_mock.post(f"{API}/settings", json={})
     d = VnishRestDriver(HOST, port=80, timeout=2)
     try:
+        assert any("no overclock limits" in n for n in d.tuning().notes)
         with pytest.raises(NotSupported, match="no overclock limits"):
             d.set_frequency(600)
         with pytest.raises(NotSupported, match="no target-temperature limits"):

@@ -71,6 +71,14 @@ def events():
     return render_template("events.html", app_name=_app_name())
 
 
+@bp.get("/pools")
+def pools():
+    """Pools & wallets: payout wallets, solo odds, shares per pool and the pool library (static/js/pools.js)."""
+    from services.chart_range import NAMES
+
+    return render_template("pools.html", app_name=_app_name(), ranges=NAMES)
+
+
 @bp.get("/miners")
 def miners():
     """Every miner in one sortable, filterable table with bulk actions and CSV export (static/js/miners.js)."""
