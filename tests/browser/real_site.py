@@ -211,7 +211,8 @@ class BatteryMeter:
 
     FIELDS = "    fields: {soc: soc, pv_w: pv, load_w: load, battery_w: battery, grid_w: grid}\n    time_field: time\n"
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, *, max_age_sec: float = 120) -> None:
+        self.max_age_sec = max_age_sec  # battery.max_age_sec: older readings are refused as stale
         self.lock = threading.Lock()
         self.reading: dict[str, Any] = {}
         self.http_status = 200
@@ -220,8 +221,8 @@ class BatteryMeter:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                with outer.lock:  # measured ``age`` seconds before this read
-                    reading = {**outer.reading, "time": time.time() - outer.reading["age"]}
+                with outer.lock:  # measured ``age`` seconds before this read, or when the clock stopped
+                    reading = {**outer.reading, "time": outer.frozen_at or time.time() - outer.reading["age"]}
                     status, body = outer.http_status, json.dumps(reading).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -244,10 +245,17 @@ class BatteryMeter:
             self.reading = {"soc": soc, "pv": pv_w, "load": load_w, "battery": battery_w, "grid": grid_w,
                             "age": age}
             self.http_status = http_status
+            self.frozen_at: float | None = None
 
-    def config(self, poll_sec: float = 1, max_age_sec: float = 120) -> str:
-        """The battery section of config.yaml for this meter."""
-        return (f"battery:\n  source: http\n  poll_sec: {poll_sec}\n  max_age_sec: {max_age_sec}\n"
+    def freeze(self) -> None:
+        """The meter's clock stops: every read from now on repeats the time of this moment's reading."""
+        with self.lock:
+            self.frozen_at = time.time() - self.reading["age"]
+
+    def config(self, poll_sec: float = 1) -> str:
+        """The battery section of config.yaml for this meter (SOC steps a test makes pass the guard)."""
+        return (f"battery:\n  source: http\n  poll_sec: {poll_sec}\n  max_age_sec: {self.max_age_sec:g}\n"
+                "  max_soc_rate_pct_per_min: 100\n"
                 f"  http:\n    url: {self.url}\n{self.FIELDS}")
 
     def close(self) -> None:
