@@ -464,3 +464,19 @@ def test_phone_menu_by_keyboard_and_the_table_fits(open_page, server):
     expect(page.get_by_role("search", name="Filter miners").get_by_label("Sort by")).to_have_value("temp")
     expect(page.locator("#mn-rows tr")).to_have_count(len(ALL))
     no_sideways_scroll(page)
+
+
+def test_a_disabled_miner_shows_and_filters_as_disabled(open_page, server):
+    set_settings(server, CGMINER, enabled=False)
+    try:
+        page = open_page("/miners?status=disabled")
+        expect(page.locator("#mn-rows tr")).to_have_count(1)
+        row = page.locator(f'#mn-rows tr[data-ip="{CGMINER}"]')
+        expect(row.locator("td.mn-c-status")).to_have_text("disabled")
+        expect(row.locator("td.mn-c-hashrate")).to_have_text("—")  # not polled: no reading shown as current
+        # Enabled again, it leaves this filter on the next snapshot without a reload.
+        set_settings(server, CGMINER, enabled=True)
+        expect(page.locator("#mn-rows tr")).to_have_count(0)
+        expect(page.locator("#mn-empty")).to_have_text("No miner matches these filters.")
+    finally:
+        set_settings(server, CGMINER, enabled=True)
