@@ -147,6 +147,15 @@ def test_every_miner_in_the_table_sorted_and_filtered(open_page, server):
     expect(page.locator(f'#mn-rows tr[data-ip="{OFFLINE}"] td.mn-c-power')).to_have_text("—")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "miners-page.png"), full_page=True)
+    no_sideways_scroll(page)  # the table scrolls inside its box, the page does not
+    # Scrolled to the last columns, the checkbox and the name stay in view.
+    page.locator("#mn-wrap").evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    wrap = page.locator("#mn-wrap").bounding_box()
+    name = row.locator("td.mn-c-name").bounding_box()
+    assert wrap["x"] <= name["x"] < wrap["x"] + 60, (wrap, name)
+    expect(row.locator("td.mn-c-tags")).to_be_in_viewport()
+    page.screenshot(path=str(ARTIFACTS / "miners-page-scrolled.png"))
+    page.locator("#mn-wrap").evaluate("w => { w.scrollLeft = 0; }")
 
     # Sort by a header: power descending, the offline miner (no power) last either way.
     page.get_by_role("button", name="Power", exact=True).click()
