@@ -128,6 +128,8 @@ class ScriptedMiner:
             s.frequency_mhz = float(args[0])
             if args[1] is not None:
                 s.voltage_mv = float(args[1])
+        elif action == "set_power_watts":
+            s.power_w = float(args[0])
         elif action == "set_fan" and args[0] is not None:
             s.fan_percent = float(args[0])
         elif action == "set_pools":
