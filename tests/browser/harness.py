@@ -122,26 +122,3 @@ def page_opener(browser: Any, base: str) -> Iterator[Callable[..., Any]]:
     assert unexpected == [], f"errors in the page: {unexpected}"
     assert len(http_errors) <= getattr(_open, "expected_http_errors", 0), http_errors
 
-
-def fake_site(host: str) -> tuple[Any, Any, Any]:
-    """The fixtures ``fake`` (a FakeController per module), ``server`` (it served on ``host``) and
-    ``open_page`` (page_opener on it, the fake reset first) for a module to bind by those names."""
-
-    @pytest.fixture(scope="module")
-    def fake() -> Any:
-        from fake_api import FakeController
-        return FakeController()
-
-    @pytest.fixture(scope="module")
-    def server(fake: Any) -> Iterator[str]:
-        from fake_api import make_app
-        with serving(make_app(fake), host) as base:
-            yield base
-
-    @pytest.fixture
-    def open_page(browser: Any, server: str, fake: Any) -> Iterator[Callable[..., Any]]:
-        fake.reset()
-        with page_opener(browser, server) as opener:
-            yield opener
-
-    return fake, server, open_page
