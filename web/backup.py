@@ -172,6 +172,7 @@ def _install(app: Flask, config: Config, running: bool) -> Any:
     app.config["SECRET_KEY"] = secrets.secret_key
     app.config["CONTROLLER"] = config
     app.extensions.pop("sessions", None)  # web/auth.py's store is bound to the old runtime's database
+    app.extensions.pop("config_editor", None)  # web/settings_api.py's editor: rebuilt on the restored file
     if running:
         atexit.register(runtime.shutdown)  # as create_app does for the first one
     return runtime
