@@ -134,7 +134,7 @@ function fillFilterForm() {
     $(`mn-${name}`).value = st.filters[name] || "";
   }
   $("mn-sort").value = st.sort.key;
-  syncDirButton();
+  $("mn-dir").value = st.sort.dir;
 }
 
 function formFilters() {
@@ -152,16 +152,10 @@ function filtersChanged(push) {
   renderRows();
 }
 
-function syncDirButton() {
-  const desc = st.sort.dir === "desc";
-  $("mn-dir").setAttribute("aria-pressed", String(desc));
-  $("mn-dir").textContent = desc ? "↓ Descending" : "↑ Ascending";
-}
-
 function sortBy(key, dir) {
   st.sort = { key, dir };
   $("mn-sort").value = key;
-  syncDirButton();
+  $("mn-dir").value = dir;
   writeUrl(false);
   renderHead();
   renderRows();
@@ -384,7 +378,7 @@ function init() {
     filtersChanged(true);
   });
   $("mn-sort").addEventListener("change", () => sortBy($("mn-sort").value, st.sort.dir));
-  $("mn-dir").addEventListener("click", () => sortBy(st.sort.key, st.sort.dir === "desc" ? "asc" : "desc"));
+  $("mn-dir").addEventListener("change", () => sortBy(st.sort.key, $("mn-dir").value === "desc" ? "desc" : "asc"));
   $("mn-cols-list").addEventListener("change", columnsChanged);
   $("mn-cols-default").addEventListener("click", () => {
     try { localStorage.removeItem(STORE_KEY); } catch { /* nothing stored */ }

@@ -49,8 +49,11 @@ function fillModes() {
   const from = ips.length ? ips.map((ip) => miners.get(ip)).filter(Boolean) : [...miners.values()];
   const modes = [...new Set(from.flatMap((m) => (Array.isArray(m.modes) ? m.modes : [])))].filter((x) => typeof x === "string").sort();
   const select = $("mn-mode"), keep = select.value;
-  select.replaceChildren(...modes.map((mode) => el("option", { value: mode }, mode)));
-  if (modes.includes(keep)) select.value = keep;
+  // Called on every live update: an unchanged list is left alone (rebuilding an open list closes it).
+  if ([...select.options].map((o) => o.value).join("\n") !== modes.join("\n")) {
+    select.replaceChildren(...modes.map((mode) => el("option", { value: mode }, mode)));
+    if (modes.includes(keep)) select.value = keep;
+  }
   setText("mn-mode-note", modes.length ? "" : "None of these miners has modes.");
 }
 

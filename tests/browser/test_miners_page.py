@@ -470,7 +470,15 @@ def test_phone_menu_by_keyboard_and_the_table_fits(open_page, server):
     page.wait_for_url(re.compile(r"/miners\?sort=temp&dir=desc$"))
     expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
     # The sort by temperature on a phone (no table header there): the Sort select shows it.
-    expect(page.get_by_role("search", name="Filter miners").get_by_label("Sort by")).to_have_value("temp")
+    filters = page.get_by_role("search", name="Filter miners")
+    expect(filters.get_by_label("Sort by")).to_have_value("temp")
+    expect(filters.get_by_label("Order")).to_have_value("desc")
+    temps = [float(t.split()[0]) for t in column_texts(page, "temp") if t != "—"]
+    assert temps and temps == sorted(temps, reverse=True), temps
+    filters.get_by_label("Order").select_option("asc")
+    page.wait_for_url(re.compile(r"/miners\?sort=temp&dir=asc$"))
+    temps = [float(t.split()[0]) for t in column_texts(page, "temp") if t != "—"]
+    assert temps == sorted(temps), temps
     expect(page.locator("#mn-rows tr")).to_have_count(len(ALL))
     no_sideways_scroll(page)
 
