@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -66,6 +66,8 @@ SECRET_CONFIG_KEYS: tuple[tuple[str, ...], ...] = (
 )
 # Database columns holding a secret: cleared in a backup without secrets (a table missing here is skipped).
 SECRET_COLUMNS: tuple[tuple[str, str], ...] = (("miners", "credentials"),)
+# Pool sets keep [{url, user, password}] as JSON (services/pool_sets.py): the passwords are emptied instead.
+POOL_SETS = "pool_sets"
 # State rows never put in a backup: the dashboard's session ids are bearer secrets of this machine only.
 VOLATILE_STATE_KEYS: tuple[str, ...] = ("auth.sessions",)
 
@@ -114,9 +116,21 @@ def app_version(root: Path = _ROOT) -> str | None:
 
 
 # --- secrets of the config ----------------------------------------------------------------
-def strip_config_secrets(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A copy of config data without its secrets, and the dotted keys that held one."""
-    data = copy.deepcopy(data)
+def as_written(value: Any, quote: bool) -> Any:
+    """``value`` for a ruamel tree (``quote``): strings double-quoted, so PyYAML (YAML 1.1) reads the same text."""
+    if not quote:
+        return copy.deepcopy(value)
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(value, str):
+        return DoubleQuotedScalarString(value)
+    if isinstance(value, list):
+        return [as_written(v, quote) for v in value]
+    return copy.deepcopy(value)
+
+
+def strip_secrets_in_place(data: dict[str, Any]) -> list[str]:
+    """Remove every secret key from config data (a dict or a ruamel tree); returns the dotted keys that held one."""
     removed: list[str] = []
     for path in SECRET_CONFIG_KEYS:
         node: Any = data
@@ -133,14 +147,21 @@ def strip_config_secrets(data: dict[str, Any]) -> tuple[dict[str, Any], list[str
             if isinstance(entry, dict) and entry.get("password") not in (None, ""):
                 del entry["password"]
                 removed.append(f"miners[{i}].password")
-    return data, removed
+    return removed
 
 
-def merge_config_secrets(data: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def strip_config_secrets(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of config data without its secrets, and the dotted keys that held one."""
+    data = copy.deepcopy(data)
+    return data, strip_secrets_in_place(data)
+
+
+def merge_config_secrets(data: dict[str, Any], current: dict[str, Any], *, quote: bool = False) -> list[str]:
     """Put the secrets of ``current`` into ``data`` where ``data`` has none (in place); returns the keys taken.
 
     A backup without secrets restored on the same controller keeps that controller's
     tokens and passwords instead of silently losing them; miners match by IP.
+    ``quote``: ``data`` is a ruamel tree (see _as_written).
     """
     taken: list[str] = []
     for path in SECRET_CONFIG_KEYS:
@@ -157,14 +178,40 @@ def merge_config_secrets(data: dict[str, Any], current: dict[str, Any]) -> list[
             if not isinstance(node, dict):
                 break
         if isinstance(node, dict) and node.get(path[-1]) in (None, "", [], ()):
-            node[path[-1]] = copy.deepcopy(source)
+            node[path[-1]] = as_written(source, quote)
             taken.append(".".join(path))
     passwords = {m.get("ip"): m.get("password") for m in current.get("miners") or [] if isinstance(m, dict)}
     for entry in data.get("miners") or []:
         if isinstance(entry, dict) and not entry.get("password") and passwords.get(entry.get("ip")):
-            entry["password"] = passwords[entry["ip"]]
+            entry["password"] = as_written(passwords[entry["ip"]], quote)
             taken.append(f"miners[{entry['ip']}].password")
     return taken
+
+
+def rewrite_config(text: str, edit: Callable[[dict[str, Any], bool], Any]) -> tuple[str, bool]:
+    """``text`` with ``edit(data, quote)`` applied, comments kept where possible; returns (text, comments_kept).
+
+    The edit runs on a ruamel round-trip tree (services/yaml_roundtrip.py: comments, order and
+    quoting survive) and on PyYAML's plain data; the tree's text is used only if PyYAML reads
+    it back as exactly the edited data, else the plain data is dumped (comments lost).
+    """
+    from services.yaml_roundtrip import COMMENTS_KEPT, Document
+
+    plain = yaml.safe_load(text) or {}
+    if not isinstance(plain, dict):
+        raise BackupError("the config is not a mapping of sections")
+    expected = copy.deepcopy(plain)
+    edit(expected, False)
+    if COMMENTS_KEPT:
+        try:
+            doc = Document(text)
+            edit(doc.tree, True)
+            out = doc.text()
+            if (yaml.safe_load(out) or {}) == expected:
+                return out, True
+        except Exception:  # noqa: BLE001 - any round-trip trouble: the plain dump below is always right
+            pass
+    return (yaml.safe_dump(expected, sort_keys=False, allow_unicode=True) if expected else "{}\n"), False
 
 
 def read_config_data(path: Path) -> dict[str, Any]:
@@ -181,11 +228,12 @@ def _config_bytes(path: Path, include_secrets: bool, when: str) -> tuple[bytes, 
     """The config member: the file as it is, or its values without secrets (and which keys were removed)."""
     if include_secrets:
         return (path.read_bytes() if path.exists() else b"{}\n"), []
-    stripped, removed = strip_config_secrets(read_config_data(path))
+    text = path.read_text() if path.exists() else "{}\n"
+    _, removed = strip_config_secrets(read_config_data(path))
+    body, kept = rewrite_config(text, lambda data, _quote: strip_secrets_in_place(data))
     header = (f"# Backup of {path} made {when} WITHOUT secrets: these keys were removed: "
               f"{', '.join(removed) or 'none'}.\n"
-              "# Re-written from its values: the original file's comments are not in this copy.\n")
-    body = yaml.safe_dump(stripped, sort_keys=False, allow_unicode=True) if stripped else "{}\n"
+              + ("" if kept else "# Re-written from its values: the original file's comments are not in this copy.\n"))
     return (header + body).encode(), removed
 
 
@@ -222,11 +270,49 @@ def snapshot_database(source: Path, dest: Path, *, include_secrets: bool,
                 for table, column in SECRET_COLUMNS:
                     if table in tables:
                         dst.execute(f"UPDATE {table} SET {column} = NULL WHERE {column} IS NOT NULL")
+                if POOL_SETS in tables:
+                    strip_pool_passwords(dst)
             dst.execute("COMMIT")
         finally:
             dst.close()
     finally:
         src.close()
+
+
+def _pool_entries(text: str) -> list[Any]:
+    try:
+        pools = json.loads(text)
+    except ValueError:
+        return []
+    return pools if isinstance(pools, list) else []
+
+
+def strip_pool_passwords(conn: sqlite3.Connection) -> None:
+    """Empty every pool password of the pool sets (a set without one sends the usual "x")."""
+    for row_id, text in conn.execute(f"SELECT id, pools FROM {POOL_SETS}").fetchall():
+        pools = _pool_entries(text)
+        if any(isinstance(p, dict) and p.get("password") for p in pools):
+            for p in pools:
+                if isinstance(p, dict) and "password" in p:
+                    p["password"] = ""
+            conn.execute(f"UPDATE {POOL_SETS} SET pools = ? WHERE id = ?", (json.dumps(pools), row_id))
+
+
+def carry_pool_passwords(conn: sqlite3.Connection, schema: str) -> None:
+    """Fill empty pool passwords of ``main``'s pool sets from the attached ``schema``'s (same set name, URL and user)."""
+    current: dict[tuple, str] = {}
+    for name, text in conn.execute(f"SELECT name, pools FROM {schema}.{POOL_SETS}").fetchall():
+        for p in _pool_entries(text):
+            if isinstance(p, dict) and p.get("password"):
+                current[(str(name).lower(), p.get("url"), p.get("user"))] = p["password"]
+    for row_id, name, text in conn.execute(f"SELECT id, name, pools FROM main.{POOL_SETS}").fetchall():
+        pools, changed = _pool_entries(text), False
+        for p in pools:
+            key = (str(name).lower(), p.get("url"), p.get("user")) if isinstance(p, dict) else None
+            if key in current and not p.get("password"):
+                p["password"], changed = current[key], True
+        if changed:
+            conn.execute(f"UPDATE main.{POOL_SETS} SET pools = ? WHERE id = ?", (json.dumps(pools), row_id))
 
 
 def _sha256(path: Path) -> str:

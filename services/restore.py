@@ -33,7 +33,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -314,33 +314,33 @@ def _stage_config(unpacked: Path, manifest: dict[str, Any], config_path: Path, d
     if not isinstance(data, dict):
         raise RestoreError("config.yaml in the backup is not a mapping of sections")
     notes: list[str] = []
-    changed = False
+    edits: list[Callable[[dict[str, Any], bool], Any]] = []
     if not manifest["secrets_included"]:
         try:
-            taken = backup.merge_config_secrets(data, backup.read_config_data(config_path))
+            current = backup.read_config_data(config_path)
         except (backup.BackupError, yaml.YAMLError):
-            taken = []
+            current = {}
+        taken = backup.merge_config_secrets(data, current)
         if taken:
-            changed = True
+            edits.append(lambda tree, quote: backup.merge_config_secrets(tree, current, quote=quote))
             notes.append(f"secrets not in the backup kept from this controller's config: {', '.join(taken)}")
     directory = config_path.parent
     if not os.access(directory, os.W_OK):
         raise RestoreError(f"cannot write {directory}: the service needs write access to the config's folder "
                            "to replace the config file atomically (docs/backup.md)", 409)
 
-    def write(blob: bytes) -> Path:
+    def write() -> Path:
+        blob = raw
+        if edits:  # the backup's own text, edited with its comments kept (services/yaml_roundtrip.py)
+            text, _ = backup.rewrite_config(raw.decode("utf-8"), lambda tree, quote: [e(tree, quote) for e in edits])
+            blob = ("# Restored from a backup: " + "; ".join(notes) + "\n" + text).encode()
         fd, name = tempfile.mkstemp(prefix=f".{config_path.name}.restore-", dir=directory)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.chmod(name, 0o600)  # it may hold secrets, like the file it replaces
         return Path(name)
 
-    def dumped() -> bytes:
-        header = ("# Restored from a backup; re-written from its values (comments not kept). "
-                  + "; ".join(notes) + "\n")
-        return (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)).encode()
-
-    staged = write(dumped() if changed else raw)
+    staged = write()
     try:
         try:
             loaded = load_config(staged, environ=environ)
@@ -350,10 +350,15 @@ def _stage_config(unpacked: Path, manifest: dict[str, Any], config_path: Path, d
             raise RestoreError(f"config.yaml in the backup: {_redact(str(exc), data)}{hint}") from None
         if loaded.data_path != data_path:
             # Another machine's data folder: the restored files go into THIS one, and the config must say so.
-            data.setdefault("server", {})["data_dir"] = str(data_path)
+            def keep_data_dir(tree: dict[str, Any], quote: bool) -> None:
+                if not isinstance(tree.get("server"), dict):
+                    tree["server"] = {}
+                tree["server"]["data_dir"] = backup.as_written(str(data_path), quote)
+
+            edits.append(keep_data_dir)
             notes.append(f"server.data_dir kept as {data_path}")
             _unlink(staged)
-            staged = write(dumped())
+            staged = write()
             try:
                 load_config(staged, environ=environ)
             except ConfigError as exc:
@@ -421,6 +426,9 @@ def _carry_over(current_db: Path, into_db: Path, *, credentials: bool) -> None:
         if credentials:
             conn.execute("UPDATE main.miners SET credentials = (SELECT c.credentials FROM cur.miners c "
                          "WHERE c.ip = main.miners.ip) WHERE credentials IS NULL")
+            tables = {r[0] for r in conn.execute("SELECT name FROM cur.sqlite_master WHERE type = 'table'")}
+            if backup.POOL_SETS in tables:  # main has the table: the restore's own open created it
+                backup.carry_pool_passwords(conn, "cur")
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE cur")
     finally:

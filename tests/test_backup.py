@@ -166,6 +166,10 @@ def test_restore_of_an_hour_old_backup_brings_back_miners_history_and_settings(s
     fleet = site.runtime.fleet
     fleet.add("10.0.0.1", "fake", name="left-rack")
     fleet.add("10.0.0.2", "fake", credentials={"username": "root", "password": "db-secret-pw"})
+    pools = [{"url": "stratum+tcp://pool.example:3333", "user": "bc1qexample.w1", "password": "pool-secret-pw"}]
+    with site.runtime.db.write() as conn:
+        conn.execute("INSERT INTO pool_sets (name, pools, created_ts, updated_ts) VALUES ('Main', ?, 1, 1)",
+                     (json.dumps(pools),))
     now = time.time()
     site.history(now - 3 * HOUR, now - HOUR, ["10.0.0.1", "10.0.0.2"])
     samples_then = site.rows("SELECT count(*) FROM samples")[0][0]
@@ -185,10 +189,13 @@ def test_restore_of_an_hour_old_backup_brings_back_miners_history_and_settings(s
     assert sorted(manifest["secrets_removed"]) == sorted(["security.api_token", "security.admin_password",
                                                           "ems.token", "miners[0].password"])
     assert yaml.safe_load(config_copy)["polling"]["interval_sec"] == 7
+    assert "# my fleet (a comment the owner wrote)" in config_copy  # stripped by a round trip: comments kept
     snap = db_of(archive, tmp_path)
     assert snap.execute("SELECT count(*) FROM samples").fetchone()[0] == samples_then
     assert snap.execute("SELECT credentials FROM miners WHERE ip = '10.0.0.2'").fetchone()[0] is None
     assert b"db-secret-pw" not in files["fleet.db"]  # cleared with secure_delete: not left in a free page either
+    assert b"pool-secret-pw" not in files["fleet.db"]
+    assert json.loads(snap.execute("SELECT pools FROM pool_sets").fetchone()[0])[0]["password"] == ""
     assert snap.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     snap.close()
 
@@ -220,6 +227,8 @@ def test_restore_of_an_hour_old_backup_brings_back_miners_history_and_settings(s
     # The secrets the backup left out came back from the config it replaced, so the token still works.
     assert restored_config["security"]["api_token"] == TEST_TOKEN
     assert restored_config["miners"][0]["password"] == "miner-secret-pw"
+    assert "# my fleet (a comment the owner wrote)" in site.config_path.read_text()
+    assert json.loads(site.rows("SELECT pools FROM pool_sets")[0][0]) == pools  # its password kept too
     assert site.client.get("/api/backup", headers=AUTH).status_code == 200
     events = site.rows("SELECT kind, actor, message FROM events WHERE kind = 'restore'")
     assert events and events[-1][1] == "token" and "undo" in events[-1][2]
@@ -419,6 +428,18 @@ def test_multipart_upload_and_a_failed_start_rolls_back(site):
     assert after["config.yaml"] == before["config.yaml"]
     assert site.client.get("/api/miners").status_code == 200  # a working controller again
     assert {m["ip"] for m in site.client.get("/api/miners").get_json()} == {"10.0.0.1"}
+
+
+def test_a_backup_from_another_data_folder_is_restored_into_this_one(site):
+    members = members_of(site.backup())
+    members = [(n, b.replace(b"data_dir: data", b"data_dir: /var/lib/minerfleet") if n == "config.yaml" else b)
+               for n, b in members]
+    reply = site.restore(pack(members))
+    assert reply.status_code == 200, reply.get_json()
+    assert f"server.data_dir kept as {site.data}" in reply.get_json()["backup"]["notes"]
+    assert yaml.safe_load(site.config_path.read_text())["server"]["data_dir"] == str(site.data)
+    assert site.runtime.config.data_path == site.data
+    assert "# my fleet (a comment the owner wrote)" in site.config_path.read_text()
 
 
 def test_old_layout_database_is_converted_on_restore(site, tmp_path):
