@@ -129,3 +129,15 @@ def test_bulk_on_a_disabled_miner_sends_nothing(live, sim):
     result = reply.get_json()["results"][0]
     assert result["outcome"] == "refused" and "disabled" in result["error"]
     assert sim.miner(WHATSMINER).mining is True and list(sim.miner(WHATSMINER).applied) == before
+
+
+def test_apply_by_a_tag_set_through_the_settings_route(live):
+    client, _ = live
+    for ip in (ANTMINER, WHATSMINER):
+        reply = client.patch(f"/api/miners/{ip}", json={"tags": ["rack-a"]}, headers=AUTH)
+        assert reply.status_code == 200, reply.get_json()
+    set_id = client.post("/api/pool-sets", json=SET, headers=AUTH).get_json()["id"]
+    reply = client.post(f"/api/pool-sets/{set_id}/apply", json={"tag": "rack-a"}, headers=AUTH)
+    data = reply.get_json()
+    assert [r["ip"] for r in data["results"]] == [ANTMINER, WHATSMINER]
+    assert data["ok"] == 2 and data["failed"] == 0, data
