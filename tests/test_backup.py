@@ -588,3 +588,61 @@ def test_restore_restarts_the_real_runtime_without_leaking_threads_or_descriptor
     names = sorted(t.name for t in threading.enumerate())
     assert threading.active_count() <= threads, names
     assert _fds() <= fds + 2, (fds, _fds())  # +2: a reader connection of the pool may be open at the moment
+
+
+# --- as start.sh runs it: gunicorn with its header-first worker --------------------------------------------------
+def test_backup_and_restore_through_gunicorn(tmp_path):
+    """A 2 MB archive downloaded and uploaded through serving/worker.py (a body past its 64 KB pre-read):
+    the restore restarts the controller inside the same worker, which still polls and shuts down cleanly."""
+    import socket
+
+    import requests
+
+    from database.db import Database
+    from tests.gunicorn_proc import start_gunicorn, stop_group, workers
+
+    host = f"{NET}.2"
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  host: {host}\n  port: {port}\n  data_dir: data\n"
+                      "battery:\n  source: none\n"
+                      f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n")
+    db = Database(tmp_path / "data" / "fleet.db")
+    with db.write() as conn:  # incompressible filler: the archive is well past the worker's pre-read
+        conn.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, blob BLOB)")
+        conn.executemany("INSERT INTO filler (blob) VALUES (randomblob(4000))", [()] * 500)
+        conn.execute("INSERT INTO miners (ip, family, added_ts) VALUES ('10.9.9.9', 'bitaxe', 1)")
+    db.close()
+    base = f"http://{host}:{port}"
+    with open(tmp_path / "gunicorn.log", "w+") as log:
+        proc = start_gunicorn(config, log)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if requests.get(base + "/api/restore/status", timeout=2).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+            worker = workers(proc.pid)
+            archive = requests.get(base + "/api/backup", headers=AUTH, timeout=30)
+            assert archive.status_code == 200 and len(archive.content) > 1_500_000
+            assert int(archive.headers["Content-Length"]) == len(archive.content)
+            requests.delete(base + "/api/miners/10.9.9.9", headers=AUTH, timeout=5)
+            reply = requests.post(base + "/api/restore", data=archive.content, timeout=60,
+                                  headers={**AUTH, "Content-Type": "application/gzip"})
+            assert reply.status_code == 200, reply.text
+            assert workers(proc.pid) == worker  # restarted in-process: the same worker
+            assert [m["ip"] for m in requests.get(base + "/api/miners", timeout=5).json()] == ["10.9.9.9"]
+            assert requests.get(base + "/api/restore/status", timeout=5).json()["undo_available"] is True
+        finally:
+            stop_group(proc)
+        log.seek(0)
+        text = log.read()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text and "internal error" not in text, text
+    assert "controller stopped" not in text or text.count("controller started") >= 2, text
