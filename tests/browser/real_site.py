@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import threading
 import time
@@ -353,6 +354,7 @@ def real_site(tmp: Path, host: str, scripts: list[ScriptedMiner], *, subnet: str
     from services.fleet import FleetManager
     from services.runtime import Runtime
 
+    threads_before, fds_before = set(threading.enumerate()), _open_fds()
     path = tmp / "config.yaml"
     battery = meter.config() if meter is not None else "battery:\n  source: none\n"
     path.write_text(config_text(subnet=subnet, battery=battery, extra=extra, poll_sec=poll_sec,
@@ -379,6 +381,22 @@ def real_site(tmp: Path, host: str, scripts: list[ScriptedMiner], *, subnet: str
             yield site
     finally:
         runtime.shutdown()
+    # Everything the app opened is gone once it stopped: threads (poller, push server, executors,
+    # request threads) and descriptors (database, sockets), within a few seconds.
+    deadline = time.monotonic() + 10
+    while (_new_threads(threads_before) or _open_fds() > fds_before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _new_threads(threads_before), [t.name for t in _new_threads(threads_before)]
+    assert _open_fds() <= fds_before, f"{_open_fds()} descriptors open, {fds_before} before the app started"
+
+
+def _new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Threads started since ``before``, except Playwright's own (asyncio's executor, the browser session's)."""
+    return [t for t in threading.enumerate() if t not in before and not t.name.startswith("asyncio")]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
 
 
 # --- page helpers ---------------------------------------------------------------------------------
