@@ -107,6 +107,14 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/settings/password"): Spec(({"current": TEST_PASSWORD, "new": "a-new-password-1"},)),
     ("POST", "/api/settings/api-token"): Spec(empty_ok=True),
     ("POST", "/api/settings/ems-token"): Spec(({"clear": True},), empty_ok=True),
+    # Backup and restore (web/backup.py): the archive is a binary body (RAW_BODY); undo here answers 409 (none).
+    ("POST", "/api/restore"): Spec(),
+    ("POST", "/api/restore/undo"): Spec(empty_ok=True),
+}
+# Routes whose body is not JSON: every case below must still be refused with a reason and change nothing,
+# but no JSON body is valid for them; their valid requests are in their own tests.
+RAW_BODY = {
+    ("POST", "/api/restore"): "a .tar.gz backup archive (tests/test_backup.py)",
 }
 RULE_NAME = "bb-rule"
 POOL_SET_ID = 1

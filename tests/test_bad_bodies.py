@@ -70,6 +70,8 @@ def test_each_valid_body_is_accepted_and_changes_something(tmp_path):
     """The mutated bodies below differ from these only in the bad field: so a refusal is the field's."""
     for method, rule in _rules(tmp_path):
         spec = bb.SPECS[(method, rule)]
+        if (method, rule) in bb.RAW_BODY:
+            continue  # not JSON: its valid requests are in its own tests (bb.RAW_BODY says where)
         for n, valid in enumerate(spec.valid or ({},)):
             app, runtime, scans = bb.build(tmp_path / f"{rule.replace('/', '_')}-{method}-{n}")
             client = app.test_client()
