@@ -329,18 +329,29 @@ def _check_space(directory: Path, need: int) -> None:
         raise BackupError(f"not enough free space in {directory}: {need // 2**20} MB needed, {free // 2**20} MB free")
 
 
-def work_dir(data_dir: Path) -> Path:
-    """DATA_DIR/backup-work (made owner-only): temporary archives, snapshots and uploads."""
+STALE_S = 86400.0  # a file this old in the work directory was left by a killed backup or restore
+
+
+def work_dir(data_dir: Path, now: float | None = None) -> Path:
+    """DATA_DIR/backup-work (made owner-only): temporary archives, snapshots and uploads.
+
+    What a killed process left there (older than a day: no backup or restore runs that long)
+    is removed on the way, so a power cut during a backup never fills the SD card for good.
+    """
     path = data_dir / WORK_DIR
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = time.time() if now is None else now
+    for entry in path.iterdir():
+        try:
+            if now - entry.lstat().st_mtime <= STALE_S:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            pass
     return path
-
-
-def clean_work_dir(data_dir: Path) -> None:
-    """Remove what a killed backup or restore left in the work directory."""
-    path = data_dir / WORK_DIR
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _member(tar: tarfile.TarFile, name: str, size: int, fileobj: Any, mtime: float) -> None:

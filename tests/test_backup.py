@@ -255,12 +255,24 @@ def test_backup_needs_auth_even_with_open_reads_and_secrets_only_on_request(site
     assert site.client.post("/api/restore", data=b"x").status_code == 401
     assert site.client.post("/api/restore/undo").status_code == 401
     assert site.client.get("/api/backup?secrets=maybe", headers=AUTH).status_code == 400
+    assert site.client.head("/api/backup").status_code == 401
+    head = site.client.head("/api/backup", headers=AUTH)
+    assert head.status_code == 200 and head.data == b""
+    assert site.rows("SELECT count(*) FROM events WHERE kind = 'backup'") == [(0,)]  # nothing was built
+    # Leftovers of a killed backup (a day old) go at the next one; a fresh file of a running one stays.
+    work = site.data / "backup-work"
+    work.mkdir(exist_ok=True)
+    (work / "snapshot-killed.db").write_bytes(b"x")
+    os.utime(work / "snapshot-killed.db", (time.time() - 2 * 86400,) * 2)
+    (work / "upload-running").write_bytes(b"y")
 
     reply = site.client.get("/api/backup?secrets=1", headers=AUTH)
     assert reply.status_code == 200
     assert reply.headers["Content-Type"] == "application/gzip"
     assert reply.headers["Cache-Control"] == "no-store"
     assert "attachment; filename=minerfleet-home-" in reply.headers["Content-Disposition"]
+    assert sorted(os.listdir(work)) == ["upload-running"]
+    (work / "upload-running").unlink()
     files = unpack(reply.data)
     manifest = json.loads(files["manifest.json"])
     assert manifest["secrets_included"] is True and manifest["secrets_removed"] == []

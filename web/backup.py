@@ -78,6 +78,8 @@ def download() -> Any:
     if who is None:  # always, whatever security.reads_require_login says: it holds the whole history
         return error("authentication required: log in, or send Authorization: Bearer <API_TOKEN>", 401)
     include_secrets = _flag("secrets")
+    if request.method == "HEAD":  # Flask answers HEAD with this view: never build an archive to throw away
+        return "", 200, {"Content-Type": "application/gzip", "Cache-Control": "no-store"}
     runtime = access.runtime()
     if not _BUSY.acquire(blocking=False):
         return _busy()
