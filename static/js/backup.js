@@ -159,6 +159,7 @@ $("bk-undo").addEventListener("click", async () => {
   setControls();
   try {
     await api("POST", "/api/restore/undo");
+    setText("bk-checking", "");
     toast("Restore undone: the previous data is back");
   } catch (e) {
     reportError("Undo failed", e);
