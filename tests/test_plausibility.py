@@ -281,7 +281,8 @@ NOT_READINGS = {
     "luxos/events.s19kpro_luxminer_2025.9.8.json", "luxos/groups.luxos-tooling.json",
     "luxos/version_section.s19xp_luxminer_2024.6.18.json", "nmminer/udp12347_config.example.json",
     "vnish/api_v1_autotune_presets.s19_vnish_1.2.6.json", "vnish/api_v1_perf-summary.s19_vnish_1.2.6.json",
-    "vnish/api_v1_unlock.s19_vnish_1.2.6.json", "whatsminer/enc_reply.m31s_status.json",
+    "vnish/api_v1_unlock.s19_vnish_1.2.6.json", "vnish/api_v1_model.s19_vnish_1.2.6.json",  # limits, not a reading
+    "whatsminer/enc_reply.m31s_status.json",
     "whatsminer/enc_request.m31s_status.json", "whatsminer/error.enc_json_load_err.json",
     "whatsminer/error.invalid_cmd.v1.3.json", "whatsminer/error.multicommand_with_cmd_key.json",
     "whatsminer/get_token.m31s.json",
