@@ -39,6 +39,7 @@ from services.profitability import ProfitabilityService
 from services.rules import RuleBook, known_families
 from services.scheduler import build_scheduler
 from services.shares import ShareLog
+from services.solo.best import BestLog
 from services.solo.difficulty import DifficultySource
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class Runtime:
         self.shares = ShareLog(self.db, config.storage)
         self.history.companions.append(self.shares)
         self.fleet.subscribe(lambda _message: self.shares.observe(self.fleet.records()))
+        self.best = BestLog(self.db)  # each miner's best share across restarts (services/solo/best.py)
+        self.history.companions.append(self.best)
+        self.fleet.subscribe(lambda _message: self.best.observe(self.fleet.records()))
         self.difficulty = DifficultySource(config.solo, alerts_difficulty=config.alerts.network_difficulty,
                                            profitability=self.profitability.hashprice)
         # Energy and cost per miner (GET /api/energy/cost): the slots that applied are kept in the database.

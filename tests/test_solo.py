@@ -232,3 +232,48 @@ def test_solo_report():
     assert solo["miners"] == 2 and solo["hashrate_hs"] == 2.0e12 and solo["best_difficulty"] == 2.0e14
     assert solo["expected_block_s"] == pytest.approx(1.0e14 * 2**32 / 2.0e12)
     assert report["network_difficulty"]["source"] == "solo.network_difficulty"
+
+
+# --- the controller's best-share record ------------------------------------------------------------
+def test_best_log_keeps_a_best_across_restarts_and_process_restarts(tmp_path):
+    import dataclasses
+
+    from database.db import Database
+    from services.config import StorageConfig
+    from services.history import History
+    from services.solo.best import BestLog
+
+    db = Database(tmp_path / "fleet.db")
+    try:
+        clock = [1_000_000.0]
+        history = History(db, dataclasses.replace(StorageConfig()), clock=lambda: clock[0])
+        best = BestLog(db, clock=lambda: clock[0])
+        history.companions.append(best)
+
+        def miner(session, all_time=None, online=True):
+            status = MinerStatus(best_session_difficulty=session, best_difficulty=all_time)
+            return SimpleNamespace(id=7, ip="10.0.0.7", name=None, model=None, status=status, online=online)
+
+        best.observe([miner(0)])  # no share yet: nothing to keep
+        assert best.get(7) is None
+        best.observe([miner(4.0e9)])
+        clock[0] += 60
+        best.observe([miner(9.5e9)])
+        best.observe([miner(1.0e3)])  # the mining process restarted: its session best starts again
+        best.observe([miner(5e12, online=False)])  # an offline miner's last reading is not new
+        assert best.get(7) == (9.5e9, 1_000_000.0)
+        history.flush(final=True)  # written with the history, in its transaction
+        again = BestLog(db)  # after a restart of the controller
+        assert again.get(7) == (9.5e9, 1_000_000.0)
+        from services.solo.difficulty import NetworkDifficulty
+
+        cfg, nd = SoloConfig(), NetworkDifficulty(1.0e14, "solo.network_difficulty", None, None)
+        row = solo_report([miner(1.0e3)], nd, cfg, again.get)["miners"][0]
+        assert (row["best_ever"], row["best_ever_since"], row["best_session_difficulty"]) == (9.5e9, 1_000_000.0, 1.0e3)
+        row = solo_report([miner(1.0e3, all_time=2.0e10)], nd, cfg, again.get)["miners"][0]
+        assert (row["best_ever"], row["best_ever_since"]) == (2.0e10, None)  # the firmware's own is higher
+        with db.write() as conn:
+            assert again.purge(conn, 0, [7]) == 1
+        assert again.get(7) is None
+    finally:
+        db.close()

@@ -132,3 +132,26 @@ def test_reads_follow_the_read_guard(tmp_path, sim):
         for path in ("/api/wallets", "/api/solo", "/api/shares", f"/api/miners/{NET}.10/shares"):
             assert app.client.get(path).status_code == 401, path
             assert app.client.get(path, headers=AUTH).status_code in (200, 404), path
+
+
+def test_best_share_survives_a_cgminer_restart(live, sim):
+    """An Avalon keeps only the session's best: the controller's record keeps it across a restart."""
+    from tests.integration import wait_for
+
+    ip = f"{NET}.13"
+    client, runtime = live.client, live.runtime
+    sim.call(lambda: setattr(sim.miner(ip), "best_session_diff", 7.5e11))
+    runtime.fleet.poll_round()
+    row = next(r for r in client.get("/api/solo").get_json()["miners"] if r["ip"] == ip)
+    assert row["best_difficulty"] is None and row["best_session_difficulty"] == pytest.approx(7.5e11, rel=1e-3)
+    assert row["best_ever"] == pytest.approx(7.5e11, rel=1e-3) and row["best_ever_since"] is not None
+    sim.restart(ip, seconds=0.3)
+
+    def restarted():
+        runtime.fleet.poll_round()
+        found = next(r for r in client.get("/api/solo").get_json()["miners"] if r["ip"] == ip)
+        return found if found["online"] and (found["best_session_difficulty"] or 0) < 7.5e11 else None
+
+    after = wait_for(restarted, timeout=15, message="the simulated Avalon did not come back with a new session")
+    assert after["best_ever"] == pytest.approx(7.5e11, rel=1e-3)  # kept by the controller
+    assert after["best_vs_network"] == pytest.approx(7.5e11 / NETWORK_DIFFICULTY, rel=1e-3)

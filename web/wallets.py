@@ -32,7 +32,8 @@ def list_wallets():
 def solo():
     """Per miner: best difficulties, solo pool or not, expected time to a block; the difficulty used and its source."""
     runtime = access.runtime()
-    return jsonify(solo_report(runtime.fleet.records(), runtime.difficulty.current(), runtime.config.solo))
+    return jsonify(solo_report(runtime.fleet.records(), runtime.difficulty.current(), runtime.config.solo,
+                               runtime.best.get))
 
 
 def _reject_pct(accepted: int, rejected: int) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from services.miner_state import ip_sort_key
 from services.wallets import current_pool, parse_pool_user
@@ -12,7 +12,11 @@ from .difficulty import NetworkDifficulty
 from .odds import DAY_S, YEAR_S, chance_within, expected_seconds, is_solo_pool
 
 
-def miner_row(record: Any, difficulty: float | None, cfg: SoloConfig) -> dict[str, Any] | None:
+Best = Callable[[int], "tuple[float, float] | None"]  # miners.id -> (best ever seen, since), services/solo/best.py
+
+
+def miner_row(record: Any, difficulty: float | None, cfg: SoloConfig,
+              best_seen: Best | None = None) -> dict[str, Any] | None:
     """One miner's solo figures; None for a miner never read (nothing to show)."""
     status = record.status
     if status is None:
@@ -23,7 +27,11 @@ def miner_row(record: Any, difficulty: float | None, cfg: SoloConfig) -> dict[st
     hashrate = status.hashrate_hs if mining else None
     payout = parse_pool_user(pool.user) if pool is not None else None
     session, best = status.best_session_difficulty, status.best_difficulty
-    top = max((v for v in (session, best) if v is not None), default=None)
+    seen = best_seen(record.id) if best_seen is not None else None
+    # The controller's own record (highest value seen since it first polled this miner) keeps a
+    # best across the restarts that clear a cgminer-family session best.
+    ever = max((v for v in (best, seen[0] if seen else None) if v is not None), default=None)
+    top = max((v for v in (session, ever) if v is not None), default=None)
     row: dict[str, Any] = {
         "ip": record.ip,
         "name": record.name,
@@ -37,6 +45,8 @@ def miner_row(record: Any, difficulty: float | None, cfg: SoloConfig) -> dict[st
         "hashrate_hs": hashrate,
         "best_difficulty": best,
         "best_session_difficulty": session,
+        "best_ever": ever,  # the firmware's all-time best, or the controller's record if higher (or the only one)
+        "best_ever_since": seen[1] if seen and (best is None or seen[0] > best) else None,
         # How close the best share came to a block (1.0 = a block).
         "best_vs_network": (top / difficulty) if top is not None and difficulty else None,
         # A session best at or past the network difficulty is a block (docs/miners.md "Best difficulty").
@@ -52,9 +62,10 @@ def miner_row(record: Any, difficulty: float | None, cfg: SoloConfig) -> dict[st
     return row
 
 
-def solo_report(records: Iterable[Any], difficulty: NetworkDifficulty, cfg: SoloConfig) -> dict[str, Any]:
+def solo_report(records: Iterable[Any], difficulty: NetworkDifficulty, cfg: SoloConfig,
+                best_seen: Best | None = None) -> dict[str, Any]:
     """``{network_difficulty: {value, source, age_sec, error}, miners: [...], solo: {...totals}}``."""
-    rows = [row for r in records if (row := miner_row(r, difficulty.value, cfg)) is not None]
+    rows = [row for r in records if (row := miner_row(r, difficulty.value, cfg, best_seen)) is not None]
     rows.sort(key=lambda row: ip_sort_key(row["ip"]))
     solo_rows = [row for row in rows if row["solo"]]
     hashrate = sum(row["hashrate_hs"] or 0.0 for row in solo_rows)
@@ -65,7 +76,7 @@ def solo_report(records: Iterable[Any], difficulty: NetworkDifficulty, cfg: Solo
         "expected_block_s": expected_seconds(value, hashrate) if value else None,
         "chance_per_day": chance_within(DAY_S, value, hashrate) if value else None,
         "chance_per_year": chance_within(YEAR_S, value, hashrate) if value else None,
-        "best_difficulty": max((row["best_difficulty"] for row in solo_rows
-                                if row["best_difficulty"] is not None), default=None),
+        "best_difficulty": max((row["best_ever"] for row in solo_rows if row["best_ever"] is not None),
+                               default=None),
     }
     return {"network_difficulty": difficulty.to_dict(), "miners": rows, "solo": totals}

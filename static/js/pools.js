@@ -128,7 +128,13 @@ function showSolo(report) {
     // How close the best share came to a block: a percentage, or "1 / 12.4 G" when it is far off.
     const r = m.best_vs_network;
     const share = !isNum(r) ? "—" : r >= 1e-4 || r === 0 ? fmtPct(r * 100) : `1 / ${fmtDiff(1 / r)}`;
-    return row([minerLabel(m.ip), pool, fmtDiff(m.best_session_difficulty), fmtDiff(m.best_difficulty), share,
+    // All-time: the firmware's, or the controller's own record where the firmware keeps none (cgminer families).
+    const ever = el("td", {}, fmtDiff(m.best_ever));
+    if (isNum(m.best_ever_since)) {
+      ever.title = `highest seen by this controller since ${new Date(m.best_ever_since * 1000).toLocaleDateString()}`;
+      ever.append(el("span", { class: "small muted" }, " *"));
+    }
+    return row([minerLabel(m.ip), pool, fmtDiff(m.best_session_difficulty), ever, share,
       m.solo ? fmtEta(m.expected_block_s) : "pooled", m.solo ? fmtChance(m.chance_per_day) : "—"], SOLO_COLS,
     m.solo ? "" : "pw-row-muted");
   }));
