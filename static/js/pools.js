@@ -6,12 +6,13 @@
 // set as text; pool passwords are write-only (the API only says password_set).
 
 import { initSession } from "./session.js";
-import { $, api, confirmDialog, el, fmtHash, fmtSI, isNum, reportError, setText, toast } from "./util.js";
+import { $, api, confirmDialog, cssVar, el, fmtHash, fmtSI, fmtTick, isNum, reportError, setText, toast } from "./util.js";
 
 const REFRESH_MS = 30_000;
 const MAX_POOLS = 3;
 const YEAR_S = 365.25 * 86400;
-const st = { loggedIn: false, miners: [], sets: [], editing: null, applying: null, busy: false };
+const st = { loggedIn: false, miners: [], sets: [], editing: null, applying: null, busy: false, chartIp: null };
+let chart = null;
 
 // ---------- formatting ----------
 
@@ -149,13 +150,55 @@ function showShares(body) {
   for (const m of body.miners || []) {
     for (const p of m.pools || []) {
       const bad = isNum(p.reject_pct) && p.reject_pct >= 5;
-      rows.push(row([minerLabel(m.ip), el("td", { class: "wrap" }, hostOf(p.url)), el("td", { class: "wrap wide" }, p.user || "—"),
+      const pick = el("button", { type: "button", class: "pw-link", onclick: () => showMinerChart(m.ip) }, minerLabel(m.ip));
+      rows.push(row([el("td", {}, pick), el("td", { class: "wrap" }, hostOf(p.url)), el("td", { class: "wrap wide" }, p.user || "—"),
         p.accepted.toLocaleString(), p.rejected.toLocaleString(), fmtPct(p.reject_pct)], SHARE_COLS, bad ? "pw-row-bad" : ""));
     }
   }
   $("pw-shares-empty").hidden = rows.length > 0;
   $("pw-shares-wrap").hidden = rows.length === 0;
   $("pw-shares-rows").replaceChildren(...rows);
+}
+
+/** One miner's accepted and rejected shares per bucket, all its pools together, as stacked bars. */
+async function showMinerChart(ip) {
+  st.chartIp = ip;
+  const range = $("pw-range").value;
+  let body;
+  try {
+    body = await api("GET", `/api/miners/${encodeURIComponent(ip)}/shares?range=${encodeURIComponent(range)}`);
+  } catch (e) {
+    reportError("Shares not loaded", e);
+    return;
+  }
+  const n = body.ts.length;
+  const accepted = new Array(n).fill(0), rejected = new Array(n).fill(0);
+  for (const p of body.pools) {
+    p.accepted.forEach((v, i) => { accepted[i] += v; });
+    p.rejected.forEach((v, i) => { rejected[i] += v; });
+  }
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  setText("pw-chart-title", `${minerLabel(ip)}: shares, ${range}`);
+  setText("pw-chart-sum", `${sum(accepted).toLocaleString()} accepted, ${sum(rejected).toLocaleString()} rejected `
+    + `(${body.pools.length} pool${body.pools.length === 1 ? "" : "s"}; bars of ${Math.round(body.bucket_s / 60)} min)`);
+  $("pw-chart-box").hidden = false;
+  if (typeof window.Chart !== "function") return; // the numbers above still say it
+  const span = n > 1 ? body.ts[n - 1] - body.ts[0] : 3600;
+  const labels = body.ts.map((t) => fmtTick(t, span));
+  if (chart) chart.destroy();
+  chart = new window.Chart($("pw-chart"), {
+    type: "bar",
+    data: { labels, datasets: [
+      { label: "accepted", data: accepted, backgroundColor: cssVar("--ok"), stack: "shares" },
+      { label: "rejected", data: rejected, backgroundColor: cssVar("--bad"), stack: "shares" },
+    ] },
+    options: {
+      animation: false, responsive: true, maintainAspectRatio: false,
+      scales: { x: { stacked: true, ticks: { autoSkip: true, maxTicksLimit: 8, maxRotation: 0 } },
+        y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+      plugins: { legend: { position: "bottom" } },
+    },
+  });
 }
 
 // ---------- pool library ----------
@@ -362,10 +405,16 @@ async function refresh() {
   if (solo.status === "fulfilled") { showSolo(solo.value); showBox("pw-solo-error", ""); }
   else if (!solo.reason.redirected) showBox("pw-solo-error", `Solo figures not loaded: ${solo.reason.message}`);
   await loadShares();
+  if (st.chartIp) await showMinerChart(st.chartIp);
   if ($("pl-form").hidden && $("pl-apply").hidden) await loadSets(); // never re-render under an open form
 }
 
-$("pw-range").addEventListener("change", loadShares);
+$("pw-range").addEventListener("change", () => { loadShares(); if (st.chartIp) showMinerChart(st.chartIp); });
+$("pw-chart-close").addEventListener("click", () => {
+  st.chartIp = null;
+  $("pw-chart-box").hidden = true;
+  if (chart) { chart.destroy(); chart = null; }
+});
 $("pl-new").addEventListener("click", () => openForm(null));
 $("pl-cancel").addEventListener("click", () => { $("pl-form").hidden = true; });
 $("pl-form").addEventListener("submit", saveSet);

@@ -103,15 +103,31 @@ def test_wallets_solo_and_shares(open_page, server):
     expect(shares.filter(has_text=f"{NET}.10")).to_contain_text("solo.ckpool.org:3333")
     page.get_by_label("Range").select_option("1h")
     expect(shares.filter(has_text=f"{NET}.10")).to_have_count(1)
+    # A miner's shares over time: stacked bars from GET /api/miners/<ip>/shares.
+    shares.filter(has_text=f"{NET}.10").get_by_role("button", name=f"{NET}.10").click()
+    expect(page.locator("#pw-chart-box")).to_be_visible()
+    expect(page.locator("#pw-chart-title")).to_have_text(f"{NET}.10: shares, 1h")
+    expect(page.locator("#pw-chart-sum")).to_have_text(re.compile(r"^[\d,]+ accepted, [\d,]+ rejected \(1 pool; bars of 5 min\)$"))
+    assert page.evaluate("() => !!Chart.getChart(document.getElementById('pw-chart'))")
     page.screenshot(path=str(ARTIFACTS / "pools-page.png"), full_page=True)
 
 
 def test_phone_layout(open_page, server):
-    page = open_page("/pools", viewport=PHONE)
-    expect(page.locator("#pw-wallets-rows tr")).to_have_count(2)
-    expect(page.locator("#pw-solo-rows tr").first).to_be_visible()
-    _no_sideways_scroll(page)
-    page.screenshot(path=str(ARTIFACTS / "pools-page-phone.png"), full_page=True)
+    seeded = requests.post(f"{server}/api/pool-sets", headers=AUTH, timeout=10, json={
+        "name": "A long-named backup pool set for the garage miners",
+        "pools": [{"url": "stratum+tcp://solo.ckpool.org:3333", "user": f"{TAPROOT}.a-long-worker-name"}]})
+    assert seeded.status_code == 201, seeded.text
+    try:
+        page = open_page("/pools", viewport=PHONE)
+        expect(page.locator("#pw-wallets-rows tr")).to_have_count(2)
+        expect(page.locator("#pw-solo-rows tr").first).to_be_visible()
+        expect(page.locator("#pl-list .pl-set")).to_have_count(1)
+        page.locator("#pw-shares-rows tr").first.get_by_role("button").click()
+        expect(page.locator("#pw-chart-box")).to_be_visible()
+        _no_sideways_scroll(page)
+        page.screenshot(path=str(ARTIFACTS / "pools-page-phone.png"), full_page=True)
+    finally:
+        requests.delete(f"{server}/api/pool-sets/{seeded.json()['id']}", headers=AUTH, timeout=10)
 
 
 def _log_in(page) -> None:
