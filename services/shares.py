@@ -36,6 +36,7 @@ KEY_BITS = POOL_BITS + MINER_BITS
 MAX_POOL_ID = (1 << POOL_BITS) - 1
 MAX_MINER_ID = (1 << MINER_BITS) - 1
 FINE_SPAN_S = 3 * 86400  # ranges up to this read the 5-minute rows, longer ones the hourly rows
+FORGET_AFTER_S = 2 * 3600  # a key not seen this long is dropped from memory (its rows are written)
 
 Key = tuple[int, str, str]  # (miners.id, pool url, pool user)
 
@@ -86,7 +87,6 @@ class ShareLog:
         self._pending: list[tuple[str, int, Key, int | None, int | None]] = []  # tier, minute, key, acc, rej
         self._written: dict[tuple[Key, str], int] = {}  # the last bucket written per key and tier
         self._pool_ids: dict[tuple[str, str], int] = {}
-        self._pool_names: dict[int, tuple[str, str]] = {}
         self.dropped_pools = 0
 
     # --- observing ----------------------------------------------------------------------------
@@ -123,12 +123,17 @@ class ShareLog:
     def write(self, conn: Any, now: float, final: bool = False) -> int:
         """Insert the closed buckets' rows (all open ones too when ``final``); returns rows written."""
         with self._lock:
-            for key, value in self._latest.items():
+            for key, value in list(self._latest.items()):
                 for tier, size in TIERS.items():
                     minute = _minute(value.t, size)
                     # A miner gone quiet: its bucket closes without a later reading to notice it.
                     if final or (minute * 60 + size) <= now - 30:
                         self._close(tier, minute, key, value)
+                if value.t < now - FORGET_AFTER_S:
+                    # Both its buckets are written: a removed miner or a pool no longer used leaves memory.
+                    del self._latest[key]
+                    for tier in TIERS:
+                        self._written.pop((key, tier), None)
             rows, self._pending = self._pending, []
         try:
             by_tier: dict[str, list[tuple]] = {tier: [] for tier in TIERS}
@@ -158,7 +163,7 @@ class ShareLog:
                 pool_id = conn.execute("INSERT INTO share_pools (url, user) VALUES (?, ?)", name).lastrowid
             else:
                 pool_id = row[0]
-            self._pool_ids[name], self._pool_names[pool_id] = pool_id, name
+            self._pool_ids[name] = pool_id
         if pool_id > MAX_POOL_ID:
             self.dropped_pools += 1
             return None

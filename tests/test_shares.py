@@ -184,3 +184,15 @@ def test_retention_and_removed_miners(db):
     assert {m for m, _, _, _ in after_5m} >= {T0 // 60 + 3 * 1440} and min(m for m, _, _, _ in after_5m) >= (T0 + 2 * 86400) // 60
     assert min(m for m, _, _, _ in after_1h) >= (T0 + 86400) // 60
     assert {miner for _, miner, _, _ in after_5m + after_1h} == {1}
+
+
+def test_memory_forgets_keys_long_unseen(db):
+    clock = Clock(T0)
+    history, shares = make(db, clock)
+    shares.observe([_bitaxe(T0, 5, 0)])
+    clock.t = T0 + 3 * 3600  # its buckets closed and were written; the miner was removed meanwhile
+    history.add_round(clock.t, [(2, "sha256d", 1e12, 15.0, 50.0, 3000)])
+    history.flush()
+    assert shares._latest == {} and shares._written == {}
+    assert [(a, r) for _, _, a, r in _rows(db, "shares_5m")] == [(5, 0)]
+    assert [(a, r) for _, _, a, r in _rows(db, "shares_1h")] == [(5, 0)]
