@@ -66,6 +66,7 @@ def test_wallets_contract_and_grouping(live):
     assert segwit["miners"] == [f"{NET}.10", f"{NET}.11"]
     assert segwit["hashrate_hs"] == pytest.approx(miners[f"{NET}.10"]["hashrate_hs"] + miners[f"{NET}.11"]["hashrate_hs"])
     assert segwit["workers"] == {f"{NET}.10": "gamma"}
+    assert segwit["solo"] is True and by_address[P2SH]["solo"] is True
     assert by_address[TAPROOT]["miners"] == [] and by_address[TAPROOT]["backup_miners"] == [f"{NET}.10"]
     assert by_address[P2SH]["kind"] == "p2sh" and by_address[P2SH]["workers"] == {f"{NET}.13": "nano"}
     typo = by_address[TYPO]
@@ -155,3 +156,11 @@ def test_best_share_survives_a_cgminer_restart(live, sim):
     after = wait_for(restarted, timeout=15, message="the simulated Avalon did not come back with a new session")
     assert after["best_ever"] == pytest.approx(7.5e11, rel=1e-3)  # kept by the controller
     assert after["best_vs_network"] == pytest.approx(7.5e11 / NETWORK_DIFFICULTY, rel=1e-3)
+
+
+def test_a_wallet_shows_its_miners_best_share(live, sim):
+    sim.call(lambda: setattr(sim.miner(f"{NET}.11"), "best_session_diff", 3.3e12))
+    live.runtime.fleet.poll_round()
+    wallets = {w["address"]: w for w in live.client.get("/api/wallets").get_json()}
+    assert wallets[SEGWIT]["best_difficulty"] == pytest.approx(3.3e12, rel=1e-3)  # the NerdQAxe's new best
+    assert wallets[TYPO]["best_difficulty"] < 3.3e12

@@ -15,7 +15,7 @@ from flask import jsonify
 from services import wallets
 from services.miner_state import ip_sort_key
 from services.shares import FINE_SPAN_S, TIERS
-from services.solo.report import solo_report
+from services.solo.report import add_wallet_odds, solo_report
 from web import access
 from web.body import ipv4
 
@@ -25,7 +25,10 @@ bp = access.blueprint("wallets", __name__, url_prefix="/api")
 @bp.get("/wallets")
 def list_wallets():
     """Miners grouped by the payout address in their pool user, checked by checksum, biggest hashrate first."""
-    return jsonify(wallets.group_by_wallet(access.runtime().fleet.records()))
+    runtime = access.runtime()
+    records = runtime.fleet.records()
+    report = solo_report(records, runtime.difficulty.current(), runtime.config.solo, runtime.best.get)
+    return jsonify(add_wallet_odds(wallets.group_by_wallet(records), report))
 
 
 @bp.get("/solo")

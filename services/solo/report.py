@@ -80,3 +80,15 @@ def solo_report(records: Iterable[Any], difficulty: NetworkDifficulty, cfg: Solo
                                default=None),
     }
     return {"network_difficulty": difficulty.to_dict(), "miners": rows, "solo": totals}
+
+
+def add_wallet_odds(wallets: list[dict[str, Any]], report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Give each wallet of services.wallets.group_by_wallet ``solo`` (a miner of it mines solo) and
+    ``best_difficulty`` (the highest best share of its miners, all-time where known)."""
+    rows = {row["ip"]: row for row in report["miners"]}
+    for wallet in wallets:
+        mine = [rows[ip] for ip in wallet["miners"] if ip in rows]
+        wallet["solo"] = any(row["solo"] for row in mine)
+        wallet["best_difficulty"] = max((v for row in mine for v in (row["best_ever"], row["best_session_difficulty"])
+                                         if v is not None), default=None)
+    return wallets

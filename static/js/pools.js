@@ -69,7 +69,7 @@ function row(cells, labels, cls) {
 
 // ---------- wallets ----------
 
-const WALLET_COLS = ["Address", "Check", "Miners", "Hashrate"];
+const WALLET_COLS = ["Address", "Check", "Miners", "Hashrate", "Best share"];
 const KIND_TEXT = { p2pkh: "legacy P2PKH", p2sh: "P2SH", p2wpkh: "SegWit P2WPKH", p2wsh: "SegWit P2WSH", p2tr: "Taproot" };
 
 function showWallets(wallets) {
@@ -92,8 +92,10 @@ function showWallets(wallets) {
       ...(w.backup_miners || []).map((ip) => el("span", { class: "pw-chip pw-chip-backup", title: "only in a backup pool" },
         `${minerLabel(ip)} (backup)`)));
     const addr = el("td", { class: "wrap wide" }, el("code", { class: "pw-addr" }, w.address));
-    return row([addr, el("td", { class: "wrap" }, check, " ", el("span", { class: "small muted" }, kind)),
-      el("td", { class: "wrap wide" }, miners), fmtHash(w.hashrate_hs)], WALLET_COLS, w.valid ? "" : "pw-row-bad");
+    const solo = w.solo ? el("span", { class: "badge badge-ok pw-solo-badge" }, "solo") : null;
+    return row([addr, el("td", { class: "wrap" }, check, solo, " ", el("span", { class: "small muted" }, kind)),
+      el("td", { class: "wrap wide" }, miners), fmtHash(w.hashrate_hs), fmtDiff(w.best_difficulty)], WALLET_COLS,
+    w.valid ? "" : "pw-row-bad");
   }));
 }
 

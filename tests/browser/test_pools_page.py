@@ -81,11 +81,11 @@ def test_wallets_solo_and_shares(open_page, server):
     rows = page.locator("#pw-wallets-rows tr")
     expect(rows).to_have_count(2)  # the account name (myaccount.compac) is no wallet
     good = rows.filter(has_text=SEGWIT)
-    expect(good.locator(".badge")).to_have_text("valid")
+    expect(good.locator(".badge")).to_have_text(["valid", "solo"])
     expect(good).to_contain_text("SegWit P2WPKH")
     expect(good).to_contain_text(f"{NET}.10 · gamma")
     bad = rows.filter(has_text=TYPO)
-    expect(bad.locator(".badge")).to_have_text("invalid")
+    expect(bad.locator(".badge")).to_have_text(["invalid", "solo"])
     expect(bad).to_have_class(re.compile("pw-row-bad"))
     expect(page.locator("#pw-invalid")).to_be_visible()
     expect(page.locator("#pw-invalid")).to_contain_text(TYPO)
