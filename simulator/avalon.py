@@ -187,7 +187,8 @@ class AvalonMiner(CgApiMiner):
         self.chip_volt = [rng.uniform(-6.0, 6.0) for _ in range(hw.chips)]
         self.dna = "0201" + hashlib.sha1(f"dna:{spec.ip}".encode()).hexdigest()[:12]
         octets = spec.ip.split(".")
-        worker = f"bc1qsimu1atorxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0.avalon{octets[2]}x{octets[3]}"
+        # A payout address whose checksum passes (BIP-173's test vector, simulator/axeos.py WORKER_ADDR).
+        worker = f"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4.avalon{octets[2]}x{octets[3]}"
         pools = spec.pools or (("stratum+tcp://public-pool.io:21496", worker),
                                ("stratum+tcp://solo.ckpool.org:3333", worker))
         self.pool_file = [PoolSlot(url, user, "x") for url, user in list(pools)[:3]]

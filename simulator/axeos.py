@@ -102,7 +102,9 @@ FLAT_POOL_KEYS = {
 }
 
 DEFAULT_POOLS = (("public-pool.io", 21496), ("solo.ckpool.org", 3333))
-WORKER_ADDR = "bc1qsimu1atorxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0"
+# The pool users' payout address: BIP-173's P2WPKH test vector, so its checksum passes (the Pools &
+# wallets page checks it, docs/wallets.md). Never send coins to it: its private key is public.
+WORKER_ADDR = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 
 
 def _is_private(addr: str) -> bool:

@@ -330,7 +330,8 @@ class CgminerMiner(CgApiMiner):
         rng = self.rng
         self.devices = [UsbDevice(i, float(self.usb.freq), rng.uniform(0.95, 1.02), rng.uniform(-3.0, 3.0))
                         for i in range(spec.devices)]
-        user = f"bc1qsimu1atorxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0.{spec.ip.replace('.', '_')}"
+        # A payout address whose checksum passes (BIP-173's test vector, simulator/axeos.py WORKER_ADDR).
+        user = f"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4.{spec.ip.replace('.', '_')}"
         pools = spec.pools or (("stratum+tcp://solo.ckpool.org:3333", user),
                                ("stratum+tcp://public-pool.io:21496", user))
         self.pools = [Pool(url, pool_user, priority=i, diff=self.usb.pool_diff)
