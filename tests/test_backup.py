@@ -56,7 +56,7 @@ class Site:
     def __init__(self, root: Path) -> None:
         from app import create_app
         from services.config import load_config
-        from web.backup import RUNTIME_FACTORY
+        from web.backup import CONFIG_ENVIRON, RUNTIME_FACTORY
 
         reset_fakes()
         self.root = root
@@ -67,6 +67,7 @@ class Site:
         self.app = create_app(config=config, runtime=_fake_runtime(config), start_background=False,
                               test_config={"TESTING": True})
         self.app.extensions[RUNTIME_FACTORY] = _fake_runtime
+        self.app.extensions[CONFIG_ENVIRON] = {}  # as the config above was loaded
         self.client = self.app.test_client()
 
     @property
@@ -497,6 +498,7 @@ def live(tmp_path, sim):
                     "battery:\n  source: none\n"
                     f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n")
     app = create_app(config=load_config(path, environ={}), start_background=True, test_config={"TESTING": False})
+    app.extensions["config_environ"] = {}  # web/backup.py: restored configs are loaded as this one was
     runtime = app.extensions["runtime"]
     assert runtime.scheduler is not None
     for miner in sim.miners:

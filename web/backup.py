@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from flask import Flask, current_app, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 bp = access.blueprint("backup", __name__, url_prefix="/api")
 
 RUNTIME_FACTORY = "runtime_factory"  # app.extensions key: Config -> Runtime (tests give fake drivers); default Runtime
+# app.extensions key: the environment a restored config is loaded with (default os.environ, as at start;
+# tests give {} so a developer's DATA_DIR or API_TOKEN cannot redirect a restore).
+CONFIG_ENVIRON = "config_environ"
 _BUSY = threading.Lock()  # one backup or restore at a time (each needs the disk and the database)
 _RESTORING = threading.Event()  # while set, other API calls get 503 (the runtime is being replaced)
 _UPLOAD_CHUNK = 256 * 1024
@@ -158,6 +162,10 @@ def _remove(paths: list[Path]) -> None:
 
 
 # --- replacing the runtime -------------------------------------------------------------------------
+def _environ(app: Flask) -> Mapping[str, str]:
+    return app.extensions.get(CONFIG_ENVIRON, os.environ)
+
+
 def _install(app: Flask, config: Config, running: bool) -> Any:
     """Build (and, if the old one ran, start) a runtime for ``config`` and make it the app's."""
     factory: Callable[[Config], Any] = app.extensions.get(RUNTIME_FACTORY) or Runtime
@@ -199,13 +207,13 @@ def _swap(app: Flask, change: Callable[[], dict[str, Any]], *, roll_back: bool) 
             _install(app, old.config, running)  # nothing was replaced (apply() undoes its own partial work)
             raise
         try:
-            return _install(app, load_config(config_path), running), result
+            return _install(app, load_config(config_path, environ=_environ(app)), running), result
         except Exception as exc:  # noqa: BLE001 - any failure to start must bring the previous data back
             log.error("the restored data did not start (%s): putting the previous data back", type(exc).__name__)
             if not roll_back:
                 raise
             restore.undo(data_path=data_path, config_path=config_path)
-            _install(app, load_config(config_path), running)
+            _install(app, load_config(config_path, environ=_environ(app)), running)
             raise restore.RestoreError(f"the restored data did not start ({type(exc).__name__}: {exc}); "
                                        "the previous data is back", 500) from None
     finally:
@@ -235,7 +243,8 @@ def restore_archive() -> Any:
         config_path = backup.config_path_of(runtime.config)
         upload = _upload_to_disk(backup.work_dir(data_path))
         try:
-            staged = restore.stage(upload, config_path=config_path, data_path=data_path)
+            staged = restore.stage(upload, config_path=config_path, data_path=data_path,
+                                   environ=_environ(current_app))
         except restore.RestoreError as exc:
             # A log line, not an event: a refused archive leaves the database byte for byte as it was.
             log.warning("restore refused (by %s), nothing changed: %s", who, _printable(str(exc)))

@@ -43,6 +43,7 @@ def server(tmp_path_factory, sim):
                     "battery:\n  source: none\n"
                     f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n")
     app = create_app(config=load_config(path, environ={}), start_background=True)
+    app.extensions["config_environ"] = {}  # web/backup.py: restored configs are loaded as this one was
     runtime = app.extensions["runtime"]
     assert runtime.scheduler is not None and not runtime.read_only
     for miner in sim.miners:
