@@ -189,7 +189,11 @@ def test_fetch_then_fall_back_to_config_with_backoff(server):
     assert (now.value, now.source) == (1.1e14, "solo.network_difficulty") and now.error
     src.close()
     src.close()
-    assert _fds() <= fds and threading.active_count() <= threads
+    # The test server closes its side of the last connection in its own handler thread: wait for it.
+    from tests.integration import wait_for
+
+    wait_for(lambda: _fds() <= fds and threading.active_count() <= threads, timeout=5,
+             message=f"descriptors or threads left open: {_fds()} > {fds} or {threading.active_count()} > {threads}")
 
 
 def test_no_url_never_fetches(server):
