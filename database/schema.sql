@@ -194,13 +194,3 @@ CREATE TABLE IF NOT EXISTS price_history (
     price_main  REAL NOT NULL,            -- main currency per kWh (EUR/kWh, GBP/kWh, USD/kWh...)
     source      TEXT NOT NULL
 );
-
--- Electricity prices as they applied (services/energy_cost.py, docs/prices.md "Cost per miner"): a source
--- holds only yesterday to tomorrow, so each slot is kept here once its time has come, for the cost of past
--- hours. One row per slot (24-96 a day); kept storage.hourly_retention_days.
-CREATE TABLE IF NOT EXISTS price_history (
-    start       INTEGER PRIMARY KEY,      -- slot start, epoch seconds
-    end_ts      INTEGER NOT NULL,
-    price_main  REAL NOT NULL,            -- main currency per kWh (EUR/kWh, GBP/kWh, USD/kWh...)
-    source      TEXT NOT NULL
-);
