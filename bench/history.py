@@ -332,7 +332,9 @@ def chart_paths(miner_ips: list[str]) -> list[tuple[str, str, str]]:
     paths = [("fleet", r, f"/api/history?range={r}") for r in RANGES]
     for ip in miner_ips:
         paths += [(f"miner {ip}", r, f"/api/miners/{ip}/history?range={r}") for r in RANGES]
-    return paths + [("battery", r, f"/api/battery/history?range={r}") for r in RANGES]
+    paths += [("battery", r, f"/api/battery/history?range={r}") for r in RANGES]
+    # Energy and cost per miner (this month and last): its first request computes the closed days.
+    return paths + [("energy cost", "month", "/api/energy/cost")]
 
 
 def time_queries(base: str, paths: list[tuple[str, str, str]], reps: int) -> list[dict[str, Any]]:
@@ -349,7 +351,8 @@ def time_queries(base: str, paths: list[tuple[str, str, str]], reps: int) -> lis
             times[path].append(time.perf_counter() - t0)
             if reply.status_code != 200:
                 raise SystemExit(f"{path}: HTTP {reply.status_code} {reply.text[:200]}")
-            points[path] = len(reply.json()["ts"])
+            body = reply.json()
+            points[path] = len(body["ts"]) if "ts" in body else len(body["miners"])
     results = []
     for chart, rng, path in paths:
         t = times[path]
