@@ -112,6 +112,7 @@ class MinerRecord:
             "last_seen_ts": self.last_seen_ts,
             "last_error": self.last_error,
             "efficiency_j_th": status.efficiency_j_th if status and self.online and self.enabled else None,
+            "pool": _pool_url(status),  # the Miners table's Pool column, without a detail read per miner
         }
         for name in _LIST_FIELDS:
             data[name] = getattr(status, name) if status else None
@@ -130,3 +131,11 @@ class MinerRecord:
             data["credentials_set"] = self.credentials_set
             data["last_reading"] = full or None  # the last good reading, even while offline
         return data
+
+
+def _pool_url(status: MinerStatus | None) -> str | None:
+    """The URL of the pool the miner mines on (the active one, else its first), from its last good reading."""
+    pools = status.pools if status else None
+    if not pools:
+        return None
+    return next((p.url for p in pools if p.active), pools[0].url)

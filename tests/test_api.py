@@ -172,3 +172,16 @@ def test_reads_can_require_login(config, runtime):
     client = app.test_client()
     assert client.get("/api/miners").status_code == 401
     assert client.get("/api/miners", headers={"Authorization": f"Bearer {TEST_TOKEN}"}).status_code == 200
+
+
+def test_list_carries_the_active_pool(client, fleet):
+    """The Miners table's Pool column reads `pool` from the list: the active pool, else the first, else null."""
+    from miners.base import MinerStatus, PoolStatus
+    from services.miner_state import _pool_url
+
+    assert client.get("/api/miners").get_json()[0]["pool"] is None  # the fake lists no pools
+    backup = PoolStatus("stratum+tcp://backup.example:3333", active=False)
+    main = PoolStatus("stratum+tcp://main.example:3333", active=True)
+    assert _pool_url(MinerStatus(pools=[backup, main])) == main.url
+    assert _pool_url(MinerStatus(pools=[backup])) == backup.url
+    assert _pool_url(None) is None

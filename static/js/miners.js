@@ -10,13 +10,11 @@ import { initBulk } from "./miners_bulk.js";
 import { COLUMN, COLUMNS, STATUSES, comparator, displayName, matches, poolOf, tagsOf } from "./miners_columns.js";
 import { csvFilename, download, toCsv } from "./miners_csv.js";
 import { initSession } from "./session.js";
-import { $, api, el, fmtAgo, setText } from "./util.js";
+import { $, el, fmtAgo, setText } from "./util.js";
 
 const FILTERS = ["q", "family", "status", "tag"];
 const STORE_KEY = "minerFleet.miners.columns";
 const TEXT_PUSH_MS = 400;       // typing updates the URL this long after the last key
-const POOL_REFETCH_MS = 120_000; // a miner's pools (for the Pool column) at most this often
-const POOL_PARALLEL = 2;
 
 const st = {
   miners: new Map(),  // ip -> miner dict, as last received
@@ -26,9 +24,6 @@ const st = {
   filters: {},        // {q, family, status, tag}, empty = any
   sort: { key: "ip", dir: "asc" },
   selected: new Set(),
-  pools: new Map(),   // ip -> { pools, at } from GET /api/miners/<ip> while the list has no pool
-  poolQueue: new Set(),
-  poolBusy: 0,
   loaded: false,
 };
 let bulk = null;
@@ -175,13 +170,6 @@ function renderHead() {
   $("mn-head").replaceChildren(...head);
 }
 
-/** The miner as the table shows it: the list entry plus its pools where only the detail has them. */
-function view(m) {
-  if (m.pool != null || Array.isArray(m.pools)) return m;
-  const cached = st.pools.get(m.ip);
-  return cached ? { ...m, pools: cached.pools } : m;
-}
-
 function createRow(ip) {
   const check = el("input", { type: "checkbox", class: "mn-check", "data-ip": ip });
   const link = el("a", { class: "mn-name", href: `/#miner=${encodeURIComponent(ip)}` });
@@ -219,7 +207,7 @@ function updateRow(row, m) {
 }
 
 function renderRows() {
-  const all = [...st.miners.values()].map(view);
+  const all = [...st.miners.values()];
   st.shown = all.filter((m) => matches(m, st.filters)).sort(comparator(st.sort.key, st.sort.dir));
   // Miners the filter hides are no longer selected: an action only ever reaches rows in view.
   const shownIps = new Set(st.shown.map((m) => m.ip));
@@ -247,7 +235,6 @@ function renderRows() {
   setText("mn-empty", total ? "No miner matches these filters." : "No miners yet: discover or add them on the Overview.");
   $("mn-wrap").hidden = n === 0;
   syncSelectAll();
-  queuePools();
 }
 
 function syncSelectAll() {
@@ -278,40 +265,6 @@ function tickSeen() {
   for (const m of st.shown) {
     const td = st.rows.get(m.ip)?.cells.get("seen");
     if (td) fillCell(td, fmtAgo(m.last_seen_ts));
-  }
-}
-
-// ---------- the Pool column while the list carries no pool ----------
-
-// GET /api/miners lists no pools; the detail does. While the Pool column is shown, the shown
-// online miners' details are read two at a time and at most every two minutes each.
-function queuePools() {
-  if (!st.columns.includes("pool")) return;
-  const now = Date.now();
-  for (const m of st.shown) {
-    const raw = st.miners.get(m.ip);
-    if (!raw || raw.pool != null || Array.isArray(raw.pools)) continue; // the list says it already
-    const cached = st.pools.get(m.ip);
-    if (m.status === "online" && (!cached || now - cached.at > POOL_REFETCH_MS)) st.poolQueue.add(m.ip);
-  }
-  while (st.poolBusy < POOL_PARALLEL && st.poolQueue.size) {
-    const ip = st.poolQueue.values().next().value;
-    st.poolQueue.delete(ip);
-    fetchPools(ip);
-  }
-}
-
-async function fetchPools(ip) {
-  st.poolBusy++;
-  st.pools.set(ip, { pools: st.pools.get(ip)?.pools ?? null, at: Date.now() });
-  try {
-    const d = await api("GET", `/api/miners/${encodeURIComponent(ip)}`);
-    st.pools.set(ip, { pools: Array.isArray(d?.pools) ? d.pools : [], at: Date.now() });
-    const m = st.miners.get(ip), row = st.rows.get(ip);
-    if (m && row && row.cells.has("pool")) fillCell(row.cells.get("pool"), COLUMN.pool.cell(view(m)));
-  } catch { /* the column shows "—"; the next round retries after POOL_REFETCH_MS */ } finally {
-    st.poolBusy--;
-    queuePools();
   }
 }
 
