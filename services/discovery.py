@@ -63,15 +63,22 @@ class Discovery:
         self._last_push = 0.0
 
     def status(self) -> dict[str, Any]:
-        """The latest job, or an idle placeholder naming the default subnet."""
+        """The latest job, or an idle placeholder naming the default subnet; both with ``default_subnet``."""
+        default = self.default_subnet()
         if self.latest:
-            return self.latest.to_dict()
+            return {**self.latest.to_dict(), **default}
+        return {"job_id": None, "state": "idle", "subnet": default["default_subnet"], "probed": 0, "total": 0,
+                "found": [], "error": None, **default}
+
+    def default_subnet(self) -> dict[str, Any]:
+        """What a scan without a subnet would cover (the first-run welcome pre-fills it) and whether it was
+        detected from this host's own LAN (network.subnet "auto" or empty) rather than configured."""
+        setting = self.fleet.config.network.subnet
         try:
-            subnet = str(resolve_subnet(self.fleet.config.network.subnet))
-        except ValueError:
+            subnet: str | None = str(resolve_subnet(setting))
+        except ValueError:  # no default route and nothing configured: the user must type one
             subnet = None
-        return {"job_id": None, "state": "idle", "subnet": subnet, "probed": 0, "total": 0, "found": [],
-                "error": None}
+        return {"default_subnet": subnet, "subnet_detected": not setting or setting == "auto"}
 
     def start(self, subnet: str | None = None, *, wait: bool = False) -> DiscoveryJob:
         """Validate the subnet and scan it in a background thread (ValueError, DiscoveryBusy)."""
