@@ -51,6 +51,7 @@ from services.fleet import FleetManager, UnknownMiner
 from services.power import PowerController, apply_command
 from services.ems import ACTIVE, EmsDispatcher
 from services.power.allocator import (MinerHistory, MinerInput, MinerSetting, PowerAllocator, miner_input)
+from services.power.learned import NominalLog
 from services.pools import prestart
 from services.power.safety import OVERHEAT_KEY, OverheatTracker, overheat_limit
 
@@ -132,6 +133,9 @@ class AutoControl:
                                          overheat=OverheatTracker.from_json(self.store.get(OVERHEAT_KEY)),
                                          history={ip: MinerHistory(**h) for ip, h in saved.items()})
         self.entries: dict[str, MinerEntry] = {m.ip: m for m in config.miners}
+        # Nominal power of models the table does not know, learned at full setting (services/power/learned.py);
+        # the Runtime adds it to the history flush's companions, which write it when a value rose.
+        self.nominals = NominalLog(db)
         self._reading = reading
         self._notify = notify or fleet.notify
         self._lock = threading.Lock()
@@ -205,7 +209,10 @@ class AutoControl:
         inputs = []
         for r in records:
             limits = self.miner_limits(r)
-            miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(limits))
+            self.nominals.observe(r, self.state.history.get(r.ip, MinerHistory()), now,
+                                  self.config.autocontrol.grace_sec)
+            miner = miner_input(r, now, self._miner_age_limit(), overrides=_power_overrides(limits),
+                                learned_w=self.nominals.get(r.id))
             inputs.append(miner if limits["autocontrol"] else _as_fixed_load(miner))
         return records, inputs
 

@@ -94,6 +94,7 @@ class Runtime:
         self.autocontrol = AutoControl(config, self.db, self.fleet, lambda: self.battery.source.last_reading,
                                        prices=self.prices, profitability=self.profitability, rules=self.rules)
         self.ems = EmsService(self.autocontrol)  # the EMS routes' view of the control loop
+        self.history.companions.append(self.autocontrol.nominals)  # learned nominal power, written when it rose
         self.failures = FailureLog(self.db.write)  # refused unauthenticated calls: one row per source and minute
         # Problems -> error window, events and messages (services/alerts); checks only in the polling process.
         self.alerts = AlertService(config, self, publish=self.hub.publish)

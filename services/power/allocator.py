@@ -84,6 +84,9 @@ class MinerInput:
     # (lowest, highest) watts the firmware accepts for set_power_watts, where it publishes them
     # (BOS+ constraints); None = unknown. Bounds the plan whatever the table or overrides say.
     power_range_w: tuple[float, float] | None = None
+    # The highest power it drew while hashing at its full setting, as the controller learned it
+    # (services/power/learned.py); stands in for nominal where the model is not in the table.
+    learned_w: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,17 @@ def _kind(miner: MinerInput) -> str:
 
 
 def nominal_power(miner: MinerInput) -> tuple[float | None, str]:
-    """The watts the allocator plans a miner around (override, model table, else a full-power reading) and why."""
+    """The watts the allocator plans a miner around (override, model table, learned, else a reading) and why."""
     if miner.nominal_w:
         return float(miner.nominal_w), "nominal from override"
     row = lookup_model(miner.family, miner.model)
     if row is not None:
         return float(row.nominal_w), f"nominal {row.nominal_w:g} W ({row.name}{', estimate' if row.estimate else ''})"
+    # Not the reading now: once the controller throttled the miner (an EMS watt target) that IS
+    # the target, and the fleet's rated power fell with every dispatch (services/power/learned.py).
+    if miner.learned_w:
+        return float(miner.learned_w), (f"nominal {miner.learned_w:g} W = highest measured at full setting "
+                                        "(model not in table)")
     # A reading stands for nominal only while the miner hashes: measured while asleep or curtailed
     # (LuxOS S19k Pro curtailed reads 16 W) it would plan the miner at a fraction of its power.
     if miner.power_w and miner.hashrate_hs:
@@ -592,10 +600,12 @@ class PowerAllocator:
         return history.level_value != value
 
 
-def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[str, float] | None = None) -> MinerInput:
+def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[str, float] | None = None,
+                learned_w: float | None = None) -> MinerInput:
     """A MinerInput from a FleetManager MinerRecord; stale (last good read older than max_age_sec) counts as offline.
 
-    ``overrides`` may hold nominal_w, min_w, max_w for this miner (config/UI).
+    ``overrides`` may hold nominal_w, min_w, max_w for this miner (config/UI); ``learned_w``: its
+    learned full-setting power (services/power/learned.py NominalLog.get).
     """
     status = record.status
     fresh = bool(record.online) and record.last_seen_ts is not None and now - record.last_seen_ts <= max_age_sec
@@ -608,7 +618,8 @@ def miner_input(record: Any, now: float, max_age_sec: float, overrides: Mapping[
         power_range_w=_range(getattr(record.driver, "power_range_w", None)),
         power_w=status.power_w if status is not None else None,
         hashrate_hs=status.hashrate_hs if status is not None else None,
-        nominal_w=overrides.get("nominal_w"), min_w=overrides.get("min_w"), max_w=overrides.get("max_w"))
+        nominal_w=overrides.get("nominal_w"), min_w=overrides.get("min_w"), max_w=overrides.get("max_w"),
+        learned_w=learned_w)
 
 
 def _range(value: Any) -> tuple[float, float] | None:

@@ -3,8 +3,9 @@
 The allocator needs three numbers per miner (nominal, min, max watts) before a
 single reading comes in: a sleeping miner reports no power, and a miner just
 woken reports nonsense for a minute or two. Numbers come from this table,
-then per-miner overrides (config/UI) replace them; the measured power is used
-only where the table knows nothing about the model.
+then per-miner overrides (config/UI) replace them; where the table knows nothing
+about the model, the highest power measured at full setting (services/power/learned.py),
+else the reading now.
 
 Sources, per row (``source``); ``estimate=True`` marks a number we could not
 confirm from a manufacturer page or a corpus document:
@@ -22,6 +23,11 @@ confirm from a manufacturer page or a corpus document:
 - Antminer L3+: 800 W at 504 MH/s scrypt (Bitmain spec, not confirmed here: estimate).
 - Whatsminer M30S+: 3400 W at ~100 TH/s; M60S: 3300 W at ~172 TH/s (MicroBT
   spec figures as given in the project brief; not confirmed in the corpus: estimate).
+- Whatsminer M50S: 3276 W at 126 TH/s (26 J/TH), the figure several public miner tables give
+  (e.g. profitability and fleet tools' model lists); one of them also lists a 140 TH/s 3500 W
+  bin under the same name, and MicroBT publishes no range over the API ("Power Limit" in
+  `summary` is the limit in force, not the rating): estimate. A 3500 W unit is planned at
+  3276 W at most unless miners[].nominal_w says otherwise; never above what it accepts.
 - Bitaxe Ultra (BM1366): 12 W, ~0.5 TH/s (skot/bitaxe-doc BitaxeUltra: "300-600 GH/s
   while just using up to 15 watts"; 12 W is the stock-setting figure: estimate).
 - Bitaxe Supra (BM1368): 13 W, ~0.7 TH/s (bitaxeorg/bitaxeSupra readme: 17.5 J/TH chip
@@ -81,6 +87,8 @@ MODEL_TABLE: tuple[tuple[re.Pattern[str], ModelPower], ...] = (
     (re.compile(r"\bL3\+", re.I), ModelPower("Antminer L3+", 800, 0.000504, "Bitmain spec", True, SCRYPT)),
     (re.compile(r"\bM30S\+(?!\+)", re.I), ModelPower("Whatsminer M30S+", 3400, 100, "MicroBT spec (brief)", True)),
     (re.compile(r"\bM60S(?=$|[_\s])", re.I), ModelPower("Whatsminer M60S", 3300, 172, "MicroBT spec (brief)", True)),
+    (re.compile(r"\bM50S(?=$|[_\s])", re.I),
+     ModelPower("Whatsminer M50S", 3276, 126, "public miner tables (a 3500 W bin exists)", True)),
     (re.compile(r"nerdq?axe\s*\+\+|nerdqaxe\+\+", re.I),
      ModelPower("NerdQAxe++", 70, 4.8, "estimate (4x BM1370)", True)),
     (re.compile(r"\bultra\b|BM1366", re.I), ModelPower("Bitaxe Ultra", 12, 0.5, "skot/bitaxe-doc BitaxeUltra", True)),
