@@ -82,11 +82,7 @@ def activate(site, kw):
 
 
 def settled(site) -> None:
-    """Wait until a poll has read the Whatsminer at the watt target the dispatch sent it.
-
-    Its model is not in the power table, so its measured power is its nominal: the rated power
-    the EMS sees falls with it (see test_a_ws_autocontrol_message_with_a_new_dispatch_reloads_at_once).
-    """
+    """Wait until a poll has read the Whatsminer at the watt target the dispatch sent it (the active power moved)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         sent = site.miner(WHATSMINER).called("set_power_watts")
@@ -111,6 +107,7 @@ def test_active_dispatch_shows_target_since_power_estimates_and_calls(make_site)
     settled(site)
     page = open_page()
     body = detail(site)
+    assert body["status"]["ratedPowerInKw"] == 6.326  # M50S 3276 W + S19j Pro 3050 W: not lowered by the dispatch
     expect(page.locator("#ems-state")).to_have_text("Active at 4 kW")
     expect(page.locator("#ems-state")).to_have_attribute("data-state", "active")
     expect(page.locator("#ems-since")).to_have_text(re.compile(r"^since .+ \(\d+ s ago\)$"))
@@ -248,15 +245,17 @@ def test_a_ws_autocontrol_message_with_a_new_dispatch_reloads_at_once(make_site)
     activate(site, 4)
     page = open_page()
     expect(page.locator("#ems-state")).to_have_text("Active at 4 kW")
+    settled(site)  # a poll has read the Whatsminer at its 4 kW share
     gets = lambda: sum(1 for r in open_page.requests if r[:2] == ("GET", "/api/ems"))  # noqa: E731
     before = gets()
     site.runtime.autocontrol.kick()  # a tick with the same dispatch: its /ws message asks for no GET
     page.wait_for_timeout(800)
     assert gets() == before
-    # Below the rated power: the Whatsminer's model is not in the table, so its nominal is its
-    # measured power, which the 4 kW dispatch has just capped.
-    activate(site, 2.5)  # kicks a tick: its /ws message carries the new dispatch, well before the 15 s poll
-    expect(page.locator("#ems-state")).to_have_text("Active at 2.5 kW", timeout=3000)
+    # Above the first dispatch, within the rated 6.326 kW (M50S 3276 W + S19j Pro 3050 W): the 4 kW
+    # dispatch throttled the Whatsminer, and the rated power no longer falls with it (it did when the
+    # nominal of a model was its reading: services/power/learned.py).
+    activate(site, 6)  # kicks a tick: its /ws message carries the new dispatch, well before the 15 s poll
+    expect(page.locator("#ems-state")).to_have_text("Active at 6 kW", timeout=3000)
     expect(page.locator("#ems-since")).to_have_text(re.compile(r"\(\d s ago\)$"))
     assert gets() == before + 1
 
