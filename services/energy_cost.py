@@ -197,11 +197,15 @@ class CostBook:
         prices = HourPrices(self.price_log.between(since, now), self.held(), self.default_main())
         interval = max(float(self.interval_s()), 1.0)
         days: dict[float, _Day] = {}
-        day_of: dict[int, float] = {}
+        of_hour: dict[int, tuple[dict[int, Usage], float | None]] = {}  # hour -> (its day's miners, its price)
         for hour, miner_id, total_w, _count in rows:
-            day = day_of.get(hour)
-            if day is None:
-                day = day_of[hour] = self.zone.day_start(hour)
-            usage = days.setdefault(day, _Day()).by_miner.setdefault(miner_id, Usage())
-            usage.add(total_w * interval / HOUR_S, prices.price(hour))
+            known = of_hour.get(hour)
+            if known is None:
+                day = days.setdefault(self.zone.day_start(hour), _Day())
+                known = of_hour[hour] = (day.by_miner, prices.price(hour))
+            by_miner, price = known
+            usage = by_miner.get(miner_id)
+            if usage is None:
+                usage = by_miner[miner_id] = Usage()
+            usage.add(total_w * interval / HOUR_S, price)
         return days
