@@ -130,7 +130,7 @@ def test_add_by_ip_shows_the_refusal_then_adds_a_miner(open_page, site):
     page = open_page()
     log_in(page)
     add = page.locator("#welcome").get_by_role("button", name="Add", exact=True)
-    page.locator("#welcome").get_by_label("IP address").fill(NOBODY)
+    page.locator("#welcome").get_by_label("Miner address").fill(NOBODY)
     add.click()
     expect(page.locator("#welcome-add-result")).to_have_text(
         f"{NOBODY} was not added: no supported miner answered at {NOBODY}; check the address or give its family",
