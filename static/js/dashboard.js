@@ -5,7 +5,7 @@
 // live in util.js; the per-miner dialog in miner_detail.js and its controls in
 // miner_controls.js.
 
-import { detailSnapshot, initDetail, openDetail, tickDetail } from "./miner_detail.js";
+import { detailSnapshot, hashMiner, initDetail, openDetail, tickDetail } from "./miner_detail.js";
 import { sendCommand } from "./miner_controls.js";
 import { emsLoggedIn, emsMessage, initEms } from "./ems_panel.js";
 import { initPower, powerLoggedIn, powerMessage } from "./power_panel.js";
@@ -563,8 +563,8 @@ async function init() {
   }
   conn.started = true;
   // A link such as /#miner=10.0.0.2 (the card title's middle click) opens that miner's details.
-  const wanted = /^#miner=(.+)$/.exec(location.hash);
-  if (wanted) showDetail(decodeURIComponent(wanted[1]));
+  const wanted = hashMiner();
+  if (wanted) showDetail(wanted);
   setInterval(tickLastSeen, 1000);
   setInterval(loadHistory, HISTORY_MS);
   connectWs();

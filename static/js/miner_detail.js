@@ -24,16 +24,33 @@ const d = {
   fetchedAt: 0,
   seenTs: null,   // last_seen_ts of the reading the detail came from
   chips: [],
+  pushHistory: false, // see initDetail
 };
 
-export function initDetail() {
+/** The miner a #miner=<ip> link names (the overview's cards, the Miners page's rows), or null. */
+export function hashMiner() {
+  const m = /^#miner=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+/**
+ * Wire the dialog once. The URL's #miner=<ip> names the open miner; with pushHistory (the Miners
+ * page) opening it is a history entry of its own, so the back button closes it and returns to the
+ * table's view; without (the overview) the hash is replaced in place.
+ */
+export function initDetail({ pushHistory = false } = {}) {
   const dlg = $("detail");
+  d.pushHistory = pushHistory;
   $("d-close").addEventListener("click", () => dlg.close());
   dlg.addEventListener("close", () => {
     d.ip = null;
     d.seq++;
     closePoolsEditor();
-    if (location.hash.startsWith("#miner=")) history.replaceState(null, "", location.pathname + location.search);
+    if (location.hash.startsWith("#miner=")) {
+      // The entry openDetail pushed goes away as Back would take it; a typed or linked hash is just dropped.
+      if (history.state?.minerDetail) history.back();
+      else history.replaceState(null, "", location.pathname + location.search);
+    }
     rehomeToasts();
   });
   initCharts();
@@ -79,10 +96,17 @@ export function openDetail(ip, summary) {
   if (!dlg.open) dlg.showModal();
   rehomeToasts(); // toasts already showing stay visible above the backdrop
   $("d-body").scrollTop = 0;
-  history.replaceState(null, "", `#miner=${enc(ip)}`);
+  const url = `#miner=${enc(ip)}`;
+  if (d.pushHistory && !location.hash.startsWith("#miner=")) history.pushState({ minerDetail: true }, "", url);
+  else history.replaceState(history.state, "", url);
   loadDetail();
   loadHistory();
   if (caps(d.m).includes("chips")) loadChips();
+}
+
+/** Close the dialog if it is open (the Miners page: Back left the #miner= entry). */
+export function closeDetail() {
+  if ($("detail").open) $("detail").close();
 }
 
 // The dashboard's 1 s tick: "last seen" ages between snapshots.

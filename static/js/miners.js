@@ -2,10 +2,12 @@
 // live_feed.js), filtered by family, status, tag and text and sorted by any column. The filters
 // and the sort live in the URL (/miners?family=antminer&status=offline&tag=x&q=...&sort=temp&dir=desc),
 // so a view is a link and the back button returns to the previous filter; the column choice is
-// remembered in localStorage. A row opens the overview's detail dialog (/#miner=<ip>). Bulk actions
+// remembered in localStorage. A row opens the miner's detail dialog in place (miner_detail.js, the
+// overview's; #miner=<ip> in the URL, a history entry of its own so Back closes it). Bulk actions
 // are in miners_bulk.js, the CSV export in miners_csv.js. Every miner string is set as text.
 
 import { startLiveFeed } from "./live_feed.js";
+import { closeDetail, detailSnapshot, hashMiner, initDetail, openDetail, tickDetail } from "./miner_detail.js";
 import { initBulk } from "./miners_bulk.js";
 import { COLUMN, COLUMNS, STATUSES, comparator, displayName, matches, poolOf, tagsOf } from "./miners_columns.js";
 import { csvFilename, download, toCsv } from "./miners_csv.js";
@@ -172,7 +174,7 @@ function renderHead() {
 
 function createRow(ip) {
   const check = el("input", { type: "checkbox", class: "mn-check", "data-ip": ip });
-  const link = el("a", { class: "mn-name", href: `/#miner=${encodeURIComponent(ip)}` });
+  const link = el("a", { class: "mn-name", href: `#miner=${encodeURIComponent(ip)}` });
   const cells = new Map();
   const tr = el("tr", { role: "row", "data-ip": ip }, el("td", { role: "cell", class: "mn-sel" }, check));
   for (const key of st.columns) {
@@ -258,9 +260,11 @@ function onMiners(list) {
   st.loaded = true;
   refreshFilterOptions();
   renderRows();
+  detailSnapshot(list);
 }
 
 function tickSeen() {
+  tickDetail();
   if (!st.columns.includes("seen")) return;
   for (const m of st.shown) {
     const td = st.rows.get(m.ip)?.cells.get("seen");
@@ -284,11 +288,29 @@ function onTableClick(ev) {
     syncSelectAll();
     return;
   }
-  // A click anywhere else on a row opens its details, as the name's link does (not while selecting text).
+  // The name's link opens the details here; with a modifier (new tab) the browser follows it.
+  const link = ev.target.closest("a.mn-name");
+  if (link) {
+    if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+    ev.preventDefault();
+    showDetail(link.closest("tr").dataset.ip);
+    return;
+  }
+  // A click anywhere else on a row opens its details too (not while selecting text).
   const tr = ev.target.closest("tbody tr");
   if (!tr || ev.target.closest("a, button, input, label, select") || String(getSelection() || "")) return;
   if (ev.target.closest("td.mn-sel")) return; // a near miss of the checkbox is not a navigation
-  location.assign(st.rows.get(tr.dataset.ip).link.href);
+  showDetail(tr.dataset.ip);
+}
+
+function showDetail(ip) {
+  if (st.miners.has(ip)) openDetail(ip, st.miners.get(ip));
+}
+
+// Back and Forward across the dialog's #miner= entry open or close it; the table follows the query.
+function followHash() {
+  const ip = hashMiner();
+  if (ip) showDetail(ip); else closeDetail();
 }
 
 function selectAllShown() {
@@ -342,11 +364,13 @@ function init() {
   $("mn-table").addEventListener("click", onTableClick);
   $("mn-all").addEventListener("change", selectAllShown);
   $("mn-csv").addEventListener("click", exportCsv);
-  window.addEventListener("popstate", () => { clearTimeout(textTimer); typing = false; applyUrl(); });
+  window.addEventListener("popstate", () => { clearTimeout(textTimer); typing = false; applyUrl(); followHash(); });
+  initDetail({ pushHistory: true });
 
   bulk = initBulk({ selected: () => st.shown.filter((m) => st.selected.has(m.ip)).map((m) => m.ip), miners: () => st.miners });
   initSession((yes) => bulk.setLoggedIn(yes));
   const feed = startLiveFeed(onMiners);
+  feed.ready.then(followHash); // a link to /miners#miner=<ip> opens that miner once the list is in
   // After a bulk action the miners report their new state at the next poll round; ask once soon.
   document.addEventListener("miners-bulk", () => setTimeout(feed.refresh, 1500));
   setInterval(tickSeen, 1000);

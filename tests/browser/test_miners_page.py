@@ -233,23 +233,42 @@ def test_deep_link_filters_and_the_back_button(open_page, server):
     assert query(page) == {}
 
 
-def test_a_row_opens_the_overview_detail_and_back_returns(open_page, server):
+def test_a_row_opens_the_detail_here_and_back_closes_it(open_page, server):
     page = open_page("/miners?family=antminer")
     expect(page.locator("#mn-rows tr")).to_have_count(2)
     page.locator(f'#mn-rows tr[data-ip="{ANTMINERS[1]}"] td.mn-c-model').click()  # the row, not its link
-    page.wait_for_url(re.compile(re.escape(f"/#miner={ANTMINERS[1]}") + "$"))
+    # The overview's dialog, on this page: the hash names the miner, the filter stays in the URL.
+    page.wait_for_url(re.compile(re.escape(f"/miners?family=antminer#miner={ANTMINERS[1]}") + "$"))
     dlg = page.locator("#detail")
     expect(dlg).to_be_visible()
     expect(dlg.locator("#d-ip")).to_have_text(ANTMINERS[1])
-    expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
+    expect(dlg.locator("#d-chart")).to_be_visible()  # Chart.js is loaded here too
+    expect(page.get_by_role("link", name="Miners", exact=True)).to_have_attribute("aria-current", "page")
     page.go_back()
+    expect(dlg).to_be_hidden()
     page.wait_for_url(re.compile(r"/miners\?family=antminer$"))
     expect(page.locator("#mn-rows tr")).to_have_count(2)
-    # The name is a real link too (keyboard, middle click).
+    page.go_forward()  # Forward opens it again
+    expect(dlg).to_be_visible()
+    expect(dlg.locator("#d-ip")).to_have_text(ANTMINERS[1])
+    # The close button leaves the entry as Back would: one more Back is the previous filter's page.
+    dlg.get_by_role("button", name="Close details").click()
+    expect(dlg).to_be_hidden()
+    page.wait_for_url(re.compile(r"/miners\?family=antminer$"))
+
+    # The name is a real link too (keyboard, middle click); a link to it opens the dialog on load.
     link = page.get_by_role("link", name="desk gamma, details")
     expect(link).to_have_count(0)  # filtered out: only antminers shown
     page.get_by_role("search", name="Filter miners").get_by_label("Family").select_option("")
-    expect(link).to_have_attribute("href", f"/#miner={BITAXES[0]}")
+    expect(link).to_have_attribute("href", f"#miner={BITAXES[0]}")
+    link.press("Enter")
+    expect(dlg.locator("#d-title")).to_have_text("desk gamma")
+    page.keyboard.press("Escape")
+    expect(dlg).to_be_hidden()
+    page.wait_for_url(re.compile(r"/miners$"))
+    page = open_page(f"/miners#miner={BITAXES[0]}")
+    expect(page.locator("#detail #d-title")).to_have_text("desk gamma")
+    page.screenshot(path=str(ARTIFACTS / "miners-detail-desktop.png"))
 
 
 def test_column_choice_survives_a_reload(open_page, server):
