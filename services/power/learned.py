@@ -15,8 +15,10 @@ power it drew while hashing at its full setting, and never lowers it:
 - a watt target never counts, even one at the learned value: the firmware holds the
   draw AT the target, so readings there only measure the target back, and noise above
   it would creep the nominal past the rating (Whatsminer refuses a limit above it);
-- one spike does not raise it: the value learned is the lower of two readings in a
-  row that count (two polls the controller saw, each with its own ``last_seen_ts``).
+- the first reading that counts sets it (the controller may throttle the miner at its
+  very next tick, so there may be no second one); after that one spike does not raise
+  it: a rise is the lower of two readings in a row that count (two polls the controller
+  saw, each with its own ``last_seen_ts``).
 
 Writes: the values live in memory and go to the ``state`` table only when one rose,
 inside the history flush's transaction (a History companion, services/history.py),
@@ -86,9 +88,9 @@ class NominalLog:
                 return
             watts = float(record.status.power_w)
             self._last[record.id] = (seen, watts)
-            if last is None:
+            if last is None and record.id in self._watts:
                 return
-            steady = min(last[1], watts)
+            steady = watts if last is None else min(last[1], watts)
             if steady > self._watts.get(record.id, 0.0):
                 self._watts[record.id] = steady
                 self._dirty = True
