@@ -9,10 +9,11 @@ import { detailSnapshot, hashMiner, initDetail, openDetail, tickDetail } from ".
 import { sendCommand } from "./miner_controls.js";
 import { emsLoggedIn, emsMessage, initEms } from "./ems_panel.js";
 import { initPower, powerLoggedIn, powerMessage } from "./power_panel.js";
+import { rangeButtons, timeChart } from "./time_chart.js";
 import {
-  $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff,
-  fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, fmtTick, isNum, minerHref, noteServerTime, nowS, readableError,
-  reportError, setText, timeTicks, toast,
+  $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, el, familySlot, fmtAgo, fmtDuration, fmtEff,
+  fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, isNum, minerHref, noteServerTime, readableError,
+  reportError, setText, toast,
 } from "./util.js";
 
 const RANGE_S = { "1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, all: Infinity };
@@ -22,9 +23,9 @@ const HISTORY_MS = 60_000;     // chart refresh from /api/history
 const MAX_BACKOFF_MS = 30_000;
 const FAMILY_HINTS = ["bitaxe", "cgminer", "antminer"];
 const CHART_SERIES = [
-  { key: "hashrate_hs.sha256d", label: "Hashrate SHA-256", axis: "yHash", colour: "--c-hash" },
-  { key: "hashrate_hs.scrypt", label: "Hashrate Scrypt", axis: "yScrypt", colour: "--c-scrypt" },
-  { key: "power_w", label: "Power", axis: "yPower", colour: "--c-power" },
+  { key: "hashrate_hs.sha256d", label: "Hashrate SHA-256", axis: "yHash", colour: "--c-hash", fmt: fmtHash },
+  { key: "hashrate_hs.scrypt", label: "Hashrate Scrypt", axis: "yScrypt", colour: "--c-scrypt", fmt: fmtHash },
+  { key: "power_w", label: "Power", axis: "yPower", colour: "--c-power", fmt: fmtPower },
 ];
 
 const state = {
@@ -32,7 +33,7 @@ const state = {
   cards: new Map(),     // ip -> { root, f: field elements }
   hashTiles: new Map(), // algorithm -> <dd> of its fleet tile
   families: [],         // options of the Add form's family list
-  range: "24h",
+  range: null,           // the pressed range button's, once wired
   historySeq: 0,
   discovery: null,
   watchingDiscovery: false, // a finished job from before this page loaded stays hidden
@@ -40,7 +41,8 @@ const state = {
   ws: null,
   backoffMs: 1000,
 };
-let chart = null;
+let fleetChart = null; // time_chart.js handle of the History chart
+let ranges = null;     // its range buttons: {spans, initial, mark}
 let pollTimer = null;
 let discoveryTimer = null;
 
@@ -337,97 +339,43 @@ async function startDiscovery(ev) {
 // ---------- chart ----------
 
 function createChart() {
-  if (!window.Chart) { $("chart-empty").textContent = "Chart unavailable."; $("chart-empty").hidden = false; return; }
-  const axis = (position, fmt, extra = {}) => ({ type: "linear", position, beginAtZero: true, ticks: { callback: fmt }, ...extra });
-  chart = new window.Chart($("chart"), {
-    type: "line",
-    data: { datasets: CHART_SERIES.map((s) => ({ key: s.key, label: s.label, yAxisID: s.axis, data: [],
-      borderWidth: 2, tension: 0.2, spanGaps: false,
-      // dots only while there are few points, or a new install's first minutes stay invisible
-      pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0) })) },
-    options: {
-      animation: false, // the Pi serves many clients; also keeps redraws cheap on phones
-      maintainAspectRatio: false,
-      onResize: fitAxesToWidth,
-      interaction: { mode: "index", intersect: false },
-      scales: {
-        x: { type: "linear", afterBuildTicks: timeTicks, ticks: { includeBounds: false, maxRotation: 0, autoSkipPadding: 12,
-          callback(v) { return fmtTick(v, this.max - this.min); } } }, // `this` is the scale
-        yHash: axis("left", (v) => fmtSI(v, "H/s", true)),
-        yScrypt: axis("right", (v) => fmtSI(v, "H/s", true), { display: "auto", grid: { drawOnChartArea: false } }),
-        yPower: axis("right", (v) => fmtSI(v, "W", true), { display: "auto", grid: { drawOnChartArea: false } }),
-      },
-      plugins: {
-        legend: { labels: { boxWidth: 12, filter: (item, data) => !data.datasets[item.datasetIndex].hidden } },
-        tooltip: { callbacks: {
-          title: (items) => (items.length ? new Date(items[0].parsed.x * 1000).toLocaleString() : ""),
-          label: (item) => `${item.dataset.label}: ${item.dataset.key === "power_w" ? fmtPower(item.parsed.y) : fmtHash(item.parsed.y)}`,
-        } },
-      },
+  fleetChart = timeChart($("chart"), {
+    series: CHART_SERIES, legend: true, empty: $("chart-empty"),
+    axes: {
+      yHash: { fmt: (v) => fmtSI(v, "H/s", true) },
+      // Three value axes do not fit a phone: there the scrypt line keeps its legend and tooltip but loses its axis.
+      yScrypt: { position: "right", fmt: (v) => fmtSI(v, "H/s", true), phone: false },
+      yPower: { position: "right", fmt: (v) => fmtSI(v, "W", true) },
     },
   });
-  fitAxesToWidth(chart, { width: chart.width });
-  applyChartTheme();
-}
-
-// Three value axes do not fit a phone: there the scrypt line keeps its
-// legend and tooltip but loses its axis.
-function fitAxesToWidth(c, size) {
-  c.options.scales.yScrypt.display = size.width >= 600 ? "auto" : false;
-}
-
-// Colours come from the stylesheet so light and dark schemes stay in one place.
-function applyChartTheme() {
-  if (!chart) return;
-  const text = cssVar("--muted"), grid = cssVar("--grid");
-  chart.data.datasets.forEach((ds, i) => {
-    ds.borderColor = ds.backgroundColor = cssVar(CHART_SERIES[i].colour);
-  });
-  for (const scale of Object.values(chart.options.scales)) {
-    scale.ticks.color = text;
-    scale.grid.color = grid;
-  }
-  chart.options.plugins.legend.labels.color = text;
-  chart.update("none");
 }
 
 function fitChart() {
-  const sets = chart.data.datasets;
+  const sets = fleetChart.chart.data.datasets;
   for (const ds of sets) ds.hidden = ds.key !== "hashrate_hs.sha256d" && !ds.data.some((p) => isNum(p.y));
-  const span = RANGE_S[state.range];
-  const xs = sets.flatMap((ds) => ds.data.map((p) => p.x));
-  const last = Math.max(nowS(), ...xs);
-  chart.options.scales.x.max = last;
-  chart.options.scales.x.min = Number.isFinite(span) ? last - span : (xs.length ? Math.min(...xs) : last - 3600);
-  $("chart-empty").hidden = xs.length > 0;
-  chart.update("none");
+  fleetChart.show(ranges.spans[state.range], sets.flatMap((ds) => ds.data.map((p) => p.x)));
 }
 
 async function loadHistory() {
-  if (!chart) return;
+  if (!fleetChart) return;
   const seq = ++state.historySeq;
   try {
     const h = await api("GET", `/api/history?range=${encodeURIComponent(state.range)}`);
     if (seq !== state.historySeq) return; // a newer range was picked meanwhile
-    const ts = Array.isArray(h.ts) ? h.ts : [];
-    const series = h.series || {};
-    for (const ds of chart.data.datasets) {
-      const ys = Array.isArray(series[ds.key]) ? series[ds.key] : [];
-      ds.data = ts.map((x, i) => ({ x, y: isNum(ys[i]) ? ys[i] : null }));
-    }
+    fleetChart.fill(h);
     fitChart();
   } catch (e) { reportError("History could not load", e); }
 }
 
 function appendLivePoint(s) {
-  if (!chart || !s || !isNum(s.updated_ts)) return;
+  if (!fleetChart || !s || !isNum(s.updated_ts)) return;
   const hs = s.hashrate_hs || {};
   const values = {
     "hashrate_hs.sha256d": hs.sha256d, "hashrate_hs.scrypt": hs.scrypt,
     power_w: s.power_reported_by === 0 ? null : s.power_w,
   };
-  const span = RANGE_S[state.range];
-  for (const ds of chart.data.datasets) {
+  const span = ranges.spans[state.range];
+  for (const ds of fleetChart.chart.data.datasets) {
     const last = ds.data[ds.data.length - 1];
     if (last && last.x >= s.updated_ts) continue;
     ds.data.push({ x: s.updated_ts, y: isNum(values[ds.key]) ? values[ds.key] : null });
@@ -437,9 +385,8 @@ function appendLivePoint(s) {
 }
 
 function selectRange(range) {
-  if (!(range in RANGE_S)) return;
   state.range = range;
-  for (const b of $("ranges").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === range));
+  ranges.mark(range);
   loadHistory();
 }
 
@@ -543,9 +490,9 @@ async function init() {
   $("discover-form").addEventListener("submit", startDiscovery);
   $("add-form").addEventListener("submit", addMiner);
   initDetail();
-  $("ranges").addEventListener("click", (ev) => { const b = ev.target.closest("button"); if (b) selectRange(b.dataset.range); });
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyChartTheme);
-  try { createChart(); } catch (e) { console.error("chart disabled:", e); chart = null; } // the rest still works
+  ranges = rangeButtons($("ranges"), RANGE_S, selectRange);
+  state.range = ranges.initial;
+  try { createChart(); } catch (e) { console.error("chart disabled:", e); fleetChart = null; } // the rest still works
   try { initPower(); } catch (e) { console.error("power panel disabled:", e); }
   try { initEms(); } catch (e) { console.error("EMS dispatch view disabled:", e); }
 

@@ -8,9 +8,10 @@
 import { renderControls, renderCredentials, renderPoolsEditor } from "./miner_controls.js";
 import { renderSettings } from "./miner_settings.js";
 import { renderTuning } from "./miner_tuning.js";
+import { rangeButtons, timeChart } from "./time_chart.js";
 import {
-  $, ALGO_LABEL, api, caps, cssVar, el, familySlot, fmtAgo, fmtDuration, fmtEff, fmtFan, fmtHash, fmtNum, fmtPower,
-  fmtSI, fmtTemp, fmtTick, isNum, minerHref, nowS, readableError, rehomeToasts, reportError, setText, timeTicks, toast,
+  $, ALGO_LABEL, api, caps, el, familySlot, fmtAgo, fmtDuration, fmtEff, fmtFan, fmtHash, fmtNum, fmtPower,
+  fmtSI, fmtTemp, isNum, minerHref, readableError, rehomeToasts, reportError, setText, toast,
 } from "./util.js";
 
 const enc = encodeURIComponent;
@@ -67,7 +68,6 @@ export function initDetail({ pushHistory = false } = {}) {
     setTimeout(() => { if (d.ip === ip) loadDetail(); }, 1500);
     setTimeout(() => { if (d.ip === ip) loadDetail(); }, 4000);
   });
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", themeChart);
 }
 
 export function openDetail(ip, summary) {
@@ -292,24 +292,28 @@ const HIDDEN_KEY = "minerfleet.minerChart.hidden"; // series the user switched o
 const fmtRpm = (v) => fmtNum(v, "rpm");
 const CHARTS = {
   hist: {
-    canvas: "d-chart", ranges: "d-ranges", empty: "d-chart-empty", legend: true,
+    canvas: "d-chart", rangesId: "d-ranges", empty: "d-chart-empty", legend: true,
     series: [
       { key: "hashrate_hs", label: "Hashrate", axis: "yLeft", colour: "--c-hash", fmt: fmtHash, always: true },
       { key: "power_w", label: "Power", axis: "yRight", colour: "--c-power", fmt: fmtPower },
     ],
-    axes: { yLeft: { fmt: (v) => fmtSI(v, "H/s", true) }, yRight: { fmt: (v) => fmtSI(v, "W", true) } },
+    axes: { yLeft: { fmt: (v) => fmtSI(v, "H/s", true) }, yRight: { position: "right", fmt: (v) => fmtSI(v, "W", true) } },
   },
   // temp_c is the hottest chip/board reading and fan_rpm the fastest fan (services/fleet.py stores those).
   thermal: {
-    canvas: "d-t-chart", ranges: "d-t-ranges", empty: "d-t-chart-empty", toggles: "d-t-series", legend: false,
+    canvas: "d-t-chart", rangesId: "d-t-ranges", empty: "d-t-chart-empty", toggles: "d-t-series", legend: false,
     series: [
       { key: "temp_c", label: "Temperature", axis: "yLeft", colour: "--c-temp", fmt: fmtTemp },
       { key: "fan_rpm", label: "Fan", axis: "yRight", colour: "--c-fan", fmt: fmtRpm },
     ],
-    axes: { yLeft: { fmt: (v) => `${Number(v.toFixed(1))} °C`, zero: false }, yRight: { fmt: (v) => `${Math.round(v)} rpm` } },
+    axes: {
+      yLeft: { fmt: (v) => `${Number(v.toFixed(1))} °C`, zero: false, grace: "10%" },
+      yRight: { position: "right", fmt: (v) => `${Math.round(v)} rpm` },
+    },
   },
 };
-for (const c of Object.values(CHARTS)) Object.assign(c, { range: "24h", seq: 0, chart: null });
+// range: the pressed button's once initCharts wired them.
+for (const c of Object.values(CHARTS)) Object.assign(c, { range: null, seq: 0, chart: null, handle: null, ranges: null });
 const userHidden = loadHidden();
 
 function loadHidden() {
@@ -336,10 +340,8 @@ function fetchHistory(ip, range) {
 
 function initCharts() {
   for (const c of Object.values(CHARTS)) {
-    $(c.ranges).addEventListener("click", (ev) => {
-      const b = ev.target.closest("button[data-range]");
-      if (b && b.dataset.range in RANGE_S) { c.range = b.dataset.range; loadChart(c); }
-    });
+    c.ranges = rangeButtons($(c.rangesId), RANGE_S, (range) => { c.range = range; loadChart(c); });
+    c.range = c.ranges.initial;
     if (!c.toggles) continue;
     for (const input of $(c.toggles).querySelectorAll("input[data-key]")) {
       input.checked = !userHidden.has(input.dataset.key);
@@ -366,53 +368,10 @@ function loadHistory() {
 }
 
 function createChart(c) {
-  if (!window.Chart) return null;
-  const axes = {};
-  for (const [id, a] of Object.entries(c.axes)) {
-    const right = id === "yRight";
-    axes[id] = { type: "linear", position: right ? "right" : "left", beginAtZero: a.zero !== false,
-      grace: a.zero === false ? "10%" : 0, ticks: { callback: a.fmt },
-      ...(right ? { display: "auto", grid: { drawOnChartArea: false } } : {}) };
-  }
-  const chart = new window.Chart($(c.canvas), {
-    type: "line",
-    data: { datasets: c.series.map((s) => ({ ...s, label: s.label, yAxisID: s.axis, data: [], borderWidth: 2,
-      tension: 0.2, spanGaps: false, pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0) })) },
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      interaction: { mode: "index", intersect: false },
-      scales: {
-        x: { type: "linear", afterBuildTicks: timeTicks, ticks: { includeBounds: false, maxRotation: 0, autoSkipPadding: 12,
-          callback(v) { return fmtTick(v, this.max - this.min); } } },
-        ...axes,
-      },
-      plugins: {
-        // With toggles above the chart, they are the legend (keyboard, remembered).
-        legend: { display: c.legend, labels: { boxWidth: 12, filter: (item, data) => !data.datasets[item.datasetIndex].hidden } },
-        tooltip: { callbacks: {
-          title: (items) => (items.length ? new Date(items[0].parsed.x * 1000).toLocaleString() : ""),
-          label: (item) => `${item.dataset.label}: ${item.dataset.fmt(item.parsed.y)}`,
-        } },
-      },
-    },
-  });
-  c.chart = chart;
-  themeChart();
-  return chart;
-}
-
-function themeChart() {
-  const muted = cssVar("--muted"), grid = cssVar("--grid");
-  for (const c of Object.values(CHARTS)) {
-    if (c.toggles) for (const box of $(c.toggles).querySelectorAll(".swatch[data-colour]")) box.style.background = cssVar(box.dataset.colour);
-    const chart = c.chart;
-    if (!chart) continue;
-    for (const ds of chart.data.datasets) ds.borderColor = ds.backgroundColor = cssVar(ds.colour);
-    for (const scale of Object.values(chart.options.scales)) { scale.ticks.color = muted; scale.grid.color = grid; }
-    chart.options.plugins.legend.labels.color = muted;
-    chart.update("none");
-  }
+  c.handle = timeChart($(c.canvas), { series: c.series, axes: c.axes, legend: c.legend, empty: $(c.empty),
+    swatches: c.toggles ? $(c.toggles) : null });
+  c.chart = c.handle?.chart ?? null;
+  return c.chart;
 }
 
 // A series is drawn unless it has no numbers in this range or (with toggles) the user switched it off.
@@ -430,26 +389,16 @@ function applyHidden(c) {
 async function loadChart(c) {
   const ip = d.ip, seq = ++c.seq;
   if (!ip) return;
-  for (const b of $(c.ranges).querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === c.range));
+  c.ranges.mark(c.range);
   let chart;
   try { chart = c.chart || createChart(c); } catch (e) { console.error("miner chart disabled:", e); }
   if (!chart) { setText(c.empty, "Chart unavailable."); $(c.empty).hidden = false; return; }
   try {
     const h = await fetchHistory(ip, c.range);
     if (seq !== c.seq || ip !== d.ip) return;
-    const ts = Array.isArray(h?.ts) ? h.ts : [];
-    const series = h?.series || {};
-    for (const ds of chart.data.datasets) {
-      const ys = Array.isArray(series[ds.key]) ? series[ds.key] : [];
-      ds.data = ts.map((x, i) => ({ x, y: isNum(ys[i]) ? ys[i] : null }));
-    }
+    const ts = c.handle.fill(h);
     applyHidden(c);
-    const last = Math.max(nowS(), ...ts.filter(isNum));
-    chart.options.scales.x.max = last;
-    chart.options.scales.x.min = last - RANGE_S[c.range];
-    setText(c.empty, "No history yet.");
-    $(c.empty).hidden = ts.length > 0;
-    chart.update("none");
+    c.handle.show(c.ranges.spans[c.range], ts.filter(isNum));
   } catch (e) {
     // Both charts share a failed request: one toast is enough.
     if (seq === c.seq && ip === d.ip && c === CHARTS.hist) reportError(`History of ${ip} could not load`, e);

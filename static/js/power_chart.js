@@ -5,7 +5,8 @@
 // bucket within half a bucket, so the tooltip shows both sides of one moment.
 // A null from the server stays null (a gap); so does a stretch with no rows.
 
-import { $, api, cssVar, el, fmtSI, fmtTick, isNum, nowS, reportError, timeTicks } from "./util.js";
+import { rangeButtons, timeChart } from "./time_chart.js";
+import { $, api, el, fmtSI, isNum, reportError } from "./util.js";
 
 const RANGE_S = { "1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, all: Infinity };
 const REFRESH_MS = 60_000;
@@ -21,7 +22,11 @@ export const POWER_SERIES = [
   { key: "hashrate", from: "fleet", label: "Hashrate", axis: "yHash", colour: "--c-hash", dash: [6, 3] },
 ];
 
-const st = { range: "24h", seq: 0, chart: null, hidden: loadHidden(), hashUnit: [1e12, "TH/s"], hashKey: null };
+const st = {
+  range: null, seq: 0, handle: null, chart: null, // handle: time_chart.js's, chart: its Chart
+  ranges: null, // the range buttons: {spans, initial, mark}
+  hidden: loadHidden(), hashUnit: [1e12, "TH/s"], hashKey: null,
+};
 
 function loadHidden() {
   try {
@@ -129,61 +134,20 @@ function tooltipLabel(item) {
 }
 
 function createChart() {
-  const axis = (position, extra) => ({ type: "linear", position, ticks: {}, grid: {}, ...extra });
-  st.chart = new window.Chart($("power-chart"), {
-    type: "line",
-    data: {
-      datasets: POWER_SERIES.map((s) => ({
-        key: s.key, label: s.label, yAxisID: s.axis, data: [], hidden: st.hidden.has(s.key),
-        borderWidth: 2, tension: 0.2, spanGaps: false, borderDash: s.dash || [],
-        pointRadius: (ctx) => (ctx.dataset.data.length < 40 ? 2 : 0),
-      })),
-    },
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      onResize: fitAxes,
-      // Battery and fleet rows need not share every time: the tooltip takes whatever
-      // lies nearest in time, which after the snapping is one bucket of both.
-      interaction: { mode: "nearest", axis: "x", intersect: false },
-      scales: {
-        x: { type: "linear", afterBuildTicks: timeTicks, grid: {}, ticks: { includeBounds: false, maxRotation: 0,
-          autoSkipPadding: 12, callback(v) { return fmtTick(v, this.max - this.min); } } },
-        yW: axis("left", { ticks: { callback: (v) => fmtSI(v, "W", true) } }),
-        yPct: axis("right", { min: 0, max: 100, grid: { drawOnChartArea: false }, ticks: { callback: (v) => `${v} %` } }),
-        yHash: axis("right", { display: "auto", beginAtZero: true, grid: { drawOnChartArea: false },
-          title: { display: true, text: "TH/s" }, ticks: { callback: (v) => Number(v.toPrecision(3)) } }),
-      },
-      plugins: {
-        legend: { display: false }, // the checkboxes above the chart are the legend (keyboard, persisted)
-        tooltip: { callbacks: {
-          title: (items) => (items.length ? new Date(items[0].parsed.x * 1000).toLocaleString() : ""),
-          label: tooltipLabel,
-        } },
-      },
+  st.handle = timeChart($("power-chart"), {
+    series: POWER_SERIES.map((s) => ({ ...s, hidden: st.hidden.has(s.key) })),
+    empty: $("power-chart-empty"), swatches: $("power-series"), label: tooltipLabel,
+    // Battery and fleet rows need not share every time: the tooltip takes whatever
+    // lies nearest in time, which after the snapping is one bucket of both.
+    interaction: { mode: "nearest", axis: "x", intersect: false },
+    axes: {
+      yW: { fmt: (v) => fmtSI(v, "W", true), zero: false },
+      yPct: { position: "right", min: 0, max: 100, fmt: (v) => `${v} %`, zero: false, display: true },
+      // Three value axes do not fit a phone: there the hashrate keeps its line and tooltip, not its axis.
+      yHash: { position: "right", title: "TH/s", fmt: (v) => Number(v.toPrecision(3)), phone: false },
     },
   });
-  fitAxes(st.chart, { width: st.chart.width });
-  applyTheme();
-}
-
-// Three value axes do not fit a phone: there the hashrate keeps its line and tooltip, not its axis.
-function fitAxes(chart, size) {
-  chart.options.scales.yHash.display = size.width >= 600 ? "auto" : false;
-}
-
-function applyTheme() {
-  const chart = st.chart;
-  if (!chart) return;
-  const text = cssVar("--muted"), grid = cssVar("--grid");
-  chart.data.datasets.forEach((ds, i) => { ds.borderColor = ds.backgroundColor = cssVar(POWER_SERIES[i].colour); });
-  for (const scale of Object.values(chart.options.scales)) {
-    scale.ticks.color = text;
-    scale.grid.color = grid;
-    if (scale.title) scale.title.color = text;
-  }
-  for (const box of document.querySelectorAll("#power-series .swatch")) box.style.background = cssVar(box.dataset.colour);
-  chart.update("none");
+  st.chart = st.handle?.chart ?? null;
 }
 
 function buildToggles() {
@@ -213,13 +177,7 @@ function render(merged) {
   chart.options.scales.yHash.title.text = merged.hashUnit[1];
   const toggle = document.querySelector('#power-series input[data-key="hashrate"] + .swatch + .ps-label');
   if (toggle) toggle.textContent = hash.label;
-  const xs = chart.data.datasets.flatMap((d) => d.data.filter((p) => isNum(p.y)).map((p) => p.x));
-  const span = RANGE_S[st.range];
-  const last = Math.max(nowS(), ...xs);
-  chart.options.scales.x.max = last;
-  chart.options.scales.x.min = Number.isFinite(span) ? last - span : (xs.length ? Math.min(...xs) : last - 3600);
-  $("power-chart-empty").hidden = xs.length > 0;
-  chart.update("none");
+  st.handle.show(st.ranges.spans[st.range], chart.data.datasets.flatMap((d) => d.data.filter((p) => isNum(p.y)).map((p) => p.x)));
 }
 
 async function load() {
@@ -235,9 +193,8 @@ async function load() {
 }
 
 function selectRange(range) {
-  if (!(range in RANGE_S)) return;
   st.range = range;
-  for (const b of $("power-ranges").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === range));
+  st.ranges.mark(range);
   load();
 }
 
@@ -245,10 +202,10 @@ function selectRange(range) {
 export function initPowerChart() {
   if (!$("power-chart")) return;
   buildToggles();
-  $("power-ranges").addEventListener("click", (ev) => { const b = ev.target.closest("button"); if (b) selectRange(b.dataset.range); });
-  if (!window.Chart) { $("power-chart-empty").textContent = "Chart unavailable."; $("power-chart-empty").hidden = false; return; }
+  st.ranges = rangeButtons($("power-ranges"), RANGE_S, selectRange);
+  st.range = st.ranges.initial;
   createChart();
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
+  if (!st.chart) return;
   load();
   setInterval(() => { if (document.visibilityState === "visible") load(); }, REFRESH_MS);
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") load(); });

@@ -1,10 +1,12 @@
 // The Energy page's price chart (Chart.js, vendored): one step per price slot from today's
 // midnight to the last published slot (tomorrow's too once published), the slot in force
 // filled, a "now" line, and horizontal break-even lines (the fleet's, dashed, and each
-// miner's) in the same unit as the prices. The x axis is epoch seconds, like the fleet
-// charts (util.js timeTicks/fmtTick: no date adapter is vendored).
+// miner's) in the same unit as the prices. The x axis and the scale colours are the fleet
+// charts' (time_chart.js: epoch seconds, no date adapter is vendored); the rest differs too much
+// (stepped slots, markers, a tooltip for the slot) for its timeChart().
 
-import { $, cssVar, fmtTick, isNum, nowS, timeTicks } from "./util.js";
+import { themeScales, timeAxis } from "./time_chart.js";
+import { $, cssVar, isNum, nowS } from "./util.js";
 
 // Miners' break-even lines: distinct hues, drawn thin under the fleet's.
 const MINER_COLOURS = ["#0e7490", "#6d28d9", "#4d7c0f", "#a21caf", "#854d0e", "#0369a1", "#be123c", "#475569"];
@@ -73,8 +75,7 @@ export function initPriceChart() {
       normalized: true,
       interaction: { mode: "nearest", intersect: false },
       scales: {
-        x: { type: "linear", afterBuildTicks: timeTicks, grid: {}, ticks: { includeBounds: false, maxRotation: 0,
-          autoSkipPadding: 12, callback(v) { return fmtTick(v, this.max - this.min); } } },
+        x: timeAxis(),
         y: { type: "linear", grace: "5%", grid: {}, ticks: { callback: (v) => Number(v.toFixed(4)) },
           title: { display: true, text: "" } },
       },
@@ -96,11 +97,7 @@ export function initPriceChart() {
 function applyTheme(redraw = false) {
   const chart = pc.chart;
   if (!chart) return;
-  for (const scale of Object.values(chart.options.scales)) {
-    scale.ticks.color = cssVar("--muted");
-    scale.grid.color = cssVar("--grid");
-    if (scale.title) scale.title.color = cssVar("--muted");
-  }
+  themeScales(chart);
   for (const ds of chart.data.datasets) {
     const colour = ds.colourVar ? cssVar(ds.colourVar) : ds.colour;
     ds.borderColor = colour;
