@@ -176,7 +176,7 @@ def test_nominal_order_override_table_learned_reading():
     assert nominal_power(MinerInput(**base, model="Whatsminer M31S V10"))[0] == 2000.0  # nothing learned yet
     learned = MinerInput(**base, model="Whatsminer M31S V10", learned_w=3553.0)
     assert nominal_power(learned) == (3553.0, "nominal 3553 W = highest measured at full setting (model not in table)")
-    assert nominal_power(MinerInput(**base, model="Whatsminer M50S VH40", learned_w=3553.0))[0] == 3276.0
+    assert nominal_power(MinerInput(**base, model="Whatsminer M60S VK40", learned_w=3553.0))[0] == 3300.0
     assert nominal_power(MinerInput(**base, model="Whatsminer M31S V10", learned_w=3553.0, nominal_w=3400.0))[0] == 3400.0
     # Asleep (no reading): the learned value still plans it; before, it was not planned at all.
     asleep = MinerInput(ip="10.0.0.7", family="whatsminer", model="Whatsminer M31S V10", learned_w=3553.0)
