@@ -1,9 +1,15 @@
 // First run (templates/panels/welcome.html, docs/first-run.md): while no miner is known the overview
 // opens with three one-step ways in: scan the network (POST /api/discover, the detected subnet
 // pre-filled), add a miner by IP (POST /api/miners), and the battery source ("No battery" through
-// PATCH /api/settings, or the Settings page). The welcome gives way to the cards as soon as a miner is
-// known: dashboard.js draws #cards from every /ws snapshot, and this module watches #cards rather than
-// opening a second socket. "I'll do this later" is kept in localStorage; /?welcome=1 forgets it.
+// PATCH /api/settings, or the Settings page). "I'll do this later" is kept in localStorage;
+// /?welcome=1 forgets it.
+//
+// No fleet read or socket of its own: dashboard.js draws #cards and its "No miners yet" line
+// (#miners-empty) from its first GET /api/miners and then from every /ws snapshot, and shows the top
+// bar's login state in the same step; this module watches those. So the welcome appears only once the
+// dashboard has seen an empty fleet, goes as soon as a snapshot brings a miner, and a page that is
+// sent to the login page costs no extra request. Its own reads (the default subnet, the battery
+// source) are made only when it shows.
 
 import { $, api, isNum } from "./util.js";
 
@@ -58,6 +64,7 @@ function render() {
   box.hidden = !show;
   if (show) $("welcome-outcome").hidden = true;
   else if (wasShown && st.miners > 0) showOutcome();
+  if (show && !wasShown) loadDetails();
 }
 
 // What this page's step did, where the welcome was, once the cards are below (a step that worked).
@@ -80,7 +87,7 @@ function showLogin(yes) {
   for (const id of ["welcome-scan-btn", "welcome-add-btn", "welcome-no-battery"]) {
     $(id).disabled = !yes || (id === "welcome-scan-btn" && st.scanTimer !== null);
   }
-  if (yes) loadBattery();
+  if (yes && !$("welcome").hidden) loadBattery();
 }
 
 // ---------- step 1: scan ----------
@@ -214,12 +221,20 @@ async function noBattery() {
 
 // ---------- start ----------
 
-function countCards() {
-  st.miners = $("cards").querySelectorAll(".card").length;
+// The fleet as dashboard.js last drew it: 0 when it says "No miners yet", null before its first draw.
+function readFleet() {
+  const cards = $("cards").querySelectorAll(".card").length;
+  st.miners = !$("miners-empty").hidden ? 0 : cards || null;
   render();
 }
 
-async function init() {
+// What the welcome needs when it shows: the default subnet and, logged in, the saved battery source.
+async function loadDetails() {
+  if (st.loggedIn) loadBattery();
+  try { prefill(await api("GET", "/api/discover")); } catch { /* the field keeps its placeholder */ }
+}
+
+function init() {
   if (new URLSearchParams(location.search).get("welcome") === "1") {
     setPutOff(false);
     history.replaceState(null, "", location.pathname + location.hash);
@@ -229,20 +244,14 @@ async function init() {
   $("welcome-scan").addEventListener("submit", startScan);
   $("welcome-add").addEventListener("submit", addMiner);
   $("welcome-no-battery").addEventListener("click", noBattery);
-  // The top bar's logout button (dashboard.js) shows the login state after a log out too.
-  new MutationObserver(() => showLogin(!$("logout-btn").hidden))
-    .observe($("logout-btn"), { attributes: true, attributeFilter: ["hidden"] });
-
-  const [miners, session, status] = await Promise.allSettled([
-    api("GET", "/api/miners"), api("GET", "/api/session"), api("GET", "/api/discover")]);
-  showLogin(session.status === "fulfilled" && !!session.value?.logged_in);
-  if (status.status === "fulfilled") prefill(status.value);
-  // From here on the cards dashboard.js draws from each /ws snapshot say how many miners there are.
-  new MutationObserver(countCards).observe($("cards"), { childList: true });
-  if (miners.status === "fulfilled" && Array.isArray(miners.value)) {
-    st.miners = Math.max(miners.value.length, $("cards").querySelectorAll(".card").length);
-    render();
-  }
+  // The top bar's Log out button is shown by dashboard.js once it knows the session (and hidden at a log out).
+  const login = () => showLogin(!$("logout-btn").hidden);
+  new MutationObserver(login).observe($("logout-btn"), { attributes: true, attributeFilter: ["hidden"] });
+  const fleet = new MutationObserver(readFleet);
+  fleet.observe($("cards"), { childList: true });
+  fleet.observe($("miners-empty"), { attributes: true, attributeFilter: ["hidden"] });
+  login();
+  readFleet();
 }
 
 init();
