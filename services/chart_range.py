@@ -12,6 +12,15 @@ ALL = "all"  # from the oldest stored row
 NAMES: tuple[str, ...] = (*RANGES_S, ALL)
 TARGET_POINTS = 300  # a chart wants a few hundred points per series, not every row
 MIN_SPAN_S = 3600  # "all" on a fresh install still spans an hour
+DEFAULT = "24h"  # the range a chart shows first
+# The miner detail dialog has offered three since it was written (no reason was recorded); kept:
+# its range buttons share each chart section's head with the title, which on a phone fits three.
+DETAIL_NAMES: tuple[str, ...] = ("1h", "24h", "1w")
+
+
+def spans(names: tuple[str, ...] = NAMES) -> dict[str, int | None]:
+    """{name: seconds} of ``names`` for the pages' range buttons; "all" is None (from the oldest row)."""
+    return {name: RANGES_S.get(name) for name in names}
 
 
 def window(name: str, now: float, interval_s: float, oldest: float | None) -> tuple[float, int]:

@@ -36,6 +36,19 @@ def _nav_context() -> dict[str, object]:
     return {"has_endpoint": lambda name: name in current_app.view_functions}
 
 
+@bp.app_context_processor
+def _chart_range_context() -> dict[str, object]:
+    """The chart ranges of services/chart_range.py for every page's range buttons (templates/panels/_chart.html).
+
+    chart_ranges: the names (1h ... all), detail_chart_ranges: the miner dialog's shorter list,
+    default_chart_range: the one pressed first, chart_range_spans(names): {name: seconds, "all": None}.
+    """
+    from services import chart_range
+
+    return {"chart_ranges": chart_range.NAMES, "detail_chart_ranges": chart_range.DETAIL_NAMES,
+            "default_chart_range": chart_range.DEFAULT, "chart_range_spans": chart_range.spans}
+
+
 @bp.get("/")
 def index():
     return render_template("index.html", app_name=_app_name())
@@ -74,9 +87,7 @@ def events():
 @bp.get("/pools")
 def pools():
     """Pools & wallets: payout wallets, solo odds, shares per pool and the pool library (static/js/pools.js)."""
-    from services.chart_range import NAMES
-
-    return render_template("pools.html", app_name=_app_name(), ranges=NAMES)
+    return render_template("pools.html", app_name=_app_name())  # its range list: _chart_range_context
 
 
 @bp.get("/miners")

@@ -16,7 +16,6 @@ import {
   reportError, setText, toast,
 } from "./util.js";
 
-const RANGE_S = { "1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, all: Infinity };
 const POLL_MS = 10_000;        // REST polling while the WebSocket is down
 const PING_MS = 20_000;        // keeps proxies and the server from idling the socket out
 const HISTORY_MS = 60_000;     // chart refresh from /api/history
@@ -33,7 +32,7 @@ const state = {
   cards: new Map(),     // ip -> { root, f: field elements }
   hashTiles: new Map(), // algorithm -> <dd> of its fleet tile
   families: [],         // options of the Add form's family list
-  range: null,           // the pressed range button's, once wired
+  range: null,           // the pressed range button's (templates/panels/_chart.html) once wired
   historySeq: 0,
   discovery: null,
   watchingDiscovery: false, // a finished job from before this page loaded stays hidden
@@ -490,7 +489,7 @@ async function init() {
   $("discover-form").addEventListener("submit", startDiscovery);
   $("add-form").addEventListener("submit", addMiner);
   initDetail();
-  ranges = rangeButtons($("ranges"), RANGE_S, selectRange);
+  ranges = rangeButtons($("ranges"), selectRange);
   state.range = ranges.initial;
   try { createChart(); } catch (e) { console.error("chart disabled:", e); fleetChart = null; } // the rest still works
   try { initPower(); } catch (e) { console.error("power panel disabled:", e); }

@@ -15,7 +15,6 @@ import {
 } from "./util.js";
 
 const enc = encodeURIComponent;
-const RANGE_S = { "1h": 3600, "24h": 86400, "1w": 604800 };
 const REFETCH_MS = 5000; // at most one detail GET per this, however often snapshots arrive
 
 const d = {
@@ -312,7 +311,7 @@ const CHARTS = {
     },
   },
 };
-// range: the pressed button's once initCharts wired them.
+// range: the pressed button's (templates/panels/_chart.html) once initCharts wired them.
 for (const c of Object.values(CHARTS)) Object.assign(c, { range: null, seq: 0, chart: null, handle: null, ranges: null });
 const userHidden = loadHidden();
 
@@ -340,7 +339,7 @@ function fetchHistory(ip, range) {
 
 function initCharts() {
   for (const c of Object.values(CHARTS)) {
-    c.ranges = rangeButtons($(c.rangesId), RANGE_S, (range) => { c.range = range; loadChart(c); });
+    c.ranges = rangeButtons($(c.rangesId), (range) => { c.range = range; loadChart(c); });
     c.range = c.ranges.initial;
     if (!c.toggles) continue;
     for (const input of $(c.toggles).querySelectorAll("input[data-key]")) {

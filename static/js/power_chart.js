@@ -8,7 +8,6 @@
 import { rangeButtons, timeChart } from "./time_chart.js";
 import { $, api, el, fmtSI, isNum, reportError } from "./util.js";
 
-const RANGE_S = { "1h": 3600, "6h": 21600, "24h": 86400, "3d": 259200, "1w": 604800, all: Infinity };
 const REFRESH_MS = 60_000;
 const STORE_KEY = "minerfleet.powerChart.hidden"; // the lines the user switched off
 const HASH_UNITS = [[1e15, "PH/s"], [1e12, "TH/s"], [1e9, "GH/s"], [1e6, "MH/s"], [1e3, "kH/s"], [1, "H/s"]];
@@ -202,7 +201,7 @@ function selectRange(range) {
 export function initPowerChart() {
   if (!$("power-chart")) return;
   buildToggles();
-  st.ranges = rangeButtons($("power-ranges"), RANGE_S, selectRange);
+  st.ranges = rangeButtons($("power-ranges"), selectRange);
   st.range = st.ranges.initial;
   createChart();
   if (!st.chart) return;

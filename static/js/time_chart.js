@@ -116,10 +116,13 @@ export function timeChart(canvas, { series, axes, legend = false, empty = null, 
 }
 
 /**
- * A group of range buttons (data-range), `spans` {name: seconds, all: Infinity} the ranges it may pick.
- * onPick(name) runs on a click of one of them. Returns {spans, initial: the range pressed first, mark(name)}.
+ * A group of range buttons rendered from services/chart_range.py (templates/panels/_chart.html):
+ * data-ranges holds {name: seconds, "all": null}. onPick(name) runs on a click of one of them.
+ * Returns {spans: {name: seconds, all: Infinity}, initial: the range pressed first, mark(name)}.
  */
-export function rangeButtons(box, spans, onPick) {
+export function rangeButtons(box, onPick) {
+  const spans = {};
+  for (const [name, s] of Object.entries(JSON.parse(box.dataset.ranges || "{}"))) spans[name] = isNum(s) ? s : Infinity;
   const pressed = box.querySelector('button[aria-pressed="true"]')?.dataset.range;
   box.addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-range]");
