@@ -388,9 +388,13 @@ def test_active_power_is_measured_with_an_estimate_for_a_miner_without_power(tmp
         # Asleep (commanded off): its estimate is 0, never the commanded or nominal value.
         detail = client.get("/api/ems").get_json()
         assert detail["estimated"][0]["watts"] == 0
-        FakeDriver.behaviour["10.0.0.1"] = "nopower"  # no model nominal known: not dispatchable
+        # 10.0.0.1 stops reporting power: its 15 W at full setting were learned, so it stays dispatchable
+        # (services/power/learned.py); 10.0.0.4 never reported any and has no model nominal: it is not.
+        FakeDriver.behaviour["10.0.0.1"] = FakeDriver.behaviour["10.0.0.4"] = "nopower"
+        runtime.fleet.add("10.0.0.4", "fakepower")
         runtime.fleet.poll_round()
-        assert "10.0.0.1" not in client.get("/api/ems").get_json()["controllable"]
+        controllable = client.get("/api/ems").get_json()["controllable"]
+        assert "10.0.0.1" in controllable and "10.0.0.4" not in controllable
     finally:
         runtime.shutdown()
 
