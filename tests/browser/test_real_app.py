@@ -14,7 +14,7 @@ import re
 import time
 
 import pytest
-from harness import ARTIFACTS, expect, real_app
+from harness import ARTIFACTS, expect, page_opener, real_app
 
 from simulator import SimFleet, demo_specs
 from test_dashboard import card
@@ -207,3 +207,22 @@ def test_discover_watch_and_restart_on_the_real_app(new_page, server, sim):
     events = page.request.get(server["base"] + f"/api/events?miner={target}").json()
     assert any("restart ok" in e.get("message", "") for e in events), events
     assert time.monotonic() - started < 40
+
+
+def test_login_page_on_a_phone(browser, server):
+    """The login page at phone size: a wrong password says so in the page, the right one opens the overview."""
+    with page_opener(browser, server["base"]) as open_page:
+        open_page.expected_http_errors = 1  # the refused login's 401, provoked on purpose
+        page = open_page("/login", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.get_by_label("Password").fill("not-the-password")
+        with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST") as reply:
+            page.get_by_role("button", name="Log in").click()
+        assert reply.value.status == 401
+        expect(page.locator("#login-error")).to_be_visible()
+        expect(page.locator("#login-error")).to_have_text("Wrong password")  # the API's reason, capitalised
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(ARTIFACTS / "login-phone.png"))
+        page.get_by_label("Password").fill(TEST_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/$"))
+        expect(page.locator("#logout-btn")).to_be_visible()
