@@ -8,18 +8,16 @@
 import { detailSnapshot, hashMiner, initDetail, openDetail, tickDetail } from "./miner_detail.js";
 import { sendCommand } from "./miner_controls.js";
 import { emsLoggedIn, emsMessage, initEms } from "./ems_panel.js";
+import { startLiveFeed } from "./live_feed.js";
 import { initPower, powerLoggedIn, powerMessage } from "./power_panel.js";
 import { rangeButtons, timeChart } from "./time_chart.js";
 import {
   $, ALGO_LABEL, ASLEEP_STATES, api, caps, confirmDialog, conn, el, familySlot, fmtAgo, fmtDuration, fmtEff,
-  fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, isNum, minerHref, noteServerTime, readableError,
+  fmtFan, fmtHash, fmtPower, fmtSI, fmtTemp, isNum, minerHref, readableError,
   reportError, setText, toast,
 } from "./util.js";
 
-const POLL_MS = 10_000;        // REST polling while the WebSocket is down
-const PING_MS = 20_000;        // keeps proxies and the server from idling the socket out
 const HISTORY_MS = 60_000;     // chart refresh from /api/history
-const MAX_BACKOFF_MS = 30_000;
 const FAMILY_HINTS = ["bitaxe", "cgminer", "antminer"];
 const CHART_SERIES = [
   { key: "hashrate_hs.sha256d", label: "Hashrate SHA-256", axis: "yHash", colour: "--c-hash", fmt: fmtHash },
@@ -37,12 +35,9 @@ const state = {
   discovery: null,
   watchingDiscovery: false, // a finished job from before this page loaded stays hidden
   lastDiscoveryMsg: 0,
-  ws: null,
-  backoffMs: 1000,
 };
 let fleetChart = null; // time_chart.js handle of the History chart
 let ranges = null;     // its range buttons: {spans, initial, mark}
-let pollTimer = null;
 let discoveryTimer = null;
 
 // ---------- small helpers ----------
@@ -389,14 +384,7 @@ function selectRange(range) {
   loadHistory();
 }
 
-// ---------- live connection ----------
-
-function setLive(mode) {
-  conn.live = mode === "live";
-  $("live").dataset.state = mode;
-  $("live").querySelector(".live-text").textContent =
-    { live: "live", reconnecting: "reconnecting… (polling)", connecting: "connecting…" }[mode];
-}
+// ---------- live connection (live_feed.js) ----------
 
 function applySnapshot(miners, stats) {
   renderMiners(miners);
@@ -404,65 +392,29 @@ function applySnapshot(miners, stats) {
   appendLivePoint(stats);
 }
 
-async function refreshFleet() {
-  try {
-    const [miners, stats] = await Promise.all([api("GET", "/api/miners"), api("GET", "/api/stats")]);
-    applySnapshot(miners, stats);
-  } catch (e) { reportError("Refresh failed", e); }
+// The REST read of the feed (while the socket is down) and after a change here.
+async function readFleet() {
+  const [miners, stats] = await Promise.all([api("GET", "/api/miners"), api("GET", "/api/stats")]);
+  applySnapshot(miners, stats);
 }
 
-function handleMessage(raw) {
-  if (raw === "pong") return;
-  let msg;
-  try { msg = JSON.parse(raw); } catch { return; }
-  if (!msg || typeof msg !== "object") return;
-  if (msg.type === "snapshot") {
-    if (!conn.live) socketWorks();
-    noteServerTime(msg.stats?.updated_ts); // sent right after a poll round: "now" on the server
-    applySnapshot(msg.miners, msg.stats);
-    if (msg.discovery) renderDiscovery(msg.discovery);
-  } else if (msg.type === "discovery") {
+async function refreshFleet() {
+  try { await readFleet(); } catch (e) { reportError("Refresh failed", e); }
+}
+
+function onSnapshot(miners, msg) {
+  applySnapshot(miners, msg.stats);
+  if (msg.discovery) renderDiscovery(msg.discovery);
+}
+
+function onMessage(msg) {
+  if (msg.type === "discovery") {
     state.lastDiscoveryMsg = Date.now();
     renderDiscovery(msg);
   } else if (msg.type === "autocontrol") {
     powerMessage(msg); // the controller's status after each tick
     emsMessage(msg); // carries the dispatch state: the EMS part reloads when it changed
-  } else if (msg.type === "alerts") {
-    // The error window (alerts.js, in the top bar) refreshes on these instead of polling.
-    document.dispatchEvent(new CustomEvent("alerts-message", { detail: msg }));
-  } else if (msg.type === "error") {
-    refreshFleet(); // the socket refused us (login needed for reads): REST says where to go
   }
-}
-
-// Only a snapshot proves the socket works: one that opens and closes at once
-// (server restarting, login needed) must not stop polling or reset the backoff.
-function socketWorks() {
-  setLive("live");
-  state.backoffMs = 1000;
-  clearInterval(pollTimer);
-  pollTimer = null;
-}
-
-function connectWs() {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-  let pinger = null;
-  state.ws = ws;
-  ws.addEventListener("open", () => {
-    pinger = setInterval(() => { if (ws.readyState === WebSocket.OPEN) ws.send("ping"); }, PING_MS);
-  });
-  ws.addEventListener("message", (ev) => handleMessage(ev.data));
-  // "error" is always followed by "close", so close alone drives the reconnect.
-  ws.addEventListener("close", () => {
-    clearInterval(pinger);
-    if (state.ws !== ws) return;
-    state.ws = null;
-    setLive("reconnecting");
-    if (!pollTimer) pollTimer = setInterval(refreshFleet, POLL_MS);
-    const delay = state.backoffMs;
-    state.backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
-    setTimeout(connectWs, delay);
-  });
 }
 
 // ---------- login state ----------
@@ -507,13 +459,12 @@ async function init() {
     if (disc.value.subnet && !$("discover-subnet").value) $("discover-subnet").value = disc.value.subnet;
     renderDiscovery(disc.value);
   }
-  conn.started = true;
   // A link such as /#miner=10.0.0.2 (the card title's middle click) opens that miner's details.
   const wanted = hashMiner();
   if (wanted) showDetail(wanted);
   setInterval(tickLastSeen, 1000);
   setInterval(loadHistory, HISTORY_MS);
-  connectWs();
+  startLiveFeed(onSnapshot, { read: readFleet, onMessage, first: false }); // the first read is above
 }
 
 init();

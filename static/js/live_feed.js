@@ -1,6 +1,6 @@
-// The fleet's live feed for pages other than the overview: one GET /api/miners at the start,
+// The fleet's live feed of the overview and the Miners page: one GET /api/miners at the start,
 // then the /ws snapshots (docs/contracts.md), and REST polling every 10 s while the socket is
-// down, with the reconnect backoff of dashboard.js. The top bar's #live indicator shows which.
+// down, reconnecting with a doubling backoff. The top bar's #live indicator shows which.
 
 import { $, api, conn, noteServerTime, reportError } from "./util.js";
 
@@ -8,8 +8,14 @@ const POLL_MS = 10_000;        // REST polling while the WebSocket is down
 const PING_MS = 20_000;        // keeps proxies and the server from idling the socket out
 const MAX_BACKOFF_MS = 30_000;
 
-/** Start the feed; onMiners(list) runs with every miner list (REST or a /ws snapshot). */
-export function startLiveFeed(onMiners) {
+/**
+ * Start the feed; onMiners(list, snapshot) runs with every miner list: GET /api/miners, or a /ws
+ * snapshot (then with the whole message). Options (the overview): read, an async REST read that
+ * replaces GET /api/miners (the feed reports its failure); onMessage(msg), the /ws messages other
+ * than snapshots, alerts and errors; first: false when the page made its own first read.
+ * Returns {refresh, ready}: a REST read now, and a promise settled once the socket is being opened.
+ */
+export function startLiveFeed(onMiners, { read = null, onMessage = null, first = true } = {}) {
   let ws = null, pollTimer = null, backoffMs = 1000;
 
   const setLive = (mode) => {
@@ -22,7 +28,9 @@ export function startLiveFeed(onMiners) {
   };
 
   const refresh = async () => {
-    try { onMiners(await api("GET", "/api/miners")); } catch (e) { reportError("Refresh failed", e); }
+    try {
+      if (read) await read(); else onMiners(await api("GET", "/api/miners"));
+    } catch (e) { reportError("Refresh failed", e); }
   };
 
   // Only a snapshot proves the socket works: one that opens and closes at once
@@ -41,13 +49,15 @@ export function startLiveFeed(onMiners) {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "snapshot") {
       if (!conn.live) socketWorks();
-      noteServerTime(msg.stats?.updated_ts);
-      onMiners(msg.miners);
+      noteServerTime(msg.stats?.updated_ts); // sent right after a poll round: "now" on the server
+      onMiners(msg.miners, msg);
     } else if (msg.type === "alerts") {
       // The bell (alerts.js) refreshes on these instead of waiting for its next poll.
       document.dispatchEvent(new CustomEvent("alerts-message", { detail: msg }));
     } else if (msg.type === "error") {
       refresh(); // the socket refused us (login needed for reads): REST says where to go
+    } else if (onMessage) {
+      onMessage(msg);
     }
   };
 
@@ -73,6 +83,6 @@ export function startLiveFeed(onMiners) {
   };
 
   setLive("connecting");
-  const first = refresh().finally(() => { conn.started = true; connect(); });
-  return { refresh, ready: first };
+  const ready = (first ? refresh() : Promise.resolve()).finally(() => { conn.started = true; connect(); });
+  return { refresh, ready };
 }
