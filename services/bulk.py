@@ -251,13 +251,16 @@ def percent_plan(record: MinerRecord, percent: int, overrides: Mapping[str, floa
     """(driver action, value, note) for ``percent`` of the miner's nominal power, or the refusal reason.
 
     Watts where the firmware takes a watt target: nominal (override, else the allocator's
-    model table, else a full-power reading) times the percent, inside the per-miner
+    model table, else ``overrides["learned_w"]``, the highest draw the controller saw at full
+    setting, else a full-power reading) times the percent, inside the per-miner
     min_w/max_w and the firmware's published range (BOS+). A firmware that takes only a
     percent gets the percent itself (its own nominal). No nominal known: refused.
     """
     caps = record.driver.capabilities
     if base.POWER_WATTS in caps:
-        miner = miner_input(record, time.time(), math.inf, overrides)
+        given = dict(overrides or {})
+        learned = given.pop("learned_w", None)  # the controller's learned nominal (services/power/learned.py)
+        miner = miner_input(record, time.time(), math.inf, given, learned_w=learned)
         nominal, why = nominal_power(miner)
         if nominal is None:
             if base.POWER_PERCENT in caps:

@@ -61,7 +61,9 @@ def run_bulk():
     entries = getattr(runtime.autocontrol, "entries", {})  # config.yaml miners: (nominal_w, min_w, max_w)
 
     def overrides(record: MinerRecord) -> dict[str, float]:
-        return bulk.power_overrides(record, entries.get(record.ip))
+        given = bulk.power_overrides(record, entries.get(record.ip))
+        learned = runtime.autocontrol.nominals.get(record.id)  # a model not in the table: its learned nominal
+        return {**given, "learned_w": learned} if learned is not None else given
 
     try:
         if pool_set is not None:
