@@ -318,7 +318,7 @@ def test_percent_of_a_learned_nominal(runtime, client, auth):
     """A model not in the table: the percent is of the nominal the controller learned at full setting."""
     record = _add(runtime, 41, "fakepower")  # never polled: no reading now
     assert bulk.percent_plan(record, 50, {"learned_w": 3000.0})[:2] == ("set_power_watts", 1500)
-    runtime.autocontrol.nominals._watts[record.id] = 3000.0  # as if learned at full setting
+    runtime.autocontrol.nominals._values[record.id] = 3000.0  # as if learned at full setting
     reply = _post(client, auth, {"action": "power_percent", "miners": [record.ip], "value": 50})
     assert reply.get_json()["results"][0]["ok"], reply.get_json()
     assert FakePowerDriver.settings[-1] == (record.ip, "watts", 1500)

@@ -28,10 +28,9 @@ planned at its learned power instead of not at all.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterable
 
-from database import queries
+from services.state_memo import StateMemo
 from services.power.allocator import SET_MODE, SET_POWER_PERCENT, MinerHistory
 from services.power.model_power import lookup_model, mode_fractions
 
@@ -59,19 +58,25 @@ def at_full_setting(record: Any, history: MinerHistory, now: float, settle_sec: 
     return False  # a watt target: the reading is the target (see the module docstring)
 
 
-class NominalLog:
+class NominalLog(StateMemo):
     """Per miner (by ``miners.id``): the highest power it drew at its full setting, never lowered."""
 
+    key = STATE_KEY
+
     def __init__(self, db: Any = None) -> None:
-        self._lock = threading.Lock()
-        stored: dict = {}
-        if db is not None:
-            with db.read() as conn:
-                stored = queries.get_state(conn, STATE_KEY) or {}
-        self._watts: dict[int, float] = {int(k): float(v) for k, v in stored.items()
-                                         if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0}
+        super().__init__(db)
         self._last: dict[int, tuple[float, float]] = {}  # id -> (last_seen_ts, watts) of the last reading that counted
-        self._dirty = False
+
+    def _load(self, stored: Any) -> float | None:
+        ok = isinstance(stored, (int, float)) and not isinstance(stored, bool) and stored > 0
+        return float(stored) if ok else None
+
+    def _dump(self, value: float) -> float:
+        return round(value, 1)
+
+    def _forget(self, miner_ids: Iterable[int]) -> None:
+        for m in miner_ids:
+            self._last.pop(m, None)
 
     def observe(self, record: Any, history: MinerHistory, now: float, settle_sec: float) -> None:
         """Take one miner's last reading (called each control tick; a reading already seen is ignored)."""
@@ -88,53 +93,20 @@ class NominalLog:
                 return
             watts = float(record.status.power_w)
             self._last[record.id] = (seen, watts)
-            if last is None and record.id in self._watts:
+            if last is None and record.id in self._values:
                 return
             steady = watts if last is None else min(last[1], watts)
-            if steady > self._watts.get(record.id, 0.0):
-                self._watts[record.id] = steady
+            if steady > self._values.get(record.id, 0.0):
+                self._values[record.id] = steady
                 self._dirty = True
 
     def get(self, miner_id: int) -> float | None:
         """The learned nominal watts of one miner, or None."""
         with self._lock:
-            return self._watts.get(miner_id)
+            return self._values.get(miner_id)
 
     def to_dict(self) -> dict[int, float]:
         """Every learned value (GET views, tests)."""
         with self._lock:
-            return dict(self._watts)
+            return dict(self._values)
 
-    # --- a History companion ---------------------------------------------------------------
-    def pending(self) -> int:
-        """A risen value never forces a flush of its own: it waits for the next one."""
-        return 0
-
-    def write(self, conn: Any, now: float, final: bool = False) -> int:
-        """Store the values if one rose since the last write; returns 1 if it wrote."""
-        with self._lock:
-            if not self._dirty:
-                return 0
-            snapshot = {str(k): round(v, 1) for k, v in self._watts.items()}
-            self._dirty = False
-        try:
-            queries.set_state(conn, STATE_KEY, snapshot)
-        except BaseException:
-            with self._lock:
-                self._dirty = True
-            raise
-        return 1
-
-    def purge(self, conn: Any, now: float, removed_miners: Iterable[int] | None = None) -> int:
-        """Forget removed miners; returns how many."""
-        if not removed_miners:
-            return 0
-        with self._lock:
-            gone = [m for m in removed_miners if self._watts.pop(m, None) is not None]
-            for m in removed_miners:
-                self._last.pop(m, None)
-            if gone:
-                self._dirty = True
-        if gone:
-            self.write(conn, now)
-        return len(gone)

@@ -14,26 +14,28 @@ the firmware's own values come back at the next poll anyway.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Callable, Iterable
 
-from database import queries
+from services.state_memo import StateMemo
 
 STATE_KEY = "solo.best"  # {miners.id: [best, since_ts]}
 
 
-class BestLog:
+class BestLog(StateMemo):
     """Per miner: the highest share difficulty seen and since when the controller has watched."""
+
+    key = STATE_KEY
 
     def __init__(self, db: Any, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
-        with db.read() as conn:
-            stored = queries.get_state(conn, STATE_KEY) or {}
-        self._best: dict[int, list[float]] = {int(k): [float(v[0]), float(v[1])] for k, v in stored.items()
-                                              if isinstance(v, list) and len(v) == 2}
-        self._dirty = False
+        super().__init__(db)
+
+    def _load(self, stored: Any) -> list[float] | None:
+        return [float(stored[0]), float(stored[1])] if isinstance(stored, list) and len(stored) == 2 else None
+
+    def _dump(self, value: list[float]) -> list[float]:
+        return list(value)
 
     def observe(self, records: Iterable[Any]) -> None:
         """Take every answering miner's best values (fleet subscriber: after each poll round)."""
@@ -48,9 +50,9 @@ class BestLog:
                 if not values:
                     continue
                 top = max(values)
-                entry = self._best.get(record.id)
+                entry = self._values.get(record.id)
                 if entry is None:
-                    self._best[record.id] = [top, now]
+                    self._values[record.id] = [top, now]
                     self._dirty = True
                 elif top > entry[0]:
                     entry[0] = top
@@ -59,37 +61,6 @@ class BestLog:
     def get(self, miner_id: int) -> tuple[float, float] | None:
         """(best, watched since) for one miner, or None."""
         with self._lock:
-            entry = self._best.get(miner_id)
+            entry = self._values.get(miner_id)
             return (entry[0], entry[1]) if entry else None
 
-    # --- a History companion ---------------------------------------------------------------
-    def pending(self) -> int:
-        """New bests never force a flush of their own: they wait for the next one."""
-        return 0
-
-    def write(self, conn: Any, now: float, final: bool = False) -> int:
-        """Store the bests if one rose since the last write; returns 1 if it wrote."""
-        with self._lock:
-            if not self._dirty:
-                return 0
-            snapshot = {str(k): list(v) for k, v in self._best.items()}
-            self._dirty = False
-        try:
-            queries.set_state(conn, STATE_KEY, snapshot)
-        except BaseException:
-            with self._lock:
-                self._dirty = True
-            raise
-        return 1
-
-    def purge(self, conn: Any, now: float, removed_miners: list[int] | None = None) -> int:
-        """Forget removed miners; returns how many."""
-        if not removed_miners:
-            return 0
-        with self._lock:
-            gone = [m for m in removed_miners if self._best.pop(m, None) is not None]
-            if gone:
-                self._dirty = True
-        if gone:
-            self.write(conn, now)
-        return len(gone)
