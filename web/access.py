@@ -9,16 +9,17 @@ answers a ``BadRequest`` (web/body.py) with its status and an unknown miner with
 
 from __future__ import annotations
 
-import time
 import functools
+import time
 from typing import Any, Callable
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, jsonify, request
 
+from miners.base import MinerAuthError, MinerError, NotSupported
 from services import chart_range
 from services.fleet import UnknownMiner
 from web.auth import caller, error, read_allowed
-from web.body import BadRequest
+from web.body import BadRequest, no_body
 
 READ_METHODS = ("GET", "HEAD")
 
@@ -85,3 +86,25 @@ def range_window() -> tuple[str, float, int]:
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return name, since, bucket
+
+
+def run_command(ip: str, action: str, *args: Any, body: bool = True, reply: dict[str, Any] | None = None,
+                **kwargs: Any):
+    """Send one command through FleetManager.command and answer it: 409 not supported, 400 values refused
+    before sending, 502 the miner said no; ``body=False``: the route takes no body, so refuse one first;
+    ``reply``: fields added to the 200 answer."""
+    if not body:
+        no_body()
+    fleet = runtime().fleet
+    fleet.get(ip)  # 404 before anything else
+    try:
+        message = fleet.command(ip, action, *args, actor=actor(), **kwargs)
+    except NotSupported as exc:
+        return error(str(exc), 409)
+    except ValueError as exc:  # the driver refused the values before sending anything
+        return error(str(exc), 400)
+    except MinerAuthError as exc:
+        return error(f"the miner refused the login: {exc}", 502, miner_error="auth")
+    except MinerError as exc:
+        return error(f"the miner did not accept the command: {exc}", 502)
+    return jsonify({"ok": True, "message": message, **(reply or {})})

@@ -8,12 +8,11 @@ checks the capability and logs the audit event; the firmware's refusal comes bac
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from flask import jsonify
 
 from miners import base
-from miners.base import MinerAuthError, MinerError, NotSupported
+from miners.base import MinerError, NotSupported
 from web import access
 from web.auth import error, write_required
 from web.body import BadRequest, boolean, check_fields, ipv4, json_object, json_value, no_body, text, whole
@@ -31,14 +30,14 @@ def _fleet():
 @write_required
 def restart_miner(ip: str):
     """Restart a miner (409 when its firmware cannot)."""
-    return _run_command(ipv4(ip), "restart", body=False)
+    return access.run_command(ipv4(ip), "restart", body=False)
 
 
 @bp.post("/miners/<ip>/reboot")
 @write_required
 def reboot_miner(ip: str):
     """Reboot the whole device, where restart only restarts the mining process (Vnish)."""
-    return _run_command(ipv4(ip), "reboot", body=False)
+    return access.run_command(ipv4(ip), "reboot", body=False)
 
 
 @bp.post("/miners/<ip>/autodownscale")
@@ -52,21 +51,21 @@ def set_autodownscale(ip: str):
         raise BadRequest('send {"enabled": true|false, ...}')
     enabled = boolean(body["enabled"], "enabled")
     settings = {key: whole(body[key], key, *limits[key]) for key in limits if body.get(key) is not None}
-    return _run_command(ip, "set_autodownscale", enabled, **settings)
+    return access.run_command(ip, "set_autodownscale", enabled, **settings)
 
 
 @bp.post("/miners/<ip>/sleep")
 @write_required
 def sleep_miner(ip: str):
     """Stop hashing, staying reachable (sleep, pause, soft-off or power-off, per firmware)."""
-    return _run_command(ipv4(ip), "sleep", body=False)
+    return access.run_command(ipv4(ip), "sleep", body=False)
 
 
 @bp.post("/miners/<ip>/wake")
 @write_required
 def wake_miner(ip: str):
     """Resume hashing."""
-    return _run_command(ipv4(ip), "wake", body=False)
+    return access.run_command(ipv4(ip), "wake", body=False)
 
 
 @bp.post("/miners/<ip>/power")
@@ -79,9 +78,9 @@ def set_power(ip: str):
         raise BadRequest('send exactly one of {"watts": n} or {"percent": p}')
     if "watts" in body:
         watts = whole(body["watts"], "watts", 1, 100_000)
-        return _run_command(ip, "set_power_watts", watts)
+        return access.run_command(ip, "set_power_watts", watts)
     percent = whole(body["percent"], "percent", 0, 100)
-    return _run_command(ip, "set_power_percent", percent)
+    return access.run_command(ip, "set_power_percent", percent)
 
 
 @bp.post("/miners/<ip>/mode")
@@ -97,7 +96,7 @@ def set_mode(ip: str):
     # An empty list means not learnt yet (Vnish 1.x reads its presets only after a login): the driver checks.
     if base.MODE in record.driver.capabilities and record.driver.modes and mode not in record.driver.modes:
         raise BadRequest(f"unknown mode {mode!r}; this miner has {', '.join(record.driver.modes)}")
-    return _run_command(ip, "set_mode", mode)
+    return access.run_command(ip, "set_mode", mode)
 
 
 @bp.post("/miners/<ip>/frequency")
@@ -109,7 +108,7 @@ def set_frequency(ip: str):
     mhz = whole(body.get("mhz"), "mhz", 1, 5000)
     voltage = whole(body["voltage_mv"], "voltage_mv", 1, 30_000) if body.get("voltage_mv") is not None else None
     board = whole(body["board"], "board", 0, 64) if body.get("board") is not None else None
-    return _run_command(ip, "set_frequency", mhz, voltage, board)
+    return access.run_command(ip, "set_frequency", mhz, voltage, board)
 
 
 @bp.post("/miners/<ip>/fan")
@@ -121,7 +120,7 @@ def set_fan(ip: str):
     if "percent" not in body:
         raise BadRequest('send {"percent": 0-100} or {"percent": null} for automatic')
     percent = None if body["percent"] is None else whole(body["percent"], "percent", 0, 100)
-    return _run_command(ip, "set_fan", percent)
+    return access.run_command(ip, "set_fan", percent)
 
 
 @bp.post("/miners/<ip>/pools")
@@ -149,7 +148,7 @@ def set_pools(ip: str):
         user = text(item.get("user"), f"pools[{i}].user").strip()
         password = text(item.get("password", "x"), f"pools[{i}].password", empty=True)
         pools.append(base.PoolConfig(url=url, user=user, password=password))
-    return _run_command(ip, "set_pools", pools)
+    return access.run_command(ip, "set_pools", pools)
 
 
 @bp.get("/miners/<ip>/chips")
@@ -189,23 +188,3 @@ def clear_credentials(ip: str):
     no_body()
     _fleet().set_credentials(ip, None, actor=access.actor())
     return jsonify({"ok": True, "credentials_set": False})
-
-
-
-def _run_command(ip: str, action: str, *args: Any, body: bool = True, **kwargs: Any):
-    """Send one command (``body=False``: the route takes no body, so refuse one first)."""
-    if not body:
-        no_body()
-    fleet = _fleet()
-    fleet.get(ip)  # 404 before anything else
-    try:
-        message = fleet.command(ip, action, *args, actor=access.actor(), **kwargs)
-    except NotSupported as exc:
-        return error(str(exc), 409)
-    except ValueError as exc:  # the driver refused the values before sending anything
-        return error(str(exc), 400)
-    except MinerAuthError as exc:
-        return error(f"the miner refused the login: {exc}", 502, miner_error="auth")
-    except MinerError as exc:
-        return error(f"the miner did not accept the command: {exc}", 502)
-    return jsonify({"ok": True, "message": message})

@@ -47,16 +47,4 @@ def set_thermal(ip: str):
     if body.get("target_c") is None:
         raise BadRequest('send {"target_c": degrees C}')
     target = whole(body["target_c"], "target_c", *_ANY_TARGET_C)
-    fleet = access.runtime().fleet
-    fleet.get(ip)  # 404 before anything else
-    try:
-        note = fleet.command(ip, "set_thermal_target", target, actor=access.actor(), capability=THERMAL)
-    except NotSupported as exc:
-        return error(str(exc), 409)
-    except ValueError as exc:  # outside the firmware's limits: refused before sending
-        return error(str(exc), 400)
-    except MinerAuthError as exc:
-        return error(f"the miner refused the login: {exc}", 502, miner_error="auth")
-    except MinerError as exc:
-        return error(f"the miner did not accept the command: {exc}", 502)
-    return jsonify({"ok": True, "message": note, "target_c": target})
+    return access.run_command(ip, "set_thermal_target", target, capability=THERMAL, reply={"target_c": target})
