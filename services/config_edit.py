@@ -21,7 +21,6 @@ import dataclasses
 import math
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from services.atomic_file import fsync_dir, write_temp
 from services.config import Config, ConfigError, load_config
 from services.config_keys import ROTATED, KeyInfo, catalogue, env_keys, get_path
 from services.yaml_roundtrip import COMMENTS_KEPT, Document, set_plain
@@ -75,41 +75,6 @@ def key_of(message: str) -> str | None:
     """The dotted key a one-line config error names ("polling.interval_sec: must be ..." -> that key)."""
     head = message.split(":", 1)[0].strip()
     return head if _KEY_RE.match(head) else None
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (the directory entry itself)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_temp(directory: Path, prefix: str, data: bytes, mode: int) -> Path:
-    """A new file in ``directory`` holding ``data``, flushed to disk, with ``mode``."""
-    fd, name = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` in one rename (temp file in the same folder, fsync, os.replace)."""
-    tmp = write_temp(path.parent, f".{path.name}.", data, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 class ConfigEditor:

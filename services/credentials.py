@@ -17,13 +17,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.atomic_file import atomic_write
 from services.config import Config, ConfigError, load_config
 
 PASSWORD_FILE = "admin_password.hash"
@@ -54,12 +54,8 @@ def check_password_hash(stored: str, password: str) -> bool:
 
 
 def _write_secret(path: Path, text: str) -> None:
-    """Create a file readable only by its owner, atomically."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
-    os.replace(tmp, path)
+    """Create a file readable only by its owner, atomically and durably (services/atomic_file.py)."""
+    atomic_write(path, (text + "\n").encode(), 0o600)
 
 
 class HashFile:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from services.config_edit import atomic_write
+from services.atomic_file import atomic_write
 from services.credentials import PASSWORD_FILE, TOKEN_FILE, hash_password
 
 MIN_PASSWORD = 8  # as security.admin_password (services/config.py)

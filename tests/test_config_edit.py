@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from services.config import load_config
-from services.config_edit import BACKUPS_KEPT, ConfigEditError, ConfigEditor, atomic_write
+from services.atomic_file import atomic_write
+from services.config_edit import BACKUPS_KEPT, ConfigEditError, ConfigEditor
 from services.config_keys import catalogue
 from services.config_live import effective, pending_restart
 from services.yaml_roundtrip import COMMENTS_KEPT
