@@ -134,7 +134,17 @@ def test_hour_price_weights_slots_and_fills_gaps_with_the_default():
 
 
 def test_api_cost_per_miner(client, runtime):
+    """One poll round of a fake miner drawing 30 W: its energy today through the route, no cost without a price."""
+    from tests.fakes import FakeDriver  # noqa: F401 (registers the "fake" family)
+
+    runtime.fleet.add("10.0.0.2", "fake")
+    runtime.fleet.poll_round()  # one reading, still in the history buffer: counted as a flushed one would be
     body = client.get("/api/energy/cost").get_json()
     assert [p["key"] for p in body["periods"]] == ["today", "yesterday", "month", "last_month"]
-    assert set(body["fleet"]) == {"today", "yesterday", "month", "last_month"}
-    assert body["miners"] == [] or all("today" in m for m in body["miners"])
+    interval = runtime.config.polling.interval_sec
+    (miner,) = body["miners"]
+    assert miner["ip"] == "10.0.0.2"
+    assert miner["today"]["kwh"] == pytest.approx(30.0 * interval / 3600 / 1000, abs=1e-6)  # the reply keeps 6 decimals
+    assert miner["today"]["cost"] is None and body["priced"] is False  # prices.source none, no default_price
+    assert body["fleet"]["today"]["kwh"] == miner["today"]["kwh"]
+    assert miner["yesterday"] == {"kwh": None, "cost": None, "unpriced_h": 0}
