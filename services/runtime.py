@@ -153,6 +153,9 @@ class Runtime:
                 threading.Thread(target=self._wait_for_lock, name="lock-retry", daemon=True).start()
             return
         self._add_configured_miners()
+        # Decided before the NMMiner listener starts: a broadcast arriving in the next milliseconds adds a
+        # miner, and the scan of an empty fleet must not be skipped because of it.
+        scan_first = self.config.network.discover_on_start and not self.fleet.records()
         cfg = self.config
         self.nmminer_listener = start_nmminer_listener(cfg, self.fleet)
         jobs = [
@@ -195,7 +198,7 @@ class Runtime:
             self.scheduler.add_job(self.autocontrol.kick, "date", run_date=first_round_done, id="ems_reapply")
         self.scheduler.start()
         self.alerts.started()  # a restart after a crash is told (the last run's mark is still set)
-        if cfg.network.discover_on_start and not self.fleet.records():
+        if scan_first:
             self._periodic_discovery()
         log.info("controller started: %d miners known, polling every %g s",
                  len(self.fleet.records()), cfg.polling.interval_sec)

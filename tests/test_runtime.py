@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from services.runtime import Runtime
 
 
@@ -37,3 +35,25 @@ def test_scheduler_jobs_never_overlap(config):
     finally:
         rt.shutdown()
     rt.shutdown()  # twice is harmless
+
+
+def test_scan_on_start_is_not_skipped_by_an_early_nmminer_broadcast(config, monkeypatch):
+    """The demo's NMMiners broadcast at once: a miner they add must not count as 'a fleet is already known'."""
+    import services.runtime as runtime_module
+
+    def listener_that_hears_a_broadcast_at_once(cfg, fleet):
+        fleet.add("127.80.0.250", "nmminer", source="broadcast")
+        return None
+
+    monkeypatch.setattr(runtime_module, "start_nmminer_listener", listener_that_hears_a_broadcast_at_once)
+    import dataclasses
+
+    config = dataclasses.replace(config, network=dataclasses.replace(config.network, discover_on_start=True))
+    rt = Runtime(config)
+    scans = []
+    monkeypatch.setattr(rt, "_periodic_discovery", lambda: scans.append(len(rt.fleet.records())))
+    try:
+        rt.start()
+        assert scans == [1]  # the scan ran although the broadcast had already added a miner
+    finally:
+        rt.shutdown()

@@ -172,7 +172,6 @@ class MqttPublisher:
             self._error(f"the broker refused the connection: {reason}")
             return
         self.connects += 1
-        self._connected = True
         client.publish(self.topics.status, "online", qos=QOS, retain=True)
         client.subscribe(self.topics.ha_status, qos=QOS)
         if self.commands is not None:
@@ -180,7 +179,9 @@ class MqttPublisher:
         if self.last_error is not None or self.connects > 1:
             log.warning("mqtt: connected to %s:%d again", self.cfg.host, self.cfg.port)
             self._event("mqtt_connected", f"MQTT broker {self.cfg.host}:{self.cfg.port} connected again", "info")
+        # Set after the event: whoever sees `connected` also finds the reconnection on the Events page.
         self.last_error = None
+        self._connected = True
         # A restarted broker without persistence has lost every retained message: publish all again.
         self.republish()
 
@@ -188,10 +189,14 @@ class MqttPublisher:
         self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port} (retrying with backoff)")
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
-        was = self._connected
+        if self._closed.is_set() or not self._connected:
+            self._connected = False
+            return
+        # The reason is recorded before `connected` turns false: status() never shows a drop without its reason.
+        message = f"connection lost: {reason} (reconnecting)"
+        previous = self._record_error(message)
         self._connected = False
-        if not self._closed.is_set() and was:
-            self._error(f"connection lost: {reason} (reconnecting)")
+        self._report_error(message, previous)
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
         try:
@@ -205,11 +210,20 @@ class MqttPublisher:
             log.exception("mqtt: message on %s not handled", getattr(message, "topic", "?"))
 
     def _error(self, message: str) -> None:
-        if message != self.last_error:
-            log.warning("mqtt: %s", message)
-            if self.last_error is None:  # one event per outage (the Events page), not one per retry
-                self._event("mqtt_lost", f"MQTT broker {self.cfg.host}:{self.cfg.port}: {message}", "warning")
+        self._report_error(message, self._record_error(message))
+
+    def _record_error(self, message: str) -> str | None:
+        """Set the error status() shows; returns the one before it."""
+        previous = self.last_error
         self.last_error, self.last_error_ts = message, time.time()
+        return previous
+
+    def _report_error(self, message: str, previous: str | None) -> None:
+        """Log a new error; the first of an outage also becomes an event (one per outage, not one per retry)."""
+        if message != previous:
+            log.warning("mqtt: %s", message)
+            if previous is None:
+                self._event("mqtt_lost", f"MQTT broker {self.cfg.host}:{self.cfg.port}: {message}", "warning")
 
     def _event(self, kind: str, message: str, severity: str) -> None:
         try:
