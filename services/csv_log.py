@@ -201,7 +201,8 @@ class CsvLogger:
         return written
 
     def _miner_rows(self, now: float) -> Callable[[], list[list[str]]]:
-        return lambda: [miner_row(record, now, self._tz) for record in self._miners()]
+        # A disabled miner is not polled: a row every interval would repeat its last reading as if current.
+        return lambda: [miner_row(record, now, self._tz) for record in self._miners() if record.enabled]
 
     def _battery_rows(self, now: float) -> Callable[[], list[list[str]]]:
         def rows() -> list[list[str]]:

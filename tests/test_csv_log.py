@@ -392,3 +392,13 @@ def test_rows_wait_in_memory_and_are_appended_together(tmp_path, monkeypatch):
     assert logger.flush() == {"miners": 1, "battery": 1}  # at shutdown: what is left (00:01)
     assert len(rows_of(tmp_path / "logs" / "miners-2024-05-01.csv")) == 1 + 10
     assert len(rows_of(tmp_path / "logs" / "miners-2024-05-02.csv")) == 1 + 2
+
+
+def test_a_disabled_miner_gets_no_rows(tmp_path):
+    """Not polled while disabled: a row each interval would repeat its last reading as if it were current."""
+    mining = record("10.0.0.1", status=MinerStatus(hashrate_hs=1e14, power_w=3000.0))
+    switched_off = record("10.0.0.2", status=MinerStatus(hashrate_hs=1e14, power_w=3000.0), enabled=False)
+    logger = make(tmp_path, [mining, switched_off])
+    assert logger.write() == {"miners": 1, "battery": 0}
+    _, *rows = rows_of(tmp_path / "logs" / "miners-2024-05-01.csv")
+    assert [row[MINER_COLUMNS.index("ip")] for row in rows] == ["10.0.0.1"]
