@@ -82,8 +82,8 @@ def mac_address(value: Any) -> str | None:
     return ":".join(digits[i:i + 2] for i in range(0, 12, 2)).upper()
 
 
-def scrub(message: str, secrets: Iterable[str]) -> str:
-    """``message`` with every secret of two or more characters replaced by ``***``.
+def scrub(message: str, secrets: Iterable[str], shortest: int = 2) -> str:
+    """``message`` with every secret of ``shortest`` or more characters replaced by ``***``.
 
     Firmware error texts may echo what was sent (a pool password in an ``addpool``
     refusal, a web password in a CGI reply); they are scrubbed before they reach
@@ -91,7 +91,7 @@ def scrub(message: str, secrets: Iterable[str]) -> str:
     every "x" would garble the message and hide nothing.
     """
     for secret in secrets:
-        if len(secret) >= 2:
+        if len(secret) >= shortest:
             message = message.replace(secret, "***")
     return message
 

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from miners import base
 from miners.base import MinerAuthError, MinerError, NotSupported
-from services.fleet import FleetManager, UnknownMiner
+from miners.values import scrub
+from services.fleet import SCRUB_SHORTEST, FleetManager, UnknownMiner
 from services.miner_state import MinerRecord
 from services.pool_sets import PoolSet
 from services.pool_urls import same_pool
@@ -172,12 +173,8 @@ def power_overrides(record: MinerRecord, entry: Any = None) -> dict[str, float]:
 
 # --- running ---------------------------------------------------------------------------
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    # Belt and braces: the drivers scrub their own errors. Passwords under 4 characters ("x", "123")
-    # are placeholders, and replacing them would garble IPs and numbers in every message.
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    # Belt and braces: the drivers scrub their own errors.
+    return scrub(text, secrets, shortest=SCRUB_SHORTEST)
 
 
 def run(fleet: FleetManager, ips: list[str], job: Callable[[MinerRecord], MinerResult], *,

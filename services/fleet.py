@@ -23,6 +23,7 @@ from database import queries
 from database.db import Database
 from miners import base
 from miners.base import CHIPS, Credentials, MinerAuthError, MinerDriver, MinerError, MinerStatus, NotSupported
+from miners.values import scrub
 from services import miner_settings
 from services.config import Config, MinerEntry
 from services.history import REMOVED_KEY, History
@@ -57,6 +58,31 @@ def describe_action(action: str, args: tuple) -> str:
         return f"set_pools({len(pools)}: {', '.join(p.url for p in pools)})"
     shown = ", ".join("auto" if a is None else str(a) for a in args if a is not None or action == "set_fan")
     return f"{action}({shown})" if shown else action
+
+
+# The second line of scrubbing (the drivers are the first): passwords under 4 characters ("x", "123")
+# are pool placeholders, and masking them would garble IPs and numbers in every message.
+SCRUB_SHORTEST = 4
+
+
+def command_secrets(driver: MinerDriver, action: str, args: tuple) -> tuple[str, ...]:
+    """What a command's error text must never show: the miner's web password and any pool password sent."""
+    secrets = [driver.credentials.password]
+    if action == "set_pools" and args:
+        secrets += [getattr(pool, "password", "") for pool in args[0]]
+    return tuple(s for s in secrets if isinstance(s, str) and s)
+
+
+def scrubbed_error(exc: Exception, secrets: tuple[str, ...]) -> Exception:
+    """exc itself when its text holds no secret, else the same kind of error with them masked."""
+    text = str(exc)
+    safe = scrub(text, secrets, shortest=SCRUB_SHORTEST)
+    if safe == text:
+        return exc
+    try:
+        return type(exc)(safe)
+    except TypeError:  # a subclass with another constructor (cgminer's API error): its base kind
+        return MinerError(safe) if isinstance(exc, MinerError) else ValueError(safe)
 
 
 class FleetManager:
@@ -351,8 +377,12 @@ class FleetManager:
             # A driver may answer with a note, e.g. which preset it chose for a watt target.
             note = future.result(timeout=self.config.polling.timeout_sec * 3 + 1)
         except (MinerError, ValueError) as exc:
-            self.event("command", f"{what} failed: {exc}", miner_ip=ip, actor=actor)
-            raise
+            # The drivers scrub what firmware echoes back; this catches any text that slipped through.
+            safe = scrubbed_error(exc, command_secrets(record.driver, action, args))
+            self.event("command", f"{what} failed: {safe}", miner_ip=ip, actor=actor)
+            if safe is exc:
+                raise
+            raise safe from None
         except TimeoutError:
             self.event("command", f"{what} failed: no answer", miner_ip=ip, actor=actor)
             raise MinerError(f"{action}: the miner did not answer in time") from None

@@ -165,3 +165,28 @@ def test_concurrent_rounds_share_one_read_and_count_it_once(runtime):
     with runtime.db.read() as conn:
         rows = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert rows == 1 and summary["skipped"] == 0
+
+
+def test_a_command_error_echoing_a_password_is_masked_in_the_event_and_the_error(runtime, monkeypatch):
+    """Firmware may echo what it was sent; a driver that forgot to scrub still leaks nothing."""
+    from miners.base import MinerError, PoolConfig
+
+    fleet = runtime.fleet
+    fleet.add("10.0.0.5", "fake", credentials={"username": "root", "password": "web-secret-77"})
+
+    class EchoError(MinerError):
+        pass
+
+    def echoing_set_pools(self, pools):
+        raise EchoError(f"addpool refused: {pools[0].password} (login {self.credentials.password})")
+
+    monkeypatch.setattr(FakeDriver, "set_pools", echoing_set_pools)
+    pools = [PoolConfig(url="stratum+tcp://pool.example:3333", user="me.w1", password="pool-secret-42")]
+    with pytest.raises(EchoError) as raised:  # the same kind of error, so the API maps it as before
+        fleet.command("10.0.0.5", "set_pools", pools, actor="token")
+    assert str(raised.value) == "addpool refused: *** (login ***)"
+    with runtime.db.read() as conn:
+        messages = [e["message"] for e in queries.recent_events(conn, miner_ip="10.0.0.5")]
+    failed = [m for m in messages if "failed" in m]
+    assert failed == ["set_pools(1: stratum+tcp://pool.example:3333) failed: addpool refused: *** (login ***)"]
+    assert not [m for m in messages if "secret" in m]
