@@ -53,7 +53,9 @@ def set_lock_handover(callback: Callable[[], None] | None) -> None:
     global _lock_handover
     _lock_handover = callback
 
+
 _HOUR_S = 3600
+COST_WARMUP_DELAY_S = 90  # after start-up's first poll rounds and reads
 
 
 class Runtime:
@@ -191,7 +193,10 @@ class Runtime:
             self.start_mqtt()
         self.fleet.start_threads()
         self.autocontrol.start_threads()
-        self.scheduler = build_scheduler(jobs, one_off=1)
+        self.scheduler = build_scheduler(jobs, one_off=2)
+        # The cost table's closed days, once start-up's reads are done (then hourly with maintenance).
+        self.scheduler.add_job(self.warm_costs, "date", id="cost_warmup",
+                               run_date=datetime.now(timezone.utc) + timedelta(seconds=COST_WARMUP_DELAY_S))
         if self.autocontrol.ems.engaged:
             # A dispatch saved before the restart is re-applied once the first poll round has read the fleet.
             first_round_done = datetime.now(timezone.utc) + timedelta(seconds=cfg.polling.timeout_sec + 1)
@@ -269,8 +274,22 @@ class Runtime:
         if any(history.values()) or events:
             log.info("retention: %d raw rows, %d roll-ups, %d rows of removed miners and %d events deleted",
                      history["raw"], history["rollups"], history["removed"], events)
+        self.warm_costs()
         return {"raw_deleted": history["raw"], "rollups_deleted": history["rollups"],
                 "removed_deleted": history["removed"], "events_deleted": events}
+
+    def warm_costs(self) -> None:
+        """Compute the closed days of the cost table (GET /api/energy/cost) so no page load waits for them.
+
+        Two months of hourly power sums take about a second on x86 and several on a Pi; done here
+        (after start, then hourly with maintenance), a request only adds today.
+        """
+        import time
+
+        try:
+            self.costs.report(time.time())
+        except Exception:  # noqa: BLE001 - the request computes what is missing anyway
+            log.exception("energy cost: closed days not computed ahead")
 
     def shutdown(self) -> None:
         """Stop the scheduler, wait for work in flight, close the database; safe to call twice."""

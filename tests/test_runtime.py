@@ -31,7 +31,8 @@ def test_scheduler_jobs_never_overlap(config):
         for job in rt.scheduler.get_jobs():
             assert job.max_instances == 1 and job.coalesce is True
         assert {job.id for job in rt.scheduler.get_jobs()} == {"poll", "maintenance", "battery", "autocontrol", "csv_log",
-                                                                 "failure_counts", "history_flush", "wal_checkpoint", "alerts"}
+                                                                 "failure_counts", "history_flush", "wal_checkpoint", "alerts",
+                                                                 "cost_warmup"}
     finally:
         rt.shutdown()
     rt.shutdown()  # twice is harmless
@@ -57,3 +58,22 @@ def test_scan_on_start_is_not_skipped_by_an_early_nmminer_broadcast(config, monk
         assert scans == [1]  # the scan ran although the broadcast had already added a miner
     finally:
         rt.shutdown()
+
+
+def test_cost_days_are_computed_ahead_and_a_failure_is_only_logged(runtime, caplog, monkeypatch):
+    """warm_costs (90 s after start, then hourly with maintenance): a cost request then only adds today."""
+    import time as clock
+
+    book = runtime.costs
+    assert book._days == {}
+    runtime.warm_costs()
+    periods = book.periods(clock.time())
+    closed = book._day_starts(min(since for since, _ in periods.values()), periods["today"][0])
+    assert closed and sorted(book._days) == closed  # every closed day since the start of last month
+
+    def broken(now):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(book, "report", broken)
+    runtime.maintenance()  # hourly: retention, then the warm-up, whose failure stays a log line
+    assert "closed days not computed ahead" in caplog.text
