@@ -58,5 +58,13 @@ $("mqtt-republish").addEventListener("click", async () => {
   refresh();
 });
 
-initSession((yes) => { loggedIn = yes; refresh(); initConfig(yes); });
+// The section index lists only the sections on show (the configuration and security need a login).
+function syncIndex() {
+  for (const link of document.querySelectorAll("#set-index a")) {
+    const target = document.getElementById(link.hash.slice(1));
+    link.parentElement.hidden = !target || target.closest("[hidden]") !== null;
+  }
+}
+
+initSession((yes) => { loggedIn = yes; refresh(); initConfig(yes); syncIndex(); });
 setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);

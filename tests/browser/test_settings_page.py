@@ -137,3 +137,26 @@ def test_phone_password_change_keeps_this_browser_logged_in(browser, site):
     assert requests.post(base + "/login", json={"password": TEST_PASSWORD}, timeout=5).status_code == 401
     assert requests.post(base + "/login", json={"password": "barn-password-2"}, timeout=5).status_code == 200
     assert "barn-password-2" not in path.read_text()
+
+
+def test_the_section_index_lists_what_is_shown_and_jumps_there(browser, site):
+    base, _runtime, _path = site
+    with page_opener(browser, base) as open_page:
+        page = open_page("/settings", viewport=PHONE)
+        index = page.get_by_role("navigation", name="Settings sections")
+        expect(index).to_be_visible()
+        # Logged out the configuration and security are hidden, and so are their links.
+        for name in ("Alerts", "Security", "Discovery & polling"):
+            expect(index.get_by_role("link", name=name)).to_be_hidden()
+        expect(index.get_by_role("link", name="Integrations")).to_be_visible()
+        _login(page)
+        for name in ("Discovery & polling", "History", "Battery", "Autocontrol", "Alerts", "Site & access",
+                     "Security", "Backup & restore", "Integrations"):
+            expect(index.get_by_role("link", name=name, exact=True)).to_be_visible()
+        _no_sideways_scroll(page)
+        page.screenshot(path=str(ARTIFACTS / "settings-index-top-phone.png"))
+        index.get_by_role("link", name="Alerts").click()
+        page.wait_for_url(re.compile(r"/settings#set-alerts$"))
+        expect(page.locator("#set-alerts")).to_be_in_viewport()
+        expect(page.locator("#set-discovery")).not_to_be_in_viewport()
+        page.screenshot(path=str(ARTIFACTS / "settings-index-jumped-phone.png"))
