@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +40,39 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-class Broker:
-    """One mosquitto process with a generated config; ``stop``/``start`` keep its address and port."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a TLS listener: the server's certificate and key, and the CA that signed it."""
 
-    def __init__(self, directory: Path, host: str, *, users: dict[str, str] | None = None) -> None:
+    certfile: Path
+    keyfile: Path
+    cafile: Path | None = None
+
+
+class Broker:
+    """One mosquitto process with a generated config; ``stop``/``start`` keep its address and port.
+
+    With ``tls`` its only listener speaks TLS (mosquitto's certfile/keyfile/cafile; no client certificates).
+    """
+
+    def __init__(self, directory: Path, host: str, *, users: dict[str, str] | None = None,
+                 tls: TlsFiles | None = None) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.port = free_port(host)
         self.users = users
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "mosquitto.log"
 
     def _config(self) -> Path:
         lines = [f"listener {self.port} {self.host}", "persistence false", "log_dest stderr",
                  "log_type error", "log_type warning", f"user {getpass.getuser()}"]
+        if self.tls is not None:  # these lines belong to the listener above them
+            lines += [f"certfile {self.tls.certfile}", f"keyfile {self.tls.keyfile}"]
+            if self.tls.cafile is not None:
+                lines.append(f"cafile {self.tls.cafile}")
         if self.users:
             pw = self.dir / "passwd"
             pw.write_text("")
@@ -107,7 +126,8 @@ class Broker:
 class Listener:
     """A paho client in the test that subscribes and keeps every message, with waits on conditions."""
 
-    def __init__(self, broker: Broker, *topics: str, username: str | None = None, password: str | None = None):
+    def __init__(self, broker: Broker, *topics: str, username: str | None = None, password: str | None = None,
+                 ca_file: str | Path | None = None):
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []  # (topic, payload, retain)
@@ -115,6 +135,8 @@ class Listener:
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{id(self):x}")
         if username:
             self._client.username_pw_set(username, password)
+        if ca_file is not None:  # a TLS listener: trust this CA, check the broker's name as the app does
+            self._client.tls_set(ca_certs=str(ca_file))
         self._topics = topics or ("#",)
         self._subscribed = threading.Event()
         self._client.on_connect = self._on_connect

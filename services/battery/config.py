@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from services import mqtt_tls
+
 SOURCES = ("eg4", "homeassistant", "http", "mqtt", "simulated", "none")
 
 
@@ -97,10 +99,14 @@ class MqttConfig:
     topic: str = ""  # topic carrying one JSON object; fields are dotted paths into it
     fields: BatteryFields = field(default_factory=BatteryFields)  # a path, or a topic (contains "/") with a plain-number payload
     keepalive_sec: int = 60
+    tls: bool = False  # TLS with the system's CA certificates (or ca_file's); brokers usually listen on 8883
+    ca_file: str = ""  # a PEM CA certificate (the broker's own CA) to trust instead of the system's; implies TLS
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, f"port: must be 1-65535, got {self.port}")
         _check(10 <= self.keepalive_sec <= 3600, f"keepalive_sec: must be 10-3600, got {self.keepalive_sec}")
+        problem = mqtt_tls.ca_file_problem(self.ca_file)
+        _check(problem is None, f"ca_file: {problem}")
 
 
 @dataclass(frozen=True)

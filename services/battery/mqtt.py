@@ -12,13 +12,16 @@ An empty payload (a vanished Victron device) or "unknown"/"unavailable" makes a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
 import time
 from typing import Any, Callable
 
-from .base import BatteryError, BatteryReading, BatterySource, dig, optional_number, signed_path
+from services import mqtt_tls
+
+from .base import BatteryError, BatteryReading, BatterySource, SourceStatus, dig, optional_number, signed_path
 from .config import MqttConfig
 from .plausibility import PlausibilityGuard
 
@@ -58,7 +61,9 @@ def _paho_client(cfg: MqttConfig) -> Any:
     except ImportError:
         raise BatteryError("battery.source mqtt needs the Python package paho-mqtt "
                            "(.venv/bin/pip install paho-mqtt)") from None
-    return paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    mqtt_tls.configure(client, tls=cfg.tls, ca_file=cfg.ca_file)  # battery.mqtt.tls / battery.mqtt.ca_file
+    return client
 
 
 class MqttSource(BatterySource):
@@ -74,6 +79,8 @@ class MqttSource(BatterySource):
         self._client_factory = client_factory
         self._client: Any = None
         self._connected = False
+        self._answered = True  # the broker answered (CONNACK) the current attempt; reset by on_pre_connect
+        self._conn_error = ""  # why the last connect attempt failed ("" after a connect): TLS, refused, timeout
         self._values: dict[str, tuple[float | None, float]] = {}  # quantity -> (value, received at)
         self._vlock = threading.Lock()  # paho calls on_message from its own thread
         self._specs = {q: signed_path(getattr(cfg.fields, q)) for q in QUANTITIES if getattr(cfg.fields, q).strip()}
@@ -92,27 +99,57 @@ class MqttSource(BatterySource):
         """Connect in the background (idempotent); paho reconnects by itself."""
         if self._client is not None:
             return
-        client = self._client_factory(self.cfg)
+        try:
+            client = self._client_factory(self.cfg)
+        except (OSError, ValueError) as exc:  # battery.mqtt.ca_file removed or replaced since the start-up check
+            raise BatteryError(f"MQTT: TLS: battery.mqtt.ca_file {self.cfg.ca_file} unusable: "
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password or None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_pre_connect = self._on_pre_connect
         client.on_message = lambda _c, _u, msg: self.handle_message(msg.topic, msg.payload)
         client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive_sec)
         client.loop_start()
         self._client = client
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _props: Any = None) -> None:
+        self._answered = True
         failed = getattr(reason_code, "is_failure", False)
         self._connected = not failed
         if failed:
+            self._conn_error = f"the broker refused the connection: {reason_code}"
             log.warning("MQTT %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
             return
+        self._conn_error = ""
         for topic in self.subscriptions():
             client.subscribe(topic)
 
+    def _on_pre_connect(self, _client: Any, _userdata: Any) -> None:
+        self._answered = False
+
     def _on_disconnect(self, *_args: Any) -> None:
         self._connected = False
+        if not self._answered and self._client is not None:
+            # Dropped before any CONNACK: most often plain MQTT sent to a TLS port.
+            self._set_conn_error(mqtt_tls.unanswered(mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file),
+                                                     "battery.mqtt."))
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        """paho's thread: keep why the attempt failed (a TLS failure must not read like a silent broker)."""
+        try:
+            why = mqtt_tls.current_error(tls=mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file),
+                                         ca_key="battery.mqtt.ca_file", ca_file=self.cfg.ca_file)
+        except Exception:  # noqa: BLE001 - paho's thread must live on whatever the description does
+            why = ""
+        self._set_conn_error(why or "connect failed")
+
+    def _set_conn_error(self, why: str) -> None:
+        if why != self._conn_error:  # logged once per cause, not once per retry
+            log.warning("MQTT %s:%s: %s (retrying)", self.cfg.host, self.cfg.port, why)
+        self._conn_error = why
 
     # --- messages ----------------------------------------------------------------
     def handle_message(self, topic: str, payload: bytes) -> None:
@@ -150,7 +187,7 @@ class MqttSource(BatterySource):
         stamps = []
         for q in ("soc", "pv_w", "load_w", "battery_w"):
             if q not in values:
-                where = "" if self._connected else f" (not connected to {self.cfg.host}:{self.cfg.port})"
+                where = "" if self._connected else f" (not connected to {self._where()})"
                 raise BatteryError(f"MQTT: no {q} received yet{where}")
             value, at = values[q]
             if value is None:
@@ -162,8 +199,22 @@ class MqttSource(BatterySource):
         return BatteryReading(soc_pct=got["soc"], pv_w=got["pv_w"], load_w=got["load_w"], battery_w=got["battery_w"],
                               grid_w=grid_w, measured_at=min(stamps), source=self.name, measured_at_from="received")
 
+    def _where(self) -> str:
+        """host:port, and why the last connect attempt failed when it did."""
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        return f"{where}: {self._conn_error}" if self._conn_error else where
+
     def _session_age(self) -> float | None:
         return None
+
+    def status(self) -> SourceStatus:
+        """The base status; while not connected, last_error also says why the connection fails."""
+        status = super().status()
+        # Only while the source has no fresh reading: readings still within max_age_sec stay usable.
+        if status.connected or self._connected or not self._conn_error or self._conn_error in status.last_error:
+            return status
+        line = f"MQTT: not connected to {self._where()}"
+        return dataclasses.replace(status, last_error=f"{status.last_error}; {line}" if status.last_error else line)
 
     def close(self) -> None:
         """Stop paho's thread and disconnect."""

@@ -10,6 +10,8 @@ import re
 import typing
 from dataclasses import dataclass, field
 
+from services import mqtt_tls
+
 # A topic level or several, without MQTT wildcards, "$" at the start or empty levels.
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9_{}\-]+(/[A-Za-z0-9_{}\-]+)*$")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{0,64}$")
@@ -30,7 +32,8 @@ class MqttPublisherConfig:
     port: int = 1883  # 8883 is the usual TLS port
     username: str = ""
     password: str = field(default="", repr=False)  # env MQTT_PUBLISH_PASSWORD; never logged or returned
-    tls: bool = False  # TLS with the system's CA certificates
+    tls: bool = False  # TLS with the system's CA certificates (or ca_file's)
+    ca_file: str = ""  # a PEM CA certificate (the broker's own CA) to trust instead of the system's; implies TLS
     # Every topic of this controller starts with it; "{site}" is replaced by the site name, so several
     # controllers on one broker can share one setting: "minerfleet/{site}" (docs/scale-out.md).
     base_topic: str = "minerfleet"
@@ -56,6 +59,8 @@ class MqttPublisherConfig:
         _check(0 <= self.min_interval_sec <= 3600, f"min_interval_sec: must be 0-3600, got {self.min_interval_sec}")
         _check(10 <= self.keepalive_sec <= 3600, f"keepalive_sec: must be 10-3600, got {self.keepalive_sec}")
         _check(not self.password or bool(self.username), "password: needs a username")
+        problem = mqtt_tls.ca_file_problem(self.ca_file)
+        _check(problem is None, f"ca_file: {problem}")
 
 
 def apply_env(data: dict, environ: typing.Mapping[str, str]) -> None:

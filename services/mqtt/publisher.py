@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from services import mqtt_tls
 from services.config import Config
 from services.miner_state import iso
 from services.mqtt import discovery, payloads
@@ -53,6 +54,7 @@ class MqttPublisher:
         self._closed = threading.Event()
         self._worker: threading.Thread | None = None
         self._connected = False
+        self._answered = True  # the broker answered (CONNACK) the current attempt; reset by on_pre_connect
         self._full_sync = False  # set on (re)connect and by republish(): everything again, unthrottled
         self._round = False  # a poll round (or a delete) happened since the worker last looked
         self._last_sent: dict[str, float] = {}  # state topic -> monotonic time of its last publish
@@ -67,6 +69,7 @@ class MqttPublisher:
         self._devices_path = config.data_path / DEVICES_FILE
         self._announced: set[str] = self._load_devices()  # miner ids with configs on the broker
         self.connects = 0
+        self.connect_failures = 0  # attempts that failed before the broker answered (refused, TLS, timeout)
         self.published = 0
         self.last_publish_ts: float | None = None
         self.last_error: str | None = None
@@ -79,8 +82,13 @@ class MqttPublisher:
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background (paho's thread retries with backoff) and start the worker."""
-        self._client = self._make_client()
         host, port = self.cfg.host, self.cfg.port
+        try:
+            self._client = self._make_client()
+        except (OSError, ValueError) as exc:  # mqtt.ca_file removed or replaced since the start-up check
+            self._error(f"TLS: mqtt.ca_file {self.cfg.ca_file} unusable: {getattr(exc, 'strerror', None) or exc} "
+                        "(not connecting; fix it and restart)")
+            return
         self._client.connect_async(host, port, keepalive=self.cfg.keepalive_sec)
         self._client.loop_start()
         if self.commands is not None:
@@ -97,14 +105,14 @@ class MqttPublisher:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password or None)
-        if self.cfg.tls:
-            client.tls_set()  # the system's CA certificates
+        mqtt_tls.configure(client, tls=self.cfg.tls, ca_file=self.cfg.ca_file)  # mqtt.tls / mqtt.ca_file
         # The broker publishes this if the connection dies without a DISCONNECT (crash, power cut, network).
         client.will_set(self.topics.status, "offline", qos=QOS, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_pre_connect = self._on_pre_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -154,7 +162,8 @@ class MqttPublisher:
         """Connection state for the dashboard and the API; never the password."""
         return {
             "enabled": True, "connected": self._connected, "host": self.cfg.host, "port": self.cfg.port,
-            "tls": self.cfg.tls, "username": self.cfg.username or None, "client_id": self.client_id,
+            "tls": mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), "ca_file": self.cfg.ca_file or None,
+            "username": self.cfg.username or None, "client_id": self.client_id,
             "base_topic": self.topics.base, "status_topic": self.topics.status,
             "discovery": self.cfg.discovery, "discovery_prefix": self.cfg.discovery_prefix,
             "commands": self.cfg.commands, "min_interval_sec": self.cfg.min_interval_sec,
@@ -167,7 +176,11 @@ class MqttPublisher:
         }
 
     # --- paho callbacks (paho's network thread: quick, never raise) ------------------
+    def _on_pre_connect(self, _client: Any, _userdata: Any) -> None:
+        self._answered = False
+
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
+        self._answered = True
         if getattr(reason, "is_failure", False):
             self._error(f"the broker refused the connection: {reason}")
             return
@@ -186,11 +199,24 @@ class MqttPublisher:
         self.republish()
 
     def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port} (retrying with backoff)")
+        self.connect_failures += 1
+        # Why: a TLS failure (wrong CA, a certificate for another name) must not read like a broker that is down.
+        try:
+            why = mqtt_tls.current_error(tls=mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), ca_key="mqtt.ca_file",
+                                         ca_file=self.cfg.ca_file)
+        except Exception:  # noqa: BLE001 - paho's thread must live on whatever the description does
+            why = ""
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        self._error(f"cannot connect to {where}: {why} (retrying with backoff)" if why
+                    else f"cannot connect to {where} (retrying with backoff)")
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any = None) -> None:
         if self._closed.is_set() or not self._connected:
             self._connected = False
+            if not self._closed.is_set() and not self._answered:
+                # Dropped before any CONNACK: paho only says "lost"; most often plain MQTT sent to a TLS port.
+                why = mqtt_tls.unanswered(mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), "mqtt.")
+                self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port}: {why} (retrying with backoff)")
             return
         # The reason is recorded before `connected` turns false: status() never shows a drop without its reason.
         message = f"connection lost: {reason} (reconnecting)"
