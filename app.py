@@ -86,6 +86,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations.bp)  # /api/integrations: MQTT and /metrics state (Settings page)
     from web import backup as backup_routes
     app.register_blueprint(backup_routes.bp)  # /api/backup, /api/restore (docs/backup.md)
+    from web import backup_schedule_api
+    app.register_blueprint(backup_schedule_api.bp)  # /api/backup/schedule: backups to a folder (docs/backup.md)
     from web import wallets
     app.register_blueprint(wallets.bp)  # /api/wallets, /api/solo, /api/shares (docs/wallets.md)
     from web import settings_api

@@ -422,6 +422,26 @@ class EmsConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    """Scheduled backups to a folder (docs/backup.md): a USB stick or NAS mount, so a dead SD card loses little."""
+
+    dir: str = ""  # absolute path of the folder; "" = off (a missing folder at start is not fatal: mounted later)
+    every_hours: int = 24  # one archive this often
+    keep: int = 7  # this site's newest N archives in the folder are kept, older ones deleted (only ours)
+    include_secrets: bool = False  # true: the archives hold the tokens and logins (written 0600; keep it private)
+    # A folder on the data folder's own disk (an unmounted mount point on the SD card) is refused unless set.
+    allow_same_disk: bool = False
+
+    def validate(self) -> None:
+        _check(self.dir == "" or os.path.isabs(self.dir),
+               f"dir: must be an absolute path like /mnt/usb/minerfleet (or empty = off), got {self.dir!r}")
+        _check(self.dir == self.dir.strip() and "\x00" not in self.dir,
+               f"dir: no spaces at the ends and no NUL character, got {self.dir!r}")
+        _check(1 <= self.every_hours <= 168, f"every_hours: must be 1-168, got {self.every_hours}")
+        _check(1 <= self.keep <= 100, f"keep: must be 1-100, got {self.keep}")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -440,6 +460,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)  # notifications and triggers (docs/alerts.md)
     mqtt: MqttPublisherConfig = field(default_factory=MqttPublisherConfig)  # publish to a broker (docs/mqtt.md)
     solo: SoloConfig = field(default_factory=SoloConfig)  # network difficulty and solo pools (docs/wallets.md)
+    backup: BackupConfig = field(default_factory=BackupConfig)  # scheduled backups to a folder (docs/backup.md)
     miners: tuple[MinerEntry, ...] = ()
     rules: tuple[Rule, ...] = ()  # schedules and rules (services/rules, docs/rules.md); parsed by _rules()
     # This controller's name among several (docs/scale-out.md): MQTT topics and metric labels carry it.

@@ -22,6 +22,8 @@ from services.config import Config
 from services.alerts.service import TICK_SEC as ALERTS_TICK_SEC
 from services.alerts.service import AlertService
 from services.autocontrol import AutoControl, DbStore
+from services.backup_schedule import TICK_SEC as BACKUP_TICK_SEC
+from services.backup_schedule import BackupSchedule
 from services.battery_monitor import BatteryMonitor
 from services.csv_log import CsvLogger
 from services.discovery import Discovery
@@ -101,6 +103,8 @@ class Runtime:
         # Problems -> error window, events and messages (services/alerts); checks only in the polling process.
         self.alerts = AlertService(config, self, publish=self.hub.publish)
         self.metrics = Metrics(self)  # GET /metrics: this runtime's own Prometheus registry (services/metrics)
+        # Scheduled backups to a folder (docs/backup.md): a check every minute; a run is a one-off job (start()).
+        self.backup_schedule = BackupSchedule(lambda: self.config, event=self.fleet.event)
         self.scheduler = None
         self.read_only = False
         self._lock_file: IO[str] | None = None
@@ -167,6 +171,7 @@ class Runtime:
             ("wal_checkpoint", self.history.checkpoint, cfg.storage.checkpoint_interval_sec, False),
             ("autocontrol", self.autocontrol.tick, cfg.autocontrol.tick_sec, False),
             ("alerts", self.alerts.tick, ALERTS_TICK_SEC, False),
+            ("backup_schedule", self.backup_schedule.tick, BACKUP_TICK_SEC, False),  # off while backup.dir is empty
         ]
         if self.battery.configured:  # battery.source none: no battery, nothing to read
             jobs.insert(2, ("battery", self.battery.poll, cfg.battery.poll_sec, True))
@@ -193,7 +198,10 @@ class Runtime:
             self.start_mqtt()
         self.fleet.start_threads()
         self.autocontrol.start_threads()
-        self.scheduler = build_scheduler(jobs, one_off=2)
+        self.scheduler = build_scheduler(jobs, one_off=3)  # cost warm-up, EMS re-apply, a backup run
+        self.backup_schedule.launch = lambda job: self.scheduler.add_job(job, "date", id="backup_run",
+                                                                          replace_existing=True)
+        self.backup_schedule.start()
         # The cost table's closed days, once start-up's reads are done (then hourly with maintenance).
         self.scheduler.add_job(self.warm_costs, "date", id="cost_warmup",
                                run_date=datetime.now(timezone.utc) + timedelta(seconds=COST_WARMUP_DELAY_S))
@@ -296,6 +304,7 @@ class Runtime:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.backup_schedule.close()  # a copy to the folder stops at its next MB (shutdown waits for the run)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)  # lets a running poll round finish and write its samples
         self.hub.close()  # every WebSocket gets a "going away" close; the push thread ends

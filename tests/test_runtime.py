@@ -32,7 +32,7 @@ def test_scheduler_jobs_never_overlap(config):
             assert job.max_instances == 1 and job.coalesce is True
         assert {job.id for job in rt.scheduler.get_jobs()} == {"poll", "maintenance", "battery", "autocontrol", "csv_log",
                                                                  "failure_counts", "history_flush", "wal_checkpoint", "alerts",
-                                                                 "cost_warmup"}
+                                                                 "backup_schedule", "cost_warmup"}
     finally:
         rt.shutdown()
     rt.shutdown()  # twice is harmless

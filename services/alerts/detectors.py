@@ -79,6 +79,8 @@ class SiteView:
     db_error: str | None = None  # the last write error, while no write has succeeded since
     db_error_since: float | None = None
     channels: tuple[dict, ...] = ()  # Notifier.channels()
+    backup_judged: bool = False  # scheduled backups exist here (services/backup_schedule.py)
+    backup_failing: tuple[str, float] | None = None  # (why, since) after two failed runs in a row
 
 
 @dataclass
@@ -267,6 +269,10 @@ class Detectors:
         judged.add(("database_error", ""))
         if site.db_error:
             out.append(Condition("database_error", "", f"writing failed: {site.db_error}", since=site.db_error_since))
+        if site.backup_judged:  # resolved by the next good run (or by turning scheduled backups off)
+            judged.add(("backup_failing", ""))
+            if site.backup_failing:
+                out.append(Condition("backup_failing", "", site.backup_failing[0], since=site.backup_failing[1]))
         for channel in site.channels:
             if channel.get("ok") is None:
                 continue

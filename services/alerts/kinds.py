@@ -60,6 +60,8 @@ KINDS: dict[str, Kind] = {
     "database_error": Kind("database error", CRITICAL, True, "Database error", "Database writing again"),
     "notify_failed": Kind("notification channel failing", WARNING, True, "Notification channel failing",
                           "Notification channel working again"),
+    "backup_failing": Kind("scheduled backup failing", WARNING, True, "Scheduled backup failing",
+                           "Scheduled backup working again"),  # services/backup_schedule.py: 2 failed runs in a row
 }
 
 # Kinds about one miner: the message names it by name and IP and links to its detail view.

@@ -257,6 +257,7 @@ class AlertService:
         control = rt.autocontrol.controller.status()
         disk_pct, disk_text = _disk(rt.data_dir)
         health = rt.db.health
+        schedule = getattr(rt, "backup_schedule", None)  # services/backup_schedule.py (a test's fake runtime: none)
         return SiteView(
             battery_configured=battery.configured, battery_connected=battery.connected,
             battery_error=battery.last_error, battery_lost_since=battery.lost_since,
@@ -264,6 +265,7 @@ class AlertService:
             failsafe=bool(control.get("failsafe")), failsafe_text=control.get("reason") or "",
             controlling=bool(control.get("enabled")) or getattr(rt.autocontrol, "commanding", False),
             disk_used_pct=disk_pct, disk_text=disk_text,
+            backup_judged=schedule is not None, backup_failing=schedule.failing() if schedule is not None else None,
             db_error=health.error, db_error_since=health.error_since,
             channels=tuple(self.notifier.channels()) if self.notifier is not None else ())
 
