@@ -30,6 +30,7 @@ EDITABLE = (
     "autocontrol",  # thresholds, policy, surplus and price layers
     "site", "security.reads_require_login",
     "alerts",  # the triggers' basics; alerts.urls (a list, with channel tokens) stays in the file
+    "backup",  # scheduled backups to a folder (Settings -> Backup & restore; docs/backup.md)
     "security.admin_password", "security.api_token", "ems.token",  # secrets: their own routes only
 )
 
@@ -49,6 +50,8 @@ LIVE = frozenset({
     "storage.raw_retention_days", "storage.rollup_retention_days", "storage.hourly_retention_days",
     "storage.daily_retention_days", "storage.events_retention_days", "storage.events_max_rows",
     "security.reads_require_login", "security.admin_password", "security.api_token", "ems.token",
+    # The backup schedule reads the running config at each check (services/backup_schedule.py) and re-plans.
+    "backup.dir", "backup.every_hours", "backup.keep", "backup.include_secrets", "backup.allow_same_disk",
 })
 _RESTART_AUTOCONTROL = frozenset({"autocontrol.latitude", "autocontrol.longitude", "autocontrol.sunset_hour",
                                   "autocontrol.sunset_minute", "autocontrol.sunrise_hour",
