@@ -92,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(wallets.bp)  # /api/wallets, /api/solo, /api/shares (docs/wallets.md)
     from web import settings_api
     app.register_blueprint(settings_api.bp)  # /api/settings: edit config.yaml, rotate secrets (docs/settings.md)
+    from web import alert_channels_api
+    app.register_blueprint(alert_channels_api.bp)  # /api/settings/alert-channels: alerts.urls, write-only
     app.register_blueprint(pool_sets.bp)  # /api/pool-sets: the pool library (docs/pools.md)
     app.register_blueprint(bulk.bp)  # POST /api/miners/bulk (docs/pools.md)
     app.register_blueprint(pages.bp)

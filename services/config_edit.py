@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -37,6 +37,8 @@ from services.yaml_roundtrip import COMMENTS_KEPT, Document, set_plain
 # Ten dated copies: a week of daily tinkering can be undone, and a 10 KB file costs 100 KB.
 BACKUPS_KEPT = 10
 MAX_TEXT = 1024  # a URL, topic or entity id; longer is not a setting
+# Lists of strings written whole by their own routes (not PATCH): the alert channels (web/alert_channels_api.py).
+LIST_KEYS = frozenset({"alerts.urls"})
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\[\]]*$")
 
 
@@ -158,6 +160,22 @@ class ConfigEditor:
         with self._lock:
             return self._apply_locked(changes)
 
+    def set_list(self, key: str, values: Sequence[str]) -> EditResult:
+        """Write the list of strings at ``key`` (one of LIST_KEYS), validated and kept as ``apply`` does.
+
+        Items that stay keep their place and comments; ``changed`` is (key,) when the list changed.
+        Values are never put in an error (they may be channel URLs with tokens).
+        """
+        if key not in LIST_KEYS:
+            raise ConfigEditError(f"{key}: not a list this page edits", key)
+        for i, value in enumerate(values):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigEditError(f"{key}[{i}]: expected a non-empty string", key)
+            if len(value) > MAX_TEXT or any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+                raise ConfigEditError(f"{key}[{i}]: too long, or holds control characters", key)
+        with self._lock:
+            return self._apply_locked({key: list(values)})
+
     def _apply_locked(self, changes: Mapping[str, Any]) -> EditResult:
         old_text = self.read_text()
         try:
@@ -170,6 +188,10 @@ class ConfigEditor:
         except ConfigError:
             before = None  # hand-edited into an error since start: the whole-file check below names it
         for key, value in changes.items():
+            if key in LIST_KEYS:
+                doc.set_list(key, value)
+                set_plain(expected, key, list(value))
+                continue
             write, value = self._intended(self.keys[key], value, doc)
             if write:
                 doc.set(key, value)
@@ -179,7 +201,8 @@ class ConfigEditor:
             # The writer changed something else (a YAML 1.1/1.2 difference): refuse rather than guess.
             raise ConfigEditError("config.yaml: the edited file would not read back as written; nothing written",
                                   status=409)
-        return self._commit(self._validate(new_text), before)
+        lists = tuple(k for k in changes if k in LIST_KEYS)
+        return self._commit(self._validate(new_text), before, lists)
 
     def _validate(self, new_text: str) -> tuple[Path, Config]:
         """Write the candidate beside the file and load it with start-up's loader; (temp path, config)."""
@@ -200,7 +223,7 @@ class ConfigEditor:
             raise
         return tmp, dataclasses.replace(config, source=str(self.path))
 
-    def _commit(self, candidate: tuple[Path, Config], before: Config | None) -> EditResult:
+    def _commit(self, candidate: tuple[Path, Config], before: Config | None, lists: tuple[str, ...] = ()) -> EditResult:
         tmp, after = candidate
         try:
             backup = self._backup() if self.path.exists() else None
@@ -211,6 +234,7 @@ class ConfigEditor:
         fsync_dir(self.path.parent)
         self._prune()
         changed = tuple(k for k in self.keys if before is None or get_path(before, k) != get_path(after, k))
+        changed += tuple(k for k in lists if before is None or get_path(before, k) != get_path(after, k))
         return EditResult(after, changed, backup)
 
     # --- backups -------------------------------------------------------------------

@@ -17,7 +17,7 @@ import yaml
 
 try:
     from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 except ImportError:  # pragma: no cover - requirements.txt installs it; the fallback only loses comments
     YAML = None
@@ -72,6 +72,29 @@ class Document:
         if isinstance(value, str) and self._rt is not None:
             value = DoubleQuotedScalarString(value)  # YAML 1.1 readers: never a bool, number or time
         node[parts[-1]] = value
+
+    def set_list(self, key: str, values: list[str]) -> None:
+        """Set a list of strings at a dotted key; items that stay keep their node and comments, new ones go last."""
+        node = self.tree
+        for part in key.split(".")[:-1]:
+            node = node.get(part) if isinstance(node.get(part), dict) else None
+            if node is None:
+                break
+        last = key.split(".")[-1]
+        current = node.get(last) if node is not None else None
+        if self._rt is None or not isinstance(current, list):
+            self.set(key, CommentedSeq([DoubleQuotedScalarString(v) for v in values]) if self._rt else list(values))
+            return
+        wanted = list(values)
+        i = 0
+        while i < len(current):  # keep the items still wanted, in order; delete the others (their comments go)
+            if wanted and current[i] == wanted[0]:
+                wanted.pop(0)
+                i += 1
+            else:
+                del current[i]
+        for value in wanted:
+            current.append(DoubleQuotedScalarString(value))
 
     def text(self) -> str:
         """The document as YAML text."""

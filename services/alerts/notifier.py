@@ -85,6 +85,7 @@ class _ChannelRun:
     """One channel's queue and counters (guarded by the notifier's lock)."""
 
     channel: Channel
+    source: str = ""  # the URL as configured (stripped, ${VAR} unexpanded): how set_urls() knows a kept channel
     queue: collections.deque[_Job] = field(default_factory=collections.deque)
     busy: bool = False  # the thread is sending this channel's head job right now
     next_free: float = 0.0  # monotonic time before which the plugin's own throttle wants no send
@@ -112,13 +113,14 @@ class Notifier:
             raise ValueError("retry_delays_s: delays must not be negative")
         check_urls(urls)  # the same one-line errors as config validation (and ${VAR} expansion)
         # apprise is imported here only when there is a URL (build() does it).
-        self._runs = [_ChannelRun(build(expand_env(url.strip()))) for url in urls]
+        self._runs = [_ChannelRun(build(expand_env(url.strip())), url.strip()) for url in urls]
         self._queue_size = queue_size
         self._delays = tuple(float(d) for d in retry_delays_s)
         self._fail_after = fail_after
         self._on_change = on_channel_change
         self._clock = clock
         self._cond = threading.Condition()
+        self._swap_lock = threading.Lock()  # set_urls(): one at a time
         self._thread: threading.Thread | None = None
         self._closed = False
         self._dropping = False  # inside a burst of full-queue drops (logged once at its start and end)
@@ -144,12 +146,18 @@ class Notifier:
             self._cond.notify()
             return not full
 
-    def test(self, timeout_s: float = 20.0) -> list[dict]:
-        """Send a test message to each channel now, ahead of its queue; per-channel results within ``timeout_s``."""
+    def test(self, timeout_s: float = 20.0, *, source: str | None = None) -> list[dict]:
+        """Send a test message to each channel now, ahead of its queue; per-channel results within ``timeout_s``.
+
+        ``source``: only the channel configured with that URL (the Settings page's per-channel Test);
+        [] when no channel has it.
+        """
         message = Notification(TEST_TITLE, TEST_BODY, "info", key="test")
         slots: list[_TestSlot] = []
         with self._cond:
-            for run in self._runs:
+            # A snapshot: set_urls() may swap the list while this waits for the answers.
+            runs = [run for run in self._runs if source is None or run.source == source.strip()]
+            for run in runs:
                 slot = _TestSlot()
                 slots.append(slot)
                 if self._closed:
@@ -157,12 +165,12 @@ class Notifier:
                     slot.done.set()
                 else:
                     run.queue.appendleft(_Job(message, due=0.0, test=slot))
-            if not self._closed and self._runs:
+            if not self._closed and runs:
                 self._start()
                 self._cond.notify()
         deadline = time.monotonic() + max(0.0, timeout_s)
         results = []
-        for run, slot in zip(self._runs, slots):
+        for run, slot in zip(runs, slots):
             finished = slot.done.wait(max(0.0, deadline - time.monotonic()))
             with self._cond:
                 if not finished and not slot.done.is_set():
@@ -170,6 +178,38 @@ class Notifier:
                     slot.error = f"no answer within {timeout_s:g} s"
                 results.append({"url": run.channel.masked, "ok": slot.ok, "error": slot.error})
         return results
+
+    def set_urls(self, urls: Sequence[str]) -> None:
+        """Swap the channel list in place (the Settings page): no new thread, no Apprise object per change.
+
+        A URL already configured keeps its channel (queue, retries, health); a new one is built
+        outside the lock (Apprise parses it); a removed one's queued messages are dropped (logged
+        with a count) and its waiting tests answered. ValueError (nothing changed) as check_urls.
+        """
+        wanted = [url.strip() for url in urls]
+        check_urls(wanted)
+        with self._swap_lock:  # one swap at a time: the list read below is the one replaced
+            with self._cond:
+                left: dict[str, collections.deque[_ChannelRun]] = collections.defaultdict(collections.deque)
+                for run in self._runs:
+                    left[run.source].append(run)
+            runs = [left[url].popleft() if left[url] else _ChannelRun(build(expand_env(url)), url) for url in wanted]
+            dropped = 0
+            with self._cond:
+                if self._closed:
+                    return
+                for gone in (run for rest in left.values() for run in rest):
+                    for job in gone.queue:
+                        if job.test is not None:
+                            job.test.error = "the channel was removed"
+                            job.test.done.set()
+                        else:
+                            dropped += 1
+                    gone.queue.clear()
+                self._runs = runs
+                self._cond.notify()
+        if dropped:
+            log.warning("alerts: %d queued message(s) of removed channel(s) dropped", dropped)
 
     def channels(self) -> list[dict]:
         """Each channel's masked URL, health and counters."""

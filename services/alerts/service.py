@@ -10,13 +10,14 @@ survive a restart (state table, written only when they change).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from database import queries
 from services.alerts.book import AlertBook, Changes, Problem
@@ -71,7 +72,9 @@ class AlertService:
             from services.alerts.notifier import Notifier  # apprise only when a channel is configured
 
             notifier = Notifier(self.cfg.urls)
-        self.notifier = notifier
+        self.notifier = notifier  # None while there is no channel (set_channels() swaps it)
+        self._made = notifier  # the one Notifier this service ever has (kept while no channel is set)
+        self._swap_lock = threading.Lock()
         self._ems_mode: str | None = None
         self._ems_seen_call = 0.0
         self._last_count: int | None = None
@@ -96,8 +99,9 @@ class AlertService:
                 queries.set_state(conn, RUNNING_KEY, None)
         except Exception:  # noqa: BLE001 - a failing disk must not stop the shutdown
             log.exception("alerts: running mark not cleared")
-        if self.notifier is not None:
-            self.notifier.close()
+        notifier = self.notifier or self._made
+        if notifier is not None:
+            notifier.close()
 
     # --- the check ------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> Changes:
@@ -267,7 +271,7 @@ class AlertService:
             disk_used_pct=disk_pct, disk_text=disk_text,
             backup_judged=schedule is not None, backup_failing=schedule.failing() if schedule is not None else None,
             db_error=health.error, db_error_since=health.error_since,
-            channels=tuple(self.notifier.channels()) if self.notifier is not None else ())
+            channels=tuple(notifier.channels()) if (notifier := self.notifier) is not None else ())
 
     # --- the API ---------------------------------------------------------------------------
     def alerts(self) -> list[dict]:
@@ -282,7 +286,8 @@ class AlertService:
             muted = {k: v for k, v in list(self.book.muted.items()) if self.book.is_muted(k, now)}
             count = self.book.unacknowledged()
             waiting = self._outbox.waiting()
-        return {"count": count, "channels": self.notifier.channels() if self.notifier is not None else [],
+        notifier = self.notifier
+        return {"count": count, "channels": notifier.channels() if notifier is not None else [],
                 "muted": muted, "quiet_hours": self.cfg.quiet_hours, "quiet_now": in_quiet_hours(self._quiet, now),
                 "waiting": waiting, "dashboard_url": self.dashboard_url,
                 "kinds": {k: {"label": v.label, "severity": v.severity, "problem": v.problem,
@@ -332,16 +337,46 @@ class AlertService:
         with self.runtime.db.write() as conn:
             queries.add_event(conn, "alert_mute", f"{KINDS[kind].label}: unmuted", actor=by, severity="info")
 
-    def test(self, by: str, timeout_s: float = 20.0) -> list[dict]:
-        """Send a test message to every channel now and wait for the answers (LookupError: no channel)."""
-        if self.notifier is None:
+    def test(self, by: str, timeout_s: float = 20.0, *, channel: str | None = None) -> list[dict]:
+        """Send a test message to every channel (or only the one configured as ``channel``) now and wait for
+        the answers (LookupError: no channel, or not that one)."""
+        notifier = self.notifier
+        if notifier is None:
             raise LookupError("no notification channel: set alerts.urls in config.yaml (docs/alerts.md)")
-        results = self.notifier.test(timeout_s)
+        results = notifier.test(timeout_s) if channel is None else notifier.test(timeout_s, source=channel)
+        if not results:
+            raise LookupError("this channel is not in use yet: the controller uses it after a restart")
         ok = sum(1 for r in results if r["ok"])
+        if channel is None:
+            text = f"test message: {ok} of {len(results)} channels accepted it"
+        else:  # the scheme only: the rest of a channel's URL may be its token
+            text = f"test message to a {channel.split('://', 1)[0].lower()}:// channel: " + (
+                "accepted" if ok else "failed")
         with self.runtime.db.write() as conn:
-            queries.add_event(conn, "alert_test", f"test message: {ok} of {len(results)} channels accepted it",
-                              actor=by, severity="info" if ok == len(results) else "warning")
+            queries.add_event(conn, "alert_test", text, actor=by, severity="info" if ok == len(results) else "warning")
         return results
+
+    def set_channels(self, urls: Sequence[str]) -> None:
+        """Use these Apprise URLs from now on (the Settings page; ValueError, nothing changed, if one is unusable).
+
+        The notifier swaps its list in place: a kept channel keeps its queue, and there is never more
+        than one Notifier (and its one thread) per service, however often the list changes.
+        """
+        urls = tuple(url.strip() for url in urls)
+        with self._swap_lock:
+            notifier = self._made
+            if notifier is None and urls:
+                from services.alerts.notifier import Notifier  # apprise only when a channel is configured
+
+                notifier = Notifier(urls)
+            elif notifier is not None:
+                if not hasattr(notifier, "set_urls"):
+                    raise RuntimeError("this notifier cannot change its channels: restart to use them")
+                notifier.set_urls(urls)
+            self._made = notifier
+            with self._lock:  # a check in progress finishes with the list it started with
+                self.notifier = notifier if urls else None
+                self.cfg = dataclasses.replace(self.cfg, urls=urls)
 
     # --- helpers -----------------------------------------------------------------------------
     def _problem_json(self, p: Problem) -> dict:

@@ -112,6 +112,74 @@ def check_urls(urls: Iterable[str], *, key: str = "urls", environ: Mapping[str, 
                              "missing or malformed; see docs/alerts-channels.md)")
 
 
+def why_unusable(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """None if Apprise can use ``url``, else Apprise's own reason, without the URL or any piece of it.
+
+    For the Settings page's "add a channel": Apprise logs why it refuses a URL (a WARNING such
+    as "An invalid Discord Webhook Token (...) was specified.") then an ERROR quoting the URL;
+    both are caught here (this thread's records only), every piece of the URL is starred and a
+    quoted URL is cut off.
+    """
+    try:
+        expanded = expand_env(url.strip(), environ)
+    except MissingEnvVar as exc:
+        return str(exc)
+    scheme = _scheme(expanded)
+    if not scheme:
+        return "not a URL (expected scheme://..., like ntfy://topic)"
+    catcher = _Catcher(threading.get_ident())
+    logger = logging.getLogger("apprise")
+    logger.addHandler(catcher)
+    try:
+        plugin = _instantiate(expanded)
+    finally:
+        logger.removeHandler(catcher)
+    if plugin is not None:
+        return None
+    if scheme not in _schemes():
+        return f"{scheme}:// is not a service Apprise knows (see https://github.com/caronc/apprise/wiki)"
+    pieces = sorted(_pieces(expanded) | _pieces(unquote(expanded)) | _pieces(url), key=len, reverse=True)
+    lines = []
+    for line in catcher.lines:
+        line = re.split(r"[A-Za-z][A-Za-z0-9+.\-]*://", line, maxsplit=1)[0].rstrip(" :")  # a quoted URL: cut
+        for piece in pieces:
+            line = line.replace(piece, "***")
+        if line and line not in lines:
+            lines.append(line)
+    return "; ".join(lines)[:300] or "a field is missing or malformed"
+
+
+class _Catcher(logging.Handler):
+    """Keeps the messages of the warnings Apprise logs in one thread."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = thread
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread and len(self.lines) < 10:
+            try:
+                self.lines.append(record.getMessage())
+            except Exception:  # a malformed record says nothing useful
+                pass
+
+
+def _schemes() -> set[str]:
+    """Every scheme Apprise's plugins take (ntfy, ntfys, tgram, ...)."""
+    try:
+        from apprise.manager_plugins import NotificationManager  # a singleton in Apprise 1.x and 2.x
+
+        return {str(s).lower() for s in NotificationManager().schemas()}
+    except Exception:  # another Apprise layout: every scheme counts as known
+        return _AnySchemes()
+
+
+class _AnySchemes(set):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
 def build(url: str) -> Channel:
     """A channel for ``url`` (already expanded); ValueError if Apprise cannot use it."""
     apprise = _apprise()
