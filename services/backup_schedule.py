@@ -209,7 +209,8 @@ def describe(exc: BaseException) -> str:
 
 
 def _mb(size: float) -> str:
-    return f"{size / 2**20:.1f} MB"
+    """A size for people: MB, or KB below one (a fresh install's archive is a few KB)."""
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(1, round(size / 1024))} KB"
 
 
 # --- the schedule ------------------------------------------------------------------------------
