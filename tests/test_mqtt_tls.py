@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from services.battery.base import BatteryError
 from services.battery.config import BatteryFields, MqttConfig
 from services.battery.mqtt import MqttSource
 from services.config import ConfigError, load_config
@@ -77,10 +78,10 @@ class Ca:
                 .sign(key, hashes.SHA256()))
         return cls(cert, key, _write_cert(cert, directory / f"{common}.crt"))
 
-    def server(self, directory: Path, ip: str) -> TlsFiles:
+    def server(self, directory: Path, ip: str, *, expired: bool = False) -> TlsFiles:
         """A server certificate whose only SAN is ``ip`` (as for a broker reached by its LAN address)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3 if expired else 0)
         cert = (x509.CertificateBuilder().subject_name(_name(f"mosquitto {ip}")).issuer_name(self.cert.subject)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
@@ -88,7 +89,7 @@ class Ca:
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                 .sign(self.key, hashes.SHA256()))
-        stem = ip.replace(".", "_")
+        stem = ip.replace(".", "_") + ("-expired" if expired else "")
         return TlsFiles(certfile=_write_cert(cert, directory / f"server-{stem}.crt"),
                         keyfile=_write_key(key, directory / f"server-{stem}.key"), cafile=self.file)
 
@@ -220,6 +221,33 @@ def test_a_certificate_for_another_address_fails_the_hostname_check(tmp_path, pk
             wait_for(lambda: "IP address mismatch" in source.status().last_error, message="the battery source says so")
         finally:
             source.close()
+
+
+def test_an_expired_broker_certificate_is_named(tmp_path, pki):
+    require_mosquitto()
+    with Broker(tmp_path / "broker", f"{NET}.4", tls=pki["ca"].server(pki["dir"], f"{NET}.4", expired=True)) as old:
+        with app_with_mqtt(tmp_path / "app", old, ca_file=str(pki["ca"].file)) as live:
+            live.runtime.start_mqtt()
+            error = wait_for(lambda: live.runtime.mqtt.status()["last_error"], message="an error")
+            assert "TLS: certificate verify failed: certificate has expired" in error, error
+
+
+def test_a_ca_file_gone_after_the_check_is_reported_not_raised(tmp_path, broker, pki):
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(pki["ca"].file.read_bytes())
+    with app_with_mqtt(tmp_path / "app", broker, ca_file=str(ca)) as live:  # checked at load: fine
+        ca.unlink()
+        live.runtime.start_mqtt()  # start-up goes on without MQTT
+        status = live.runtime.mqtt.status()
+        assert not status["connected"]
+        assert status["last_error"] == (f"TLS: mqtt.ca_file {ca} unusable: No such file or directory "
+                                        "(not connecting; fix it and restart)")
+    source = _battery_source(broker, pki["ca"].file)
+    object.__setattr__(source.cfg, "ca_file", str(ca))  # as if removed after the start-up check
+    with pytest.raises(BatteryError, match=f"MQTT: TLS: battery.mqtt.ca_file {ca} unusable"):
+        source.read()
+    assert "battery.mqtt.ca_file" in source.status().last_error
+    source.close()
 
 
 def test_tls_client_of_a_plain_port_and_plain_client_of_a_tls_port(tmp_path, broker, pki):
