@@ -199,8 +199,10 @@ class Runtime:
         self.fleet.start_threads()
         self.autocontrol.start_threads()
         self.scheduler = build_scheduler(jobs, one_off=3)  # cost warm-up, EMS re-apply, a backup run
-        self.backup_schedule.launch = lambda job: self.scheduler.add_job(job, "date", id="backup_run",
-                                                                          replace_existing=True)
+        # A new job id each time and no misfire limit: a run skipped as "already running" (the executor counts
+        # a finished run a moment after it returns) or as too late would leave the schedule "running".
+        self.backup_schedule.launch = lambda job: self.scheduler.add_job(job, "date", name="backup_run",
+                                                                          misfire_grace_time=None)
         self.backup_schedule.start()
         # The cost table's closed days, once start-up's reads are done (then hourly with maintenance).
         self.scheduler.add_job(self.warm_costs, "date", id="cost_warmup",
