@@ -141,7 +141,7 @@ def why_unusable(url: str, environ: Mapping[str, str] | None = None) -> str | No
     pieces = sorted(_pieces(expanded) | _pieces(unquote(expanded)) | _pieces(url), key=len, reverse=True)
     lines = []
     for line in catcher.lines:
-        line = re.split(r"[A-Za-z][A-Za-z0-9+.\-]*://", line, maxsplit=1)[0].rstrip(" :")  # a quoted URL: cut
+        line = re.split(r"[A-Za-z][A-Za-z0-9+.\-]*://", line, maxsplit=1)[0].rstrip(" :.")  # a quoted URL: cut
         for piece in pieces:
             line = line.replace(piece, "***")
         if line and line not in lines:

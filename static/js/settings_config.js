@@ -3,8 +3,9 @@
 // shows the API's one-line error under the field it names, and says whether the save applies now or
 // after a restart. Secrets are write-only: their inputs start empty and are sent only when typed.
 // Password change, API and EMS token rotation use their own routes; a new token is shown once.
-// Every API string reaches the page as text (util.js).
+// Every API string reaches the page as text (util.js). The alert channels are settings_channels.js's.
 
+import { initChannels } from "./settings_channels.js";
 import { $, api, confirmDialog, el, reportError, setText, toast } from "./util.js";
 
 let state = null; // the last GET /api/settings body
@@ -256,4 +257,5 @@ export async function initConfig(loggedIn) {
     wire();
   }
   try { await load(); } catch (e) { reportError("Settings not loaded", e); }
+  await initChannels(); // the alert channels: their own routes (settings_channels.js)
 }
