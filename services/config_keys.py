@@ -29,7 +29,7 @@ EDITABLE = (
     "battery",  # the source and every source's fields (a restart re-creates the source)
     "autocontrol",  # thresholds, policy, surplus and price layers
     "site", "security.reads_require_login",
-    "alerts",  # the triggers' basics; alerts.urls (a list, with channel tokens) stays in the file
+    "alerts",  # the triggers' basics; alerts.urls (a list, with channel tokens): web/alert_channels_api.py
     "backup",  # scheduled backups to a folder (Settings -> Backup & restore; docs/backup.md)
     "security.admin_password", "security.api_token", "ems.token",  # secrets: their own routes only
 )
@@ -43,7 +43,8 @@ ROTATED = frozenset({"security.admin_password", "security.api_token", "ems.token
 # - battery.*: the source object (sessions, MQTT subscription) is built once at start.
 # - autocontrol latitude/longitude/sunrise/sunset: the sun clock is built once at start.
 # - site: MQTT topics and metric labels are made once at start.
-# - alerts.*: the alert service builds its detectors, quiet hours and channels once at start.
+# - alerts.*: the alert service builds its detectors and quiet hours once at start (its channels,
+#   alerts.urls, are swapped live by their own routes: services/alert_channels.py).
 LIVE = frozenset({
     "network.subnet", "network.discover_every_min", "network.discover_on_start", "network.probe_timeout_sec",
     "polling.interval_sec", "polling.offline_after",
