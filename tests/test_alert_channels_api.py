@@ -267,3 +267,21 @@ def test_alert_urls_from_the_environment_are_listed_and_never_written(tmp_path):
         # Its Test still works (the running channel): a refused port, an honest failure.
         result = requests.post(f"{api}/{listed[0]['id']}/test", headers=AUTH, timeout=30).json()
         assert result["ok"] is False and "from-env-path" not in json.dumps(result)
+
+
+def test_a_channel_the_running_service_cannot_take_is_saved_for_the_restart(site, monkeypatch):
+    base, runtime, path = site
+    api = f"{base}/api/settings/alert-channels"
+
+    def refuse(_urls):
+        raise RuntimeError("this notifier cannot change its channels: restart to use them")
+
+    monkeypatch.setattr(runtime.alerts, "set_channels", refuse)
+    reply = requests.post(api, headers=AUTH, json={"url": "json://127.86.12.9:9/later"}, timeout=10)
+    assert reply.status_code == 201 and reply.json()["applied"] == "restart"
+    assert yaml.safe_load(path.read_text())["alerts"]["urls"] == ["json://127.86.12.9:9/later"]
+    assert runtime.config.alerts.urls == () and runtime.alerts.notifier is None  # not running it
+    cid = reply.json()["channel"]["id"]
+    test = requests.post(f"{api}/{cid}/test", headers=AUTH, timeout=10)
+    assert test.status_code == 409  # saved, not in use until a restart
+    assert any(e["message"] == "alert channel added: json:// (used after a restart)" for e in _events(base))

@@ -11,6 +11,7 @@ controller uses, so the page refuses to change the channels (409). docs/settings
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import current_app, jsonify
@@ -62,14 +63,18 @@ def _key() -> bytes:
 
 
 def _from_env() -> bool:
-    return channels.from_environment(_editor().environ)
+    try:
+        environ = _editor().environ
+    except ConfigEditError:  # started without a config file: the environment start-up read
+        environ = current_app.config.get("SETTINGS_ENVIRON") or os.environ
+    return channels.from_environment(environ)
 
 
 def _urls() -> tuple[str, ...]:
-    """The channels as config.yaml (or ALERT_URLS) says now; what runs if the file has a problem."""
+    """The channels as config.yaml (or ALERT_URLS) says now; what runs if the file has a problem (or none)."""
     try:
         return _editor().load().alerts.urls
-    except ConfigError:
+    except (ConfigError, ConfigEditError):
         return current_app.config["CONTROLLER"].alerts.urls
 
 
