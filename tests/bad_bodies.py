@@ -111,6 +111,11 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/restore"): Spec(),
     ("POST", "/api/restore/undo"): Spec(empty_ok=True),
     ("POST", "/api/backup/schedule/run"): Spec(empty_ok=True),  # web/backup_schedule_api.py: 409 here (backup.dir empty)
+    # Alert channels (web/alert_channels_api.py): <channel_id> is BB_CHANNEL, written to config.yaml after start,
+    # so it can be removed, and its test answers 409 (not running: /api/alerts/test stays 409 too).
+    ("POST", "/api/settings/alert-channels"): Spec(({"url": "json://127.86.12.9:9/bb-new"},)),
+    ("DELETE", "/api/settings/alert-channels/<channel_id>"): Spec(empty_ok=True),
+    ("POST", "/api/settings/alert-channels/<channel_id>/test"): Spec(empty_ok=True),
 }
 # Routes whose body is not JSON: every case below must still be refused with a reason and change nothing,
 # but no JSON body is valid for them; their valid requests are in their own tests.
@@ -118,6 +123,7 @@ RAW_BODY = {
     ("POST", "/api/restore"): "a .tar.gz backup archive (tests/test_backup.py)",
 }
 RULE_NAME = "bb-rule"
+BB_CHANNEL = "json://127.86.12.9:9/bb"  # never dialled (127.86.12.x: docs/contracts.md)
 POOL_SET_ID = 1
 ALERT_ID = "a1"
 
@@ -262,6 +268,7 @@ def build(tmp_path):
     runtime.discovery._run = no_scan
     miners.detect.detect = lambda *args, **kwargs: None  # POST /api/miners without a family probes nothing
     app = create_app(config=config, runtime=runtime, start_background=False, test_config={"TESTING": True})
+    path.write_text(yaml.safe_dump({**data, "alerts": {"urls": [BB_CHANNEL]}}))  # saved, not running
     return app, runtime, scans
 
 
@@ -288,6 +295,10 @@ def send(client, method: str, rule: str, spec: Spec, case: Case):
     """Send one case to one route."""
     path = rule.replace("<ip>", spec.ip).replace("<name>", RULE_NAME).replace("<alert_id>", ALERT_ID)
     path = path.replace("<int:set_id>", str(POOL_SET_ID))
+    if "<channel_id>" in path:
+        from services.alert_channels import channel_id
+
+        path = path.replace("<channel_id>", channel_id(BB_CHANNEL, client.application.extensions["secrets"].secret_key.encode()))
     return client.open(path, method=method, data=case.body, content_type=case.content_type,
                        headers=headers_for(spec))
 
