@@ -44,7 +44,7 @@ RETRY_S = 3600.0  # after a failed run: 1 h, doubled after each further failure,
 LIST_REFRESH_S = 900.0  # the folder's listing is read again this often (and after every run)
 SPACE_MARGIN = 16 * 2**20  # left free in the folder after the archive
 STALE_PARTIAL_S = 86400.0  # a temporary file of this site older than this was left by a killed run
-ACTOR = "backup"
+ACTOR = "system"  # the Events page files it under "system" (web/events_api.py ACTOR_GROUPS)
 _CHUNK = 1024 * 1024
 _STAMP = "%Y%m%d-%H%M%S"  # build_archive's file name stamp (UTC)
 

@@ -197,7 +197,7 @@ def test_a_run_writes_the_final_name_with_its_mode_and_an_event(h):
     assert h.builder.calls == [{"include_secrets": False, "now": T0}]
     assert h.builder.files[0].closed  # the unlinked work file is released
     [(kind, message, actor, severity)] = h.events
-    assert (kind, actor, severity) == ("backup_saved", "backup", "info") and f"{name} (293 KB) in {h.folder}" in message
+    assert (kind, actor, severity) == ("backup_saved", "system", "info") and f"{name} (293 KB) in {h.folder}" in message
     s = h.schedule.status()
     assert (s["last_ok_ts"], s["last_file"], s["last_size"], s["last_error"]) == (T0, name, h.builder.size, None)
     assert [a["name"] for a in s["archives"]] == [name]

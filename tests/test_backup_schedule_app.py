@@ -110,7 +110,7 @@ def test_back_up_now_writes_an_archive_that_restore_accepts(live):
     assert check.status_code == 200, check.get_json()
 
     [(message, actor, severity)] = _events(runtime, "backup_saved")
-    assert archive.name in message and (actor, severity) == ("backup", "info")
+    assert archive.name in message and (actor, severity) == ("system", "info")
     assert _events(runtime, "backup")[-1][1] == "token"  # who pressed "Back up now"
 
 
