@@ -192,7 +192,8 @@ def test_notifier_swaps_channels_in_place_without_leaking_threads_or_apprise_obj
         assert notifier.test(0.0, source="json://127.86.12.9:9/nope") == []
         assert len(notifier.test(5.0, source=c)) == 1
         notifier.set_urls([])
-        assert notifier.channels() == [] and notifier.send.__self__ is notifier
+        assert notifier.channels() == [] and notifier.test(0.0) == []
+        assert _threads("alerts-notify") == 1  # idle, kept for the next channel
     finally:
         notifier.close()
     deadline = time.monotonic() + 5
