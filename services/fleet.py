@@ -66,8 +66,17 @@ SCRUB_SHORTEST = 4
 
 
 def command_secrets(driver: MinerDriver, action: str, args: tuple) -> tuple[str, ...]:
-    """What a command's error text must never show: the miner's web password and any pool password sent."""
-    secrets = [driver.credentials.password]
+    """What a command's error text must never show: the miner's web password and any pool password sent.
+
+    A factory login (Antminer stock root/root, the driver's default_credentials) is public and the
+    drivers name its user in their refusals ("refused user root"): masking it would hide the user
+    name, not a secret.
+    """
+    creds = driver.credentials
+    factory = driver.default_credentials
+    public = creds.password == creds.username or (
+        factory is not None and (creds.username, creds.password) == (factory.username, factory.password))
+    secrets = [] if public else [creds.password]
     if action == "set_pools" and args:
         secrets += [getattr(pool, "password", "") for pool in args[0]]
     return tuple(s for s in secrets if isinstance(s, str) and s)

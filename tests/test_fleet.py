@@ -190,3 +190,18 @@ def test_a_command_error_echoing_a_password_is_masked_in_the_event_and_the_error
     failed = [m for m in messages if "failed" in m]
     assert failed == ["set_pools(1: stratum+tcp://pool.example:3333) failed: addpool refused: *** (login ***)"]
     assert not [m for m in messages if "secret" in m]
+
+
+def test_a_factory_login_is_not_masked_so_the_user_name_stays_readable(runtime, monkeypatch):
+    """Antminer stock root/root: the refusal names user root, and hiding 'root' would hide nothing secret."""
+    from miners.base import MinerAuthError, PoolConfig
+
+    fleet = runtime.fleet
+    fleet.add("10.0.0.6", "fake", credentials={"username": "root", "password": "root"})
+
+    def refusing(self, pools):
+        raise MinerAuthError("the web interface refused user root (HTTP 401)")
+
+    monkeypatch.setattr(FakeDriver, "set_pools", refusing)
+    with pytest.raises(MinerAuthError, match="refused user root"):
+        fleet.command("10.0.0.6", "set_pools", [PoolConfig(url="stratum+tcp://pool.example:3333", user="me")])
