@@ -132,7 +132,7 @@ def test_add_test_alert_and_remove_a_live_json_channel(site, caplog):
     threads_before = threading.active_count()
     fds_before = len(os.listdir("/proc/self/fd"))
     with _receiver() as (port, received):
-        url = f"json://hook:{HOOK_SECRET}@{HOOK_HOST}:{port}/inbox-f00d"
+        url = f"json://ctl-user:{HOOK_SECRET}@{HOOK_HOST}:{port}/inbox-f00d"
         dead = f"json://dead:{DEAD_SECRET}@{DEAD_HOST}:1/x"
         reply = requests.post(api, headers=AUTH, json={"url": url}, timeout=10)
         assert reply.status_code == 201, reply.text
@@ -191,11 +191,11 @@ def test_add_test_alert_and_remove_a_live_json_channel(site, caplog):
     assert "alert channel added: json://" in texts and "alert channel removed: json://" in texts
     assert "test message to a json:// channel: accepted" in texts
     assert all(e["actor"] == "token" for e in events)
-    for secret in (HOOK_SECRET, DEAD_SECRET, "inbox-f00d", "hook:"):
+    for secret in (HOOK_SECRET, DEAD_SECRET, "inbox-f00d", "ctl-user:"):
         assert secret not in json.dumps(events)
     # Logs: never a URL or a password. (A json:// path is not a secret to Apprise, whose privacy form shows
     # it: urllib3's DEBUG line of the request names it.)
-    for secret in (HOOK_SECRET, DEAD_SECRET, url, dead, f"hook:{HOOK_SECRET}"):
+    for secret in (HOOK_SECRET, DEAD_SECRET, url, dead, f"ctl-user:{HOOK_SECRET}"):
         assert secret not in caplog.text
 
 

@@ -135,7 +135,9 @@ def notifiers():
         n.close()
 
 
-def json_url(rx: Receiver, path: str = "hook") -> str:
+# Every piece of a URL that its shown name hides is redacted from texts process-wide: a path of
+# "hook" would blank the "hook" of Apprise's "Webhook" in other tests' error texts.
+def json_url(rx: Receiver, path: str = "ctl-hook") -> str:
     return f"json://ctl:{JSON_PASSWORD}@{HTTP_HOST}:{rx.port}/{path}"
 
 
@@ -150,13 +152,14 @@ def test_json_post_carries_title_body_and_type(rx, notifiers):
     assert [(g["title"], g["message"], g["type"]) for g in got] == [
         ("title critical", "body critical", "failure"), ("title warning", "body warning", "warning"),
         ("title info", "body info", "info")]
-    assert rx.accepted()[0]["path"] == "/hook"
+    assert rx.accepted()[0]["path"] == "/ctl-hook"
     assert rx.accepted()[0]["auth"] == "Basic " + base64.b64encode(f"ctl:{JSON_PASSWORD}".encode()).decode()
     assert wait_for(lambda: notifier.channels()[0]["sent"] == 3)
     [channel] = notifier.channels()
     assert channel["ok"] is True and channel["last_error"] is None and channel["pending"] == 0
     assert channel["failed"] == 0 and channel["failing_since"] is None
-    assert JSON_PASSWORD not in channel["url"] and channel["url"].startswith(f"json://ctl:****@{HTTP_HOST}")
+    # Shown as the service and its server only: no user, password or path (services/alerts/labels.py).
+    assert channel["url"] == f"JSON webhook · {HTTP_HOST}:{rx.port}"
 
 
 def test_mail_reaches_the_smtp_server(mailbox, notifiers, caplog):
@@ -367,18 +370,34 @@ def test_check_urls_names_the_bad_entry(monkeypatch):
 
 def test_mask_url_never_shows_a_secret(monkeypatch):
     monkeypatch.setenv("ALERT_TEST_TOKEN", NTFY_TOKEN)
-    assert mask_url("ntfy://${ALERT_TEST_TOKEN}@ntfy.example/topic").startswith("ntfy://t...2@ntfy.example/topic?")
+    # ${VAR} is not expanded for the shown name, and the ntfy topic (enough to read the alerts) is not shown.
+    assert mask_url("ntfy://${ALERT_TEST_TOKEN}@ntfy.example/topic") == "ntfy · ntfy.example"
     masked = {url: mask_url(url) for url in (
         f"json://ctl:{JSON_PASSWORD}@h/x?+Authorization=Bearer%20HdrS3cret&:apikey=PayloadS3cret",
         f"ntfy://{NTFY_TOKEN}@ntfy.example/topic",
+        "ntfy://my-private-topic",
         f"mailtos://ctl:{MAIL_PASSWORD}@smtp.example.com?to=a@example.com",
         "tgram://123456789:AAHabcdefghijklmnopqrstuvwxyz012345/12345",
         "nonsense://Secret1234@x")}
     for url, shown in masked.items():
         for secret in (JSON_PASSWORD, "HdrS3cret", "PayloadS3cret", NTFY_TOKEN, MAIL_PASSWORD,
-                       "AAHabcdefghijklmnopqrstuvwxyz012345", "Secret1234"):
+                       "AAHabcdefghijklmnopqrstuvwxyz012345", "Secret1234", "my-private-topic", "topic", "12345",
+                       "ctl"):
             assert secret not in shown, (url, shown)
-    assert masked["nonsense://Secret1234@x"] == "nonsense://(not a usable Apprise URL)"
+    assert masked["ntfy://my-private-topic"] == "ntfy"
+    assert masked["tgram://123456789:AAHabcdefghijklmnopqrstuvwxyz012345/12345"] == "Telegram"
+    assert masked["nonsense://Secret1234@x"] == "nonsense://"
+
+
+def test_two_channels_of_one_service_are_told_apart_by_number(rx, notifiers):
+    notifier = Notifier([f"ntfy://{HTTP_HOST}:{rx.port}/topic-a", f"ntfy://{HTTP_HOST}:{rx.port}/topic-b",
+                         json_url(rx)])
+    notifiers.append(notifier)
+    names = [c["url"] for c in notifier.channels()]
+    assert names == [f"ntfy · {HTTP_HOST}:{rx.port}", f"ntfy · {HTTP_HOST}:{rx.port} (2)",
+                     f"JSON webhook · {HTTP_HOST}:{rx.port}"]
+    notifier.set_urls([f"ntfy://{HTTP_HOST}:{rx.port}/topic-b"])  # the second one alone is now the first
+    assert [c["url"] for c in notifier.channels()] == [f"ntfy · {HTTP_HOST}:{rx.port}"]
 
 
 @pytest.mark.parametrize("apprise_level", [None, 1])  # 1: below TRACE, as if someone turned Apprise's logger up

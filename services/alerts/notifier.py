@@ -10,7 +10,8 @@ stays at the head of its channel's queue until it is sent or its retries are
 used up. Each attempt is bounded by the socket timeouts set in
 ``services/alerts/urls.py`` (docs/alerts-channels.md).
 
-Secrets: only masked URLs (Apprise's privacy form) leave this module, in return
+Secrets: only each channel's shown name leaves this module (services/alerts/labels.py: the
+service, and its server where that is one; "ntfy (2)" for a second ntfy channel), in return
 values, callbacks and logs; error texts are redacted.
 """
 
@@ -56,7 +57,7 @@ class Notification:
 class ChannelState:
     """A channel became failing (``ok`` False) or recovered (``ok`` True)."""
 
-    url: str  # masked
+    url: str  # the channel's shown name, never its URL
     ok: bool
     error: str | None
     since: float  # clock() time: the first failure of the run, or the recovery
@@ -96,6 +97,16 @@ class _ChannelRun:
     failing: bool = False  # the "failing" callback has been made and no success since
     sent: int = 0
     failed: int = 0
+    name: str = ""  # shown in status, events and logs: the channel's label, numbered when two share one
+
+
+def _name_runs(runs: Sequence[_ChannelRun]) -> None:
+    """Give each run its shown name: its label, with " (2)", " (3)"... for later runs of the same label."""
+    seen: dict[str, int] = {}
+    for run in runs:
+        shown = run.channel.masked
+        seen[shown] = seen.get(shown, 0) + 1
+        run.name = shown if seen[shown] == 1 else f"{shown} ({seen[shown]})"
 
 
 class Notifier:
@@ -114,6 +125,7 @@ class Notifier:
         check_urls(urls)  # the same one-line errors as config validation (and ${VAR} expansion)
         # apprise is imported here only when there is a URL (build() does it).
         self._runs = [_ChannelRun(build(expand_env(url.strip())), url.strip()) for url in urls]
+        _name_runs(self._runs)
         self._queue_size = queue_size
         self._delays = tuple(float(d) for d in retry_delays_s)
         self._fail_after = fail_after
@@ -176,7 +188,7 @@ class Notifier:
                 if not finished and not slot.done.is_set():
                     slot.cancelled = True  # still queued: skip it; sending: its result is ignored
                     slot.error = f"no answer within {timeout_s:g} s"
-                results.append({"url": run.channel.masked, "ok": slot.ok, "error": slot.error})
+                results.append({"url": run.name, "ok": slot.ok, "error": slot.error})
         return results
 
     def set_urls(self, urls: Sequence[str]) -> None:
@@ -206,15 +218,16 @@ class Notifier:
                         else:
                             dropped += 1
                     gone.queue.clear()
+                _name_runs(runs)  # under the lock: the sender thread reads the names
                 self._runs = runs
                 self._cond.notify()
         if dropped:
             log.warning("alerts: %d queued message(s) of removed channel(s) dropped", dropped)
 
     def channels(self) -> list[dict]:
-        """Each channel's masked URL, health and counters."""
+        """Each channel's shown name (under "url"), health and counters."""
         with self._cond:
-            return [{"url": run.channel.masked, "ok": run.ok, "last_error": run.last_error,
+            return [{"url": run.name, "ok": run.ok, "last_error": run.last_error,
                      "failing_since": run.failing_since, "sent": run.sent, "failed": run.failed,
                      "pending": sum(1 for job in run.queue if job.test is None) + run.busy}
                     for run in self._runs]
@@ -296,7 +309,7 @@ class Notifier:
     def _finish(self, run: _ChannelRun, job: _Job, ok: bool, error: str | None) -> None:
         """Record one attempt's outcome, re-queue or give up, and tell the callback of a change."""
         change: ChannelState | None = None
-        masked, key = run.channel.masked, job.message.key
+        masked, key = run.name, job.message.key
         with self._cond:
             run.busy = False
             run.ok = ok
@@ -356,7 +369,7 @@ class Notifier:
                 self._dropping = True
                 log.warning("alerts: queue full (%d) for %s: dropping %s (further drops are counted, "
                             "logged when the queue takes messages again)", self._queue_size,
-                            ", ".join(run.channel.masked for run in full), n.key or n.title)
+                            ", ".join(run.name for run in full), n.key or n.title)
         elif self._dropping:
             log.warning("alerts: queue takes messages again; %d message(s) were dropped", self._burst_dropped)
             self._dropping, self._burst_dropped = False, 0

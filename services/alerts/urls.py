@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
+from services.alerts.labels import label
+
 log = logging.getLogger(__name__)
 
 # A dead host or a black-holed port costs at most this per connect and per read. Apprise's HTTP
@@ -39,12 +41,9 @@ log = logging.getLogger(__name__)
 MAX_TIMEOUT_S = 10.0
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# What a URL is cut into to find its secrets: the pieces that the privacy form does not show.
+# What a URL is cut into to find its secrets: the pieces that its shown name (labels.label) does not show.
 _PIECES = re.compile(r"[/:@?&=#,;+\s]+")
 _USERINFO_PASSWORD = re.compile(r"^[A-Za-z0-9+.\-]+://[^/@:?#]*:([^/@?#]+)@")
-# Apprise's privacy form prints json://, form:// and xml:// custom headers (+Authorization=...)
-# and payload overrides (:key=...) in the clear; their values are masked here as well.
-_CUSTOM_ARG = re.compile(r"([?&](?:\+|%2B|:|%3A)[^=&]*=)[^&]*", re.IGNORECASE)
 _MIN_SECRET = 3  # shorter pieces ("to", a port) would blank ordinary words in log lines
 
 
@@ -80,15 +79,12 @@ def expand_env(url: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Apprise's privacy form of ``url`` (tokens and passwords shortened or starred), never a secret."""
-    try:
-        url = expand_env(url)  # a config string as written: mask what will really be used
-    except MissingEnvVar:
-        pass  # Apprise cannot parse it either; the placeholder below says so
-    plugin = _instantiate(url)
-    if plugin is None:
-        return f"{_scheme(url)}://(not a usable Apprise URL)"
-    return _masked(plugin)
+    """The name shown for ``url`` (services/alerts/labels.py): the service, and its server where that is one.
+
+    Not Apprise's privacy form: that stars passwords but shows an ntfy topic (enough to read the
+    alerts on ntfy.sh), a Telegram chat id and webhook paths. ``${VAR}`` is not expanded here.
+    """
+    return label(url)
 
 
 def check_urls(urls: Iterable[str], *, key: str = "urls", environ: Mapping[str, str] | None = None) -> None:
@@ -193,7 +189,7 @@ def build(url: str) -> Channel:
     for attr in ("socket_connect_timeout", "socket_read_timeout"):
         current = float(getattr(plugin, attr, MAX_TIMEOUT_S) or MAX_TIMEOUT_S)
         setattr(plugin, attr, min(current, MAX_TIMEOUT_S))
-    masked = _masked(plugin)
+    masked = label(url)  # what status, events and logs show; every other piece of the URL is redacted
     _remember_secrets(url, masked)
     holder = apprise.Apprise(asset=plugin.asset)
     holder.add(plugin)
@@ -264,7 +260,7 @@ def _asset() -> Any:
 def _instantiate(url: str) -> Any:
     """Apprise's plugin for ``url`` or None; its pieces are redacted from logs while it is parsed."""
     apprise = _apprise()
-    # Apprise logs the unpacked URL at TRACE while parsing, before the privacy form is known:
+    # Apprise logs the unpacked URL at TRACE while parsing, before its shown name is known:
     # every piece of it is treated as a secret until then.
     parsing = _pieces(url) | _pieces(unquote(url))
     _while_parsing(parsing, add=True)
@@ -291,7 +287,7 @@ def _while_parsing(pieces: set[str], *, add: bool) -> None:
 
 
 def _remember_secrets(url: str, masked: str) -> None:
-    """Keep the pieces of ``url`` that its masked form does not show, and its password."""
+    """Keep the pieces of ``url`` that its shown name does not show, and its password."""
     shown = _pieces(masked) | _pieces(unquote(masked))
     found = {p for p in _pieces(url) | _pieces(unquote(url)) if p not in shown}
     password = _USERINFO_PASSWORD.match(url)
@@ -310,10 +306,6 @@ def _publish() -> None:
 def _pieces(text: str) -> set[str]:
     scheme = _scheme(text)
     return {p for p in _PIECES.split(text) if len(p) >= _MIN_SECRET and p != scheme}
-
-
-def _masked(plugin: Any) -> str:
-    return _CUSTOM_ARG.sub(r"\1****", plugin.url(privacy=True))
 
 
 def _scheme(url: str) -> str:

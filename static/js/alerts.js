@@ -133,10 +133,9 @@ function renderList() {
   $("alerts-login").hidden = st.loggedIn;
 }
 
-// Apprise adds its defaults as a query (?method=POST&overflow=...): the row shows the address, the hover all of it.
+// The server sends each channel's label under "url" ("ntfy · ntfy.sh", "Telegram"), never the URL itself.
 function channelUrl(url) {
-  const full = text(url) || "?";
-  return el("span", { class: "channel-url", title: full }, full.split("?")[0]);
+  return el("span", { class: "channel-url" }, text(url) || "?");
 }
 
 function renderChannels() {
@@ -150,7 +149,7 @@ function renderChannels() {
       channelUrl(c.url), el("span", { class: "channel-state" }, what),
       text(c.last_error) && c.ok === false ? el("span", { class: "channel-err small" }, text(c.last_error)) : null);
   }) : [el("li", { class: "muted small" },
-    "No notification channel: problems show here only. Add Apprise URLs under alerts.urls in config.yaml.")]));
+    "No notification channel: problems show here only. Add one under Settings → Alerts → Alert channels.")]));
   const quiet = text(s.quiet_hours);
   $("alerts-quiet").hidden = !quiet;
   setText("alerts-quiet", quiet ? `Quiet hours ${quiet}: only critical alerts are sent then${s.quiet_now ? " (quiet now)" : ""}.` : "");
