@@ -13,17 +13,15 @@ import os
 import tarfile
 import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 import yaml
-from werkzeug.serving import make_server
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.webhook import webhook_receiver
+from tests.live_app import live_app
 
 HOST = "127.86.12.1"  # this file's loopback range: 127.86.12.0/24 (docs/contracts.md)
 HOOK_HOST = "127.86.12.2"  # the webhook receiver
@@ -41,54 +39,13 @@ CONFIG = (
 )
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).received.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                    "body": json.loads(body or b"{}")})
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args) -> None:
-        pass
+def _receiver():
+    return webhook_receiver(HOOK_HOST)
 
 
-@contextmanager
-def _receiver() -> Iterator[tuple[int, list[dict]]]:
-    handler = type("Hook", (_Hook,), {"received": []})
-    srv = ThreadingHTTPServer((HOOK_HOST, 0), handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv.server_port, handler.received
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
-
-
-@contextmanager
-def _served(path: Path, environ: dict[str, str] | None = None) -> Iterator[tuple[str, object]]:
-    from app import create_app
-    from services.config import load_config
-
-    environ = environ or {}
-    app = create_app(config=load_config(path, environ=environ), start_background=True,
-                     test_config={"SETTINGS_ENVIRON": environ})
-    runtime = app.extensions["runtime"]
-    srv = make_server(HOST, 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{HOST}:{srv.server_port}", runtime
-    finally:
-        runtime.shutdown()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
+def _served(path: Path, environ: dict[str, str] | None = None):
+    """The real app on HOST; ``environ`` is what start-up and the Settings API see as the environment."""
+    return live_app(path, HOST, settings_environ=environ or {})
 
 
 @pytest.fixture

@@ -6,17 +6,14 @@ EMS and password rotations (the old secret refused afterwards, the new one accep
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 import yaml
-from werkzeug.serving import make_server
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.live_app import live_app
 
 HOST = "127.86.5.1"  # this file's loopback range: 127.86.5.0/24 (docs/contracts.md)
 EMS_TOKEN = "ems-token-0123456789abcdef"
@@ -33,25 +30,9 @@ CONFIG = (
 )
 
 
-@contextmanager
-def _served(path: Path) -> Iterator[tuple[str, object]]:
-    from app import create_app
-    from services.config import load_config
-
-    app = create_app(config=load_config(path, environ={}), start_background=True,
-                     test_config={"SETTINGS_ENVIRON": {}})
-    runtime = app.extensions["runtime"]
-    srv = make_server(HOST, 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert runtime.scheduler is not None and not runtime.read_only
-        yield f"http://{HOST}:{srv.server_port}", runtime
-    finally:
-        runtime.shutdown()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
+def _served(path: Path):
+    """The real app on HOST, started without the process environment."""
+    return live_app(path, HOST, settings_environ={})
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,7 +27,7 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 expect = sync_api.expect
 
-from werkzeug.serving import make_server  # noqa: E402
+from tests.live_app import live_app  # noqa: E402
 
 FAILED_LOAD = "Failed to load resource"  # Chromium's console line for an HTTP error answer
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots for a human look (git-ignored)
@@ -36,42 +35,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@contextmanager
-def serving(app: Any, host: str, *, before_stop: Callable[[], None] | None = None) -> Iterator[str]:
-    """Serve a WSGI app (werkzeug, threaded: it speaks flask-sock's WebSocket) on a free port of host; yields its URL.
-
-    ``before_stop`` runs first on the way out (the real app's runtime: its scheduler must stop
-    before the server, so no poll round publishes into a closing server).
-    """
-    srv = make_server(host, 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{srv.server_port}"
-    finally:
-        try:
-            if before_stop is not None:
-                before_stop()
-        finally:
-            srv.shutdown()
-            srv.server_close()
-            thread.join(timeout=5)
-
-
-@contextmanager
-def real_app(config_path: Path, host: str) -> Iterator[tuple[str, Any]]:
+def real_app(config_path: Path, host: str) -> Any:
     """The real app (create_app with its background runtime) from a config file; yields (URL, runtime)."""
-    from app import create_app
-    from services.config import load_config
-
-    app = create_app(config=load_config(config_path, environ={}), start_background=True)
-    runtime = app.extensions["runtime"]
-    try:
-        assert runtime.scheduler is not None and not runtime.read_only, "the background runtime did not start"
-        with serving(app, host, before_stop=runtime.shutdown) as base:
-            yield base, runtime
-    finally:
-        runtime.shutdown()
+    return live_app(config_path, host)
 
 
 @contextmanager

@@ -34,7 +34,9 @@ from miners.base import (ChipStatus, Credentials, MinerDriver, MinerStatus, Pool
 from miners.cgminer import CGMinerDriver
 from miners.stratum import validate_pools
 
-from harness import expect, serving
+from harness import expect
+
+from tests.live_app import serving
 
 TEST_PASSWORD = "browser-pass-0123"  # security.admin_password of every site here
 API_TOKEN = "browser-token-0123456789abcdef"  # security.api_token

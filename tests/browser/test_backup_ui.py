@@ -12,9 +12,10 @@ import time
 
 import pytest
 import requests
-from harness import ARTIFACTS, expect, page_opener, serving
+from harness import ARTIFACTS, expect, page_opener
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.live_app import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -5,12 +5,7 @@ channel's Test shows its scrubbed error, and the URL is never on the page. Scree
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 import requests
@@ -18,6 +13,7 @@ import yaml
 from harness import ARTIFACTS, expect, page_opener, real_app
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
+from tests.webhook import webhook_receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -29,32 +25,8 @@ AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 SECRET = "hook-secret-7mq3"
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).received.append(json.loads(body or b"{}"))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_args) -> None:
-        pass
-
-
-@contextmanager
-def _receiver() -> Iterator[tuple[int, list[dict]]]:
-    handler = type("Hook", (_Hook,), {"received": []})
-    srv = ThreadingHTTPServer((HOOK_HOST, 0), handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv.server_port, handler.received
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
+def _receiver():
+    return webhook_receiver(HOOK_HOST)
 
 
 @pytest.fixture
@@ -110,7 +82,7 @@ def test_desktop_add_test_bad_url_and_remove(browser, site):
         # Test: through this channel, to the receiver.
         section.get_by_role("button", name=f"Test {label}").click()
         expect(section.locator(".ch-result")).to_have_text("Sent: check that it arrived", timeout=25000)
-        assert len(received) == 1 and received[0]["title"] == "Test from the mining controller"
+        assert len(received) == 1 and received[0]["body"]["title"] == "Test from the mining controller"
 
         # A URL Apprise refuses: its reason under the field, the URL not repeated, nothing written.
         before = path.read_bytes()
