@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
 from tests.webhook import webhook_receiver
-from tests.live_app import live_app
+from tests.served_app import served_app
 
 HOST = "127.86.12.1"  # this file's loopback range: 127.86.12.0/24 (docs/contracts.md)
 HOOK_HOST = "127.86.12.2"  # the webhook receiver
@@ -45,7 +45,7 @@ def _receiver():
 
 def _served(path: Path, environ: dict[str, str] | None = None):
     """The real app on HOST; ``environ`` is what start-up and the Settings API see as the environment."""
-    return live_app(path, HOST, settings_environ=environ or {})
+    return served_app(path, HOST, settings_environ=environ or {})
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from simulator import MinerSpec, SimFleet
 from tests.ha_discovery import check_all, render
 from tests.integration import AUTH, live_app, wait_for
 from tests.mqtt_broker import Broker, Listener, require_mosquitto
+from tests.resources import fd_names, open_fds
 
 pytestmark = pytest.mark.integration
 
@@ -59,20 +60,6 @@ def configs(listener, prefix="homeassistant"):
 def state(listener, mid):
     raw = listener.last(f"minerfleet/{mid}/state")
     return json.loads(raw) if raw else None
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def fd_names() -> list[str]:
-    names = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            names.append(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            pass
-    return names
 
 
 def test_discovery_and_state_after_a_poll_round(tmp_path, sim, broker):

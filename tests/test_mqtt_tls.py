@@ -30,6 +30,7 @@ from services.config_edit import ConfigEditError, ConfigEditor
 from services.config_keys import catalogue
 from tests.integration import AUTH, live_app, wait_for
 from tests.mqtt_broker import Broker, Listener, TlsFiles, require_mosquitto
+from tests.resources import fd_names, open_fds
 
 pytestmark = pytest.mark.integration
 
@@ -108,20 +109,6 @@ def broker(tmp_path, pki):
 
 
 # --- helpers ----------------------------------------------------------------------------
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def fd_names() -> list[str]:
-    names = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            names.append(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            pass
-    return names
-
-
 def app_with_mqtt(tmp_path: Path, broker: Broker, **mqtt):
     tmp_path.mkdir(parents=True, exist_ok=True)
     section = {"enabled": True, "host": broker.host, "port": broker.port, "min_interval_sec": 0, **mqtt}

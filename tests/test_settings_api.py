@@ -13,7 +13,7 @@ import requests
 import yaml
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
-from tests.live_app import live_app
+from tests.served_app import served_app
 
 HOST = "127.86.5.1"  # this file's loopback range: 127.86.5.0/24 (docs/contracts.md)
 EMS_TOKEN = "ems-token-0123456789abcdef"
@@ -32,7 +32,7 @@ CONFIG = (
 
 def _served(path: Path):
     """The real app on HOST, started without the process environment."""
-    return live_app(path, HOST, settings_environ={})
+    return served_app(path, HOST, settings_environ={})
 
 
 @pytest.fixture

@@ -109,6 +109,22 @@ def _name_runs(runs: Sequence[_ChannelRun]) -> None:
         run.name = shown if seen[shown] == 1 else f"{shown} ({seen[shown]})"
 
 
+def _empty_queue(run: _ChannelRun, why: str) -> int:
+    """Drop a channel's queue (the caller holds the lock): waiting tests are answered with ``why``.
+
+    Returns how many messages (not tests) were dropped.
+    """
+    dropped = 0
+    for job in run.queue:
+        if job.test is not None:
+            job.test.error = why
+            job.test.done.set()
+        else:
+            dropped += 1
+    run.queue.clear()
+    return dropped
+
+
 class Notifier:
     """Sends each Notification to every Apprise URL from one background thread."""
 
@@ -211,13 +227,7 @@ class Notifier:
                 if self._closed:
                     return
                 for gone in (run for rest in left.values() for run in rest):
-                    for job in gone.queue:
-                        if job.test is not None:
-                            job.test.error = "the channel was removed"
-                            job.test.done.set()
-                        else:
-                            dropped += 1
-                    gone.queue.clear()
+                    dropped += _empty_queue(gone, "the channel was removed")
                 _name_runs(runs)  # under the lock: the sender thread reads the names
                 self._runs = runs
                 self._cond.notify()
@@ -240,13 +250,7 @@ class Notifier:
             self._closed = True
             dropped = 0
             for run in self._runs:
-                for job in run.queue:
-                    if job.test is not None:
-                        job.test.error = "the notifier is closed"
-                        job.test.done.set()
-                    else:
-                        dropped += 1
-                run.queue.clear()
+                dropped += _empty_queue(run, "the notifier is closed")
             self._cond.notify_all()
             thread = self._thread
         if dropped:

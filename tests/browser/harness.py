@@ -27,7 +27,7 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
 expect = sync_api.expect
 
-from tests.live_app import live_app  # noqa: E402
+from tests.served_app import served_app  # noqa: E402
 
 FAILED_LOAD = "Failed to load resource"  # Chromium's console line for an HTTP error answer
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots for a human look (git-ignored)
@@ -37,7 +37,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 def real_app(config_path: Path, host: str) -> Any:
     """The real app (create_app with its background runtime) from a config file; yields (URL, runtime)."""
-    return live_app(config_path, host)
+    return served_app(config_path, host)
 
 
 @contextmanager

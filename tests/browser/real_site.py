@@ -36,7 +36,7 @@ from miners.stratum import validate_pools
 
 from harness import expect
 
-from tests.live_app import serving
+from tests.served_app import serving
 
 TEST_PASSWORD = "browser-pass-0123"  # security.admin_password of every site here
 API_TOKEN = "browser-token-0123456789abcdef"  # security.api_token

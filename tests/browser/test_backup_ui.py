@@ -15,7 +15,7 @@ import requests
 from harness import ARTIFACTS, expect, page_opener
 
 from tests.conftest import TEST_PASSWORD, TEST_TOKEN
-from tests.live_app import serving
+from tests.served_app import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

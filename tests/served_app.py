@@ -33,7 +33,7 @@ def serving(app: Any, host: str, *, before_stop: Callable[[], None] | None = Non
 
 
 @contextmanager
-def live_app(config_path: Path, host: str, *,
+def served_app(config_path: Path, host: str, *,
              settings_environ: dict[str, str] | None = None) -> Iterator[tuple[str, Any]]:
     """The real app (create_app with its background runtime) from a config file; yields (URL, runtime).
 
