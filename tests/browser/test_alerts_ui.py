@@ -84,7 +84,7 @@ def server(tmp_path_factory, sim, receiver):
     path.write_text(
         f"network:\n  subnet: {NET}.0/24\n  port_offset: {sim.port_offset}\n"
         f"polling:\n  interval_sec: {POLL_S}\n  timeout_sec: 0.8\n  offline_after: 1\n"
-        f"alerts:\n  urls: ['json://{RECEIVER_HOST}:{receiver.port}/hook']\n  offline_after_min: 0\n"
+        f"alerts:\n  urls: ['json://{RECEIVER_HOST}:{receiver.port}/ctl-hook']\n  offline_after_min: 0\n"
         f"security:\n  api_token: {TEST_TOKEN}\n  admin_password: {TEST_PASSWORD}\n"
     )
     with real_app(path, HOST) as (base, runtime):
@@ -192,7 +192,7 @@ def test_offline_miner_shows_with_the_badge_then_clear(open_page, server, receiv
     url = dlg.locator("#alerts-channels .channel-url")
     # The channel's label (services/alerts/labels.py), never its URL: no path, user or token.
     expect(url).to_have_text(f"JSON webhook · {RECEIVER_HOST}:{receiver.port}")
-    assert "/hook" not in dlg.inner_html()
+    assert "/ctl-hook" not in dlg.inner_html()
     page.screenshot(path=str(ARTIFACTS / "alerts-window-logged-out.png"))
     page.keyboard.press("Escape")
     expect(dlg).to_be_hidden()

@@ -68,7 +68,7 @@ def test_desktop_add_test_bad_url_and_remove(browser, site):
         url_input = page.get_by_label("Add a channel")
         expect(url_input).to_have_attribute("type", "password")  # not shown on screen while typed
 
-        url = f"json://hook:{SECRET}@{HOOK_HOST}:{port}/inbox"
+        url = f"json://ctl-user:{SECRET}@{HOOK_HOST}:{port}/inbox"
         url_input.fill(url)
         section.get_by_role("button", name="Add channel").click()
         label = f"JSON webhook · {HOOK_HOST}:{port}"
@@ -95,7 +95,7 @@ def test_desktop_add_test_bad_url_and_remove(browser, site):
         url_input.fill("")
 
         html = page.content()
-        assert SECRET not in html and "/inbox" not in html and "hook:" not in html
+        assert SECRET not in html and "/inbox" not in html and "ctl-user:" not in html
         page.locator("#set-channels").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "settings-channels.png"), full_page=True)
         section.screenshot(path=str(ARTIFACTS / "settings-channels-section.png"))
