@@ -118,7 +118,7 @@ def prune(folder: Path, site: str, keep: int, *, keep_name: str, now: float) -> 
             pass
         except OSError as exc:
             log.warning("scheduled backup: could not delete the old archive %s: %s", archive.name, exc.strerror)
-    partial = re.compile(rf"\.minerfleet-{re.escape(site)}-\d{{8}}-\d{{6}}\.tar\.gz\.partial")
+    partial = re.compile(rf"\.{name_pattern(site).pattern}\.partial")  # partial_name() of an archive name
     with os.scandir(folder) as entries:
         for entry in entries:
             try:

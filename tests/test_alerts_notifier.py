@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from services.alerts import urls as alert_urls
-from services.alerts.notifier import ChannelState, Notification, Notifier, check_urls, expand_env, mask_url
+from services.alerts.labels import label
+from services.alerts.notifier import ChannelState, Notification, Notifier, check_urls, expand_env
 
 HTTP_HOST, SMTP_HOST, DEAD_HOST, SILENT_HOST, PACE_HOST, HOLE_HOST = (
     "127.84.1.10", "127.84.1.11", "127.84.1.12", "127.84.1.13", "127.84.1.14", "127.84.1.15")
@@ -368,11 +369,11 @@ def test_check_urls_names_the_bad_entry(monkeypatch):
     assert expand_env("${A}/${B}", {"A": "1", "B": "2"}) == "1/2"
 
 
-def test_mask_url_never_shows_a_secret(monkeypatch):
+def test_a_channel_label_never_shows_a_secret(monkeypatch):
     monkeypatch.setenv("ALERT_TEST_TOKEN", NTFY_TOKEN)
     # ${VAR} is not expanded for the shown name, and the ntfy topic (enough to read the alerts) is not shown.
-    assert mask_url("ntfy://${ALERT_TEST_TOKEN}@ntfy.example/topic") == "ntfy · ntfy.example"
-    masked = {url: mask_url(url) for url in (
+    assert label("ntfy://${ALERT_TEST_TOKEN}@ntfy.example/topic") == "ntfy · ntfy.example"
+    masked = {url: label(url) for url in (
         f"json://ctl:{JSON_PASSWORD}@h/x?+Authorization=Bearer%20HdrS3cret&:apikey=PayloadS3cret",
         f"ntfy://{NTFY_TOKEN}@ntfy.example/topic",
         "ntfy://my-private-topic",

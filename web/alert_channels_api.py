@@ -21,12 +21,11 @@ from services.alert_channels import ChannelError
 from services.alerts.urls import why_unusable
 from services.config import ConfigError
 from services.config_edit import ConfigEditError
-from services.config_keys import replace_path
 from web import access
-from web.auth import caller, error, write_required
+from web.auth import error, write_required
 from web.body import json_object, no_body
-# The Settings API's config writer and lock: one writer of config.yaml and of the running config at a time.
-from web.settings_api import _APPLY_LOCK, _editor
+from web.settings_common import APPLY_LOCK, login_required_reply, no_store, set_running
+from web.settings_common import editor as config_editor
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +33,9 @@ bp = access.blueprint("alert_channels_api", __name__, url_prefix="/api/settings/
 TEST_TIMEOUT_S = 20.0  # as POST /api/alerts/test
 
 
-@bp.before_request
-def _logged_in():
-    if caller() is None:  # reads too: the labels name the servers the alerts go to
-        return error("authentication required: log in, or send Authorization: Bearer <API_TOKEN>", 401)
-    return None
-
-
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+# Reads too: the labels name the servers the alerts go to.
+bp.before_request(login_required_reply)
+bp.after_request(no_store)
 
 
 @bp.errorhandler(ChannelError)
@@ -64,7 +55,7 @@ def _key() -> bytes:
 
 def _from_env() -> bool:
     try:
-        environ = _editor().environ
+        environ = config_editor().environ
     except ConfigEditError:  # started without a config file: the environment start-up read
         environ = current_app.config.get("SETTINGS_ENVIRON") or os.environ
     return channels.from_environment(environ)
@@ -73,7 +64,7 @@ def _from_env() -> bool:
 def _urls() -> tuple[str, ...]:
     """The channels as config.yaml (or ALERT_URLS) says now; what runs if the file has a problem (or none)."""
     try:
-        return _editor().load().alerts.urls
+        return config_editor().load().alerts.urls
     except (ConfigError, ConfigEditError):
         return current_app.config["CONTROLLER"].alerts.urls
 
@@ -84,19 +75,19 @@ def _listed(urls: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
 
 
 def _writable() -> list[str]:
-    """The file's channels, to change (caller holds _APPLY_LOCK); 409 while ALERT_URLS or a broken file rules."""
+    """The file's channels, to change (caller holds APPLY_LOCK); 409 while ALERT_URLS or a broken file rules."""
     if _from_env():
         raise ChannelError(f"the channels come from the environment variable {channels.ENV_VAR}, which wins over "
                            "config.yaml: change them there", 409)
     try:
-        return list(_editor().load().alerts.urls)
+        return list(config_editor().load().alerts.urls)
     except ConfigError as exc:  # hand-edited into an error since start: the page cannot tell what to keep
         raise ChannelError(f"config.yaml has a problem; fix it first: {exc}", 409) from None
 
 
 def _write(urls: list[str]) -> tuple[tuple[str, ...], str]:
-    """Save the list and hand it to the alert service; (saved list, "live" or "restart"). Caller holds _APPLY_LOCK."""
-    result = _editor().set_list("alerts.urls", urls)
+    """Save the list and hand it to the alert service; (saved list, "live" or "restart"). Caller holds APPLY_LOCK."""
+    result = config_editor().set_list("alerts.urls", urls)
     saved = result.config.alerts.urls
     runtime = access.runtime()
     try:
@@ -104,9 +95,7 @@ def _write(urls: list[str]) -> tuple[tuple[str, ...], str]:
     except (ValueError, RuntimeError) as exc:  # e.g. a ${VAR} this process's environment lacks
         log.warning("alert channels saved; not applied live (%s): used after a restart", type(exc).__name__)
         return saved, "restart"
-    running = replace_path(current_app.config["CONTROLLER"], "alerts.urls", saved)
-    current_app.config["CONTROLLER"] = running
-    runtime.config = replace_path(runtime.config, "alerts.urls", saved)
+    set_running("alerts.urls", saved)
     log.info("alert channels applied live: %d channel(s)", len(saved))
     return saved, "live"
 
@@ -126,10 +115,10 @@ def list_channels():
 def add_channel():
     """{"url": "<Apprise URL>"}: 201 with the new channel; 400 with Apprise's reason (the URL is not repeated)."""
     body = json_object(("url",))
-    with _APPLY_LOCK:
+    with APPLY_LOCK:
         current = _writable()
         url = channels.check_new(body.get("url"), current)
-        reason = why_unusable(url, _editor().environ)
+        reason = why_unusable(url, config_editor().environ)
         if reason is not None:
             raise ChannelError(f"url: Apprise cannot use this {channels.scheme_of(url)}:// URL: "
                                f"{channels.scrub(reason, url)}")
@@ -145,7 +134,7 @@ def add_channel():
 def remove_channel(channel_id: str):
     """Remove one channel by id: 200 with the list left; 404 for an id not (or no longer) in the list."""
     no_body()
-    with _APPLY_LOCK:
+    with APPLY_LOCK:
         current = _writable()
         index = channels.index_of(current, _key(), channel_id[:64])
         if index is None:

@@ -10,7 +10,6 @@ whole by start-up's own loader before anything is written (services/config_edit.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,49 +18,24 @@ from flask import current_app, jsonify, request, session
 
 from services.config import Config, ConfigError
 from services.config_edit import ConfigEditError, ConfigEditor, EditResult
-from services.config_keys import catalogue, get_path, replace_path
+from services.config_keys import catalogue, get_path
 from services.config_live import apply_live, effective, pending_restart
 from services.credentials import PASSWORD_FILE, TOKEN_FILE, HashFile
 from services.secret_change import check_new_password, new_token, store_api_token, store_password
 from web import access
 from web.auth import caller, error, sessions, write_required
 from web.body import boolean, json_object, no_body, text
+from web.settings_common import APPLY_LOCK, login_required_reply, no_store, set_running
+from web.settings_common import editor as config_editor
 
 bp = access.blueprint("settings_api", __name__, url_prefix="/api/settings")
 
-_EDITOR_LOCK = threading.Lock()
-_APPLY_LOCK = threading.Lock()  # a change, its live application and the swap of CONTROLLER: one at a time
 _MAX_WRONG, _WINDOW_S = 5, 60.0  # wrong current passwords per address and minute, as the login's limit
 _WRONG: dict[str, list[float]] = {}
 _BATTERY_SECRETS = ("battery.eg4.password", "battery.homeassistant.token", "battery.mqtt.password")
 
 
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"  # a new token must not stay in a cache
-    return response
-
-
-def _logged_in_or_401():
-    if caller() is None:
-        return error("authentication required: log in, or send Authorization: Bearer <API_TOKEN>", 401)
-    return None
-
-
-def _editor() -> ConfigEditor:
-    """The editor of the file this app was started with (ConfigEditError 409 when it has none)."""
-    editor = current_app.extensions.get("config_editor")
-    if editor is None:
-        source = current_app.config["CONTROLLER"].source
-        if not source:
-            raise ConfigEditError("this app was started without a config file: nothing to edit", status=409)
-        with _EDITOR_LOCK:
-            editor = current_app.extensions.get("config_editor")
-            if editor is None:
-                # SETTINGS_ENVIRON: the environment start-up read (tests start with none); default os.environ.
-                editor = ConfigEditor(source, current_app.config.get("SETTINGS_ENVIRON"))
-                current_app.extensions["config_editor"] = editor
-    return editor
+bp.after_request(no_store)
 
 
 @bp.errorhandler(ConfigEditError)
@@ -126,10 +100,10 @@ def _secret_state(editor: ConfigEditor, saved: Config) -> dict[str, dict[str, An
 @bp.get("")
 def settings():
     """The editable values (secrets only as set/not set), per key live or restart, and the file's path."""
-    refused = _logged_in_or_401()
+    refused = login_required_reply()
     if refused:
         return refused
-    editor = _editor()
+    editor = config_editor()
     running = _running()
     try:
         saved, problem = editor.load(), None
@@ -159,8 +133,8 @@ def settings():
 def change():
     """{"dotted.key": value, ...}: 200 with what applies now and what needs a restart; 400 naming the key."""
     body = json_object()
-    with _APPLY_LOCK:
-        result = _editor().apply(body)
+    with APPLY_LOCK:
+        result = config_editor().apply(body)
         reply = _adopt(result)
     if result.changed:
         _event("config.yaml changed: " + "; ".join(_shown(k, get_path(result.config, k)) for k in result.changed))
@@ -170,10 +144,10 @@ def change():
 @bp.get("/backups")
 def backups():
     """The dated copies of the config file kept beside it, newest first."""
-    refused = _logged_in_or_401()
+    refused = login_required_reply()
     if refused:
         return refused
-    editor = _editor()
+    editor = config_editor()
     return jsonify({"path": str(editor.path), "kept": editor.keep,
                     "backups": [b.public() for b in editor.backups()]})
 
@@ -181,7 +155,7 @@ def backups():
 # --- secrets: write-only ---------------------------------------------------------
 def _from_environment(key: str):
     """409 naming the variable when the environment sets this secret (it would win over anything stored here)."""
-    var = _editor().env_var(key)
+    var = config_editor().env_var(key)
     if var:
         return error(f"{key}: set by the environment variable {var}, which wins over config.yaml: change it there",
                      409, key=key)
@@ -204,13 +178,6 @@ def _note_wrong(addr: str) -> None:
     _WRONG.setdefault(addr, []).append(time.monotonic())
 
 
-def _set_running_secret(key: str, value: Any) -> None:
-    """The running config without a secret that moved out of config.yaml (or with a new EMS token)."""
-    new = replace_path(_running(), key, value)
-    current_app.config["CONTROLLER"] = new
-    access.runtime().config = replace_path(access.runtime().config, key, value)
-
-
 @bp.post("/password")
 @write_required
 def password():
@@ -222,7 +189,7 @@ def password():
     if refused:
         return refused
     addr = request.remote_addr or "?"
-    with _APPLY_LOCK:
+    with APPLY_LOCK:
         if _too_many_wrong(addr):
             return error("too many wrong passwords; wait a minute", 429, key="current")
         secrets = current_app.extensions["secrets"]
@@ -239,8 +206,8 @@ def password():
         data_dir = _running().data_path
         stored = store_password(data_dir, new)
         if _running().security.admin_password:  # a plain password in config.yaml would win: take it out
-            _editor().apply({"security.admin_password": ""}, rotate=True)
-            _set_running_secret("security.admin_password", "")
+            config_editor().apply({"security.admin_password": ""}, rotate=True)
+            set_running("security.admin_password", "")
         current_app.extensions["secrets"] = dataclasses.replace(
             secrets, password="", password_hash=stored, hash_file=HashFile(data_dir / PASSWORD_FILE))
         if who == "session":  # the new password's stamp ended every session: open one for this browser
@@ -261,12 +228,12 @@ def api_token():
     if refused:
         return refused
     token = new_token()
-    with _APPLY_LOCK:
+    with APPLY_LOCK:
         data_dir: Path = _running().data_path
         store_api_token(data_dir, token)
         if _running().security.api_token:  # a token in config.yaml would win over the file: take it out
-            _editor().apply({"security.api_token": ""}, rotate=True)
-            _set_running_secret("security.api_token", "")
+            config_editor().apply({"security.api_token": ""}, rotate=True)
+            set_running("security.api_token", "")
         current_app.extensions["secrets"] = dataclasses.replace(current_app.extensions["secrets"], api_token=token)
     _event("API token regenerated: the old one is refused")
     return jsonify({"api_token": token, "shown_once": True, "stored_in": str(data_dir / TOKEN_FILE)})
@@ -282,8 +249,8 @@ def ems_token():
     if refused:
         return refused
     token = "" if clear else new_token()
-    with _APPLY_LOCK:
-        result = _editor().apply({"ems.token": token}, rotate=True)
+    with APPLY_LOCK:
+        result = config_editor().apply({"ems.token": token}, rotate=True)
         _adopt(result)
     _event("EMS token cleared: the EMS routes answer 503" if clear else "EMS token rotated: the old one is refused")
     return jsonify({"ems_token": token or None, "shown_once": not clear, "backup": result.backup})

@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from services.alerts.urls import Channel, build, check_urls, expand_env, mask_url, redact
+from services.alerts.urls import Channel, build, check_urls, expand_env, redact
 
-__all__ = ["ChannelState", "Notification", "Notifier", "check_urls", "expand_env", "mask_url"]
+__all__ = ["ChannelState", "Notification", "Notifier", "check_urls", "expand_env"]
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from database import queries
 from services.alerts.book import AlertBook, Changes, Problem
 from services.alerts.detectors import Detectors, MinerView, SiteView, fmt_time
 from services.alerts.kinds import KINDS, MINER_KINDS
+from services.alerts.labels import scheme_of
 from services.alerts.outbox import NOTICE, RAISE, RESOLVE, Item, Message, Outbox
 
 log = logging.getLogger(__name__)
@@ -350,7 +351,7 @@ class AlertService:
         if channel is None:
             text = f"test message: {ok} of {len(results)} channels accepted it"
         else:  # the scheme only: the rest of a channel's URL may be its token
-            text = f"test message to a {channel.split('://', 1)[0].lower()}:// channel: " + (
+            text = f"test message to a {scheme_of(channel)}:// channel: " + (
                 "accepted" if ok else "failed")
         with self.runtime.db.write() as conn:
             queries.add_event(conn, "alert_test", text, actor=by, severity="info" if ok == len(results) else "warning")

@@ -78,15 +78,6 @@ def expand_env(url: str, environ: Mapping[str, str] | None = None) -> str:
     return _ENV.sub(value, url)
 
 
-def mask_url(url: str) -> str:
-    """The name shown for ``url`` (services/alerts/labels.py): the service, and its server where that is one.
-
-    Not Apprise's privacy form: that stars passwords but shows an ntfy topic (enough to read the
-    alerts on ntfy.sh), a Telegram chat id and webhook paths. ``${VAR}`` is not expanded here.
-    """
-    return label(url)
-
-
 def check_urls(urls: Iterable[str], *, key: str = "urls", environ: Mapping[str, str] | None = None) -> None:
     """Raise ValueError("<key>[i]: ...") for the first URL that Apprise cannot use (config validation).
 
