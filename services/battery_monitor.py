@@ -1,7 +1,8 @@
 """Reads the house battery on a schedule, stores new readings and says how the source is doing.
 
-The source is created once from ``battery.*`` and read by the scheduler, never by a
-request (an EG4 portal call can block for seconds). A reading is stored only when the
+The source is created from ``battery.*`` (again when the Settings page changes them:
+``reconfigure``) and read by the scheduler, never by a request (an EG4 portal call can block
+for seconds). A reading is stored only when the
 device's measurement time moved: cloud sources hand back their cached reading between
 portal requests, and storing it again would fake a steady line on the chart.
 """
@@ -14,12 +15,18 @@ import time
 from typing import Any, Callable
 
 from services.battery import BatteryError
+from services.battery.config import BatteryConfig
 from services.battery.factory import make_source
 from services.battery.none import NOT_CONFIGURED
 from services.config import Config
 from services.history import History
 
 log = logging.getLogger(__name__)
+
+
+def _source_part(cfg: BatteryConfig) -> tuple:
+    """What the source is built from: its kind, the limits every source checks, and its own section."""
+    return (cfg.source, cfg.max_age_sec, cfg.max_soc_rate_pct_per_min, cfg.max_power_w, getattr(cfg, cfg.source, None))
 
 
 class BatteryMonitor:
@@ -72,10 +79,32 @@ class BatteryMonitor:
                 log.info("%s: %s", kind, message)
         self._was_connected = connected
 
+    def reconfigure(self, config: Config) -> bool:
+        """Move onto ``config``'s battery section (the Settings page); True when the source was rebuilt.
+
+        The new source starts with no reading, so the controller holds its stale-data fail-safe
+        until the first read: a reading of the old source is never passed off as the new one's.
+        The old source is closed after the swap (its MQTT thread, its portal session).
+        """
+        if _source_part(config.battery) == _source_part(self.config.battery):
+            self.config = config  # poll_sec (the job's), or another source's keys: the source stays
+            return False
+        source = make_source(config)  # validated with the rest of the file before it was saved
+        with self._lock:  # not during a read of the old source
+            old, self.source, self.config = self.source, source, config
+            self._stored_at = self._was_connected = self.last_error = self.lost_since = None
+        try:
+            old.close()
+        except Exception as exc:  # noqa: BLE001 - a broken old connection must not keep the new source out
+            log.warning("battery: closing the previous source failed: %s", exc)
+        log.info("battery source now %s", config.battery.source)
+        return True
+
     def snapshot(self) -> dict[str, Any]:
         """GET /api/battery: the last reading, its age, the source status (never a secret)."""
-        reading = self.source.last_reading
-        status = self.source.status().to_dict()
+        source = self.source  # one source for the whole answer, even during a reconfigure
+        reading = source.last_reading
+        status = source.status().to_dict()
         age = time.time() - reading.measured_at if reading else None
         configured = self.configured
         if not configured:

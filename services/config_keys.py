@@ -40,23 +40,20 @@ ROTATED = frozenset({"security.admin_password", "security.api_token", "ems.token
 # Keys whose new value the running controller takes at once (services/config_live.py does it);
 # every other editable key needs a restart. Why these and not more:
 # - polling.timeout_sec: each driver got its timeout when it was made; polling.workers sizes pools.
-# - battery.*: the source object (sessions, MQTT subscription) is built once at start.
-# - autocontrol latitude/longitude/sunrise/sunset: the sun clock is built once at start.
 # - site: MQTT topics and metric labels are made once at start.
-# - alerts.*: the alert service builds its detectors and quiet hours once at start (its channels,
-#   alerts.urls, are swapped live by their own routes: services/alert_channels.py).
 LIVE = frozenset({
     "network.subnet", "network.discover_every_min", "network.discover_on_start", "network.probe_timeout_sec",
     "polling.interval_sec", "polling.offline_after",
     "storage.raw_retention_days", "storage.rollup_retention_days", "storage.hourly_retention_days",
     "storage.daily_retention_days", "storage.events_retention_days", "storage.events_max_rows",
     "security.reads_require_login", "security.admin_password", "security.api_token", "ems.token",
+    # autocontrol.*, battery.* and alerts.*: prefix-matched in _is_live. A changed sun key rebuilds
+    # the sun clock; a battery change rebuilds the source (BatteryMonitor.reconfigure); the alert
+    # service takes new triggers (AlertService.reconfigure), its channels, alerts.urls, having their
+    # own routes (services/alert_channels.py).
     # The backup schedule reads the running config at each check (services/backup_schedule.py) and re-plans.
     "backup.dir", "backup.every_hours", "backup.keep", "backup.include_secrets", "backup.allow_same_disk",
 })
-_RESTART_AUTOCONTROL = frozenset({"autocontrol.latitude", "autocontrol.longitude", "autocontrol.sunset_hour",
-                                  "autocontrol.sunset_minute", "autocontrol.sunrise_hour",
-                                  "autocontrol.sunrise_minute"})
 _NAMED_SECRETS = frozenset({"security.admin_password", "security.api_token"})
 
 
@@ -88,9 +85,7 @@ def _kind(hint: Any) -> tuple[str, bool] | None:
 
 
 def _is_live(key: str) -> bool:
-    if key.startswith("autocontrol."):
-        return key not in _RESTART_AUTOCONTROL
-    return key in LIVE
+    return key.startswith(("autocontrol.", "battery.", "alerts.")) or key in LIVE
 
 
 def _walk(cls: type, obj: Any, prefix: str) -> typing.Iterator[KeyInfo]:

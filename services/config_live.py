@@ -4,7 +4,9 @@
 (services/config_keys.py) taken from the saved file: restart keys keep the value the
 process started with, so nothing half-applies. ``apply_live`` then moves the runtime onto it:
 the poll, discovery and control jobs are rescheduled, retention and the control thresholds
-are swapped in, and ``autocontrol.enabled``/``policy`` go through the controller's own
+are swapped in, a changed battery source is rebuilt (services/battery_monitor.py) and its job
+added, removed or re-timed, the alert triggers and quiet hours are handed to the alert service,
+the sun clock is rebuilt from new coordinates or times, and ``autocontrol.enabled``/``policy`` go through the controller's own
 command (the same as the dashboard's switch). The web layer swaps its own copy (Flask's
 ``CONTROLLER``: the read guard and the EMS token check read it).
 """
@@ -18,6 +20,7 @@ from typing import Any, Iterable
 from services.config import Config
 from services.config_keys import KeyInfo, catalogue, get_path, replace_path
 from services.control.state import allocator_settings
+from services.power.controller import sun_clock
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ def _discovery_job(runtime: Any, minutes: int) -> None:
         _reschedule(scheduler, "discover", minutes * 60)
 
 
+def _sun_keys(cfg: Config) -> tuple:
+    a = cfg.autocontrol
+    return (a.latitude, a.longitude, a.sunrise_hour, a.sunrise_minute, a.sunset_hour, a.sunset_minute)
+
+
 def apply_live(runtime: Any, new: Config, changed: Iterable[str], *, actor: str) -> list[str]:
     """Move ``runtime`` onto the effective config ``new``; returns the changed keys that took effect now."""
     changed = set(changed)
@@ -82,10 +90,18 @@ def apply_live(runtime: Any, new: Config, changed: Iterable[str], *, actor: str)
         _reschedule(runtime.scheduler, "poll", new.polling.interval_sec)
     if new.network.discover_every_min != old.network.discover_every_min:
         _discovery_job(runtime, new.network.discover_every_min)
+    if new.alerts != old.alerts or new.polling != old.polling:
+        runtime.alerts.reconfigure(new)  # triggers, quiet hours, switches; its channels stay as set
+        runtime.difficulty.alerts_difficulty = new.alerts.network_difficulty  # solo's offline fallback
+    if new.battery != old.battery:
+        rebuilt = runtime.battery.reconfigure(new)  # a new source (closing the old one), or only a new poll_sec
+        runtime.battery_job(poll_now=rebuilt)
     if new.autocontrol.tick_sec != old.autocontrol.tick_sec:
         _reschedule(runtime.scheduler, "autocontrol", new.autocontrol.tick_sec)
     control = runtime.autocontrol
     control.controller.cfg = new.autocontrol  # thresholds, fail-safe, surplus and price layers: read every tick
+    if _sun_keys(new) != _sun_keys(old):  # night from the next tick on (a new clock: its cached days go)
+        control.controller.sun = sun_clock(new.autocontrol, control.controller.sun.tz)
     control.allocator.settings = allocator_settings(new.autocontrol)
     control.ems.cfg = new.ems  # ems.token: "configured" (503 without one) is asked on every EMS call
     # The controller's saved state (the dashboard's switch) wins over config at start, so a saved

@@ -39,7 +39,7 @@ from services.prices import PriceService
 from services.prices.service import TICK_SEC as PRICES_TICK_SEC
 from services.profitability import ProfitabilityService
 from services.rules import RuleBook, known_families
-from services.scheduler import build_scheduler
+from services.scheduler import add_interval_job, build_scheduler, run_soon
 from services.shares import ShareLog
 from services.solo.best import BestLog
 from services.solo.difficulty import DifficultySource
@@ -173,7 +173,7 @@ class Runtime:
             ("alerts", self.alerts.tick, ALERTS_TICK_SEC, False),
             ("backup_schedule", self.backup_schedule.tick, BACKUP_TICK_SEC, False),  # off while backup.dir is empty
         ]
-        if self.battery.configured:  # battery.source none: no battery, nothing to read
+        if self.battery.configured:  # battery.source none: no battery, nothing to read (Settings may add it: battery_job)
             jobs.insert(2, ("battery", self.battery.poll, cfg.battery.poll_sec, True))
         if cfg.storage.flush_interval_sec > 0:
             jobs.append(("history_flush", self.history.flush, cfg.storage.flush_interval_sec, False))
@@ -182,7 +182,7 @@ class Runtime:
             self.csv_log = CsvLogger(self.data_dir / "logs", keep_days=cfg.storage.csv_keep_days,
                                      append_every_s=cfg.storage.csv_append_sec,
                                      miners=self.fleet.records,
-                                     battery=(lambda: self.battery.source) if self.battery.configured else None)
+                                     battery=lambda: self.battery.source if self.battery.configured else None)
             jobs.append(("csv_log", self.csv_log.write, cfg.storage.csv_interval_sec, False))
         if self.prices.configured:
             # Runs every 30 s; fetches when refresh_min (or the backoff after a failure) has passed.
@@ -198,7 +198,8 @@ class Runtime:
             self.start_mqtt()
         self.fleet.start_threads()
         self.autocontrol.start_threads()
-        self.scheduler = build_scheduler(jobs, one_off=3)  # cost warm-up, EMS re-apply, a backup run
+        # One-off: cost warm-up, EMS re-apply, a backup run; plus the battery job Settings may add later.
+        self.scheduler = build_scheduler(jobs, one_off=4)
         # A new job id each time and no misfire limit: a run skipped as "already running" (the executor counts
         # a finished run a moment after it returns) or as too late would leave the schedule "running".
         self.backup_schedule.launch = lambda job: self.scheduler.add_job(job, "date", name="backup_run",
@@ -217,6 +218,29 @@ class Runtime:
             self._periodic_discovery()
         log.info("controller started: %d miners known, polling every %g s",
                  len(self.fleet.records()), cfg.polling.interval_sec)
+
+    def battery_job(self, poll_now: bool) -> None:
+        """The battery job as ``battery.*`` now says (after a Settings change): added, removed or re-timed.
+
+        ``poll_now``: the source was rebuilt, so it is read at once (the controller holds its
+        stale-data fail-safe until the new source's first reading).
+        """
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        job = scheduler.get_job("battery")
+        if not self.battery.configured:
+            if job is not None:
+                scheduler.remove_job("battery")
+            return
+        seconds = self.config.battery.poll_sec
+        if job is None:
+            add_interval_job(scheduler, "battery", self.battery.poll, seconds, run_now=True)
+            return
+        if job.trigger.interval.total_seconds() != seconds:
+            scheduler.reschedule_job("battery", trigger="interval", seconds=seconds)
+        if poll_now:
+            run_soon(scheduler, "battery")
 
     def start_mqtt(self) -> None:
         """Publish to the MQTT broker (docs/mqtt.md): its own threads, told of every poll round."""

@@ -35,9 +35,22 @@ def build_scheduler(jobs: list[tuple[str, Callable[[], object], float, bool]],
     executor = _StartedThreads(len(jobs) + one_off)
     scheduler = BackgroundScheduler(job_defaults=_JOB_DEFAULTS, executors={"default": executor}, timezone="UTC")
     for name, func, seconds, run_now in jobs:
-        kwargs = {"next_run_time": _now_utc()} if run_now else {}
-        scheduler.add_job(_logged(name, func), "interval", seconds=seconds, id=name, name=name, **kwargs)
+        add_interval_job(scheduler, name, func, seconds, run_now)
     return scheduler
+
+
+def add_interval_job(scheduler: BackgroundScheduler, name: str, func: Callable[[], object], seconds: float,
+                     run_now: bool) -> None:
+    """One periodic job (id = name), logged like the rest; ``run_now`` runs it first at once."""
+    kwargs = {"next_run_time": _now_utc()} if run_now else {}
+    scheduler.add_job(_logged(name, func), "interval", seconds=seconds, id=name, name=name, **kwargs)
+
+
+def run_soon(scheduler: BackgroundScheduler, name: str) -> None:
+    """Bring job ``name``'s next run forward to now (no-op when there is no such job)."""
+    job = scheduler.get_job(name)
+    if job is not None:
+        job.modify(next_run_time=_now_utc())
 
 
 def _now_utc():

@@ -184,7 +184,7 @@ def test_live_and_restart_keys(cfg_file):
     assert now.polling.timeout_sec == 5 and now.site == "home"  # restart: as started
     assert pending_restart(now, saved) == ["polling.timeout_sec", "site"]
     keys = catalogue()
-    assert keys["polling.interval_sec"].live and not keys["battery.source"].live
-    assert not keys["alerts.quiet_hours"].live and keys["alerts.quiet_hours"].optional
+    assert keys["polling.interval_sec"].live and keys["battery.source"].live and not keys["polling.timeout_sec"].live
+    assert keys["alerts.quiet_hours"].live and keys["alerts.quiet_hours"].optional
     assert "alerts.urls" not in keys  # a list with channel tokens: the file only
     assert keys["battery.eg4.password"].secret and keys["ems.token"].secret and not keys["site"].secret

@@ -255,6 +255,25 @@ def test_deleting_a_miner_empties_its_configs_and_state(tmp_path, sim, broker):
             later.close()
 
 
+def test_battery_set_to_none_in_settings_empties_its_entity(tmp_path, sim, broker):
+    """battery.* applies live (docs/settings.md): the SOC entity goes from Home Assistant at the next pass."""
+    soc = "homeassistant/sensor/minerfleet_home_controller/soc/config"
+    with app_with_mqtt(tmp_path, sim, broker) as live:
+        rt = live.runtime
+        rt.start_mqtt()
+        listener = Listener(broker, "homeassistant/#")
+        try:
+            rt.fleet.poll_round()
+            listener.wait(lambda l: bool(configs(l).get(soc)), message="the SOC entity announced")
+            reply = live.client.patch("/api/settings", json={"battery.source": "none"}, headers=AUTH)
+            assert reply.status_code == 200 and "battery.source" in reply.get_json()["applied"]
+            rt.fleet.poll_round()  # the publisher's next pass
+            listener.wait(lambda l: configs(l).get(soc) == b"", message="the SOC entity emptied")
+            assert any(p for t, p in configs(listener).items() if "fleet_power" in t)  # the rest stays
+        finally:
+            listener.close()
+
+
 def test_read_only_integration_takes_no_commands(tmp_path, sim, broker):
     listener = Listener(broker, "#")
     try:

@@ -6,6 +6,7 @@ EMS and password rotations (the old secret refused afterwards, the new one accep
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,32 @@ def test_secrets_set_by_the_environment_are_refused_by_name(tmp_path):
         assert path.read_text() == CONFIG
     finally:
         app.extensions["runtime"].shutdown()
+
+
+def test_alert_triggers_and_the_sun_clock_apply_live(site):
+    """alerts.* and autocontrol's sun keys need no restart (docs/settings.md): the running services take them."""
+    base, runtime, _path = site
+    alerts = runtime.alerts
+    channels = alerts.cfg.urls
+    reply = requests.patch(base + "/api/settings", headers=AUTH, timeout=5, json={
+        "alerts.quiet_hours": "22:00-07:00", "alerts.offline_after_min": 12, "alerts.digest_at": 9,
+        "alerts.network_difficulty": 1.5e14})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["restart_required"] == [] and "alerts.quiet_hours" in body["applied"]
+    assert alerts.status()["quiet_hours"] == "22:00-07:00"
+    assert alerts.cfg.offline_after_min == 12 and alerts._detectors.config.offline_after_min == 12
+    assert alerts._outbox.digest_at == 9 and alerts.cfg.urls == channels  # the channels stay as set
+    assert runtime.difficulty.alerts_difficulty == 1.5e14
+
+    # The fixed sunset moved from 19:00 to 11:00: local noon is night from the next tick on.
+    before = runtime.autocontrol.controller.sun
+    noon = datetime.now(before.tz).astimezone(before.tz).replace(hour=12, minute=0, second=0).timestamp()
+    assert before.state(noon).night is False
+    reply = requests.patch(base + "/api/settings", headers=AUTH, json={"autocontrol.sunset_hour": 11}, timeout=5)
+    assert reply.status_code == 200 and reply.json()["applied"] == ["autocontrol.sunset_hour"]
+    sun = runtime.autocontrol.controller.sun
+    assert sun is not before and sun.tz is before.tz and sun.state(noon).night is True
+    # A change that leaves the sun keys alone keeps the clock (and its cached days).
+    requests.patch(base + "/api/settings", headers=AUTH, json={"autocontrol.emergency_soc": 22}, timeout=5)
+    assert runtime.autocontrol.controller.sun is sun

@@ -65,7 +65,7 @@ class AlertService:
         self._detectors = Detectors(self.cfg)
         self._outbox = Outbox(self.cfg.digest_at)
         self._quiet = self.cfg.quiet_minutes()
-        self.dashboard_url = (self.cfg.dashboard_url or default_dashboard_url(config.server.port)).rstrip("/") + "/"
+        self.dashboard_url = self._dashboard_url(config)
         with runtime.db.read() as conn:
             self.book = AlertBook(queries.get_state(conn, STATE_KEY))
             self._best: dict[str, dict[str, float]] = queries.get_state(conn, BEST_KEY) or {}
@@ -357,6 +357,20 @@ class AlertService:
             queries.add_event(conn, "alert_test", text, actor=by, severity="info" if ok == len(results) else "warning")
         return results
 
+    def reconfigure(self, config: Any) -> None:
+        """Use ``config``'s triggers, quiet hours and switches from the next check (the Settings page).
+
+        The channels stay as they are (set_channels changes them), and so does what the detectors
+        remember: a problem already being timed keeps its start, judged by the new hold.
+        """
+        with self._lock:  # a check in progress finishes with the settings it started with
+            self.config = config  # polling.interval_sec (also live): how fresh a reading must be
+            self.cfg = dataclasses.replace(config.alerts, urls=self.cfg.urls)
+            self._detectors.config = self.cfg
+            self._outbox.digest_at = self.cfg.digest_at
+            self._quiet = self.cfg.quiet_minutes()
+            self.dashboard_url = self._dashboard_url(config)
+
     def set_channels(self, urls: Sequence[str]) -> None:
         """Use these Apprise URLs from now on (the Settings page; ValueError, nothing changed, if one is unusable).
 
@@ -380,6 +394,11 @@ class AlertService:
                 self.cfg = dataclasses.replace(self.cfg, urls=urls)
 
     # --- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _dashboard_url(config: Any) -> str:
+        """The link in every message: alerts.dashboard_url, else this host on server.port."""
+        return (config.alerts.dashboard_url or default_dashboard_url(config.server.port)).rstrip("/") + "/"
+
     def _problem_json(self, p: Problem) -> dict:
         kind = KINDS[p.kind]
         miner = p.subject if p.kind in MINER_KINDS else None

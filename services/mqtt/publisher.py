@@ -66,6 +66,7 @@ class MqttPublisher:
         self._force_until: dict[str, float] = {}  # target -> monotonic deadline of its unthrottled state
         self._last_brief: dict[str, tuple] = {}  # miner id -> (state name, run state) last seen
         self._miner_sig: dict[str, tuple] = {}  # miner id -> what its discovery configs were built from
+        self._controller_topics: set[str] = set()  # every controller config topic announced by this process
         self._devices_path = config.data_path / DEVICES_FILE
         self._announced: set[str] = self._load_devices()  # miner ids with configs on the broker
         self.connects = 0
@@ -320,8 +321,12 @@ class MqttPublisher:
             # Controls a miner lost (commands off, a firmware that cannot) are emptied too.
             wanted.update({t: {} for t in discovery.miner_config_topics(mid, site) if t not in configs})
         price = self.runtime.prices.current(time.time()) if self.runtime.prices.configured else None
-        wanted.update(discovery.controller_configs(site, battery=self.runtime.battery.configured,
-                                                   price_unit=f"{price.unit}/kWh" if price and price.unit else None))
+        controller = discovery.controller_configs(site, battery=self.runtime.battery.configured,
+                                                  price_unit=f"{price.unit}/kWh" if price and price.unit else None)
+        # An entity the controller no longer has (the battery set to none on the Settings page) is emptied.
+        self._controller_topics.update(controller)
+        wanted.update({t: {} for t in self._controller_topics if t not in controller})
+        wanted.update(controller)
         for mid in sorted(self._announced - current):  # deleted miners: empty configs and state
             wanted.update({t: {} for t in discovery.miner_config_topics(mid, site)})
             self._miner_sig.pop(mid, None)

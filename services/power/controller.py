@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from services.rules.engine import FleetWish
 
@@ -90,6 +90,12 @@ def _ems_reason(percent: float, watts: float | None) -> str:
     return f"EMS dispatch {watts / 1000:.3f}".rstrip("0").rstrip(".") + " kW"
 
 
+def sun_clock(cfg: Any, tz: dt.tzinfo | None) -> SunClock:
+    """The night clock of an AutocontrolConfig: latitude/longitude, else the fixed sunrise and sunset."""
+    return SunClock(cfg.latitude, cfg.longitude, (cfg.sunrise_hour, cfg.sunrise_minute),
+                    (cfg.sunset_hour, cfg.sunset_minute), tz)
+
+
 class PowerController:
     """Decides the fleet's power each tick; state persists through ``store`` (get/set of JSON)."""
 
@@ -99,8 +105,7 @@ class PowerController:
         self.cfg = cfg
         self.store = store
         self.clock = clock
-        self.sun = sun or SunClock(cfg.latitude, cfg.longitude, (cfg.sunrise_hour, cfg.sunrise_minute),
-                                   (cfg.sunset_hour, cfg.sunset_minute), tz)
+        self.sun = sun or sun_clock(cfg, tz)
         saved = store.get(STATE_KEY)
         self.state = ControllerState.from_json(saved) if saved else ControllerState(enabled=cfg.enabled, policy=cfg.policy)
         self._saved = self._snapshot()

@@ -43,6 +43,11 @@ class SunClock:
         self._tz = tz
         self._cache: dict[tuple[dt.date, str], tuple[str, dt.datetime | None, dt.datetime | None]] = {}
 
+    @property
+    def tz(self) -> dt.tzinfo | None:
+        """The time zone local dates are taken in (None = the system's)."""
+        return self._tz
+
     def _day(self, local: dt.datetime) -> tuple[str, dt.datetime | None, dt.datetime | None]:
         """("sun", sunrise, sunset) | ("polar day"|"polar night", None, None) for local's date."""
         key = (local.date(), str(local.utcoffset()))

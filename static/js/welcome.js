@@ -209,8 +209,9 @@ async function noBattery() {
     const reply = await api("PATCH", "/api/settings", { "battery.source": "none" });
     const changed = Array.isArray(reply?.changed) && reply.changed.includes("battery.source");
     const restart = Array.isArray(reply?.restart_required) && reply.restart_required.includes("battery.source");
+    const live = Array.isArray(reply?.applied) && reply.applied.includes("battery.source");
     result("welcome-bat-result", !changed ? "Already saved: no battery."
-      : `Saved: no battery.${restart ? ` ${RESTART_HINT}` : ""}`);
+      : `Saved: no battery.${restart ? ` ${RESTART_HINT}` : live ? " In use now." : ""}`);
     loadBattery();
   } catch (e) {
     if (!e.redirected) result("welcome-bat-result", `Not saved: ${e.message}`, "error");

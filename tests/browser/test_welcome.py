@@ -162,7 +162,7 @@ def test_a_miner_added_elsewhere_takes_the_welcome_away_live(open_page, site):
     expect(page.locator("#welcome")).to_be_visible(timeout=10_000)
 
 
-def test_no_battery_saves_source_none_and_says_a_restart_applies_it(open_page, site):
+def test_no_battery_saves_source_none_and_applies_it_at_once(open_page, site):
     path = site.runtime.config.source
     assert load_config(path, environ={}).battery.source == "http"
     page = open_page()
@@ -170,17 +170,18 @@ def test_no_battery_saves_source_none_and_says_a_restart_applies_it(open_page, s
     expect(page.locator("#welcome-bat-now")).to_have_text("Saved source: an HTTP JSON source.")
     try:
         page.locator("#welcome").get_by_role("button", name="No battery").click()
-        restart = "It is used after a restart of the controller (sudo systemctl restart minerfleet)."
-        expect(page.locator("#welcome-bat-result")).to_have_text(f"Saved: no battery. {restart}")
-        expect(page.locator("#welcome-bat-now")).to_have_text(f"Saved source: no battery. {restart}")
+        expect(page.locator("#welcome-bat-result")).to_have_text("Saved: no battery. In use now.")
+        expect(page.locator("#welcome-bat-now")).to_have_text("Saved source: no battery.")
         assert load_config(path, environ={}).battery.source == "none"
-        assert site.runtime.config.battery.source == "http"  # the running source changes at a restart
+        assert site.runtime.config.battery.source == "none"  # battery.* applies live (BatteryMonitor.reconfigure)
+        assert not site.runtime.battery.configured and site.runtime.scheduler.get_job("battery") is None
         page.screenshot(path=str(ARTIFACTS / "welcome-desktop-battery.png"))
         page.locator("#welcome").get_by_role("button", name="No battery").click()  # again: nothing to change
         expect(page.locator("#welcome-bat-result")).to_have_text("Already saved: no battery.")
     finally:
         reply = requests.patch(f"{site.base}/api/settings", json={"battery.source": "http"}, headers=AUTH, timeout=10)
         assert reply.status_code == 200, reply.text
+        assert site.runtime.battery.source.name == "http"  # the meter again, for the tests that follow
 
 
 def test_later_is_remembered_and_welcome_1_brings_it_back(open_page):
