@@ -90,6 +90,7 @@ class BackupFile:
     size: int
     filename: str  # the download name: minerfleet-<site>-<UTC time>.tar.gz
     manifest: dict[str, Any]
+    path: Path | None = None  # where the file still has a name (build_archive(work=...)); None = unlinked
 
 
 def config_path_of(config: Config) -> Path:
@@ -338,7 +339,11 @@ def work_dir(data_dir: Path, now: float | None = None) -> Path:
     What a killed process left there (older than a day: no backup or restore runs that long)
     is removed on the way, so a power cut during a backup never fills the SD card for good.
     """
-    path = data_dir / WORK_DIR
+    return prepared_dir(data_dir / WORK_DIR, now)
+
+
+def prepared_dir(path: Path, now: float | None = None) -> Path:
+    """``path`` made (owner-only) with what a killed run left there more than a day ago removed."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = time.time() if now is None else now
     for entry in path.iterdir():
@@ -360,13 +365,20 @@ def _member(tar: tarfile.TarFile, name: str, size: int, fileobj: Any, mtime: flo
     tar.addfile(info, fileobj)
 
 
-def build_archive(config: Config, *, include_secrets: bool, now: float | None = None) -> BackupFile:
-    """Make the archive in DATA_DIR/backup-work and return it open and already unlinked (bounded memory)."""
+def build_archive(config: Config, *, include_secrets: bool, now: float | None = None,
+                  work: Path | None = None) -> BackupFile:
+    """Make the archive in DATA_DIR/backup-work and return it open and already unlinked (bounded memory).
+
+    ``work``: make the snapshot and the archive in this folder instead, and leave the archive
+    there under its temporary name (BackupFile.path) for the caller to rename: a scheduled
+    backup builds on the USB stick itself, so the SD card writes neither the snapshot nor the archive.
+    """
     now = time.time() if now is None else now
     data_dir = config.data_path
     db_path = data_dir / "fleet.db"
     config_path = config_path_of(config)
-    work = work_dir(data_dir)
+    keep_name = work is not None
+    work = work_dir(data_dir) if work is None else work
     db_size = db_path.stat().st_size if db_path.exists() else 0
     _check_space(work, 2 * db_size + 64 * 2**20)  # the snapshot plus an archive at most its size, and a margin
     when = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -410,7 +422,8 @@ def build_archive(config: Config, *, include_secrets: bool, now: float | None = 
         archive.flush()
         size = archive.tell()
         archive.seek(0)
-        os.unlink(archive.name)  # the open handle keeps the data until the download is sent and closed
+        if not keep_name:
+            os.unlink(archive.name)  # the open handle keeps the data until the download is sent and closed
     except BaseException:
         archive.close()
         _unlink(Path(archive.name))
@@ -419,7 +432,8 @@ def build_archive(config: Config, *, include_secrets: bool, now: float | None = 
         _unlink(snapshot)
         _unlink(Path(str(snapshot) + "-journal"))
     stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return BackupFile(file=archive, size=size, filename=f"minerfleet-{config.site}-{stamp}.tar.gz", manifest=manifest)
+    return BackupFile(file=archive, size=size, filename=f"minerfleet-{config.site}-{stamp}.tar.gz", manifest=manifest,
+                      path=Path(archive.name) if keep_name else None)
 
 
 def _unlink(path: Path) -> None:

@@ -1,11 +1,13 @@
 """Scheduled backups to a folder (docs/backup.md, "Scheduled backups"): an archive every few hours, the newest N kept.
 
-One run: ``build_archive`` (services/backup.py) makes the archive in DATA_DIR/backup-work;
-the folder's free space is checked against its size; it is copied to a hidden temporary
-name in the folder, fsynced and renamed with ``os.replace`` to
-``minerfleet-<site>-<UTC stamp>.tar.gz`` (so a half-written file never carries that name),
-the folder is fsynced, and this site's archives beyond the newest ``backup.keep`` are
-deleted. A file that does not match this site's name pattern is never touched.
+One run: ``build_archive`` (services/backup.py) makes the database snapshot and the archive
+in the folder's own work folder (``.minerfleet-work``), so the SD card writes neither: a
+200-miner database is hundreds of MB a run. The archive is fsynced there and renamed with
+``os.replace`` to ``minerfleet-<site>-<UTC stamp>.tar.gz`` (so a half-written file never
+carries that name), the folder is fsynced, and this site's archives beyond the newest
+``backup.keep`` are deleted. A file that does not match this site's name pattern is never
+touched. (An archive made elsewhere, a test's, is copied in under a hidden temporary name
+after a free-space check, then renamed the same way.)
 
 Timing: the scheduler calls ``tick()`` every TICK_SEC; it only compares times (the folder is
 listed at most every LIST_REFRESH_S, in that job's thread), and a run that is due is
@@ -47,6 +49,7 @@ STALE_PARTIAL_S = 86400.0  # a temporary file of this site older than this was l
 ACTOR = "system"  # the Events page files it under "system" (web/events_api.py ACTOR_GROUPS)
 _CHUNK = 1024 * 1024
 _STAMP = "%Y%m%d-%H%M%S"  # build_archive's file name stamp (UTC)
+WORK_SUBDIR = ".minerfleet-work"  # in the backup folder: the snapshot and the archive being built
 
 
 class ScheduleError(Exception):
@@ -140,15 +143,19 @@ def _copy(source: BinaryIO, out: BinaryIO, stop: threading.Event | None) -> None
 
 def write_archive(made: backup.BackupFile, folder: Path, *, secrets: bool,
                   stop: threading.Event | None = None) -> Path:
-    """Copy the open archive into ``folder`` under a temporary name, fsync, rename it to its final name.
+    """Give the archive its final name in ``folder``: renamed from the work folder, or copied in.
 
-    On any failure (ENOSPC midway, a removed stick) the temporary file is deleted and
-    nothing carries the final name. Mode 0600 with secrets, else 0644 (on FAT or a CIFS
-    share the mount options decide, and chmod is not tried twice).
+    Built in ``folder``'s work folder (``made.path``): fsynced and renamed. Otherwise copied
+    under a temporary name, fsynced and renamed. On any failure (ENOSPC midway, a removed
+    stick) nothing carries the final name and the copy's temporary file is deleted. Mode 0600
+    with secrets, else 0644 (on FAT or a CIFS share the mount options decide).
     """
     final = folder / made.filename
-    temp = folder / partial_name(made.filename)
     mode = 0o600 if secrets else 0o644
+    if made.path is not None and _renamed(made, final, mode):
+        _sync_folder(folder)
+        return final
+    temp = folder / partial_name(made.filename)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -167,11 +174,40 @@ def write_archive(made: backup.BackupFile, folder: Path, *, secrets: bool,
         except OSError:
             pass
         raise
+    _sync_folder(folder)
+    return final
+
+
+def _renamed(made: backup.BackupFile, final: Path, mode: int) -> bool:
+    """fsync the archive built in the work folder and rename it to ``final``; False if it is on another disk."""
+    out = made.file
+    try:
+        os.fchmod(out.fileno(), mode)
+    except OSError:
+        pass  # FAT/exFAT/CIFS: modes come from the mount options (docs/backup.md)
+    out.flush()
+    os.fsync(out.fileno())
+    try:
+        os.replace(made.path, final)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:  # the work folder is another mount (a bind mount inside the folder)
+            return False
+        raise
+    return True
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # not empty (a killed run's file, cleaned once it is a day old), or already gone
+
+
+def _sync_folder(folder: Path) -> None:
     try:
         fsync_dir(folder)  # the rename itself on the stick, before it may be pulled
     except OSError:
         pass  # some network file systems refuse fsync on a directory; the data is already synced
-    return final
 
 
 def first_run_ts(now: float, every_s: float, newest_ts: float | None) -> float:
@@ -332,12 +368,17 @@ class BackupSchedule:
             if not settings.dir:
                 raise ScheduleError("scheduled backups are off (backup.dir is empty)")
             self._check_folder(folder, cfg)
-            made = self._build(cfg, include_secrets=settings.include_secrets, now=started)
+            work = backup.prepared_dir(folder / WORK_SUBDIR, started)  # build's own check: room for it there
+            made = self._build(cfg, include_secrets=settings.include_secrets, now=started, work=work)
             try:
-                self._check_space(folder, made.size, settings.keep)
+                if made.path is None:  # made elsewhere: it needs room for a copy
+                    self._check_space(folder, made.size, settings.keep)
                 path = write_archive(made, folder, secrets=settings.include_secrets, stop=self._stop)
             finally:
                 made.file.close()
+                if made.path is not None:
+                    made.path.unlink(missing_ok=True)  # a failed rename: the half-done archive goes
+                _remove_if_empty(work)  # the folder shows only archives between runs
             deleted = prune(folder, cfg.site, settings.keep, keep_name=path.name, now=started)
         except Exception as exc:  # noqa: BLE001 - every failure is an event and the status; the next run may work
             return self._failed(cfg, exc)

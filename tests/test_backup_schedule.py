@@ -50,8 +50,9 @@ class Builder:
         self.entered = threading.Event()
         self.files: list[Any] = []
 
-    def __call__(self, config: Any, *, include_secrets: bool, now: float | None = None) -> backup.BackupFile:
-        self.calls.append({"include_secrets": include_secrets, "now": now})
+    def __call__(self, config: Any, *, include_secrets: bool, now: float | None = None,
+                 work: Path | None = None) -> backup.BackupFile:
+        self.calls.append({"include_secrets": include_secrets, "now": now, "work": work})
         self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(10)
@@ -194,7 +195,7 @@ def test_a_run_writes_the_final_name_with_its_mode_and_an_event(h):
     path = h.folder / name
     assert path.stat().st_size == h.builder.size and path.stat().st_mode & 0o777 == 0o644
     assert h.names() == [name]  # no temporary file left
-    assert h.builder.calls == [{"include_secrets": False, "now": T0}]
+    assert h.builder.calls == [{"include_secrets": False, "now": T0, "work": h.folder / bs.WORK_SUBDIR}]  # built on the stick
     assert h.builder.files[0].closed  # the unlinked work file is released
     [(kind, message, actor, severity)] = h.events
     assert (kind, actor, severity) == ("backup_saved", "system", "info") and f"{name} (293 KB) in {h.folder}" in message
@@ -208,6 +209,40 @@ def test_a_run_writes_the_final_name_with_its_mode_and_an_event(h):
     secret = h.folder / f"minerfleet-barn-{_stamp(T0 + HOUR)}.tar.gz"
     assert secret.stat().st_mode & 0o777 == 0o600
     assert h.builder.calls[-1]["include_secrets"] is True and "WITH secrets" in h.events[-1][1]
+
+
+class WorkBuilder(Builder):
+    """build_archive(work=...)'s shape: the archive left named in the work folder (BackupFile.path)."""
+
+    def __call__(self, config: Any, *, include_secrets: bool, now: float | None = None,
+                 work: Path | None = None) -> backup.BackupFile:
+        self.calls.append({"include_secrets": include_secrets, "now": now, "work": work})
+        path = work / "backup-abc.tar.gz"
+        fh = open(path, "w+b")
+        fh.write(b"z" * self.size)
+        fh.seek(0)
+        self.files.append(fh)
+        return backup.BackupFile(file=fh, size=self.size, filename=f"minerfleet-{config.site}-{_stamp(now)}.tar.gz",
+                                 manifest={}, path=path)
+
+
+def test_an_archive_built_on_the_stick_is_renamed_not_copied_and_a_failed_rename_leaves_nothing(h, monkeypatch):
+    h.builder = h.schedule._build = WorkBuilder()
+    h.free = 0  # no room for a copy: a rename needs none (the build checked the stick's space itself)
+    result = h.schedule.run()
+    name = f"minerfleet-barn-{_stamp(T0)}.tar.gz"
+    assert result["ok"] is True and h.names() == [name]  # the work folder removed once empty
+    assert (h.folder / name).read_bytes() == b"z" * h.builder.size and (h.folder / name).stat().st_mode & 0o777 == 0o644
+
+    def refuse(src, dst):  # the stick pulled at the rename
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(bs.os, "replace", refuse)
+    h.clock.now = T0 + HOUR
+    result = h.schedule.run()
+    assert result["ok"] is False and "Input/output error" in result["error"]
+    assert h.names() == [name]  # no half-done archive, no work folder
+    assert all(f.closed for f in h.builder.files)
 
 
 def test_prune_keeps_the_newest_n_of_this_site_and_never_touches_foreign_files(h):

@@ -190,4 +190,6 @@ def test_runs_leak_no_thread_or_descriptor(live):
     assert threading.active_count() <= threads, sorted(t.name for t in threading.enumerate())
     assert _fds() <= fds + 2, (fds, _fds())  # +2: a reader connection of the pool may be open at the moment
     assert len(list(folder.iterdir())) == 3  # keep: 3
-    assert not list(Path(runtime.config.data_path, "backup-work").iterdir())  # no work file left behind
+    assert not (folder / ".minerfleet-work").exists()  # the stick's work folder: gone after each run
+    # Built on the stick: the data disk (the SD card) got neither the snapshot nor the archive.
+    assert not Path(runtime.config.data_path, "backup-work").exists()
