@@ -282,16 +282,16 @@ def test_chart_loads_history_and_switches_range(open_page):
 
 def test_reconnects_after_the_socket_drops(open_page, site):
     open_page.allowed_errors = ("WebSocket connection to",)  # the socket is closed by the server on purpose
-    page = open_page(wait_live=False)
+    page = open_page()  # live: its first socket is open (and was announced) before the count starts
+    # Counted from here, not across a reload: under load the first page's socket could be announced
+    # after a listener set before the reload, and the count read 3 (CI on 8d905f7).
     sockets: list = []
     page.on("websocket", lambda ws: sockets.append(ws))
-    page.reload()
-    expect(page.locator("#live")).to_have_attribute("data-state", "live")
     site.restart_push()  # every socket gets "going away", as when the server restarts
     expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
     expect(page.locator("#live")).to_contain_text("reconnecting")
     expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
-    assert len(sockets) == 2
+    assert len(sockets) == 1  # one new socket: back at the first try (the new server is up first), no storm
 
 
 def test_polls_rest_while_the_socket_is_refused(open_page, site):
