@@ -47,12 +47,14 @@ class TlsFiles:
     certfile: Path
     keyfile: Path
     cafile: Path | None = None
+    require_certificate: bool = False  # clients must present a certificate signed by cafile (mutual TLS)
 
 
 class Broker:
     """One mosquitto process with a generated config; ``stop``/``start`` keep its address and port.
 
-    With ``tls`` its only listener speaks TLS (mosquitto's certfile/keyfile/cafile; no client certificates).
+    With ``tls`` its only listener speaks TLS (mosquitto's certfile/keyfile/cafile; client certificates
+    required with ``tls.require_certificate``).
     """
 
     def __init__(self, directory: Path, host: str, *, users: dict[str, str] | None = None,
@@ -73,6 +75,8 @@ class Broker:
             lines += [f"certfile {self.tls.certfile}", f"keyfile {self.tls.keyfile}"]
             if self.tls.cafile is not None:
                 lines.append(f"cafile {self.tls.cafile}")
+            if self.tls.require_certificate:
+                lines.append("require_certificate true")
         if self.users:
             pw = self.dir / "passwd"
             pw.write_text("")
@@ -127,7 +131,7 @@ class Listener:
     """A paho client in the test that subscribes and keeps every message, with waits on conditions."""
 
     def __init__(self, broker: Broker, *topics: str, username: str | None = None, password: str | None = None,
-                 ca_file: str | Path | None = None):
+                 ca_file: str | Path | None = None, client_cert: tuple[Path, Path] | None = None):
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []  # (topic, payload, retain)
@@ -136,7 +140,8 @@ class Listener:
         if username:
             self._client.username_pw_set(username, password)
         if ca_file is not None:  # a TLS listener: trust this CA, check the broker's name as the app does
-            self._client.tls_set(ca_certs=str(ca_file))
+            cert, key = client_cert or (None, None)  # (certificate, key) for a broker that asks for one
+            self._client.tls_set(ca_certs=str(ca_file), certfile=cert and str(cert), keyfile=key and str(key))
         self._topics = topics or ("#",)
         self._subscribed = threading.Event()
         self._client.on_connect = self._on_connect

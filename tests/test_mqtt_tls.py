@@ -95,6 +95,19 @@ class Ca:
                         keyfile=_write_key(key, directory / f"server-{stem}.key"), cafile=self.file)
 
 
+    def client(self, directory: Path, name: str) -> tuple[Path, Path]:
+        """A client certificate (clientAuth) for ``name`` and its key: (certificate file, key file)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(self.cert.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .sign(self.key, hashes.SHA256()))
+        return _write_cert(cert, directory / f"client-{name}.crt"), _write_key(key, directory / f"client-{name}.key")
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pki")
@@ -359,3 +372,94 @@ def test_settings_page_edits_the_battery_tls_keys(tmp_path, pki):
     result = editor.apply({"battery.mqtt.tls": True, "battery.mqtt.ca_file": str(pki["ca"].file)})
     assert result.config.battery.mqtt.ca_file == str(pki["ca"].file) and result.config.battery.mqtt.tls
 
+
+
+# --- mutual TLS: a broker that asks for a client certificate -----------------------------------
+MUTUAL = f"{NET}.5"
+
+
+@pytest.fixture
+def mutual(tmp_path, pki):
+    """mosquitto with require_certificate: clients need a certificate signed by home-ca."""
+    require_mosquitto()
+    server = pki["ca"].server(pki["dir"], MUTUAL)
+    tls = TlsFiles(server.certfile, server.keyfile, server.cafile, require_certificate=True)
+    with Broker(tmp_path / "mutual", MUTUAL, tls=tls) as b:
+        yield b
+
+
+def test_publisher_with_a_client_certificate_connects_to_a_broker_that_asks_for_one(tmp_path, mutual, pki):
+    cert, key = pki["ca"].client(pki["dir"], "minerfleet")
+    listener = Listener(mutual, "minerfleet/#", ca_file=pki["ca"].file, client_cert=pki["ca"].client(pki["dir"], "test"))
+    try:
+        with app_with_mqtt(tmp_path / "run", mutual, ca_file=str(pki["ca"].file), cert_file=str(cert),
+                           key_file=str(key)) as live:
+            live.runtime.start_mqtt()
+            listener.wait_for("minerfleet/status", lambda p: p == b"online")
+            status = wait_for(lambda: live.runtime.mqtt.status()["connected"] and live.runtime.mqtt.status(),
+                              message="connected with the client certificate")
+            assert status["tls"] is True and status["client_cert"] == str(cert) and status["last_error"] is None
+            assert "key_file" not in json.dumps(status) and str(key) not in json.dumps(status)
+    finally:
+        listener.close()
+
+
+def test_without_a_client_certificate_the_status_says_the_broker_may_want_one(tmp_path, mutual, pki):
+    with app_with_mqtt(tmp_path / "run", mutual, ca_file=str(pki["ca"].file)) as live:
+        live.runtime.start_mqtt()
+        error = wait_for(lambda: live.runtime.mqtt.status()["last_error"], message="an error")
+        assert not live.runtime.mqtt.status()["connected"]
+        assert "client certificate" in error and "mqtt.cert_file" in error, error
+    # A certificate from a CA the broker does not trust is named too.
+    cert, key = pki["other"].client(pki["dir"], "stranger")
+    with app_with_mqtt(tmp_path / "run2", mutual, ca_file=str(pki["ca"].file), cert_file=str(cert),
+                       key_file=str(key)) as live:
+        live.runtime.start_mqtt()
+        error = wait_for(lambda: live.runtime.mqtt.status()["last_error"], message="an error")
+        assert f"mqtt.cert_file {cert}" in error, error
+
+
+def test_battery_source_with_a_client_certificate_reads_a_published_soc(tmp_path, mutual, pki):
+    threads, fds = threading.active_count(), open_fds()
+    publisher = Listener(mutual, "house/#", ca_file=pki["ca"].file, client_cert=pki["ca"].client(pki["dir"], "house"))
+    cert, key = pki["ca"].client(pki["dir"], "battery")
+    source = _battery_source(mutual, pki["ca"].file, cert_file=str(cert), key_file=str(key))
+    try:
+        publisher.publish("house/battery", json.dumps({"soc": 64.0, "pv": 900, "load": 700, "bat": 200}), retain=True)
+        source.start()
+        reading = wait_for(lambda: _try_read(source), message="a reading over mutual TLS")
+        assert reading.soc_pct == 64.0 and source.status().connected
+    finally:
+        source.close()
+        publisher.close()
+    settle(threads, fds)
+
+
+@pytest.mark.parametrize("section, prefix", [("mqtt", "mqtt."), ("battery", "battery.mqtt.")])
+def test_a_bad_client_certificate_pair_is_refused_at_start_up_with_one_line(tmp_path, pki, section, prefix):
+    cert, key = pki["ca"].client(pki["dir"], "pair")
+    _other_cert, other_key = pki["ca"].client(pki["dir"], "other-pair")
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
+    cases = [
+        ({"cert_file": str(cert)}, "key_file: required with cert_file (the client certificate's private key, PEM)"),
+        ({"key_file": str(key)}, "cert_file: required with key_file (the client certificate, PEM)"),
+        ({"cert_file": "client.crt", "key_file": str(key)}, "cert_file: must be an absolute path, got 'client.crt'"),
+        ({"cert_file": str(cert), "key_file": "/nonexistent/c.key"}, "key_file: no such file: /nonexistent/c.key"),
+        ({"cert_file": str(cert), "key_file": str(other_key)}, f"key_file: {other_key} is not the private key of {cert}"),
+        ({"cert_file": str(cert), "key_file": str(encrypted)},
+         f"key_file: {encrypted} is encrypted (a passphrase cannot be given): store it unencrypted, owner-only"),
+        ({"cert_file": str(pki["ca"].file), "key_file": str(key)},
+         f"key_file: {key} is not the private key of {pki['ca'].file}"),
+    ]
+    path = tmp_path / "config.yaml"
+    for keys, message in cases:
+        data = {"mqtt": keys} if section == "mqtt" else {"battery": {"mqtt": keys}}
+        path.write_text(json.dumps(data))
+        with pytest.raises(ConfigError) as err:
+            load_config(path, environ={})
+        assert str(err.value) == f"{prefix}{message}", keys
+    path.write_text(json.dumps({"mqtt": {"cert_file": str(cert), "key_file": str(key)}}))
+    config = load_config(path, environ={})  # a good pair loads, and implies TLS
+    assert config.mqtt.cert_file == str(cert)

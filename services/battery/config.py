@@ -101,12 +101,16 @@ class MqttConfig:
     keepalive_sec: int = 60
     tls: bool = False  # TLS with the system's CA certificates (or ca_file's); brokers usually listen on 8883
     ca_file: str = ""  # a PEM CA certificate (the broker's own CA) to trust instead of the system's; implies TLS
+    cert_file: str = ""  # a client certificate (PEM) for a broker that asks for one; implies TLS
+    key_file: str = ""  # its private key (PEM, unencrypted, readable by the service's user only)
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, f"port: must be 1-65535, got {self.port}")
         _check(10 <= self.keepalive_sec <= 3600, f"keepalive_sec: must be 10-3600, got {self.keepalive_sec}")
         problem = mqtt_tls.ca_file_problem(self.ca_file)
         _check(problem is None, f"ca_file: {problem}")
+        pair = mqtt_tls.client_cert_problem(self.cert_file, self.key_file)
+        _check(pair is None, f"{pair[0]}: {pair[1]}" if pair else "")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def _paho_client(cfg: MqttConfig) -> Any:
         raise BatteryError("battery.source mqtt needs the Python package paho-mqtt "
                            "(.venv/bin/pip install paho-mqtt)") from None
     client = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    mqtt_tls.configure(client, tls=cfg.tls, ca_file=cfg.ca_file)  # battery.mqtt.tls / battery.mqtt.ca_file
+    mqtt_tls.configure(client, tls=cfg.tls, ca_file=cfg.ca_file,  # battery.mqtt.tls / ca_file / cert_file
+                       cert_file=cfg.cert_file, key_file=cfg.key_file)
     return client
 
 
@@ -101,8 +102,8 @@ class MqttSource(BatterySource):
             return
         try:
             client = self._client_factory(self.cfg)
-        except (OSError, ValueError) as exc:  # battery.mqtt.ca_file removed or replaced since the start-up check
-            raise BatteryError(f"MQTT: TLS: battery.mqtt.ca_file {self.cfg.ca_file} unusable: "
+        except (OSError, ValueError) as exc:  # a TLS file removed or replaced since the start-up check
+            raise BatteryError(f"MQTT: TLS: {mqtt_tls.files_text(self.cfg, 'battery.mqtt.')} unusable: "
                                f"{getattr(exc, 'strerror', None) or exc}") from None
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password or None)
@@ -134,13 +135,13 @@ class MqttSource(BatterySource):
         self._connected = False
         if not self._answered and self._client is not None:
             # Dropped before any CONNACK: most often plain MQTT sent to a TLS port.
-            self._set_conn_error(mqtt_tls.unanswered(mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file),
-                                                     "battery.mqtt."))
+            self._set_conn_error(mqtt_tls.unanswered(mqtt_tls.tls_on(self.cfg),
+                                                     "battery.mqtt.", self.cfg.cert_file))
 
     def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
         """paho's thread: keep why the attempt failed (a TLS failure must not read like a silent broker)."""
         try:
-            why = mqtt_tls.current_error(tls=mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file),
+            why = mqtt_tls.current_error(tls=mqtt_tls.tls_on(self.cfg),
                                          ca_key="battery.mqtt.ca_file", ca_file=self.cfg.ca_file)
         except Exception:  # noqa: BLE001 - paho's thread must live on whatever the description does
             why = ""

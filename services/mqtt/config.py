@@ -34,6 +34,8 @@ class MqttPublisherConfig:
     password: str = field(default="", repr=False)  # env MQTT_PUBLISH_PASSWORD; never logged or returned
     tls: bool = False  # TLS with the system's CA certificates (or ca_file's)
     ca_file: str = ""  # a PEM CA certificate (the broker's own CA) to trust instead of the system's; implies TLS
+    cert_file: str = ""  # a client certificate (PEM) for a broker that asks for one; implies TLS
+    key_file: str = ""  # its private key (PEM, unencrypted, readable by the service's user only)
     # Every topic of this controller starts with it; "{site}" is replaced by the site name, so several
     # controllers on one broker can share one setting: "minerfleet/{site}" (docs/scale-out.md).
     base_topic: str = "minerfleet"
@@ -61,6 +63,8 @@ class MqttPublisherConfig:
         _check(not self.password or bool(self.username), "password: needs a username")
         problem = mqtt_tls.ca_file_problem(self.ca_file)
         _check(problem is None, f"ca_file: {problem}")
+        pair = mqtt_tls.client_cert_problem(self.cert_file, self.key_file)
+        _check(pair is None, f"{pair[0]}: {pair[1]}" if pair else "")
 
 
 def apply_env(data: dict, environ: typing.Mapping[str, str]) -> None:

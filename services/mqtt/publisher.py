@@ -86,8 +86,9 @@ class MqttPublisher:
         host, port = self.cfg.host, self.cfg.port
         try:
             self._client = self._make_client()
-        except (OSError, ValueError) as exc:  # mqtt.ca_file removed or replaced since the start-up check
-            self._error(f"TLS: mqtt.ca_file {self.cfg.ca_file} unusable: {getattr(exc, 'strerror', None) or exc} "
+        except (OSError, ValueError) as exc:  # a TLS file removed or replaced since the start-up check
+            why = getattr(exc, "strerror", None) or exc
+            self._error(f"TLS: {mqtt_tls.files_text(self.cfg, 'mqtt.')} unusable: {why} "
                         "(not connecting; fix it and restart)")
             return
         self._client.connect_async(host, port, keepalive=self.cfg.keepalive_sec)
@@ -106,7 +107,8 @@ class MqttPublisher:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, self.cfg.password or None)
-        mqtt_tls.configure(client, tls=self.cfg.tls, ca_file=self.cfg.ca_file)  # mqtt.tls / mqtt.ca_file
+        mqtt_tls.configure(client, tls=self.cfg.tls, ca_file=self.cfg.ca_file,  # mqtt.tls / ca_file / cert_file
+                           cert_file=self.cfg.cert_file, key_file=self.cfg.key_file)
         # The broker publishes this if the connection dies without a DISCONNECT (crash, power cut, network).
         client.will_set(self.topics.status, "offline", qos=QOS, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
@@ -163,7 +165,8 @@ class MqttPublisher:
         """Connection state for the dashboard and the API; never the password."""
         return {
             "enabled": True, "connected": self._connected, "host": self.cfg.host, "port": self.cfg.port,
-            "tls": mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), "ca_file": self.cfg.ca_file or None,
+            "tls": mqtt_tls.tls_on(self.cfg), "ca_file": self.cfg.ca_file or None,
+            "client_cert": self.cfg.cert_file or None,
             "username": self.cfg.username or None, "client_id": self.client_id,
             "base_topic": self.topics.base, "status_topic": self.topics.status,
             "discovery": self.cfg.discovery, "discovery_prefix": self.cfg.discovery_prefix,
@@ -203,7 +206,7 @@ class MqttPublisher:
         self.connect_failures += 1
         # Why: a TLS failure (wrong CA, a certificate for another name) must not read like a broker that is down.
         try:
-            why = mqtt_tls.current_error(tls=mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), ca_key="mqtt.ca_file",
+            why = mqtt_tls.current_error(tls=mqtt_tls.tls_on(self.cfg), ca_key="mqtt.ca_file",
                                          ca_file=self.cfg.ca_file)
         except Exception:  # noqa: BLE001 - paho's thread must live on whatever the description does
             why = ""
@@ -216,7 +219,8 @@ class MqttPublisher:
             self._connected = False
             if not self._closed.is_set() and not self._answered:
                 # Dropped before any CONNACK: paho only says "lost"; most often plain MQTT sent to a TLS port.
-                why = mqtt_tls.unanswered(mqtt_tls.enabled(self.cfg.tls, self.cfg.ca_file), "mqtt.")
+                why = mqtt_tls.unanswered(mqtt_tls.tls_on(self.cfg), "mqtt.",
+                                          self.cfg.cert_file)
                 self._error(f"cannot connect to {self.cfg.host}:{self.cfg.port}: {why} (retrying with backoff)")
             return
         # The reason is recorded before `connected` turns false: status() never shows a drop without its reason.
