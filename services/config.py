@@ -25,6 +25,7 @@ from services.battery.config import BatteryConfig
 from services.battery.config import apply_env as _apply_battery_env
 from services.mqtt.config import MqttPublisherConfig
 from services.mqtt.config import apply_env as _apply_mqtt_env
+from services.netinfo import MAX_SUBNETS, subnet_parts
 from services.rules import Rule
 from services.prices.config import PricesConfig
 from services.prices.config import apply_env as _apply_prices_env
@@ -81,19 +82,23 @@ class ServerConfig:
 class NetworkConfig:
     """How miners are found and reached."""
 
-    subnet: str = "auto"  # CIDR to discover, or "auto" = the Pi's own LAN
+    subnet: str = "auto"  # CIDR to discover, or "auto" = the Pi's own LAN; several: "192.168.1.0/24, 10.0.5.0/24"
     port_offset: int = 0  # added to every miner port (80, 4028); for simulators run without root
     probe_timeout_sec: float = 0.6  # how long discovery waits for TCP connects (absent hosts stay silent)
     discover_on_start: bool = False  # scan the subnet once at start when no miner is known yet
     discover_every_min: int = 0  # periodic discovery, 0 = off
 
     def validate(self) -> None:
-        if self.subnet != "auto":
+        parts = subnet_parts(self.subnet)
+        _check(len(parts) <= MAX_SUBNETS, f"subnet: at most {MAX_SUBNETS} networks, got {len(parts)}")
+        for part in parts:
+            if part == "auto":
+                continue
             try:
-                net = ipaddress.ip_network(self.subnet, strict=False)
+                net = ipaddress.ip_network(part, strict=False)
             except ValueError:
-                raise ValueError(f"subnet: not a CIDR network like 192.168.1.0/24: {self.subnet!r}") from None
-            _check(net.version == 4 and net.prefixlen >= 16, f"subnet: must be IPv4 and /16 or smaller, got {self.subnet}")
+                raise ValueError(f"subnet: not a CIDR network like 192.168.1.0/24: {part!r}") from None
+            _check(net.version == 4 and net.prefixlen >= 16, f"subnet: must be IPv4 and /16 or smaller, got {part}")
         _check(0 <= self.port_offset <= 60000, f"port_offset: must be 0-60000, got {self.port_offset}")
         _check(0.05 <= self.probe_timeout_sec <= 10, f"probe_timeout_sec: must be 0.05-10, got {self.probe_timeout_sec}")
         _check(self.discover_every_min >= 0, f"discover_every_min: must be >= 0, got {self.discover_every_min}")

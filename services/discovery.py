@@ -20,7 +20,7 @@ from typing import Any, Callable
 from miners import detect
 from services.fleet import FleetManager
 from services.miner_state import ip_sort_key
-from services.netinfo import resolve_subnet
+from services.netinfo import MAX_SUBNETS, resolve_subnets, subnet_parts, subnets_text
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +75,29 @@ class Discovery:
         detected from this host's own LAN (network.subnet "auto" or empty) rather than configured."""
         setting = self.fleet.config.network.subnet
         try:
-            subnet: str | None = str(resolve_subnet(setting))
+            subnet: str | None = subnets_text(resolve_subnets(setting))
         except ValueError:  # no default route and nothing configured: the user must type one
             subnet = None
-        return {"default_subnet": subnet, "subnet_detected": not setting or setting == "auto"}
+        return {"default_subnet": subnet, "subnet_detected": "auto" in subnet_parts(setting)}
 
     def start(self, subnet: str | None = None, *, wait: bool = False) -> DiscoveryJob:
-        """Validate the subnet and scan it in a background thread (ValueError, DiscoveryBusy)."""
-        net = resolve_subnet(subnet or self.fleet.config.network.subnet)
-        if net.num_addresses > MAX_HOSTS:
-            raise ValueError(f"{net} has {net.num_addresses} addresses; scan at most {MAX_HOSTS} (a /20) at once")
-        hosts = [str(h) for h in (net.hosts() if net.num_addresses > 2 else net)]
+        """Validate the subnet(s) and scan them in a background thread (ValueError, DiscoveryBusy).
+
+        ``subnet`` may list several networks ("192.168.1.0/24, 10.0.5.0/24"), as network.subnet may;
+        together they hold at most MAX_HOSTS addresses, each address probed once.
+        """
+        nets = resolve_subnets(subnet or self.fleet.config.network.subnet)
+        if len(nets) > MAX_SUBNETS:
+            raise ValueError(f"at most {MAX_SUBNETS} networks at once, got {len(nets)}")
+        size = sum(net.num_addresses for net in nets)
+        if size > MAX_HOSTS:
+            what = str(nets[0]) if len(nets) == 1 else f"{subnets_text(nets)} together"
+            raise ValueError(f"{what} has {size} addresses; scan at most {MAX_HOSTS} (a /20) at once")
+        hosts = list(dict.fromkeys(str(h) for net in nets for h in (net.hosts() if net.num_addresses > 2 else net)))
         with self._lock:
             if self.latest and self.latest.state == "running":
                 raise DiscoveryBusy("a discovery is already running")
-            job = DiscoveryJob(job_id=uuid.uuid4().hex[:12], subnet=str(net), total=len(hosts))
+            job = DiscoveryJob(job_id=uuid.uuid4().hex[:12], subnet=subnets_text(nets), total=len(hosts))
             self.latest = job
         thread = threading.Thread(target=self._run, args=(job, hosts), name="discovery", daemon=True)
         thread.start()

@@ -55,6 +55,30 @@ def own_lan(route_file: str = "/proc/net/route") -> ipaddress.IPv4Network | None
     return net
 
 
+MAX_SUBNETS = 16  # network.subnet may list several networks (VLANs, a second shed)
+
+
+def subnet_parts(setting: str) -> list[str]:
+    """The entries of a subnet setting: "192.168.1.0/24, 10.0.5.0/24" -> two; "" -> ["auto"]."""
+    parts = [p.strip() for p in (setting or "").replace(";", ",").split(",")]
+    return [p for p in parts if p] or ["auto"]
+
+
+def resolve_subnets(setting: str) -> list[ipaddress.IPv4Network]:
+    """Every network a subnet setting names ("auto" = the own LAN), in order, repeats left out; ValueError as resolve_subnet."""
+    out: list[ipaddress.IPv4Network] = []
+    for part in subnet_parts(setting):
+        net = resolve_subnet(part)
+        if net not in out:
+            out.append(net)
+    return out
+
+
+def subnets_text(nets: list[ipaddress.IPv4Network]) -> str:
+    """How a list of networks is shown and sent back: "192.168.1.0/24, 10.0.5.0/24"."""
+    return ", ".join(str(n) for n in nets)
+
+
 def resolve_subnet(setting: str) -> ipaddress.IPv4Network:
     """A configured subnet, or the own LAN for "auto"; ValueError when neither is known."""
     if setting and setting != "auto":

@@ -20,8 +20,9 @@ def start_discovery():
     subnet = body.get("subnet")  # absent or null: the configured subnet (or the Pi's own LAN)
     if subnet is not None:
         if not isinstance(subnet, str) or not subnet.strip():
-            raise BadRequest("subnet must be a string like 192.168.1.0/24 (leave it out for the configured one)")
-        subnet = text(subnet, "subnet", max_len=64).strip()
+            raise BadRequest("subnet must be a string like 192.168.1.0/24, or several with commas "
+                             "(leave it out for the configured one)")
+        subnet = text(subnet, "subnet", max_len=400).strip()  # several: "192.168.1.0/24, 10.0.5.0/24"
     runtime = access.runtime()
     try:
         job = runtime.discovery.start(subnet)
