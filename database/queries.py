@@ -61,8 +61,8 @@ def update_settings(conn: sqlite3.Connection, ip: str, values: dict[str, Any]) -
         return
     args = []
     for key, value in values.items():
-        if key == "tags":
-            value = json.dumps(list(value)) if value else None
+        if key == "tags":  # None = not set here (config.yaml's apply); [] = none
+            value = None if value is None else json.dumps(list(value))
         elif isinstance(value, bool):
             value = int(value)
         args.append(value)

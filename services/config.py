@@ -31,6 +31,7 @@ from services.prices.config import PricesConfig
 from services.prices.config import apply_env as _apply_prices_env
 from services.profitability.config import ProfitabilityConfig
 from services.solo.config import SoloConfig
+from services.tags import MAX_TAGS, TAG_RE, TAG_RULE
 
 
 class ConfigError(Exception):
@@ -181,6 +182,11 @@ class SecurityConfig:
         _check(not self.admin_password or len(self.admin_password) >= 8, "admin_password: must be at least 8 characters")
 
 
+# A miner's location and notes: the same limits for config.yaml and the browser (services/miner_settings.py).
+MAX_LOCATION = 64
+MAX_NOTES = 1000
+
+
 @dataclass(frozen=True)
 class MinerEntry:
     """A miner listed by hand (found without discovery)."""
@@ -197,6 +203,10 @@ class MinerEntry:
     max_w: float | None = None
     max_temp_c: float | None = None  # None = autocontrol.overheat_c (itself None = the family's limit)
     autocontrol: bool = True  # false = the controller never commands this miner (a fixed load)
+    # Shown and filtered on the Miners page; a value set in the browser wins (services/miner_settings.py).
+    tags: tuple[str, ...] = ()  # e.g. [shed, solar]: bulk actions and rules can target a tag
+    location: str = ""
+    notes: str = ""
 
     def validate(self) -> None:
         try:
@@ -211,6 +221,12 @@ class MinerEntry:
                f"min_w: must be at most max_w ({self.max_w}), got {self.min_w}")
         _check(self.max_temp_c is None or 30 <= self.max_temp_c <= 130,
                f"max_temp_c: must be 30-130, got {self.max_temp_c}")
+        _check(len(self.tags) <= MAX_TAGS, f"tags: at most {MAX_TAGS}, got {len(self.tags)}")
+        for i, tag in enumerate(self.tags):
+            _check(isinstance(tag, str) and bool(TAG_RE.fullmatch(tag.strip())),
+                   f"tags[{i}]: {TAG_RULE}; got {str(tag)[:40]!r}")
+        _check(len(self.location) <= MAX_LOCATION, f"location: at most {MAX_LOCATION} characters, got {len(self.location)}")
+        _check(len(self.notes) <= MAX_NOTES, f"notes: at most {MAX_NOTES} characters, got {len(self.notes)}")
 
 
 @dataclass(frozen=True)

@@ -10,29 +10,27 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any, Mapping
 
-from services.config import MinerEntry
+from services.config import MAX_LOCATION, MAX_NOTES, MinerEntry
+from services.tags import MAX_TAGS, TAG_RE, TAG_RULE
 
 FIELDS = ("name", "tags", "enabled", "notes", "location", "nominal_w", "min_w", "max_w", "max_temp_c",
           "autocontrol")
 LIMITS = ("nominal_w", "min_w", "max_w", "max_temp_c")
-FROM_CONFIG = ("name", *LIMITS, "autocontrol")  # the fields a config.yaml entry can also set
+_TEXTS = ("name", "notes", "location")  # "" in config.yaml = not set there
+FROM_CONFIG = ("name", "tags", "notes", "location", *LIMITS, "autocontrol")  # the fields a config.yaml entry can also set
 MAX_NAME = 64
-MAX_TAGS = 16
-MAX_NOTES = 1000
-MAX_LOCATION = 64
-_TAG = re.compile(r"[A-Za-z0-9 _.-]{1,32}")
 _NOTE_SPACE = "\n\r\t"  # allowed in notes besides printable characters
 _SHOWN_MAX = 40  # event text: longer values are cut
 
 
 def stored(row: Mapping[str, Any]) -> dict[str, Any]:
     """The settings stored for one miner (a database row): None = not set here."""
-    tags = json.loads(row["tags"]) if row["tags"] else []
+    # NULL = not set here (config.yaml's tags apply); "[]" = set here to none.
+    tags = None if row["tags"] is None else tuple(json.loads(row["tags"]))
     autocontrol = row["autocontrol"]
-    return {"name": row["name"], "tags": tuple(tags), "enabled": bool(row["enabled"]), "notes": row["notes"],
+    return {"name": row["name"], "tags": tags, "enabled": bool(row["enabled"]), "notes": row["notes"],
             "location": row["location"], "nominal_w": row["nominal_w"], "min_w": row["min_w"],
             "max_w": row["max_w"], "max_temp_c": row["max_temp_c"],
             "autocontrol": None if autocontrol is None else bool(autocontrol)}
@@ -43,9 +41,13 @@ def effective(values: Mapping[str, Any], entry: MinerEntry | None) -> dict[str, 
     out = dict(values)
     for key in FROM_CONFIG:
         if out.get(key) is None and entry is not None:
-            out[key] = (entry.name or None) if key == "name" else getattr(entry, key)
+            value = getattr(entry, key)
+            out[key] = (value.strip() or None) if key in _TEXTS else value
     if out.get("autocontrol") is None:
         out["autocontrol"] = True
+    if out.get("tags") is None:
+        out["tags"] = ()
+    out["tags"] = tuple(t.strip() for t in out["tags"])
     return out
 
 
@@ -83,9 +85,9 @@ def _text(value: Any, key: str, max_len: int, *, multiline: bool = False) -> str
     return value or None  # "" clears, like null
 
 
-def _tags(value: Any) -> tuple[str, ...]:
+def _tags(value: Any) -> tuple[str, ...] | None:
     if value is None:
-        return ()
+        return None  # back to config.yaml's tags (none there: none); [] = none, whatever the file says
     if not isinstance(value, list):
         raise ValueError("tags: must be a list of strings")
     if len(value) > MAX_TAGS:
@@ -95,8 +97,8 @@ def _tags(value: Any) -> tuple[str, ...]:
         if not isinstance(tag, str):
             raise ValueError(f"tags[{i}]: must be a string")
         tag = tag.strip()
-        if not _TAG.fullmatch(tag):
-            raise ValueError(f"tags[{i}]: 1-32 characters of letters, digits, space, _ . -; got {tag[:40]!r}")
+        if not TAG_RE.fullmatch(tag):
+            raise ValueError(f"tags[{i}]: {TAG_RULE}; got {tag[:40]!r}")
         if tag not in out:
             out.append(tag)
     return tuple(out)

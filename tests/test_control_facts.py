@@ -40,3 +40,10 @@ def test_the_average_is_judged_before_this_tick_and_follows_an_hour_constant():
     assert tracker.update([record(ip, 0.0)], 3600.0, fresh=[ip])[ip].avg_1h_hs == asleep
     tracker.update([], 150.0)
     assert tracker.update([record(ip, 80.0)], 180.0, fresh=[ip])[ip].avg_1h_hs is None
+
+
+def test_the_tags_are_the_miners_own_for_rule_targets():
+    tracker = MinerFactsTracker()
+    tagged = SimpleNamespace(**vars(record("10.0.0.1", 1e12)), tags=("shed", "solar"))
+    facts = tracker.update([tagged, record("10.0.0.2", 1e12)], 0.0, fresh=["10.0.0.1", "10.0.0.2"])
+    assert facts["10.0.0.1"].tags == ("shed", "solar") and facts["10.0.0.2"].tags == ()

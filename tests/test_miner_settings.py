@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from services import bulk
 from services import miner_settings as ms
 from services.battery import BatteryReading
 from services.config import MinerEntry
@@ -93,7 +94,8 @@ def yaml_fleet(tmp_path):
 
     path = tmp_path / "config.yaml"
     path.write_text(BASE_CONFIG + "miners:\n  - ip: 10.0.0.1\n    family: fakepower\n    name: from yaml\n"
-                                  "    nominal_w: 40\n    max_w: 35\n")
+                                  "    nominal_w: 40\n    max_w: 35\n    tags: [shed, solar]\n"
+                                  "    location: barn, rack 2\n    notes: fan replaced 2026-11\n")
     config = load_config(path, environ={})
     reset_fakes()
     db = Database(config.data_path / "fleet.db")
@@ -118,6 +120,38 @@ def test_patch_wins_over_yaml_and_null_goes_back_to_it(yaml_fleet):
     assert (record.name, record.max_w) == ("browser", 30.0)
     fleet.update_settings("10.0.0.1", {"name": None, "max_w": None}, actor="token")
     assert (record.name, record.max_w, record.set_here) == ("from yaml", 35, frozenset())
+
+
+def test_yaml_tags_location_and_notes_apply_until_set_here_and_null_or_empty_list_differ(yaml_fleet):
+    fleet = yaml_fleet.fleet
+    record = fleet.get("10.0.0.1")
+    assert (record.tags, record.location, record.notes) == (("shed", "solar"), "barn, rack 2", "fan replaced 2026-11")
+    assert fleet.miners_list()[0]["tags"] == ["shed", "solar"]
+    assert bulk.tagged(fleet, "solar") == ["10.0.0.1"]  # bulk actions (and rules) find a YAML tag
+    fleet.update_settings("10.0.0.1", {"tags": ["rack 1"], "location": "house"}, actor="token")
+    assert (record.tags, record.location, record.notes) == (("rack 1",), "house", "fan replaced 2026-11")
+    fleet.update_settings("10.0.0.1", {"tags": []}, actor="token")  # [] = none here, whatever the file says
+    assert record.tags == () and "tags" in record.set_here
+    fleet._records.clear()
+    fleet._load_from_db()  # a restart keeps "none"
+    assert fleet.get("10.0.0.1").tags == ()
+    fleet.update_settings("10.0.0.1", {"tags": None, "location": None}, actor="token")  # null: back to the file's
+    record = fleet.get("10.0.0.1")
+    assert (record.tags, record.location) == (("shed", "solar"), "barn, rack 2") and "tags" not in record.set_here
+
+
+@pytest.mark.parametrize("entry, line", [
+    ("    tags: [ok, 'bad/tag']\n", "miners[0].tags[1]: 1-32 characters of letters, digits, space, _ . -; got 'bad/tag'"),
+    ("    location: " + "x" * 65 + "\n", "miners[0].location: at most 64 characters, got 65"),
+])
+def test_a_bad_yaml_tag_or_location_stops_start_up_naming_it(tmp_path, entry, line):
+    from services.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("miners:\n  - ip: 10.0.0.1\n    family: bitaxe\n" + entry)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert str(err.value) == line
 
 
 # --- the API ---------------------------------------------------------------------------------------

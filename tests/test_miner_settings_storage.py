@@ -80,5 +80,5 @@ def test_the_miner_list_shows_the_settings_and_never_credentials(runtime):
     data = fleet.miners_list()[0]
     assert data["tags"] == ["rack 1"] and data["notes"] == "by the door" and data["max_w"] == 900.0
     assert data["enabled"] is False and data["status"] == "disabled" and data["online"] is False
-    assert data["set_here"] == ["max_w"]
+    assert data["set_here"] == ["max_w", "notes", "tags"]  # the config.yaml-settable fields stored here
     assert "s3cret-pw" not in repr(fleet.get("10.0.0.1").to_dict(detail=True))

@@ -123,7 +123,7 @@ def test_duplicate_name_is_409_and_changes_nothing(env):
     ({**MINIMAL, "then": {"action": "percent", "value": 101}}, "then.value: must be 0 to 100"),
     ({**MINIMAL, "then": {"action": "restart"}, "cooldown_min": 2}, "cooldown_min: a restart rule needs at least 10"),
     ({**MINIMAL, "target": {"family": "no-such-family"}}, "target.family: unknown family"),
-    ({**MINIMAL, "target": {"tag": "bedroom"}}, "target.tag: miners have no tags yet"),
+    ({**MINIMAL, "target": {"tag": ""}}, "target.tag: 1-32 characters"),
     ({"when": {"price_above": 30}, "then": {"action": "sleep"}}, "name: missing"),
     ({**MINIMAL, "name": "a/b"}, "name: must not contain '/'"),
     ({**MINIMAL, "extra": 1}, "extra: unknown key"),

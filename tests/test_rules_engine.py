@@ -278,6 +278,12 @@ def test_targets_miners_and_family():
     family = rule("fam", target={"family": "bitaxe"})
     out, _ = run(family, ctx(price=40, miners=[miner(A), miner(B, family="bitaxe")]))
     assert set(out.miners) == {B}
+    tagged = rule("shed", target={"tag": "shed"})
+    assert tagged.target.to_json() == {"tag": "shed"}
+    out, _ = run(tagged, ctx(price=40, miners=[miner(A, tags=("house",)), miner(B, tags=("solar", "shed"))]))
+    assert set(out.miners) == {B}
+    out, _ = run(rule("none", target={"tag": "garage"}), ctx(price=40))
+    assert out.miners == {} and out.fleet is None  # a tag no miner carries: the rule acts on none
 
 
 def test_commands_go_to_the_target_once_when_the_rule_fires():

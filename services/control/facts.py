@@ -40,7 +40,8 @@ class MinerFactsTracker:
             status = r.status if online else None
             hashrate = status.hashrate_hs if status is not None else None
             facts[r.ip] = MinerFacts(ip=r.ip, name=r.name or r.ip, family=r.family,
-                                     tags=tuple((tags or {}).get(r.ip, ())), online=online,
+                                     tags=tuple(tags[r.ip] if tags and r.ip in tags else getattr(r, "tags", ()) or ()),
+                                     online=online,
                                      offline_since=self._offline_since.get(r.ip),
                                      temp_c=status.temp_c if status is not None else None,
                                      hashrate_hs=hashrate, avg_1h_hs=self._average_before(r.ip, hashrate, now))

@@ -99,7 +99,7 @@ class Target:
 
     miners: tuple[str, ...] = ()
     family: str | None = None
-    tag: str | None = None  # MinerFacts.tags; the parser refuses it until miners can carry tags
+    tag: str | None = None  # the miners carrying it (MinerFacts.tags: the Miners page or config.yaml)
 
     def to_json(self) -> dict[str, Any]:
         """The target as written in a rule."""

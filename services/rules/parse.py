@@ -14,6 +14,7 @@ from typing import Any, Collection
 
 from services.rules.model import (ACTIONS, DAYS, MINER_TRIGGERS, RESTART_MAX_MAX_PER_DAY, RESTART_MIN_COOLDOWN_MIN,
                                   TRIGGERS, Action, Conditions, Rule, Target, TimeWindow)
+from services.tags import TAG_RE, TAG_RULE
 
 NAME_MAX = 64
 MESSAGE_MAX = 200
@@ -173,10 +174,13 @@ def _target(value: Any, key: str, families: Collection[str] | None) -> Target | 
         return None
     data = _mapping(value, key, TARGET_KEYS)
     if len(data) != 1:
-        raise RuleError(f"{key}: give exactly one of miners or family (leave target out for the whole fleet)")
+        raise RuleError(f"{key}: give exactly one of miners, family or tag (leave target out for the whole fleet)")
     if "tag" in data:
-        raise RuleError(f"{key}.tag: miners have no tags yet (they come with per-miner settings); "
-                        "use miners or family")
+        tag = data["tag"]
+        if not isinstance(tag, str) or not TAG_RE.fullmatch(tag.strip()):
+            raise RuleError(f"{key}.tag: {TAG_RULE} (a miner's tag, set on the Miners page or in "
+                            f"config.yaml), got {str(tag)[:40]!r}")
+        return Target(tag=tag.strip())  # a tag no miner carries yet: the rule acts on none until one does
     if "family" in data:
         family = data["family"]
         if not isinstance(family, str) or not _FAMILY.match(family):

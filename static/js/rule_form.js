@@ -59,6 +59,7 @@ function target() {
   const kind = document.querySelector('input[name="rf-target"]:checked')?.value || "fleet";
   if (kind === "miners") return { miners: [...$("rf-miners").querySelectorAll("input:checked")].map((b) => b.value) };
   if (kind === "family") return { family: $("rf-family").value };
+  if (kind === "tag") return { tag: $("rf-tag").value.trim() };
   return undefined;
 }
 
@@ -118,6 +119,7 @@ function showTarget() {
   const kind = document.querySelector('input[name="rf-target"]:checked')?.value || "fleet";
   $("rf-miners").hidden = kind !== "miners";
   $("rf-family-row").hidden = kind !== "family";
+  $("rf-tag-row").hidden = kind !== "tag";
 }
 
 function minerBox(ip, label) {
@@ -137,6 +139,10 @@ export function setMiners(list) {
   for (const ip of ticked) ensureMiner(ip);
   for (const b of box.querySelectorAll("input")) b.checked = ticked.has(b.value);
   $("rf-miners-empty").hidden = box.querySelectorAll(".rf-miner").length > 0;
+  // The tags the miners carry now, offered for a tag target (any tag may be typed).
+  const tags = [...new Set(miners.flatMap((m) => (Array.isArray(m.tags) ? m.tags : []))
+    .filter((t) => typeof t === "string" && t))].sort();
+  $("rf-tags").replaceChildren(...tags.map((t) => el("option", { value: t })));
 }
 
 function ensureMiner(ip) {
@@ -188,7 +194,8 @@ export function editRule(rule) {
   fillConditions("until", hasUntil ? rule.until : {});
   $("rf-until").open = !!hasUntil;
   const t = rule.target && typeof rule.target === "object" ? rule.target : null;
-  const kind = t && Array.isArray(t.miners) ? "miners" : t && t.family != null ? "family" : "fleet";
+  const kind = t && Array.isArray(t.miners) ? "miners" : t && t.family != null ? "family"
+    : t && t.tag != null ? "tag" : "fleet";
   document.querySelector(`input[name="rf-target"][value="${kind}"]`).checked = true;
   if (kind === "miners") {
     for (const ip of t.miners.map(String)) ensureMiner(ip);
@@ -199,6 +206,7 @@ export function editRule(rule) {
     if (![...$("rf-family").options].some((o) => o.value === family)) $("rf-family").append(el("option", { value: family }, family));
     $("rf-family").value = family;
   }
+  $("rf-tag").value = kind === "tag" ? String(t.tag) : "";
   const then = rule.then && typeof rule.then === "object" ? rule.then : {};
   if (VALUE[then.action] || NOTE[then.action]) $("rf-action").value = then.action;
   const spec = VALUE[then.action];

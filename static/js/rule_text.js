@@ -77,6 +77,7 @@ export function targetText(target) {
     return `${target.miners.length === 1 ? "miner" : "miners"} ${shown}${more}`;
   }
   if (target.family != null) return `family ${String(target.family)}`;
+  if (target.tag != null) return `tag ${String(target.tag)}`;
   return "whole fleet";
 }
 

@@ -216,6 +216,29 @@ def test_add_edit_and_delete_a_rule_through_the_form(open_page, server):
     assert len(open_page.http_errors) == 3
 
 
+def test_a_rule_for_a_tag_round_trips_through_the_form(open_page, server):
+    page = open_page("/automation")
+    log_in(page, server)
+    form = page.locator("#rule-form")
+    form.get_by_label("Name").fill("shed at night")
+    page.locator("#when-time-from").fill("23:00")
+    page.locator("#when-time-to").fill("06:00")
+    form.get_by_label("A tag").check()
+    expect(page.locator("#rf-family-row")).to_be_hidden()
+    page.locator("#rf-tag").fill(" shed ")
+    page.locator("#rf-action").select_option("sleep")
+    page.get_by_role("button", name="Add rule").click()
+    card = rule_card(page, "shed at night")
+    expect(card.locator(".rule-then")).to_have_text("Then sleep → tag shed")
+    assert api_rules(server)["shed at night"]["target"] == {"tag": "shed"}
+    card.get_by_role("button", name="Edit rule shed at night").click()
+    expect(form.get_by_label("A tag")).to_be_checked()
+    expect(page.locator("#rf-tag")).to_have_value("shed")
+    page.get_by_role("button", name="Cancel edit").click()
+    expect(page.locator("#rf-tag-row")).to_be_hidden()
+    requests.delete(server + "/api/rules/shed%20at%20night", headers=AUTH, timeout=5).raise_for_status()
+
+
 def test_phone_layout(open_page, server):
     page = open_page("/automation", viewport={"width": 390, "height": 844}, device_scale_factor=2,
                      is_mobile=True, has_touch=True)
