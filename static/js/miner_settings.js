@@ -8,7 +8,8 @@
 import { api, el, toast } from "./util.js";
 
 const enc = encodeURIComponent;
-// Fields that fall back to config.yaml when not set here (set_here lists the ones that are).
+// Fields that fall back to config.yaml when not set here (set_here lists the ones that are); name, tags,
+// location and notes do too: an empty field shows config.yaml's value as its placeholder.
 const LIMITS = [
   ["nominal_w", "Nominal W", 1, 100000],
   ["min_w", "Min W", 1, 100000],
@@ -33,9 +34,9 @@ const num = (v) => (typeof v === "number" && Number.isFinite(v) ? String(Number(
 function formValues(m) {
   const values = {
     name: setHere(m, "name") && typeof m.name === "string" ? m.name : "",
-    tags: tagsText(m.tags),
-    location: typeof m.location === "string" ? m.location : "",
-    notes: typeof m.notes === "string" ? m.notes : "",
+    tags: setHere(m, "tags") ? tagsText(m.tags) : "",
+    location: setHere(m, "location") && typeof m.location === "string" ? m.location : "",
+    notes: setHere(m, "notes") && typeof m.notes === "string" ? m.notes : "",
     enabled: m.enabled !== false,
     autocontrol: setHere(m, "autocontrol") ? (m.autocontrol ? "on" : "off") : "",
   };
@@ -46,6 +47,11 @@ function formValues(m) {
 // The placeholder of an empty field: what applies without a value here.
 function fallback(m, key) {
   if (key === "name") return (typeof m.model === "string" && m.model) || "the model's name";
+  if (key === "tags" || key === "location" || key === "notes") {  // config.yaml's, when it has one
+    const value = key === "tags" ? tagsText(m.tags) : m[key];
+    if (!setHere(m, key) && typeof value === "string" && value) return `${value} (config)`;
+    return key === "tags" ? "e.g. shed, solar" : "";
+  }
   if (!setHere(m, key) && typeof m[key] === "number") return `${num(m[key])} (config)`;
   return key === "max_temp_c" ? "default" : "model";
 }
@@ -53,8 +59,7 @@ function fallback(m, key) {
 function build(box, ip) {
   const inputs = {
     name: el("input", { type: "text", name: "name", maxlength: 64, autocomplete: "off", spellcheck: "false" }),
-    tags: el("input", { type: "text", name: "tags", autocomplete: "off", spellcheck: "false",
-      placeholder: "e.g. shed, solar" }),
+    tags: el("input", { type: "text", name: "tags", autocomplete: "off", spellcheck: "false" }),
     location: el("input", { type: "text", name: "location", maxlength: 64, autocomplete: "off" }),
     notes: el("textarea", { name: "notes", maxlength: 1000, rows: 2 }),
     enabled: el("input", { type: "checkbox", name: "enabled" }),
@@ -122,7 +127,8 @@ function changed(box, inputs) {
     const value = key === "enabled" ? input.checked : input.value.trim();
     if (value === before[key]) continue;
     if (key === "enabled") out.enabled = value;
-    else if (key === "tags") out.tags = value ? value.split(",").map((t) => t.trim()).filter(Boolean) : [];
+    // Emptied: back to config.yaml's tags (none when it has none), as every other field.
+    else if (key === "tags") out.tags = value ? value.split(",").map((t) => t.trim()).filter(Boolean) : null;
     else if (key === "autocontrol") out.autocontrol = value === "" ? null : value === "on";
     else if (LIMITS.some(([k]) => k === key)) {
       if (value === "") { out[key] = null; continue; }
@@ -143,7 +149,7 @@ function fill(box, m, force = false) {
     if (key === "enabled") input.checked = values.enabled;
     else input.value = values[key];
   }
-  inputs.name.placeholder = fallback(m, "name");
+  for (const key of ["name", "tags", "location", "notes"]) inputs[key].placeholder = fallback(m, key);
   for (const [key] of LIMITS) inputs[key].placeholder = fallback(m, key);
   const note = box.querySelector('[data-role="ms-enable-note"]');
   note.textContent = m.enabled === false ? "Disabled: not polled or commanded; its history is kept." : "";

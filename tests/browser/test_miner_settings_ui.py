@@ -87,7 +87,7 @@ def test_rename_tag_limits_and_an_inline_refusal(open_page, server):
     m = miner(server, RIG)
     assert (m["name"], m["tags"], m["location"], m["notes"], m["max_w"], m["autocontrol"]) == \
         ("Shed rig", ["shed", "solar"], "garden shed", "PSU replaced in May", 18, False)
-    assert sorted(m["set_here"]) == ["autocontrol", "max_w", "name"]
+    assert sorted(m["set_here"]) == ["autocontrol", "location", "max_w", "name", "notes", "tags"]
     card = page.locator(f'article.card[data-ip="{RIG}"]')
     expect(card.locator(".card-title")).to_have_text("Shed rig")
 
@@ -107,11 +107,13 @@ def test_rename_tag_limits_and_an_inline_refusal(open_page, server):
     box.get_by_label("Min W").fill("")
     box.get_by_label("Max W").fill("")
     box.get_by_label("Name", exact=True).fill("Shed rig")
+    box.get_by_label("Location").fill("")  # back to config.yaml's (none for this miner)
     box.get_by_role("button", name="Save settings").click()
     expect(error).to_be_hidden()
     expect(box.get_by_label("Max W")).to_have_value("")
     m = miner(server, RIG)
-    assert m["max_w"] is None and sorted(m["set_here"]) == ["autocontrol", "name"]
+    assert m["max_w"] is None and m["location"] is None
+    assert sorted(m["set_here"]) == ["autocontrol", "name", "notes", "tags"]
 
 
 def test_disable_stops_requests_and_enable_polls_again(open_page, server, sim):
