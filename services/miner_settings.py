@@ -42,12 +42,15 @@ def effective(values: Mapping[str, Any], entry: MinerEntry | None) -> dict[str, 
     for key in FROM_CONFIG:
         if out.get(key) is None and entry is not None:
             value = getattr(entry, key)
-            out[key] = (value.strip() or None) if key in _TEXTS else value
+            if key in _TEXTS:
+                value = value.strip() or None
+            elif key == "tags":
+                value = tuple(t.strip() for t in value)  # the file's as written; the browser's are stored stripped
+            out[key] = value
     if out.get("autocontrol") is None:
         out["autocontrol"] = True
     if out.get("tags") is None:
         out["tags"] = ()
-    out["tags"] = tuple(t.strip() for t in out["tags"])
     return out
 
 

@@ -10,7 +10,7 @@ does not make the morning's full hashrate look like a jump.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from services.rules import MinerFacts
 
@@ -24,8 +24,7 @@ class MinerFactsTracker:
         self._offline_since: dict[str, float] = {}
         self._average: dict[str, tuple[float, float]] = {}  # ip -> (average H/s, updated at)
 
-    def update(self, records: Iterable[Any], now: float, tags: Mapping[str, tuple[str, ...]] | None = None,
-               fresh: Iterable[str] = ()) -> dict[str, MinerFacts]:
+    def update(self, records: Iterable[Any], now: float, fresh: Iterable[str] = ()) -> dict[str, MinerFacts]:
         """The facts of this tick from the fleet's records (MinerRecord); ``fresh`` = IPs with a fresh reading."""
         fresh = set(fresh)
         facts: dict[str, MinerFacts] = {}
@@ -40,8 +39,7 @@ class MinerFactsTracker:
             status = r.status if online else None
             hashrate = status.hashrate_hs if status is not None else None
             facts[r.ip] = MinerFacts(ip=r.ip, name=r.name or r.ip, family=r.family,
-                                     tags=tuple(tags[r.ip] if tags and r.ip in tags else getattr(r, "tags", ()) or ()),
-                                     online=online,
+                                     tags=tuple(getattr(r, "tags", ()) or ()), online=online,
                                      offline_since=self._offline_since.get(r.ip),
                                      temp_c=status.temp_c if status is not None else None,
                                      hashrate_hs=hashrate, avg_1h_hs=self._average_before(r.ip, hashrate, now))
